@@ -1,0 +1,73 @@
+//! Traits the *drivers* implement to carry out [`Effects`](crate::Effects) for real.
+//!
+//! Protocol crates never use these; they only produce effects. The tokio runtime
+//! provides a TCP [`Transport`] and a file-WAL [`Storage`]; [`MemStorage`] implements
+//! [`Storage`] for tests and for measuring the cost of durability.
+
+use crate::id::NodeId;
+use crate::storage::{MemStorage, Recovered, WriteBatch};
+use async_trait::async_trait;
+
+/// A storage failure. Drivers treat it as fatal for the node: continuing after a
+/// failed write could acknowledge something that is not durable.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// An I/O error, with what was being done.
+    #[error("storage I/O error while {context}: {source}")]
+    Io {
+        /// What the storage was doing.
+        context: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// Stored data failed validation (bad checksum, impossible record, …).
+    #[error("storage corruption: {0}")]
+    Corrupt(String),
+}
+
+/// Durable storage for one node.
+#[async_trait]
+pub trait Storage: Send {
+    /// Everything durable so far; called once before the node starts.
+    async fn load(&mut self) -> Result<Recovered, StorageError>;
+    /// Makes `batch` durable, atomically, after all earlier batches. Returns only
+    /// when a crash can no longer lose it.
+    async fn persist(&mut self, batch: WriteBatch) -> Result<(), StorageError>;
+}
+
+#[async_trait]
+impl Storage for MemStorage {
+    async fn load(&mut self) -> Result<Recovered, StorageError> {
+        Ok(self.recover())
+    }
+
+    async fn persist(&mut self, batch: WriteBatch) -> Result<(), StorageError> {
+        MemStorage::persist(self, batch);
+        Ok(())
+    }
+}
+
+/// A transport failure.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    /// The destination is not a configured peer.
+    #[error("unknown peer {0}")]
+    UnknownPeer(NodeId),
+    /// The transport has been shut down.
+    #[error("transport closed")]
+    Closed,
+    /// Any other failure, described.
+    #[error("transport error: {0}")]
+    Other(String),
+}
+
+/// Peer-to-peer messaging for one node. Delivery is best effort (messages may be lost,
+/// duplicated or reordered, as the protocols assume); `send` must not block on a slow
+/// peer beyond the transport's own bounded queue.
+#[async_trait]
+pub trait Transport<M: Send + 'static>: Send {
+    /// Queues `msg` for `to`.
+    async fn send(&mut self, to: NodeId, msg: M) -> Result<(), TransportError>;
+    /// The next message from any peer.
+    async fn recv(&mut self) -> Result<(NodeId, M), TransportError>;
+}

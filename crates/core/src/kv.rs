@@ -1,0 +1,390 @@
+//! The replicated key-value state machine shared by Paxos, Raft and Zab.
+//!
+//! String keys and values; operations `get`, `put`, `append`, `cas` and `delete`.
+//! A missing key reads as absent (`None`) and compares equal to `""` in `cas`, which
+//! matches the `kv` model of the history checker (a missing key reads `""`).
+//!
+//! **Exactly-once:** every command carries `(client, seq)`. The machine remembers, per
+//! client, the highest `seq` applied and its result; a retry of that `seq` returns the
+//! remembered result without applying again, and an older `seq` is reported as stale.
+//! Because the session table is part of the replicated state (and of snapshots), every
+//! replica makes the same dedup decision.
+
+use crate::codec::{self, CodecError};
+use crate::id::ClientId;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A KV operation.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub enum KvOp {
+    /// Read `key`.
+    Get {
+        /// Key to read.
+        key: String,
+    },
+    /// Set `key` to `value`.
+    Put {
+        /// Key to write.
+        key: String,
+        /// New value.
+        value: String,
+    },
+    /// Append `value` to the current value of `key` (`""` if missing).
+    Append {
+        /// Key to extend.
+        key: String,
+        /// Suffix.
+        value: String,
+    },
+    /// Set `key` to `new` if its current value equals `expected` (missing ≡ `""`).
+    Cas {
+        /// Key to compare.
+        key: String,
+        /// Value required for the swap.
+        expected: String,
+        /// Value installed on success.
+        new: String,
+    },
+    /// Remove `key`.
+    Delete {
+        /// Key to remove.
+        key: String,
+    },
+}
+
+impl KvOp {
+    /// The key the operation touches.
+    pub fn key(&self) -> &str {
+        match self {
+            KvOp::Get { key }
+            | KvOp::Put { key, .. }
+            | KvOp::Append { key, .. }
+            | KvOp::Cas { key, .. }
+            | KvOp::Delete { key } => key,
+        }
+    }
+
+    /// `true` for operations that never change state (served by read paths that skip the log).
+    pub fn is_read_only(&self) -> bool {
+        matches!(self, KvOp::Get { .. })
+    }
+}
+
+/// The result of a KV operation.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub enum KvResult {
+    /// Result of `get`: the value, or `None` if the key is missing.
+    Value(Option<String>),
+    /// `put`, `append`, `delete` or a successful `cas` applied.
+    Written,
+    /// A `cas` whose expectation did not hold; nothing changed.
+    CasMismatch {
+        /// The value found instead (`None` if missing).
+        current: Option<String>,
+    },
+}
+
+/// A command as replicated through a log: one logical client request.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct KvCommand {
+    /// Client session.
+    pub client: ClientId,
+    /// Sequence number within the session (first is 1).
+    pub seq: u64,
+    /// The operation.
+    pub op: KvOp,
+}
+
+/// What [`KvStateMachine::apply`] did with a command.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub enum Applied {
+    /// First time this `(client, seq)` was seen: applied, with this result.
+    Fresh(KvResult),
+    /// A retry of the latest command of the session: not applied again; the
+    /// remembered result is returned.
+    Duplicate(KvResult),
+    /// Older than the latest command of the session. The client has moved on, so no
+    /// one waits for this result; nothing changed.
+    Stale,
+}
+
+impl Applied {
+    /// The result to send back, if any.
+    pub fn result(&self) -> Option<&KvResult> {
+        match self {
+            Applied::Fresh(r) | Applied::Duplicate(r) => Some(r),
+            Applied::Stale => None,
+        }
+    }
+}
+
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+struct Session {
+    seq: u64,
+    result: KvResult,
+}
+
+/// The replicated key-value state machine. Deterministic: the same commands in the
+/// same order give the same state on every replica.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
+pub struct KvStateMachine {
+    data: BTreeMap<String, String>,
+    sessions: BTreeMap<ClientId, Session>,
+    applied_commands: u64,
+}
+
+impl KvStateMachine {
+    /// An empty store.
+    pub fn new() -> KvStateMachine {
+        KvStateMachine::default()
+    }
+
+    /// Applies `cmd` at most once per `(client, seq)`.
+    pub fn apply(&mut self, cmd: &KvCommand) -> Applied {
+        if let Some(session) = self.sessions.get(&cmd.client) {
+            if cmd.seq == session.seq {
+                return Applied::Duplicate(session.result.clone());
+            }
+            if cmd.seq < session.seq {
+                return Applied::Stale;
+            }
+        }
+        let result = self.execute(&cmd.op);
+        self.applied_commands += 1;
+        self.sessions.insert(
+            cmd.client,
+            Session {
+                seq: cmd.seq,
+                result: result.clone(),
+            },
+        );
+        Applied::Fresh(result)
+    }
+
+    fn execute(&mut self, op: &KvOp) -> KvResult {
+        match op {
+            KvOp::Get { key } => KvResult::Value(self.data.get(key).cloned()),
+            KvOp::Put { key, value } => {
+                self.data.insert(key.clone(), value.clone());
+                KvResult::Written
+            }
+            KvOp::Append { key, value } => {
+                self.data.entry(key.clone()).or_default().push_str(value);
+                KvResult::Written
+            }
+            KvOp::Cas { key, expected, new } => {
+                let current = self.data.get(key);
+                if current.map_or("", String::as_str) == expected {
+                    self.data.insert(key.clone(), new.clone());
+                    KvResult::Written
+                } else {
+                    KvResult::CasMismatch {
+                        current: current.cloned(),
+                    }
+                }
+            }
+            KvOp::Delete { key } => {
+                self.data.remove(key);
+                KvResult::Written
+            }
+        }
+    }
+
+    /// Reads `key` without going through the log (for ReadIndex / lease reads, which
+    /// establish linearizability by other means before calling this).
+    pub fn read(&self, key: &str) -> Option<&str> {
+        self.data.get(key).map(String::as_str)
+    }
+
+    /// Number of keys present.
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// `true` if no key is present.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// Number of commands applied fresh (duplicates and stale ones excluded).
+    pub fn applied_commands(&self) -> u64 {
+        self.applied_commands
+    }
+
+    /// The highest sequence number applied for `client`, if any.
+    pub fn last_seq(&self, client: ClientId) -> Option<u64> {
+        self.sessions.get(&client).map(|s| s.seq)
+    }
+
+    /// Serialises the whole machine (data and sessions) for a snapshot.
+    pub fn snapshot(&self) -> Vec<u8> {
+        codec::encode(self)
+    }
+
+    /// Rebuilds a machine from [`snapshot`](Self::snapshot) bytes.
+    pub fn restore(bytes: &[u8]) -> Result<KvStateMachine, CodecError> {
+        codec::decode(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn cmd(client: u64, seq: u64, op: KvOp) -> KvCommand {
+        KvCommand {
+            client: ClientId(client),
+            seq,
+            op,
+        }
+    }
+    fn put(k: &str, v: &str) -> KvOp {
+        KvOp::Put {
+            key: k.into(),
+            value: v.into(),
+        }
+    }
+    fn get(k: &str) -> KvOp {
+        KvOp::Get { key: k.into() }
+    }
+
+    #[test]
+    fn every_operation_does_what_it_says() {
+        let mut sm = KvStateMachine::new();
+        let ap = |k: &str, v: &str| KvOp::Append {
+            key: k.into(),
+            value: v.into(),
+        };
+        let cas = |k: &str, e: &str, n: &str| KvOp::Cas {
+            key: k.into(),
+            expected: e.into(),
+            new: n.into(),
+        };
+        assert_eq!(
+            sm.apply(&cmd(1, 1, get("a"))),
+            Applied::Fresh(KvResult::Value(None))
+        );
+        sm.apply(&cmd(1, 2, ap("a", "x")));
+        sm.apply(&cmd(1, 3, ap("a", "y")));
+        assert_eq!(sm.read("a"), Some("xy"));
+        assert_eq!(
+            sm.apply(&cmd(1, 4, cas("a", "zz", "q"))),
+            Applied::Fresh(KvResult::CasMismatch {
+                current: Some("xy".into())
+            })
+        );
+        assert_eq!(
+            sm.apply(&cmd(1, 5, cas("a", "xy", "q"))),
+            Applied::Fresh(KvResult::Written)
+        );
+        assert_eq!(sm.read("a"), Some("q"));
+        // A missing key compares equal to "" in cas, as in the checker's kv model.
+        assert_eq!(
+            sm.apply(&cmd(1, 6, cas("b", "", "1"))),
+            Applied::Fresh(KvResult::Written)
+        );
+        sm.apply(&cmd(1, 7, KvOp::Delete { key: "a".into() }));
+        assert_eq!(sm.read("a"), None);
+        sm.apply(&cmd(1, 8, put("c", "v")));
+        assert_eq!(sm.read("c"), Some("v"));
+        assert_eq!(sm.applied_commands(), 8);
+    }
+
+    #[test]
+    fn retry_of_latest_seq_is_not_applied_twice() {
+        let mut sm = KvStateMachine::new();
+        let ap = KvOp::Append {
+            key: "k".into(),
+            value: "x".into(),
+        };
+        assert_eq!(
+            sm.apply(&cmd(7, 1, ap.clone())),
+            Applied::Fresh(KvResult::Written)
+        );
+        assert_eq!(
+            sm.apply(&cmd(7, 1, ap.clone())),
+            Applied::Duplicate(KvResult::Written)
+        );
+        assert_eq!(sm.read("k"), Some("x"));
+        // Another client's seq 1 is a different request.
+        sm.apply(&cmd(8, 1, ap));
+        assert_eq!(sm.read("k"), Some("xx"));
+    }
+
+    #[test]
+    fn stale_seq_is_ignored() {
+        let mut sm = KvStateMachine::new();
+        sm.apply(&cmd(1, 5, put("k", "new")));
+        assert_eq!(sm.apply(&cmd(1, 4, put("k", "old"))), Applied::Stale);
+        assert_eq!(sm.read("k"), Some("new"));
+        assert_eq!(sm.last_seq(ClientId(1)), Some(5));
+    }
+
+    #[test]
+    fn restore_rejects_garbage() {
+        assert!(KvStateMachine::restore(&[0xff, 0xff, 0xff]).is_err());
+    }
+
+    fn arb_op() -> impl Strategy<Value = KvOp> {
+        let key = prop::sample::select(vec!["a", "b", "c"]).prop_map(String::from);
+        let val = prop::sample::select(vec!["", "1", "2", "xy"]).prop_map(String::from);
+        prop_oneof![
+            key.clone().prop_map(|key| KvOp::Get { key }),
+            (key.clone(), val.clone()).prop_map(|(key, value)| KvOp::Put { key, value }),
+            (key.clone(), val.clone()).prop_map(|(key, value)| KvOp::Append { key, value }),
+            (key.clone(), val.clone(), val).prop_map(|(key, expected, new)| KvOp::Cas {
+                key,
+                expected,
+                new
+            }),
+            key.prop_map(|key| KvOp::Delete { key }),
+        ]
+    }
+
+    /// (client, seq-delta, op): seq-delta 0 replays the client's latest seq (a retry).
+    fn arb_cmds() -> impl Strategy<Value = Vec<(u64, u64, KvOp)>> {
+        prop::collection::vec((0u64..3, 0u64..2, arb_op()), 0..60)
+    }
+
+    proptest! {
+        /// Snapshot then restore gives an identical machine that continues identically.
+        #[test]
+        fn snapshot_restore_roundtrip(cmds in arb_cmds(), split in 0usize..60) {
+            let mut seqs = [0u64; 3];
+            let mut all = Vec::new();
+            for (c, d, op) in cmds {
+                seqs[c as usize] += d;
+                all.push(cmd(c, seqs[c as usize].max(1), op));
+            }
+            let split = split.min(all.len());
+            let mut a = KvStateMachine::new();
+            for c in &all[..split] { a.apply(c); }
+            let mut b = KvStateMachine::restore(&a.snapshot()).unwrap();
+            prop_assert_eq!(&a, &b);
+            for c in &all[split..] {
+                prop_assert_eq!(a.apply(c), b.apply(c));
+            }
+            prop_assert_eq!(a, b);
+        }
+
+        /// Dedup: replaying every command twice in a row gives the same state as once.
+        #[test]
+        fn duplicates_never_change_state(cmds in arb_cmds()) {
+            let mut seqs = [0u64; 3];
+            let mut once = KvStateMachine::new();
+            let mut twice = KvStateMachine::new();
+            for (c, _, op) in cmds {
+                seqs[c as usize] += 1;
+                let x = cmd(c, seqs[c as usize], op);
+                let first = once.apply(&x);
+                let t1 = twice.apply(&x);
+                let t2 = twice.apply(&x);
+                prop_assert_eq!(&first, &t1);
+                prop_assert_eq!(t2, Applied::Duplicate(first.result().unwrap().clone()));
+            }
+            prop_assert_eq!(once, twice);
+        }
+    }
+}

@@ -1,0 +1,309 @@
+//! The storage model: what a node may make durable, and what it gets back after a restart.
+//!
+//! A node's durable state is a small key → bytes *meta* map (term, vote, promised
+//! ballot, …), an indexed *log* (`u64` index → entry bytes) and an optional snapshot.
+//! A node describes every change as one [`WriteBatch`] per input; a driver applies the
+//! batch atomically and — the persist-before-send rule — only then delivers the
+//! messages and replies produced by the same input.
+//!
+//! [`MemStorage`] is the in-memory implementation with crash semantics used by the
+//! simulator and by tests: batches are first *staged*, become durable when *flushed*
+//! (in staging order), and a crash discards whatever was still staged.
+
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, VecDeque};
+
+/// One durable change. Batches apply their ops in order.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub enum StorageOp {
+    /// Set a meta key (e.g. `"term"`) to a value, replacing any previous value.
+    SetMeta {
+        /// The key, unique within a node.
+        key: String,
+        /// The new value.
+        value: Vec<u8>,
+    },
+    /// Write the log entry at `index`, replacing any entry already there.
+    PutEntry {
+        /// Log index (protocol-defined; Raft uses 1-based indices, Paxos slots).
+        index: u64,
+        /// Encoded entry.
+        entry: Vec<u8>,
+    },
+    /// Remove every log entry with index `>= index` (a follower discarding a conflicting suffix).
+    TruncateFrom(u64),
+    /// Remove every log entry with index `<= index` (the prefix a snapshot now covers).
+    CompactTo(u64),
+    /// Replace the snapshot. `meta` is protocol-defined (e.g. last included index and
+    /// term, membership); `data` is the state machine image.
+    SaveSnapshot(Snapshot),
+}
+
+/// A state-machine snapshot as stored.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Protocol-defined description (last included index/term, configuration, …).
+    pub meta: Vec<u8>,
+    /// The state machine image.
+    pub data: Vec<u8>,
+}
+
+/// An ordered list of [`StorageOp`]s that a driver makes durable atomically: after a
+/// crash either all of it is visible or none of it.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
+pub struct WriteBatch {
+    ops: Vec<StorageOp>,
+}
+
+impl WriteBatch {
+    /// An empty batch.
+    pub fn new() -> WriteBatch {
+        WriteBatch::default()
+    }
+
+    /// `true` if the batch changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// The ops in application order.
+    pub fn ops(&self) -> &[StorageOp] {
+        &self.ops
+    }
+
+    /// Number of ops.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// Takes the ops out, leaving the batch empty (drivers reuse one batch per node).
+    pub fn take(&mut self) -> WriteBatch {
+        WriteBatch {
+            ops: std::mem::take(&mut self.ops),
+        }
+    }
+
+    /// Appends an arbitrary op.
+    pub fn push(&mut self, op: StorageOp) {
+        self.ops.push(op);
+    }
+
+    /// Sets meta `key` to `value`.
+    pub fn set_meta(&mut self, key: &str, value: Vec<u8>) {
+        self.ops.push(StorageOp::SetMeta {
+            key: key.to_owned(),
+            value,
+        });
+    }
+
+    /// Writes the log entry at `index`.
+    pub fn put_entry(&mut self, index: u64, entry: Vec<u8>) {
+        self.ops.push(StorageOp::PutEntry { index, entry });
+    }
+
+    /// Removes log entries at `index` and above.
+    pub fn truncate_from(&mut self, index: u64) {
+        self.ops.push(StorageOp::TruncateFrom(index));
+    }
+
+    /// Removes log entries at `index` and below.
+    pub fn compact_to(&mut self, index: u64) {
+        self.ops.push(StorageOp::CompactTo(index));
+    }
+
+    /// Replaces the snapshot.
+    pub fn save_snapshot(&mut self, snapshot: Snapshot) {
+        self.ops.push(StorageOp::SaveSnapshot(snapshot));
+    }
+
+    /// Total payload bytes, for accounting (disk-bandwidth models, metrics).
+    pub fn payload_bytes(&self) -> usize {
+        self.ops
+            .iter()
+            .map(|op| match op {
+                StorageOp::SetMeta { key, value } => key.len() + value.len(),
+                StorageOp::PutEntry { entry, .. } => entry.len() + 8,
+                StorageOp::TruncateFrom(_) | StorageOp::CompactTo(_) => 8,
+                StorageOp::SaveSnapshot(s) => s.meta.len() + s.data.len(),
+            })
+            .sum()
+    }
+}
+
+/// Everything a node had made durable, handed back to it on (re)start.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
+pub struct Recovered {
+    /// Meta map.
+    pub meta: BTreeMap<String, Vec<u8>>,
+    /// Log entries by index.
+    pub log: BTreeMap<u64, Vec<u8>>,
+    /// The latest saved snapshot, if any.
+    pub snapshot: Option<Snapshot>,
+}
+
+impl Recovered {
+    /// `true` on a node's very first start (nothing was ever persisted).
+    pub fn is_fresh(&self) -> bool {
+        self.meta.is_empty() && self.log.is_empty() && self.snapshot.is_none()
+    }
+
+    /// Applies one batch, exactly as a durable store must.
+    pub fn apply(&mut self, batch: &WriteBatch) {
+        for op in batch.ops() {
+            match op {
+                StorageOp::SetMeta { key, value } => {
+                    self.meta.insert(key.clone(), value.clone());
+                }
+                StorageOp::PutEntry { index, entry } => {
+                    self.log.insert(*index, entry.clone());
+                }
+                StorageOp::TruncateFrom(index) => {
+                    self.log.split_off(index);
+                }
+                StorageOp::CompactTo(index) => match index.checked_add(1) {
+                    Some(keep_from) => self.log = self.log.split_off(&keep_from),
+                    None => self.log.clear(),
+                },
+                StorageOp::SaveSnapshot(s) => self.snapshot = Some(s.clone()),
+            }
+        }
+    }
+}
+
+/// In-memory storage with crash semantics.
+///
+/// Batches are [`stage`](MemStorage::stage)d in order and become durable when
+/// [`flush_one`](MemStorage::flush_one) (or [`flush_all`](MemStorage::flush_all)) is
+/// called; [`crash`](MemStorage::crash) discards the staged ones. This is how the
+/// simulator models a disk whose writes take time: a crash in between loses exactly
+/// what had not been flushed.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct MemStorage {
+    durable: Recovered,
+    staged: VecDeque<WriteBatch>,
+    flushed_batches: u64,
+}
+
+impl MemStorage {
+    /// Empty storage.
+    pub fn new() -> MemStorage {
+        MemStorage::default()
+    }
+
+    /// Queues a batch; it is not durable yet.
+    pub fn stage(&mut self, batch: WriteBatch) {
+        self.staged.push_back(batch);
+    }
+
+    /// Makes the oldest staged batch durable. Returns `false` if none was staged.
+    pub fn flush_one(&mut self) -> bool {
+        match self.staged.pop_front() {
+            Some(batch) => {
+                self.durable.apply(&batch);
+                self.flushed_batches += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Makes every staged batch durable.
+    pub fn flush_all(&mut self) {
+        while self.flush_one() {}
+    }
+
+    /// Stages and flushes in one step (a synchronous disk).
+    pub fn persist(&mut self, batch: WriteBatch) {
+        self.stage(batch);
+        self.flush_all();
+    }
+
+    /// Discards every staged batch, as a power failure would. Durable state is kept.
+    pub fn crash(&mut self) -> usize {
+        let lost = self.staged.len();
+        self.staged.clear();
+        lost
+    }
+
+    /// Number of staged (not yet durable) batches.
+    pub fn staged_len(&self) -> usize {
+        self.staged.len()
+    }
+
+    /// Number of batches made durable so far (a sync counter for tests).
+    pub fn flushed_batches(&self) -> u64 {
+        self.flushed_batches
+    }
+
+    /// The durable state, as a restarting node would see it.
+    pub fn durable(&self) -> &Recovered {
+        &self.durable
+    }
+
+    /// A copy of the durable state to hand to a restarting node.
+    pub fn recover(&self) -> Recovered {
+        self.durable.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(f: impl FnOnce(&mut WriteBatch)) -> WriteBatch {
+        let mut b = WriteBatch::new();
+        f(&mut b);
+        b
+    }
+
+    #[test]
+    fn crash_loses_exactly_the_staged_batches() {
+        let mut s = MemStorage::new();
+        s.stage(batch(|b| b.set_meta("term", vec![1])));
+        s.stage(batch(|b| b.put_entry(1, vec![10])));
+        s.flush_one();
+        s.stage(batch(|b| b.set_meta("term", vec![2])));
+        assert_eq!(s.crash(), 2);
+        let r = s.recover();
+        assert_eq!(r.meta.get("term"), Some(&vec![1]));
+        assert!(r.log.is_empty(), "the unflushed append must be lost");
+    }
+
+    #[test]
+    fn truncate_and_compact_bound_the_log_from_both_ends() {
+        let mut r = Recovered::default();
+        r.apply(&batch(|b| {
+            for i in 1..=10 {
+                b.put_entry(i, vec![i as u8]);
+            }
+            b.truncate_from(8);
+            b.compact_to(3);
+        }));
+        let idx: Vec<u64> = r.log.keys().copied().collect();
+        assert_eq!(idx, vec![4, 5, 6, 7]);
+        r.apply(&batch(|b| b.compact_to(u64::MAX)));
+        assert!(r.log.is_empty());
+    }
+
+    #[test]
+    fn batches_apply_in_order_within_and_across() {
+        let mut s = MemStorage::new();
+        s.persist(batch(|b| {
+            b.put_entry(1, vec![1]);
+            b.put_entry(1, vec![2]);
+        }));
+        s.persist(batch(|b| {
+            b.save_snapshot(Snapshot {
+                meta: vec![9],
+                data: vec![],
+            })
+        }));
+        assert_eq!(s.durable().log[&1], vec![2]);
+        assert_eq!(
+            s.durable().snapshot.as_ref().map(|x| x.meta.clone()),
+            Some(vec![9])
+        );
+        assert_eq!(s.flushed_batches(), 2);
+        assert!(!s.durable().is_fresh());
+    }
+}

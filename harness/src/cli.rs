@@ -1,0 +1,568 @@
+//! The `synod` command line. Conventions (from the design): errors go to stderr with
+//! a clear message and exit code 2 for bad input; `--json` prints exactly one JSON
+//! document on stdout; `synod sim` ends with `digest: <hex>`; `synod check` exits 1
+//! on any violation and prints the command that replays it.
+
+use crate::runner::{run_protocol, DEFAULT_COMPARE, PROTOCOLS};
+use crate::sim::config::{FaultSpec, SimConfig};
+use crate::sim::RunOutcome;
+use crate::workload::{WorkloadConfig, WorkloadName};
+use clap::builder::PossibleValuesParser;
+use clap::{Args, Parser, Subcommand};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// Synod: replication protocols side by side, on one deterministic simulator.
+#[derive(Parser, Debug)]
+#[command(name = "synod", version, about, long_about = None)]
+pub struct Cli {
+    /// Log filter (e.g. `debug`, `synod_harness=trace`); overrides RUST_LOG.
+    #[arg(long, global = true, value_name = "FILTER")]
+    pub log: Option<String>,
+    /// The subcommand.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Compare protocols on the same workload, faults and seeds (the main job).
+    Compare(CompareArgs),
+    /// Run one simulation and print its trace digest.
+    Sim(SimArgs),
+    /// Run many seeds in parallel and report every violation with its replay command.
+    Check(CheckArgs),
+}
+
+/// Options shared by every simulated run.
+#[derive(Args, Debug, Clone)]
+pub struct RunOpts {
+    /// Faults to inject: none, all, net, crash, or a comma list of
+    /// partition, asymmetric, loss, clog, crash, pause, clock.
+    #[arg(long, default_value = "none", value_parser = parse_faults)]
+    pub faults: FaultSpec,
+    /// Operations in the main phase (all clients together).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub ops: u64,
+    /// Workload: kv, ycsb-a, ycsb-b, ycsb-c, register.
+    #[arg(long, default_value = "kv", value_parser = parse_workload)]
+    pub workload: WorkloadName,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub clients: u64,
+    /// Cluster size.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub nodes: u64,
+}
+
+impl RunOpts {
+    /// The simulation config for `seed`.
+    pub fn config(&self, seed: u64) -> SimConfig {
+        let mut cfg = SimConfig::standard(seed, self.faults, self.ops);
+        cfg.nodes = self.nodes as usize;
+        cfg.workload = WorkloadConfig::named(self.workload, self.ops);
+        cfg.workload.clients = self.clients as usize;
+        cfg
+    }
+
+    /// The flags that reproduce these options.
+    pub fn flags(&self) -> String {
+        format!(
+            "--faults {} --ops {} --workload {} --clients {} --nodes {}",
+            self.faults, self.ops, self.workload, self.clients, self.nodes
+        )
+    }
+}
+
+/// `synod sim`.
+#[derive(Args, Debug)]
+pub struct SimArgs {
+    /// Protocol to run.
+    #[arg(long, value_parser = PossibleValuesParser::new(PROTOCOLS))]
+    pub protocol: String,
+    /// Master seed; the same seed replays the same run.
+    #[arg(long)]
+    pub seed: u64,
+    /// Run options.
+    #[command(flatten)]
+    pub run: RunOpts,
+    /// Write the client history (JSON lines) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub history: Option<PathBuf>,
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `synod check`.
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Protocol to run.
+    #[arg(long, value_parser = PossibleValuesParser::new(PROTOCOLS))]
+    pub protocol: String,
+    /// Number of seeds.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub seeds: u64,
+    /// First seed.
+    #[arg(long, default_value_t = 0)]
+    pub from: u64,
+    /// Run options.
+    #[command(flatten)]
+    pub run: RunOpts,
+    /// Worker threads (default: all cores).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub jobs: Option<u64>,
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `synod compare`.
+#[derive(Args, Debug)]
+pub struct CompareArgs {
+    /// Protocols to compare (comma-separated).
+    #[arg(long, value_delimiter = ',', value_parser = PossibleValuesParser::new(PROTOCOLS))]
+    pub protocols: Vec<String>,
+    /// Seeds per protocol.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
+    pub seeds: u64,
+    /// Run options.
+    #[command(flatten)]
+    pub run: RunOpts,
+    /// Also write `compare.json` into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Print one JSON document instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_faults(s: &str) -> Result<FaultSpec, String> {
+    s.parse()
+}
+
+fn parse_workload(s: &str) -> Result<WorkloadName, String> {
+    s.parse()
+}
+
+/// Entry point: parses `std::env::args` and returns the process exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    init_logging(cli.log.as_deref());
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let result = match cli.command {
+        Command::Sim(args) => cmd_sim(&args, &mut out),
+        Command::Check(args) => cmd_check(&args, &mut out),
+        Command::Compare(args) => cmd_compare(&args, &mut out),
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            2
+        }
+    }
+}
+
+fn init_logging(filter: Option<&str>) {
+    use tracing_subscriber::EnvFilter;
+    let filter = match filter {
+        Some(f) => EnvFilter::try_new(f).ok(),
+        None => EnvFilter::try_from_default_env().ok(),
+    };
+    // No filter given and no RUST_LOG: install nothing, so logging costs nothing.
+    if let Some(filter) = filter {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .without_time()
+            .with_target(false)
+            .try_init();
+    }
+}
+
+fn io_err(e: std::io::Error) -> String {
+    format!("cannot write output: {e}")
+}
+
+/// Key figures of one run, for text and JSON output.
+fn run_json(protocol: &str, o: &RunOutcome) -> serde_json::Value {
+    serde_json::json!({
+        "protocol": protocol,
+        "seed": o.seed,
+        "digest": o.digest,
+        "end_ns": o.end.as_nanos(),
+        "main_end_ns": o.main_end.as_nanos(),
+        "events": o.stats.events,
+        "messages_sent": o.stats.sent,
+        "messages_delivered": o.stats.delivered,
+        "dropped": {
+            "partition": o.stats.dropped_partition,
+            "loss": o.stats.dropped_loss,
+            "node_down": o.stats.dropped_down,
+        },
+        "duplicated": o.stats.duplicated,
+        "persists": o.stats.persists,
+        "crashes": o.stats.crashes,
+        "faults": o.stats.faults,
+        "ops": { "ok": o.clients.ok, "fail": o.clients.fail, "info": o.clients.info },
+        "latency_us": {
+            "p50": o.clients.latency_us.value_at_quantile(0.5),
+            "p99": o.clients.latency_us.value_at_quantile(0.99),
+            "max": o.clients.latency_us.max(),
+        },
+        "violation": o.violation.as_ref().map(|v| serde_json::json!({
+            "kind": format!("{:?}", v.kind),
+            "at_ns": v.at.as_nanos(),
+            "message": v.message,
+        })),
+    })
+}
+
+fn cmd_sim(args: &SimArgs, out: &mut dyn Write) -> Result<i32, String> {
+    let mut cfg = args.run.config(args.seed);
+    cfg.workload.record_history = args.history.is_some();
+    let outcome = run_protocol(&args.protocol, cfg)?;
+    if let Some(path) = &args.history {
+        let mut file = std::fs::File::create(path)
+            .map_err(|e| format!("cannot create history file {}: {e}", path.display()))?;
+        crate::history::write_jsonl(&outcome.history, &mut file)
+            .map_err(|e| format!("cannot write history file {}: {e}", path.display()))?;
+    }
+    if args.json {
+        let doc = run_json(&args.protocol, &outcome);
+        writeln!(out, "{doc}").map_err(io_err)?;
+    } else {
+        let o = &outcome;
+        writeln!(
+            out,
+            "protocol: {}  seed: {}  faults: {}",
+            args.protocol, o.seed, args.run.faults
+        )
+        .map_err(io_err)?;
+        for f in &o.stats.faults {
+            writeln!(out, "  fault {f}").map_err(io_err)?;
+        }
+        writeln!(
+            out,
+            "ops: {} ok, {} fail, {} info; latency p50 {} us, p99 {} us",
+            o.clients.ok,
+            o.clients.fail,
+            o.clients.info,
+            o.clients.latency_us.value_at_quantile(0.5),
+            o.clients.latency_us.value_at_quantile(0.99)
+        )
+        .map_err(io_err)?;
+        writeln!(
+            out,
+            "events: {}; messages: {} sent, {} delivered; crashes: {}; virtual time: {}",
+            o.stats.events, o.stats.sent, o.stats.delivered, o.stats.crashes, o.end
+        )
+        .map_err(io_err)?;
+        match &o.violation {
+            Some(v) => writeln!(out, "VIOLATION {:?} at {}: {}", v.kind, v.at, v.message),
+            None => writeln!(out, "ok: no violation, live after heal"),
+        }
+        .map_err(io_err)?;
+        writeln!(out, "digest: {}", o.digest).map_err(io_err)?;
+    }
+    Ok(if outcome.violation.is_some() { 1 } else { 0 })
+}
+
+fn replay_command(protocol: &str, seed: u64, run: &RunOpts) -> String {
+    format!(
+        "synod sim --protocol {protocol} --seed {seed} {}",
+        run.flags()
+    )
+}
+
+/// Runs `seeds` in parallel on `jobs` threads, calling `each` after every run.
+fn run_seeds(
+    protocol: &str,
+    seeds: impl Iterator<Item = u64>,
+    run: &RunOpts,
+    jobs: usize,
+    each: &(dyn Fn(&RunOutcome) + Sync),
+) -> Result<Vec<RunOutcome>, String> {
+    let seeds: Vec<u64> = seeds.collect();
+    let next = AtomicU64::new(0);
+    let results: Mutex<Vec<RunOutcome>> = Mutex::new(Vec::with_capacity(seeds.len()));
+    let error: Mutex<Option<String>> = Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.max(1) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                let Some(&seed) = seeds.get(i) else { break };
+                match run_protocol(protocol, run.config(seed)) {
+                    Ok(mut outcome) => {
+                        outcome.history = Vec::new(); // keep memory flat over many seeds
+                        each(&outcome);
+                        results
+                            .lock()
+                            .expect("no panics under this lock")
+                            .push(outcome);
+                    }
+                    Err(e) => {
+                        *error.lock().expect("no panics under this lock") = Some(e);
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = error.into_inner().expect("no panics under this lock") {
+        return Err(e);
+    }
+    let mut results = results.into_inner().expect("no panics under this lock");
+    results.sort_by_key(|o| o.seed);
+    Ok(results)
+}
+
+fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn cmd_check(args: &CheckArgs, out: &mut dyn Write) -> Result<i32, String> {
+    let jobs = args.jobs.map_or_else(default_jobs, |j| j as usize);
+    let bar = indicatif::ProgressBar::new(args.seeds);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} seeds ({per_sec}, eta {eta}) {msg}",
+        )
+        .map_err(|e| e.to_string())?,
+    );
+    let failures = AtomicU64::new(0);
+    // A protocol assert! becomes a reported violation; keep the default hook quiet
+    // so the progress bar stays readable.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let seeds = args.from..args.from.saturating_add(args.seeds);
+    let results = run_seeds(&args.protocol, seeds, &args.run, jobs, &|o| {
+        if o.violation.is_some() {
+            let n = failures.fetch_add(1, Ordering::Relaxed) + 1;
+            bar.set_message(format!("{n} FAILED"));
+        }
+        bar.inc(1);
+    });
+    std::panic::set_hook(hook);
+    bar.finish_and_clear();
+    let results = results?;
+    let failed: Vec<&RunOutcome> = results.iter().filter(|o| o.violation.is_some()).collect();
+    if args.json {
+        let doc = serde_json::json!({
+            "protocol": args.protocol,
+            "seeds": args.seeds,
+            "from": args.from,
+            "faults": args.run.faults.to_string(),
+            "violations": failed.len(),
+            "failures": failed.iter().map(|o| serde_json::json!({
+                "seed": o.seed,
+                "kind": format!("{:?}", o.violation.as_ref().map(|v| &v.kind)),
+                "message": o.violation.as_ref().map(|v| v.message.clone()),
+                "replay": replay_command(&args.protocol, o.seed, &args.run),
+            })).collect::<Vec<_>>(),
+            "ops_ok": results.iter().map(|o| o.clients.ok).sum::<u64>(),
+        });
+        writeln!(out, "{doc}").map_err(io_err)?;
+    } else {
+        for o in &failed {
+            let v = o.violation.as_ref().expect("filtered on violations");
+            writeln!(
+                out,
+                "seed {}: {:?} at {}: {}",
+                o.seed, v.kind, v.at, v.message
+            )
+            .map_err(io_err)?;
+            writeln!(
+                out,
+                "  replay: {}",
+                replay_command(&args.protocol, o.seed, &args.run)
+            )
+            .map_err(io_err)?;
+        }
+        writeln!(
+            out,
+            "{}: {} seeds from {}, faults {}: {} violations, {} ops ok",
+            args.protocol,
+            args.seeds,
+            args.from,
+            args.run.faults,
+            failed.len(),
+            results.iter().map(|o| o.clients.ok).sum::<u64>()
+        )
+        .map_err(io_err)?;
+    }
+    Ok(if failed.is_empty() { 0 } else { 1 })
+}
+
+/// Aggregate over the seeds of one protocol.
+struct Summary {
+    protocol: String,
+    runs: usize,
+    ok: u64,
+    fail: u64,
+    info: u64,
+    main_secs: f64,
+    messages: u64,
+    latency: hdrhistogram::Histogram<u64>,
+    violations: Vec<String>,
+}
+
+fn summarise(protocol: &str, results: &[RunOutcome], run: &RunOpts) -> Summary {
+    let mut latency = hdrhistogram::Histogram::new(3).expect("valid precision");
+    for o in results {
+        let _ = latency.add(&o.clients.latency_us);
+    }
+    Summary {
+        protocol: protocol.to_string(),
+        runs: results.len(),
+        ok: results.iter().map(|o| o.clients.ok).sum(),
+        fail: results.iter().map(|o| o.clients.fail).sum(),
+        info: results.iter().map(|o| o.clients.info).sum(),
+        main_secs: results
+            .iter()
+            .map(|o| o.main_end.as_nanos() as f64 / 1e9)
+            .sum(),
+        messages: results.iter().map(|o| o.stats.sent).sum(),
+        latency,
+        violations: results
+            .iter()
+            .filter_map(|o| {
+                o.violation.as_ref().map(|v| {
+                    format!(
+                        "seed {} {:?}: {} (replay: {})",
+                        o.seed,
+                        v.kind,
+                        v.message,
+                        replay_command(protocol, o.seed, run)
+                    )
+                })
+            })
+            .collect(),
+    }
+}
+
+impl Summary {
+    fn ops_per_sec(&self) -> f64 {
+        let main_ok = self.latency.len() as f64;
+        if self.main_secs > 0.0 {
+            main_ok / self.main_secs
+        } else {
+            0.0
+        }
+    }
+
+    fn msgs_per_op(&self) -> f64 {
+        self.messages as f64 / self.ok.max(1) as f64
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "protocol": self.protocol,
+            "runs": self.runs,
+            "ops": { "ok": self.ok, "fail": self.fail, "info": self.info },
+            "throughput_ops_per_virtual_sec": self.ops_per_sec(),
+            "latency_us": {
+                "p50": self.latency.value_at_quantile(0.5),
+                "p99": self.latency.value_at_quantile(0.99),
+                "p999": self.latency.value_at_quantile(0.999),
+            },
+            "messages_per_op": self.msgs_per_op(),
+            "violations": self.violations,
+        })
+    }
+}
+
+fn cmd_compare(args: &CompareArgs, out: &mut dyn Write) -> Result<i32, String> {
+    let protocols: Vec<String> = if args.protocols.is_empty() {
+        DEFAULT_COMPARE.iter().map(|s| s.to_string()).collect()
+    } else {
+        args.protocols.clone()
+    };
+    let jobs = default_jobs();
+    let mut summaries = Vec::new();
+    for p in &protocols {
+        let results = run_seeds(p, 0..args.seeds, &args.run, jobs, &|_| {})?;
+        summaries.push(summarise(p, &results, &args.run));
+    }
+    let doc = serde_json::json!({
+        "workload": args.run.workload.to_string(),
+        "faults": args.run.faults.to_string(),
+        "seeds": args.seeds,
+        "ops_per_run": args.run.ops,
+        "clients": args.run.clients,
+        "nodes": args.run.nodes,
+        "protocols": summaries.iter().map(Summary::json).collect::<Vec<_>>(),
+    });
+    if let Some(dir) = &args.out {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create output directory {}: {e}", dir.display()))?;
+        let path = dir.join("compare.json");
+        std::fs::write(
+            &path,
+            serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?,
+        )
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    if args.json {
+        writeln!(out, "{doc}").map_err(io_err)?;
+    } else {
+        let mut table = comfy_table::Table::new();
+        table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+        table.set_header(vec![
+            "protocol",
+            "runs",
+            "ok",
+            "fail",
+            "info",
+            "ops/s (virtual)",
+            "p50 ms",
+            "p99 ms",
+            "msgs/op",
+            "violations",
+        ]);
+        for s in &summaries {
+            table.add_row(vec![
+                s.protocol.clone(),
+                s.runs.to_string(),
+                s.ok.to_string(),
+                s.fail.to_string(),
+                s.info.to_string(),
+                format!("{:.0}", s.ops_per_sec()),
+                format!("{:.2}", s.latency.value_at_quantile(0.5) as f64 / 1000.0),
+                format!("{:.2}", s.latency.value_at_quantile(0.99) as f64 / 1000.0),
+                format!("{:.1}", s.msgs_per_op()),
+                s.violations.len().to_string(),
+            ]);
+        }
+        writeln!(
+            out,
+            "workload {} · faults {} · {} seeds × {} ops · {} clients · {} nodes",
+            args.run.workload,
+            args.run.faults,
+            args.seeds,
+            args.run.ops,
+            args.run.clients,
+            args.run.nodes
+        )
+        .map_err(io_err)?;
+        writeln!(out, "{table}").map_err(io_err)?;
+        for s in &summaries {
+            for v in &s.violations {
+                writeln!(out, "{}: {v}", s.protocol).map_err(io_err)?;
+            }
+        }
+    }
+    let any = summaries.iter().any(|s| !s.violations.is_empty());
+    Ok(if any { 1 } else { 0 })
+}

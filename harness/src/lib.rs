@@ -1,0 +1,26 @@
+//! # synod-harness
+//!
+//! The harness that runs *the same* workload, faults and checkers against every Synod
+//! protocol, and the `synod` command-line tool.
+//!
+//! # Layout
+//! - [`sim`] — the deterministic discrete-event simulator (network, disk, crashes,
+//!   nemesis, trace digest, online invariants)
+//! - [`workload`] — seeded closed-loop clients and operation mixes
+//! - [`history`] — the JSON-lines history format
+//! - [`protocol`] — [`SimProtocol`](protocol::SimProtocol) adapters and
+//!   [`Invariant`](protocol::Invariant)s
+//! - [`fixture`] — a primary-backup KV used as a *test fixture* for the harness itself
+//! - [`runner`] — running protocols by name
+//! - [`cli`] — the `synod` command line
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod cli;
+pub mod fixture;
+pub mod history;
+pub mod protocol;
+pub mod runner;
+pub mod sim;
+pub mod workload;

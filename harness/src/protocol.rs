@@ -1,0 +1,51 @@
+//! How a protocol plugs into the harness: an adapter from the shared workload to the
+//! protocol's node type, and the online invariants it registers.
+
+use std::fmt::Debug;
+use synod_core::{KvOp, KvResult, Node, NodeId, Time};
+
+/// An invariant the simulator checks online, while the run proceeds.
+///
+/// Invariants observe nodes after every input they process; they may keep their own
+/// state across steps (e.g. "every entry ever committed") to check properties over
+/// time and across crashes.
+pub trait Invariant<N>: Debug {
+    /// A short name, e.g. `election-safety`.
+    fn name(&self) -> &'static str;
+
+    /// Called after node `id` processed one input at virtual time `now`.
+    fn after_step(&mut self, now: Time, id: NodeId, node: &N) -> Result<(), String>;
+
+    /// Called when node `id` crashed (its volatile state is gone).
+    fn on_crash(&mut self, id: NodeId) {
+        let _ = id;
+    }
+
+    /// Called once at the end of the run with every live node.
+    fn at_end(&mut self, nodes: &[(NodeId, &N)]) -> Result<(), String> {
+        let _ = nodes;
+        Ok(())
+    }
+}
+
+/// A protocol the simulator can run with the shared KV workload.
+pub trait SimProtocol: 'static {
+    /// The node type.
+    type Node: Node;
+
+    /// Name on the command line (`--protocol NAME`).
+    const NAME: &'static str;
+
+    /// Builds node `id` of a cluster whose members are `members`, with its own seed
+    /// for protocol randomness.
+    fn build(id: NodeId, members: &[NodeId], seed: u64) -> Self::Node;
+
+    /// Translates a workload operation into the node's request type.
+    fn request(op: KvOp) -> <Self::Node as Node>::Request;
+
+    /// Translates the node's response into a KV result for the history.
+    fn result(response: &<Self::Node as Node>::Response) -> KvResult;
+
+    /// The online invariants for a cluster of `members`.
+    fn invariants(members: &[NodeId]) -> Vec<Box<dyn Invariant<Self::Node>>>;
+}

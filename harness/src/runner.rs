@@ -1,0 +1,58 @@
+//! Running protocols by name: the registry the CLI and `compare` use, plus panic
+//! capture so a protocol `assert!` becomes a reported violation with its seed.
+
+use crate::fixture::Fixture;
+use crate::sim::config::SimConfig;
+use crate::sim::{RunOutcome, SimStats, Simulator, Violation, ViolationKind};
+use crate::workload::ClientStats;
+use std::panic::{self, AssertUnwindSafe};
+use synod_core::Time;
+
+/// Protocols the harness can run, by CLI name.
+pub const PROTOCOLS: &[&str] = &["fixture"];
+
+/// The protocols `compare` runs when none are named.
+pub const DEFAULT_COMPARE: &[&str] = &["fixture"];
+
+/// Runs protocol `name` under `cfg`. A panic inside the run (a protocol's safety
+/// `assert!`) is caught and reported as a [`ViolationKind::Panic`].
+pub fn run_protocol(name: &str, cfg: SimConfig) -> Result<RunOutcome, String> {
+    let seed = cfg.seed;
+    let run: fn(SimConfig) -> RunOutcome = match name {
+        "fixture" => |cfg| Simulator::<Fixture>::new(cfg).run(),
+        other => {
+            return Err(format!(
+                "unknown protocol `{other}`; expected one of {}",
+                PROTOCOLS.join(", ")
+            ))
+        }
+    };
+    match panic::catch_unwind(AssertUnwindSafe(|| run(cfg))) {
+        Ok(outcome) => Ok(outcome),
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "non-string panic payload".to_string());
+            Ok(panicked(seed, message))
+        }
+    }
+}
+
+fn panicked(seed: u64, message: String) -> RunOutcome {
+    RunOutcome {
+        seed,
+        digest: "-".into(),
+        end: Time::ZERO,
+        main_end: Time::ZERO,
+        stats: SimStats::default(),
+        clients: ClientStats::empty(),
+        history: Vec::new(),
+        violation: Some(Violation {
+            kind: ViolationKind::Panic,
+            at: Time::ZERO,
+            message,
+        }),
+    }
+}

@@ -1,0 +1,239 @@
+//! Simulation configuration: network, disk, faults, phases.
+//!
+//! Every field is explicit; [`SimConfig::standard`] gives the values the CLI uses,
+//! chosen to look like a LAN cluster (sub-millisecond links, ~0.5 ms fsync).
+
+use crate::workload::WorkloadConfig;
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Network model. Latency is `latency_min` plus an exponential tail with mean
+/// `latency_tail_mean` (capped at `latency_tail_max`), which also reorders messages.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NetworkConfig {
+    /// Smallest one-way delay.
+    pub latency_min: Duration,
+    /// Mean of the exponential part of the delay.
+    pub latency_tail_mean: Duration,
+    /// Cap on the exponential part.
+    pub latency_tail_max: Duration,
+    /// Probability that a message is lost (outside of fault windows).
+    pub loss: f64,
+    /// Probability that a message is delivered twice.
+    pub duplicate: f64,
+    /// Probability that a message is held back by an extra delay (reordering).
+    pub reorder: f64,
+    /// Extra delay of a reordered message, drawn uniformly up to this.
+    pub reorder_delay_max: Duration,
+    /// Loss probability during a "lossy network" fault.
+    pub fault_loss: f64,
+}
+
+/// Disk model: each batch takes a uniform time in `[write_min, write_max]`; a node's
+/// batches complete one after another, in order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DiskConfig {
+    /// Fastest write.
+    pub write_min: Duration,
+    /// Slowest write.
+    pub write_max: Duration,
+}
+
+/// Which fault kinds the nemesis may inject.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct FaultSpec {
+    /// Symmetric partitions (halves, an isolated node, a bridge).
+    pub partition: bool,
+    /// One-way partitions.
+    pub asymmetric: bool,
+    /// Bursts of message loss.
+    pub loss: bool,
+    /// Links that hold messages and release them later.
+    pub clog: bool,
+    /// Crash and restart from storage.
+    pub crash: bool,
+    /// Pause and resume (a stopped process, a long GC).
+    pub pause: bool,
+    /// Clock drift.
+    pub clock: bool,
+}
+
+impl FaultSpec {
+    /// The names accepted in a fault spec, for error messages.
+    pub const NAMES: &'static str =
+        "none, all, net, crash, or a comma list of partition, asymmetric, loss, clog, crash, pause, clock";
+
+    /// `true` if no fault is enabled.
+    pub fn is_none(&self) -> bool {
+        *self == FaultSpec::default()
+    }
+
+    /// Every fault kind.
+    pub fn all() -> FaultSpec {
+        FaultSpec {
+            partition: true,
+            asymmetric: true,
+            loss: true,
+            clog: true,
+            crash: true,
+            pause: true,
+            clock: true,
+        }
+    }
+}
+
+impl FromStr for FaultSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<FaultSpec, String> {
+        let mut spec = FaultSpec::default();
+        if s.trim().is_empty() {
+            return Err(format!("empty fault spec; expected {}", FaultSpec::NAMES));
+        }
+        for part in s.split(',').map(str::trim) {
+            match part {
+                "none" => {}
+                "all" => spec = FaultSpec::all(),
+                "net" => {
+                    spec.partition = true;
+                    spec.asymmetric = true;
+                    spec.loss = true;
+                    spec.clog = true;
+                }
+                "partition" => spec.partition = true,
+                "asymmetric" => spec.asymmetric = true,
+                "loss" => spec.loss = true,
+                "clog" => spec.clog = true,
+                "crash" => spec.crash = true,
+                "pause" => spec.pause = true,
+                "clock" => spec.clock = true,
+                other => {
+                    return Err(format!(
+                        "unknown fault kind `{other}`; expected {}",
+                        FaultSpec::NAMES
+                    ))
+                }
+            }
+        }
+        Ok(spec)
+    }
+}
+
+impl fmt::Display for FaultSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_none() {
+            return f.write_str("none");
+        }
+        if *self == FaultSpec::all() {
+            return f.write_str("all");
+        }
+        let names = [
+            (self.partition, "partition"),
+            (self.asymmetric, "asymmetric"),
+            (self.loss, "loss"),
+            (self.clog, "clog"),
+            (self.crash, "crash"),
+            (self.pause, "pause"),
+            (self.clock, "clock"),
+        ];
+        let on: Vec<&str> = names.iter().filter(|(b, _)| *b).map(|(_, n)| *n).collect();
+        f.write_str(&on.join(","))
+    }
+}
+
+/// Nemesis timing.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NemesisConfig {
+    /// Which faults.
+    pub faults: FaultSpec,
+    /// Gap between fault starts, drawn uniformly in this range.
+    pub gap_min: Duration,
+    /// See `gap_min`.
+    pub gap_max: Duration,
+    /// Fault duration, drawn uniformly in this range.
+    pub duration_min: Duration,
+    /// See `duration_min`.
+    pub duration_max: Duration,
+    /// Largest clock drift the nemesis sets, in ppm.
+    pub drift_ppm_max: i64,
+}
+
+/// One simulation run's configuration. Together with the seed it decides the run.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// Master seed.
+    pub seed: u64,
+    /// Cluster size.
+    pub nodes: usize,
+    /// Links between nodes (and between clients and nodes).
+    pub network: NetworkConfig,
+    /// Node disks.
+    pub disk: DiskConfig,
+    /// Fault injection.
+    pub nemesis: NemesisConfig,
+    /// Client load.
+    pub workload: WorkloadConfig,
+    /// The main phase ends when the workload's op budget is spent or at this time,
+    /// whichever is first. Faults are injected only in the main phase.
+    pub main_phase_max: Duration,
+    /// After the heal, every client must complete its liveness ops within this time.
+    pub heal_timeout: Duration,
+    /// Hard cap on processed events, so a livelocked run still ends.
+    pub events_max: u64,
+}
+
+impl SimConfig {
+    /// The configuration the CLI uses: a 3-node LAN-like cluster.
+    pub fn standard(seed: u64, faults: FaultSpec, ops: u64) -> SimConfig {
+        SimConfig {
+            seed,
+            nodes: 3,
+            network: NetworkConfig {
+                latency_min: Duration::from_micros(100),
+                latency_tail_mean: Duration::from_micros(200),
+                latency_tail_max: Duration::from_millis(5),
+                loss: 0.0,
+                duplicate: if faults.is_none() { 0.0 } else { 0.01 },
+                reorder: if faults.is_none() { 0.0 } else { 0.02 },
+                reorder_delay_max: Duration::from_millis(20),
+                fault_loss: 0.3,
+            },
+            disk: DiskConfig {
+                write_min: Duration::from_micros(100),
+                write_max: Duration::from_micros(800),
+            },
+            nemesis: NemesisConfig {
+                faults,
+                gap_min: Duration::from_millis(50),
+                gap_max: Duration::from_millis(600),
+                duration_min: Duration::from_millis(50),
+                duration_max: Duration::from_millis(1500),
+                drift_ppm_max: 10_000,
+            },
+            workload: WorkloadConfig::standard(ops),
+            main_phase_max: Duration::from_secs(120),
+            heal_timeout: Duration::from_secs(30),
+            events_max: 50_000_000,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_spec_parses_names_and_rejects_unknown() {
+        assert!("none".parse::<FaultSpec>().unwrap().is_none());
+        assert_eq!("all".parse::<FaultSpec>().unwrap(), FaultSpec::all());
+        let net: FaultSpec = "net".parse().unwrap();
+        assert!(net.partition && net.loss && !net.crash);
+        let some: FaultSpec = "crash, pause".parse().unwrap();
+        assert!(some.crash && some.pause && !some.partition);
+        assert_eq!(some.to_string(), "crash,pause");
+        let err = "crash,meteor".parse::<FaultSpec>().unwrap_err();
+        assert!(err.contains("meteor"), "{err}");
+        assert!("".parse::<FaultSpec>().is_err());
+    }
+}

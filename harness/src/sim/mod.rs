@@ -1,0 +1,1070 @@
+//! The deterministic simulator.
+//!
+//! A single-threaded discrete-event loop over a priority queue ordered by
+//! `(virtual time, sequence number)`. One seed decides everything — network delays,
+//! losses, the nemesis's faults, the workload — through independent ChaCha streams,
+//! so any run is replayed exactly from `(seed, config)` and ends with the same
+//! [trace digest](digest::TraceDigest).
+//!
+//! What it models:
+//! * **Network** — latency with an exponential tail (which reorders), loss,
+//!   duplication, extra reordering delay, symmetric and one-way partitions (checked
+//!   when a message is sent *and* when it arrives), clogged links that hold messages
+//!   and release them later.
+//! * **Disk** — each node's batches are written one after another, each taking a
+//!   random time. **Persist before send** is enforced: the messages and replies of an
+//!   input are released only when its batch (and every earlier one) is durable.
+//! * **Nodes** — crash (volatile state, staged writes, pending sends and timers are
+//!   lost; messages already on the wire are not), restart from storage, pause (inputs
+//!   wait), clock drift.
+//! * **Run phases** — a *main* phase in which the workload spends its op budget while
+//!   the nemesis injects faults, then a *heal*: every fault is undone and each client
+//!   must complete its liveness ops within the heal timeout.
+//!
+//! Protocol invariants registered through [`SimProtocol::invariants`] are checked
+//! after every step; the first violation stops the run.
+
+pub mod clock;
+pub mod config;
+pub mod digest;
+pub mod nemesis;
+
+use crate::history::HistoryEvent;
+use crate::protocol::{Invariant, SimProtocol};
+use crate::workload::{Answer, ClientStats, ClientStep, Phase, Workload};
+use clock::NodeClock;
+use config::SimConfig;
+use digest::TraceDigest;
+use nemesis::{Fault, Nemesis};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::hash::{Hash, Hasher};
+use std::time::Duration;
+use synod_core::{
+    ClientReply, ClientRequest, Envelope, MemStorage, Node, NodeEffects, NodeId, Outcome, Time,
+    TimerOp,
+};
+
+/// Stream ids for deriving independent random streams from the master seed.
+const STREAM_NETWORK: u64 = 1;
+const STREAM_DISK: u64 = 2;
+const STREAM_NEMESIS: u64 = 3;
+const STREAM_WORKLOAD: u64 = 4;
+const STREAM_NODES: u64 = 5;
+
+/// Derives a sub-seed (SplitMix64 over `seed` and `stream`).
+pub fn derive_seed(seed: u64, stream: u64) -> u64 {
+    let mut z = seed ^ stream.wrapping_mul(0xD1B5_4A32_D192_ED03);
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+type Msg<P> = <<P as SimProtocol>::Node as Node>::Message;
+type Req<P> = <<P as SimProtocol>::Node as Node>::Request;
+type Resp<P> = <<P as SimProtocol>::Node as Node>::Response;
+type TimerOf<P> = <<P as SimProtocol>::Node as Node>::Timer;
+
+enum Event<P: SimProtocol> {
+    Deliver {
+        from: usize,
+        to: usize,
+        msg: Msg<P>,
+    },
+    Timer {
+        node: usize,
+        timer: TimerOf<P>,
+        generation: u64,
+    },
+    PersistDone {
+        node: usize,
+        incarnation: u32,
+        batches: usize,
+    },
+    ToNode {
+        node: usize,
+        request: ClientRequest<Req<P>>,
+    },
+    ToClient {
+        client: usize,
+        reply: ClientReply<Resp<P>>,
+    },
+    ClientWake {
+        client: usize,
+        token: u64,
+    },
+    NemesisTick,
+    FaultEnd {
+        id: u64,
+    },
+    MainDeadline,
+    HealDeadline,
+}
+
+impl<P: SimProtocol> Event<P> {
+    /// The node this event is an input to, if any (those wait while it is paused).
+    fn target_node(&self) -> Option<usize> {
+        match self {
+            Event::Deliver { to, .. } => Some(*to),
+            Event::Timer { node, .. }
+            | Event::PersistDone { node, .. }
+            | Event::ToNode { node, .. } => Some(*node),
+            _ => None,
+        }
+    }
+
+    fn fold_into(&self, at: Time, d: &mut TraceDigest) {
+        let tag = match self {
+            Event::Deliver { .. } => 1,
+            Event::Timer { .. } => 2,
+            Event::PersistDone { .. } => 3,
+            Event::ToNode { .. } => 4,
+            Event::ToClient { .. } => 5,
+            Event::ClientWake { .. } => 6,
+            Event::NemesisTick => 7,
+            Event::FaultEnd { .. } => 8,
+            Event::MainDeadline => 9,
+            Event::HealDeadline => 10,
+        };
+        d.begin_event(tag);
+        d.write_u64(at.as_nanos());
+        match self {
+            Event::Deliver { from, to, msg } => {
+                d.write_usize(*from);
+                d.write_usize(*to);
+                msg.hash(d);
+            }
+            Event::Timer { node, timer, .. } => {
+                d.write_usize(*node);
+                timer.hash(d);
+            }
+            Event::PersistDone { node, .. } => d.write_usize(*node),
+            Event::ToNode { node, request } => {
+                d.write_usize(*node);
+                request.hash(d);
+            }
+            Event::ToClient { client, reply } => {
+                d.write_usize(*client);
+                reply.hash(d);
+            }
+            Event::ClientWake { client, token } => {
+                d.write_usize(*client);
+                d.write_u64(*token);
+            }
+            Event::FaultEnd { id } => d.write_u64(*id),
+            Event::NemesisTick | Event::MainDeadline | Event::HealDeadline => {}
+        }
+    }
+}
+
+struct Scheduled<P: SimProtocol> {
+    at: Time,
+    seq: u64,
+    event: Event<P>,
+}
+
+impl<P: SimProtocol> PartialEq for Scheduled<P> {
+    fn eq(&self, other: &Self) -> bool {
+        self.at == other.at && self.seq == other.seq
+    }
+}
+impl<P: SimProtocol> Eq for Scheduled<P> {}
+impl<P: SimProtocol> PartialOrd for Scheduled<P> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl<P: SimProtocol> Ord for Scheduled<P> {
+    /// Reversed so that `BinaryHeap` (a max-heap) pops the earliest event first;
+    /// `seq` breaks ties in scheduling order, which keeps runs deterministic.
+    fn cmp(&self, other: &Self) -> Ordering {
+        other
+            .at
+            .cmp(&self.at)
+            .then_with(|| other.seq.cmp(&self.seq))
+    }
+}
+
+/// Output of one input waiting for the disk.
+struct Pending<P: SimProtocol> {
+    /// `true` if this entry has its own batch in the disk queue.
+    owns_batch: bool,
+    sends: Vec<Envelope<Msg<P>>>,
+    replies: Vec<ClientReply<Resp<P>>>,
+    notify: Option<u64>,
+}
+
+struct Slot<P: SimProtocol> {
+    id: NodeId,
+    node: Option<P::Node>,
+    paused: bool,
+    inbox: Vec<Event<P>>,
+    storage: MemStorage,
+    incarnation: u32,
+    timers: BTreeMap<TimerOf<P>, u64>,
+    pending: VecDeque<Pending<P>>,
+    /// A write is in progress; batches staged meanwhile go in the next one.
+    disk_busy: bool,
+    clock: NodeClock,
+}
+
+/// Why a run failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ViolationKind {
+    /// A protocol invariant (named) was broken.
+    Invariant(&'static str),
+    /// The cluster did not serve every client after the heal.
+    Liveness,
+    /// The run hit the event cap (a livelock or an unbounded loop).
+    EventLimit,
+    /// A node panicked (a protocol `assert!`).
+    Panic,
+    /// The history is not linearizable.
+    Linearizability,
+}
+
+/// A failed check, with when it was detected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// What failed.
+    pub kind: ViolationKind,
+    /// Virtual time of detection.
+    pub at: Time,
+    /// Explanation.
+    pub message: String,
+}
+
+/// Counters over one run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SimStats {
+    /// Events processed.
+    pub events: u64,
+    /// Messages handed to the network.
+    pub sent: u64,
+    /// Messages delivered to a running node.
+    pub delivered: u64,
+    /// Dropped by a partition.
+    pub dropped_partition: u64,
+    /// Dropped by loss.
+    pub dropped_loss: u64,
+    /// Arrived at a crashed node.
+    pub dropped_down: u64,
+    /// Extra copies made by duplication.
+    pub duplicated: u64,
+    /// Timer firings delivered.
+    pub timers_fired: u64,
+    /// Batches written.
+    pub persists: u64,
+    /// Node crashes.
+    pub crashes: u64,
+    /// Faults injected, as `time: description`.
+    pub faults: Vec<String>,
+}
+
+/// Everything a run produced.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// Master seed.
+    pub seed: u64,
+    /// Trace digest (16 hex digits).
+    pub digest: String,
+    /// Virtual time at the end.
+    pub end: Time,
+    /// Virtual time when the main phase ended (the heal began).
+    pub main_end: Time,
+    /// Simulator counters.
+    pub stats: SimStats,
+    /// Client-side measurements.
+    pub clients: ClientStats,
+    /// The recorded history (empty if recording was off).
+    pub history: Vec<HistoryEvent>,
+    /// The first violation, if any.
+    pub violation: Option<Violation>,
+}
+
+/// The simulator for protocol `P`.
+pub struct Simulator<P: SimProtocol> {
+    cfg: SimConfig,
+    now: Time,
+    queue: BinaryHeap<Scheduled<P>>,
+    next_seq: u64,
+    next_generation: u64,
+    net_rng: ChaCha8Rng,
+    disk_rng: ChaCha8Rng,
+    nemesis: Nemesis,
+    active_faults: Vec<(u64, Fault)>,
+    next_fault_id: u64,
+    members: Vec<NodeId>,
+    slots: Vec<Slot<P>>,
+    /// `blocked[from * n + to]`: the directed link drops everything.
+    blocked: Vec<bool>,
+    /// `clogged[from * n + to]`: the directed link holds messages.
+    clogged: Vec<bool>,
+    held: Vec<(usize, usize, Msg<P>)>,
+    lossy: bool,
+    workload: Workload,
+    phase: Phase,
+    main_end: Time,
+    digest: TraceDigest,
+    stats: SimStats,
+    invariants: Vec<Box<dyn Invariant<P::Node>>>,
+    fx: NodeEffects<P::Node>,
+    violation: Option<Violation>,
+    started: bool,
+}
+
+impl<P: SimProtocol> Simulator<P> {
+    /// A simulator for `cfg` with the protocol's own invariants registered.
+    pub fn new(cfg: SimConfig) -> Simulator<P> {
+        assert!(cfg.nodes > 0, "a cluster needs at least one node");
+        let n = cfg.nodes;
+        let members: Vec<NodeId> = (1..=n as u64).map(NodeId).collect();
+        let slots = members
+            .iter()
+            .map(|&id| Slot {
+                id,
+                node: None,
+                paused: false,
+                inbox: Vec::new(),
+                storage: MemStorage::new(),
+                incarnation: 0,
+                timers: BTreeMap::new(),
+                pending: VecDeque::new(),
+                disk_busy: false,
+                clock: NodeClock::default(),
+            })
+            .collect();
+        let seed = cfg.seed;
+        Simulator {
+            invariants: P::invariants(&members),
+            net_rng: ChaCha8Rng::seed_from_u64(derive_seed(seed, STREAM_NETWORK)),
+            disk_rng: ChaCha8Rng::seed_from_u64(derive_seed(seed, STREAM_DISK)),
+            nemesis: Nemesis::new(cfg.nemesis.clone(), derive_seed(seed, STREAM_NEMESIS)),
+            workload: Workload::new(cfg.workload.clone(), n, derive_seed(seed, STREAM_WORKLOAD)),
+            now: Time::ZERO,
+            queue: BinaryHeap::new(),
+            next_seq: 0,
+            next_generation: 0,
+            active_faults: Vec::new(),
+            next_fault_id: 0,
+            members,
+            slots,
+            blocked: vec![false; n * n],
+            clogged: vec![false; n * n],
+            held: Vec::new(),
+            lossy: false,
+            phase: Phase::Main,
+            main_end: Time::ZERO,
+            digest: TraceDigest::default(),
+            stats: SimStats::default(),
+            fx: NodeEffects::<P::Node>::default(),
+            violation: None,
+            started: false,
+            cfg,
+        }
+    }
+
+    /// Adds an extra invariant (tests use this to observe runs).
+    pub fn add_invariant(&mut self, inv: Box<dyn Invariant<P::Node>>) {
+        self.invariants.push(inv);
+    }
+
+    /// Current virtual time.
+    pub fn now(&self) -> Time {
+        self.now
+    }
+
+    /// Node `index` if it is up.
+    pub fn node(&self, index: usize) -> Option<&P::Node> {
+        self.slots[index].node.as_ref()
+    }
+
+    /// Node `index`'s storage.
+    pub fn storage(&self, index: usize) -> &MemStorage {
+        &self.slots[index].storage
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> &SimStats {
+        &self.stats
+    }
+
+    /// The first violation so far.
+    pub fn violation(&self) -> Option<&Violation> {
+        self.violation.as_ref()
+    }
+
+    /// The trace digest so far.
+    pub fn digest(&self) -> String {
+        self.digest.hex()
+    }
+
+    /// Boots every node and schedules the workload and the nemesis. Idempotent.
+    pub fn start(&mut self) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        for i in 0..self.slots.len() {
+            self.boot(i);
+        }
+        for c in 0..self.workload.len() {
+            let token = self.workload.token(c);
+            let jitter = Duration::from_micros(self.net_rng.gen_range(0..1000));
+            self.schedule(jitter, Event::ClientWake { client: c, token });
+        }
+        if self.nemesis.is_active() {
+            let gap = self.nemesis.next_gap();
+            self.schedule(gap, Event::NemesisTick);
+        }
+        self.schedule(self.cfg.main_phase_max, Event::MainDeadline);
+    }
+
+    /// Runs the whole scenario (main phase, heal, liveness) and reports.
+    pub fn run(mut self) -> RunOutcome {
+        self.start();
+        while self.phase != Phase::Done && self.violation.is_none() && self.step_event() {}
+        if self.violation.is_none() && self.phase != Phase::Done {
+            let pending = self.workload.liveness_pending();
+            self.violate(
+                ViolationKind::Liveness,
+                format!("the run ended with clients still waiting: {pending:?}"),
+            );
+        }
+        self.check_at_end();
+        tracing::debug!(digest = %self.digest.hex(), events = self.stats.events, "run finished");
+        RunOutcome {
+            seed: self.cfg.seed,
+            digest: self.digest.hex(),
+            end: self.now,
+            main_end: self.main_end,
+            stats: self.stats,
+            clients: self.workload.stats.clone(),
+            history: self.workload.take_history(),
+            violation: self.violation,
+        }
+    }
+
+    /// Processes events up to and including virtual time `until` (for tests and
+    /// step-by-step exploration). Returns `false` if the queue ran dry.
+    pub fn run_until(&mut self, until: Time) -> bool {
+        self.start();
+        while self.violation.is_none() {
+            match self.queue.peek() {
+                Some(s) if s.at <= until => {
+                    self.step_event();
+                }
+                Some(_) => {
+                    self.now = until;
+                    return true;
+                }
+                None => return false,
+            }
+        }
+        true
+    }
+
+    fn check_at_end(&mut self) {
+        let live: Vec<(NodeId, &P::Node)> = self
+            .slots
+            .iter()
+            .filter_map(|s| s.node.as_ref().map(|n| (s.id, n)))
+            .collect();
+        for inv in &mut self.invariants {
+            if let Err(message) = inv.at_end(&live) {
+                if self.violation.is_none() {
+                    self.violation = Some(Violation {
+                        kind: ViolationKind::Invariant(inv.name()),
+                        at: self.now,
+                        message,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Pops and handles one event. Returns `false` if there was none.
+    fn step_event(&mut self) -> bool {
+        let Some(Scheduled { at, event, .. }) = self.queue.pop() else {
+            return false;
+        };
+        debug_assert!(at >= self.now, "time went backwards");
+        self.now = at;
+        self.stats.events += 1;
+        if self.stats.events > self.cfg.events_max {
+            self.violate(
+                ViolationKind::EventLimit,
+                format!("more than {} events", self.cfg.events_max),
+            );
+            return false;
+        }
+        if let Some(node) = event.target_node() {
+            let slot = &mut self.slots[node];
+            if slot.paused && slot.node.is_some() {
+                slot.inbox.push(event);
+                return true;
+            }
+        }
+        event.fold_into(at, &mut self.digest);
+        self.handle(event);
+        true
+    }
+
+    fn handle(&mut self, event: Event<P>) {
+        match event {
+            Event::Deliver { from, to, msg } => self.deliver(from, to, msg),
+            Event::Timer {
+                node,
+                timer,
+                generation,
+            } => {
+                let slot = &mut self.slots[node];
+                if slot.timers.get(&timer) != Some(&generation) {
+                    return; // cancelled, re-armed, or from an earlier incarnation
+                }
+                slot.timers.remove(&timer);
+                self.stats.timers_fired += 1;
+                self.step_node(node, |n, t, fx| n.on_timer(t, timer, fx));
+            }
+            Event::PersistDone {
+                node,
+                incarnation,
+                batches,
+            } => self.persist_done(node, incarnation, batches),
+            Event::ToNode { node, request } => {
+                if self.slots[node].node.is_some() {
+                    self.step_node(node, |n, t, fx| n.on_client_request(t, request, fx));
+                }
+            }
+            Event::ToClient { client, reply } => self.client_answer(client, reply),
+            Event::ClientWake { client, token } => {
+                let step = self.workload.on_wake(client, token, self.now, self.phase);
+                self.client_step(client, step);
+            }
+            Event::NemesisTick => self.nemesis_tick(),
+            Event::FaultEnd { id } => {
+                if let Some(pos) = self.active_faults.iter().position(|(i, _)| *i == id) {
+                    let (_, fault) = self.active_faults.remove(pos);
+                    self.revert(fault);
+                }
+            }
+            Event::MainDeadline => {
+                if self.phase == Phase::Main {
+                    self.begin_heal();
+                }
+            }
+            Event::HealDeadline => {
+                if self.phase == Phase::Heal && !self.workload.liveness_done() {
+                    let pending = self.workload.liveness_pending();
+                    self.violate(
+                        ViolationKind::Liveness,
+                        format!(
+                            "{} after the heal, clients {pending:?} had not completed their {} liveness ops",
+                            humantime(self.cfg.heal_timeout),
+                            self.cfg.workload.liveness_ops
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    fn schedule(&mut self, after: Duration, event: Event<P>) {
+        self.schedule_at(self.now + after, event);
+    }
+
+    fn schedule_at(&mut self, at: Time, event: Event<P>) {
+        self.next_seq += 1;
+        self.queue.push(Scheduled {
+            at,
+            seq: self.next_seq,
+            event,
+        });
+    }
+
+    fn violate(&mut self, kind: ViolationKind, message: String) {
+        if self.violation.is_none() {
+            tracing::error!(?kind, %message, seed = self.cfg.seed, "violation");
+            self.violation = Some(Violation {
+                kind,
+                at: self.now,
+                message,
+            });
+        }
+    }
+
+    // ----- nodes -------------------------------------------------------------------
+
+    fn boot(&mut self, index: usize) {
+        let slot = &mut self.slots[index];
+        let seed = derive_seed(
+            derive_seed(self.cfg.seed, STREAM_NODES),
+            (index as u64) << 32 | u64::from(slot.incarnation),
+        );
+        slot.node = Some(P::build(slot.id, &self.members, seed));
+        let recovered = slot.storage.recover();
+        tracing::debug!(node = %slot.id, incarnation = slot.incarnation, "start");
+        self.step_node(index, |n, t, fx| n.on_start(t, recovered, fx));
+    }
+
+    /// Feeds one input to node `index`, checks invariants, carries out the effects.
+    fn step_node(
+        &mut self,
+        index: usize,
+        input: impl FnOnce(&mut P::Node, Time, &mut NodeEffects<P::Node>),
+    ) {
+        let slot = &mut self.slots[index];
+        let Some(node) = slot.node.as_mut() else {
+            return;
+        };
+        let local = slot.clock.local(self.now);
+        {
+            let span = tracing::debug_span!("node", id = %slot.id, t = %self.now);
+            let _entered = span.enter();
+            input(node, local, &mut self.fx);
+        }
+        for inv in &mut self.invariants {
+            if let Err(message) = inv.after_step(self.now, slot.id, node) {
+                if self.violation.is_none() {
+                    tracing::error!(invariant = inv.name(), %message, "invariant violated");
+                    self.violation = Some(Violation {
+                        kind: ViolationKind::Invariant(inv.name()),
+                        at: self.now,
+                        message,
+                    });
+                }
+            }
+        }
+        self.apply_effects(index);
+    }
+
+    fn apply_effects(&mut self, index: usize) {
+        let mut fx = std::mem::take(&mut self.fx);
+        for op in fx.timers.drain(..) {
+            self.timer_op(index, op);
+        }
+        for env in fx.early_sends.drain(..) {
+            self.transmit(index, env);
+        }
+        let slot = &mut self.slots[index];
+        if !fx.persist.is_empty() || fx.persist_notify.is_some() {
+            self.stats.persists += 1;
+            slot.storage.stage(fx.persist.take());
+            slot.pending.push_back(Pending {
+                owns_batch: true,
+                sends: std::mem::take(&mut fx.sends),
+                replies: std::mem::take(&mut fx.replies),
+                notify: fx.persist_notify.take(),
+            });
+            if !slot.disk_busy {
+                self.start_write(index);
+            }
+        } else if !slot.pending.is_empty() {
+            // Nothing to write, but an earlier batch is in flight: whatever this input
+            // sends may depend on it, so it waits in line.
+            if !fx.sends.is_empty() || !fx.replies.is_empty() {
+                slot.pending.push_back(Pending {
+                    owns_batch: false,
+                    sends: std::mem::take(&mut fx.sends),
+                    replies: std::mem::take(&mut fx.replies),
+                    notify: None,
+                });
+            }
+        } else {
+            for env in fx.sends.drain(..) {
+                self.transmit(index, env);
+            }
+            for reply in fx.replies.drain(..) {
+                self.reply(index, reply);
+            }
+        }
+        self.fx = fx;
+    }
+
+    fn timer_op(&mut self, index: usize, op: TimerOp<TimerOf<P>>) {
+        match op {
+            TimerOp::Set { timer, at } => {
+                self.next_generation += 1;
+                let generation = self.next_generation;
+                let slot = &mut self.slots[index];
+                slot.timers.insert(timer, generation);
+                let at = slot.clock.global_at(at, self.now);
+                self.schedule_at(
+                    at,
+                    Event::Timer {
+                        node: index,
+                        timer,
+                        generation,
+                    },
+                );
+            }
+            TimerOp::Cancel(timer) => {
+                self.slots[index].timers.remove(&timer);
+            }
+        }
+    }
+
+    /// Starts one disk write covering every staged batch (group commit: batches
+    /// staged while a write is in progress wait for the next one).
+    fn start_write(&mut self, index: usize) {
+        let slot = &mut self.slots[index];
+        let batches = slot.storage.staged_len();
+        if batches == 0 {
+            return;
+        }
+        slot.disk_busy = true;
+        let incarnation = slot.incarnation;
+        let write = uniform(
+            &mut self.disk_rng,
+            self.cfg.disk.write_min,
+            self.cfg.disk.write_max,
+        );
+        self.schedule(
+            write,
+            Event::PersistDone {
+                node: index,
+                incarnation,
+                batches,
+            },
+        );
+    }
+
+    fn persist_done(&mut self, index: usize, incarnation: u32, batches: usize) {
+        let slot = &mut self.slots[index];
+        if slot.incarnation != incarnation || slot.node.is_none() {
+            return; // the write was lost in a crash
+        }
+        slot.disk_busy = false;
+        let mut notify = Vec::new();
+        for _ in 0..batches {
+            let slot = &mut self.slots[index];
+            assert!(
+                slot.storage.flush_one(),
+                "persist completion without a staged batch"
+            );
+            let done = slot
+                .pending
+                .pop_front()
+                .expect("a staged batch always has its pending entry");
+            assert!(
+                done.owns_batch,
+                "disk completions must match batches in order"
+            );
+            notify.extend(done.notify);
+            self.release(index, done);
+            while self.slots[index]
+                .pending
+                .front()
+                .is_some_and(|p| !p.owns_batch)
+            {
+                let next = self.slots[index].pending.pop_front().expect("front exists");
+                self.release(index, next);
+            }
+        }
+        self.start_write(index);
+        for tag in notify {
+            self.step_node(index, |n, t, fx| n.on_persisted(t, tag, fx));
+        }
+    }
+
+    fn release(&mut self, index: usize, p: Pending<P>) {
+        for env in p.sends {
+            self.transmit(index, env);
+        }
+        for reply in p.replies {
+            self.reply(index, reply);
+        }
+    }
+
+    fn crash(&mut self, index: usize) {
+        let slot = &mut self.slots[index];
+        if slot.node.take().is_none() {
+            return;
+        }
+        let lost = slot.storage.crash();
+        slot.pending.clear();
+        slot.timers.clear();
+        slot.inbox.clear();
+        slot.paused = false;
+        slot.incarnation += 1;
+        slot.disk_busy = false;
+        self.stats.crashes += 1;
+        tracing::debug!(node = %slot.id, lost_batches = lost, "crash");
+        let id = slot.id;
+        for inv in &mut self.invariants {
+            inv.on_crash(id);
+        }
+    }
+
+    fn restart(&mut self, index: usize) {
+        if self.slots[index].node.is_none() {
+            self.boot(index);
+        }
+    }
+
+    fn resume(&mut self, index: usize) {
+        let slot = &mut self.slots[index];
+        slot.paused = false;
+        let inbox = std::mem::take(&mut slot.inbox);
+        for event in inbox {
+            self.schedule_at(self.now, event);
+        }
+    }
+
+    // ----- network -----------------------------------------------------------------
+
+    fn link(&self, from: usize, to: usize) -> usize {
+        from * self.slots.len() + to
+    }
+
+    fn index_of(&self, id: NodeId) -> usize {
+        let i = usize::try_from(id.0)
+            .ok()
+            .and_then(|x| x.checked_sub(1))
+            .filter(|&i| i < self.slots.len());
+        match i {
+            Some(i) => i,
+            None => panic!("protocol addressed unknown node {id}"),
+        }
+    }
+
+    fn latency(&mut self) -> Duration {
+        let net = &self.cfg.network;
+        let u: f64 = self.net_rng.gen();
+        let tail = net.latency_tail_mean.as_secs_f64() * -(1.0 - u).ln();
+        let tail = Duration::from_secs_f64(tail.min(net.latency_tail_max.as_secs_f64()));
+        let mut d = net.latency_min + tail;
+        if net.reorder > 0.0 && self.net_rng.gen_bool(net.reorder) {
+            d += uniform(&mut self.net_rng, Duration::ZERO, net.reorder_delay_max);
+        }
+        d
+    }
+
+    fn transmit(&mut self, from: usize, env: Envelope<Msg<P>>) {
+        let to = self.index_of(env.to);
+        self.stats.sent += 1;
+        let link = self.link(from, to);
+        if self.blocked[link] {
+            self.stats.dropped_partition += 1;
+            return;
+        }
+        if self.clogged[link] {
+            self.held.push((from, to, env.msg));
+            return;
+        }
+        let loss = if self.lossy {
+            self.cfg.network.fault_loss
+        } else {
+            self.cfg.network.loss
+        };
+        if loss > 0.0 && self.net_rng.gen_bool(loss) {
+            self.stats.dropped_loss += 1;
+            return;
+        }
+        let dup = self.cfg.network.duplicate;
+        if dup > 0.0 && self.net_rng.gen_bool(dup) {
+            self.stats.duplicated += 1;
+            let d = self.latency();
+            let msg = env.msg.clone();
+            self.schedule(d, Event::Deliver { from, to, msg });
+        }
+        let d = self.latency();
+        self.schedule(
+            d,
+            Event::Deliver {
+                from,
+                to,
+                msg: env.msg,
+            },
+        );
+    }
+
+    fn deliver(&mut self, from: usize, to: usize, msg: Msg<P>) {
+        if self.blocked[self.link(from, to)] {
+            // The partition formed while the message was on the wire.
+            self.stats.dropped_partition += 1;
+            return;
+        }
+        if self.slots[to].node.is_none() {
+            self.stats.dropped_down += 1;
+            return;
+        }
+        self.stats.delivered += 1;
+        let from_id = self.members[from];
+        tracing::trace!(from = %from_id, ?msg, "deliver");
+        self.step_node(to, |n, t, fx| n.on_message(t, from_id, msg, fx));
+    }
+
+    // ----- clients -----------------------------------------------------------------
+
+    fn reply(&mut self, _node: usize, reply: ClientReply<Resp<P>>) {
+        if let Some(client) = self.workload.index_of(reply.client) {
+            let d = self.latency();
+            self.schedule(d, Event::ToClient { client, reply });
+        }
+    }
+
+    fn client_answer(&mut self, client: usize, reply: ClientReply<Resp<P>>) {
+        let answer = match &reply.outcome {
+            Outcome::Done(r) => Answer::Done(P::result(r)),
+            Outcome::NotLeader { leader } => {
+                Answer::NotLeader(leader.and_then(|l| self.members.iter().position(|&m| m == l)))
+            }
+            Outcome::Unavailable => Answer::Unavailable,
+            Outcome::Unknown => Answer::Unknown,
+        };
+        let step = self.workload.on_answer(client, reply.seq, answer, self.now);
+        self.client_step(client, step);
+    }
+
+    fn client_step(&mut self, client: usize, step: ClientStep) {
+        match step {
+            ClientStep::Send {
+                node,
+                seq,
+                op,
+                timeout,
+            } => {
+                let request = ClientRequest {
+                    client: self.workload.client_id(client),
+                    seq,
+                    op: P::request(op),
+                };
+                let d = self.latency();
+                self.schedule(d, Event::ToNode { node, request });
+                let token = self.workload.token(client);
+                self.schedule(timeout, Event::ClientWake { client, token });
+            }
+            ClientStep::Sleep(d) => {
+                let token = self.workload.token(client);
+                self.schedule(d, Event::ClientWake { client, token });
+            }
+            ClientStep::Idle => {}
+        }
+        self.advance_phase();
+    }
+
+    fn advance_phase(&mut self) {
+        match self.phase {
+            Phase::Main if self.workload.budget_left() == 0 && self.workload.all_idle() => {
+                self.begin_heal();
+            }
+            Phase::Heal if self.workload.liveness_done() => {
+                self.phase = Phase::Done;
+            }
+            _ => {}
+        }
+    }
+
+    fn begin_heal(&mut self) {
+        self.phase = Phase::Heal;
+        self.main_end = self.now;
+        tracing::debug!("heal: undoing all faults");
+        for (_, fault) in std::mem::take(&mut self.active_faults) {
+            self.revert(fault);
+        }
+        self.schedule(self.cfg.heal_timeout, Event::HealDeadline);
+        for c in 0..self.workload.len() {
+            let token = self.workload.token(c);
+            self.schedule(Duration::ZERO, Event::ClientWake { client: c, token });
+        }
+        self.advance_phase();
+    }
+
+    // ----- faults ------------------------------------------------------------------
+
+    fn nemesis_tick(&mut self) {
+        if self.phase != Phase::Main {
+            return;
+        }
+        let active: Vec<Fault> = self.active_faults.iter().map(|(_, f)| f.clone()).collect();
+        if let Some((fault, duration)) = self.nemesis.pick(self.slots.len(), &active) {
+            self.next_fault_id += 1;
+            let id = self.next_fault_id;
+            self.stats.faults.push(format!("{}: {fault}", self.now));
+            tracing::debug!(%fault, ?duration, "fault");
+            self.apply_fault(fault.clone());
+            self.active_faults.push((id, fault));
+            self.schedule(duration, Event::FaultEnd { id });
+        }
+        let gap = self.nemesis.next_gap();
+        self.schedule(gap, Event::NemesisTick);
+    }
+
+    /// Applies `fault` now. Public so tests can script faults by hand.
+    pub fn apply_fault(&mut self, fault: Fault) {
+        self.start();
+        match fault {
+            Fault::Partition { blocked, .. } => {
+                for (a, b) in blocked {
+                    let l = self.link(a, b);
+                    self.blocked[l] = true;
+                }
+            }
+            Fault::Crash(n) => self.crash(n),
+            Fault::Pause(n) => {
+                if self.slots[n].node.is_some() {
+                    self.slots[n].paused = true;
+                }
+            }
+            Fault::Drift { node, ppm } => self.slots[node].clock.set_rate(self.now, ppm),
+            Fault::Loss => self.lossy = true,
+            Fault::Clog { from, to } => {
+                let l = self.link(from, to);
+                self.clogged[l] = true;
+            }
+        }
+    }
+
+    /// Undoes `fault` now. Public so tests can script faults by hand.
+    pub fn revert(&mut self, fault: Fault) {
+        match fault {
+            Fault::Partition { blocked, .. } => {
+                for (a, b) in blocked {
+                    let l = self.link(a, b);
+                    self.blocked[l] = false;
+                }
+            }
+            Fault::Crash(n) => self.restart(n),
+            Fault::Pause(n) => self.resume(n),
+            Fault::Drift { node, .. } => self.slots[node].clock.set_rate(self.now, 0),
+            Fault::Loss => self.lossy = false,
+            Fault::Clog { from, to } => {
+                let l = self.link(from, to);
+                self.clogged[l] = false;
+                let (release, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held)
+                    .into_iter()
+                    .partition(|(f, t, _)| (*f, *t) == (from, to));
+                self.held = keep;
+                for (f, t, msg) in release {
+                    let d = self.latency();
+                    self.schedule(
+                        d,
+                        Event::Deliver {
+                            from: f,
+                            to: t,
+                            msg,
+                        },
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn uniform(rng: &mut ChaCha8Rng, lo: Duration, hi: Duration) -> Duration {
+    if hi <= lo {
+        return lo;
+    }
+    lo + Duration::from_nanos(rng.gen_range(0..=(hi - lo).as_nanos() as u64))
+}
+
+fn humantime(d: Duration) -> String {
+    format!("{:.1}s", d.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,354 @@
+//! Simulator tests: each checks one promise of the simulator against a small probe
+//! protocol whose every action is visible.
+
+use super::config::{FaultSpec, SimConfig};
+use super::nemesis::Fault;
+use super::*;
+use crate::fixture::Fixture;
+use crate::protocol::{Invariant, SimProtocol};
+use synod_core::{codec, ClientRequest, KvOp, KvResult, Recovered};
+
+/// Every `TICK` each probe persists its counter `sent + 1` and then pings every peer
+/// with it; it records every ping it receives.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Probe {
+    id: NodeId,
+    peers: Vec<NodeId>,
+    sent: u64,
+    received: Vec<(NodeId, u64)>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum ProbeTimer {
+    Tick,
+}
+
+const TICK: Duration = Duration::from_millis(1);
+
+impl Node for Probe {
+    type Message = u64;
+    type Timer = ProbeTimer;
+    type Request = KvOp;
+    type Response = KvResult;
+
+    fn id(&self) -> NodeId {
+        self.id
+    }
+    fn on_start(&mut self, now: Time, rec: Recovered, out: &mut NodeEffects<Self>) {
+        self.sent = rec
+            .meta
+            .get("sent")
+            .map_or(0, |b| codec::decode(b).unwrap());
+        out.set_timer(ProbeTimer::Tick, now + TICK);
+    }
+    fn on_message(&mut self, _: Time, from: NodeId, n: u64, _: &mut NodeEffects<Self>) {
+        self.received.push((from, n));
+    }
+    fn on_timer(&mut self, now: Time, _: ProbeTimer, out: &mut NodeEffects<Self>) {
+        self.sent += 1;
+        out.persist.set_meta("sent", codec::encode(&self.sent));
+        out.broadcast(&self.peers, &self.sent);
+        out.set_timer(ProbeTimer::Tick, now + TICK);
+    }
+    fn on_client_request(&mut self, _: Time, _: ClientRequest<KvOp>, _: &mut NodeEffects<Self>) {}
+}
+
+struct ProbeProtocol;
+
+impl SimProtocol for ProbeProtocol {
+    type Node = Probe;
+    const NAME: &'static str = "probe";
+    fn build(id: NodeId, members: &[NodeId], _seed: u64) -> Probe {
+        Probe {
+            id,
+            peers: members.iter().copied().filter(|&m| m != id).collect(),
+            sent: 0,
+            received: Vec::new(),
+        }
+    }
+    fn request(op: KvOp) -> KvOp {
+        op
+    }
+    fn result(r: &KvResult) -> KvResult {
+        r.clone()
+    }
+    fn invariants(_: &[NodeId]) -> Vec<Box<dyn Invariant<Probe>>> {
+        Vec::new()
+    }
+}
+
+/// A quiet 3-node cluster with no clients and no nemesis.
+fn quiet(seed: u64) -> Simulator<ProbeProtocol> {
+    let mut cfg = SimConfig::standard(seed, FaultSpec::default(), 1);
+    cfg.workload.clients = 0;
+    Simulator::new(cfg)
+}
+
+fn received_from(sim: &Simulator<ProbeProtocol>, to: usize, from: u64) -> usize {
+    sim.node(to)
+        .unwrap()
+        .received
+        .iter()
+        .filter(|(f, _)| *f == NodeId(from))
+        .count()
+}
+
+fn partition(blocked: Vec<(usize, usize)>) -> Fault {
+    Fault::Partition {
+        blocked,
+        label: "test".into(),
+    }
+}
+
+#[test]
+fn symmetric_partition_blocks_both_directions_and_heals() {
+    let mut sim = quiet(1);
+    sim.run_until(Time::from_millis(20));
+    let cut = partition(vec![(0, 1), (1, 0)]);
+    sim.apply_fault(cut.clone());
+    // Let in-flight messages drain (tail latency is capped at 5 ms + reorder).
+    sim.run_until(Time::from_millis(50));
+    let (a, b) = (received_from(&sim, 1, 1), received_from(&sim, 0, 2));
+    sim.run_until(Time::from_millis(200));
+    assert_eq!(received_from(&sim, 1, 1), a, "n1 -> n2 must be blocked");
+    assert_eq!(received_from(&sim, 0, 2), b, "n2 -> n1 must be blocked");
+    assert!(received_from(&sim, 2, 1) > a, "n1 -> n3 still flows");
+    sim.revert(cut);
+    sim.run_until(Time::from_millis(300));
+    assert!(
+        received_from(&sim, 1, 1) > a && received_from(&sim, 0, 2) > b,
+        "healed"
+    );
+}
+
+#[test]
+fn asymmetric_partition_blocks_one_direction_only() {
+    let mut sim = quiet(2);
+    sim.run_until(Time::from_millis(20));
+    sim.apply_fault(partition(vec![(0, 1)]));
+    sim.run_until(Time::from_millis(50));
+    let (a, b) = (received_from(&sim, 1, 1), received_from(&sim, 0, 2));
+    sim.run_until(Time::from_millis(200));
+    assert_eq!(received_from(&sim, 1, 1), a, "n1 -> n2 blocked");
+    assert!(received_from(&sim, 0, 2) > b + 100, "n2 -> n1 still flows");
+}
+
+#[test]
+fn message_in_flight_when_partition_forms_is_dropped() {
+    let mut cfg = SimConfig::standard(3, FaultSpec::default(), 1);
+    cfg.workload.clients = 0;
+    cfg.network.latency_min = Duration::from_millis(10); // long flights
+    let mut sim: Simulator<ProbeProtocol> = Simulator::new(cfg);
+    sim.run_until(Time::from_millis(5));
+    let sent_so_far = sim.stats().sent;
+    assert!(sent_so_far > 0);
+    sim.apply_fault(partition(vec![
+        (0, 1),
+        (1, 0),
+        (0, 2),
+        (2, 0),
+        (1, 2),
+        (2, 1),
+    ]));
+    sim.run_until(Time::from_millis(100));
+    for to in 0..3 {
+        assert!(
+            sim.node(to).unwrap().received.is_empty(),
+            "nothing crosses a full partition"
+        );
+    }
+}
+
+/// The persist-before-send rule: whenever a ping `n` is delivered, its sender's
+/// durable counter is already at least `n`.
+#[test]
+fn no_message_is_delivered_before_its_batch_is_durable() {
+    for seed in 0..5 {
+        let mut cfg = SimConfig::standard(seed, FaultSpec::default(), 1);
+        cfg.workload.clients = 0;
+        // Slow disk, fast network: early delivery would be caught at once.
+        cfg.disk.write_min = Duration::from_millis(2);
+        cfg.disk.write_max = Duration::from_millis(6);
+        let mut sim: Simulator<ProbeProtocol> = Simulator::new(cfg);
+        let mut delivered = 0;
+        for step in 1..=400 {
+            sim.run_until(Time::from_micros(step * 250));
+            for to in 0..3 {
+                for &(from, n) in &sim.node(to).unwrap().received {
+                    let durable = sim.storage(from.0 as usize - 1).durable();
+                    let d: u64 = codec::decode(&durable.meta["sent"]).unwrap();
+                    assert!(
+                        d >= n,
+                        "seed {seed}: ping {n} from {from} delivered with only {d} durable"
+                    );
+                    delivered += 1;
+                }
+            }
+        }
+        assert!(delivered > 0);
+    }
+}
+
+#[test]
+fn crash_loses_exactly_the_unpersisted_writes_and_their_sends() {
+    let mut cfg = SimConfig::standard(4, FaultSpec::default(), 1);
+    cfg.workload.clients = 0;
+    cfg.disk.write_min = Duration::from_millis(3);
+    cfg.disk.write_max = Duration::from_millis(3);
+    let mut sim: Simulator<ProbeProtocol> = Simulator::new(cfg);
+    sim.run_until(Time::from_micros(20_500));
+    let in_memory = sim.node(0).unwrap().sent;
+    let durable_before = sim.storage(0).durable().clone();
+    let durable_sent: u64 = codec::decode(&durable_before.meta["sent"]).unwrap();
+    assert!(
+        sim.storage(0).staged_len() > 0,
+        "the test needs writes in flight"
+    );
+    assert!(in_memory > durable_sent);
+
+    sim.apply_fault(Fault::Crash(0));
+    assert_eq!(
+        sim.storage(0).durable(),
+        &durable_before,
+        "durable state untouched"
+    );
+    assert_eq!(sim.storage(0).staged_len(), 0, "staged writes lost");
+    // Let everything in flight land: no peer ever sees a ping the crash un-persisted.
+    sim.run_until(Time::from_millis(40));
+    for to in 1..3 {
+        let max_seen = sim
+            .node(to)
+            .unwrap()
+            .received
+            .iter()
+            .filter(|(f, _)| *f == NodeId(1))
+            .map(|&(_, n)| n)
+            .max()
+            .unwrap();
+        assert!(
+            max_seen <= durable_sent,
+            "n{} saw {max_seen} > durable {durable_sent}",
+            to + 1
+        );
+    }
+    sim.revert(Fault::Crash(0));
+    assert_eq!(
+        sim.node(0).unwrap().sent,
+        durable_sent,
+        "restart recovers exactly the durable state"
+    );
+}
+
+#[test]
+fn paused_node_processes_nothing_until_resumed() {
+    let mut sim = quiet(5);
+    sim.run_until(Time::from_millis(10));
+    sim.apply_fault(Fault::Pause(1));
+    let frozen = sim.node(1).unwrap().clone();
+    sim.run_until(Time::from_millis(100));
+    assert_eq!(
+        sim.node(1).unwrap(),
+        &frozen,
+        "a paused node does not change"
+    );
+    sim.revert(Fault::Pause(1));
+    sim.run_until(Time::from_millis(101));
+    let after = sim.node(1).unwrap();
+    assert!(
+        after.received.len() > frozen.received.len() + 100,
+        "queued inputs delivered on resume"
+    );
+}
+
+#[test]
+fn clogged_link_holds_then_releases_messages() {
+    let mut sim = quiet(6);
+    sim.run_until(Time::from_millis(10));
+    let clog = Fault::Clog { from: 0, to: 1 };
+    sim.apply_fault(clog.clone());
+    sim.run_until(Time::from_millis(30));
+    let before = received_from(&sim, 1, 1);
+    sim.run_until(Time::from_millis(100));
+    assert_eq!(received_from(&sim, 1, 1), before, "held while clogged");
+    sim.revert(clog);
+    sim.run_until(Time::from_millis(120));
+    assert!(
+        received_from(&sim, 1, 1) >= before + 60,
+        "held messages released, not lost"
+    );
+}
+
+#[test]
+fn clock_drift_changes_timer_rates() {
+    let mut sim = quiet(7);
+    sim.apply_fault(Fault::Drift {
+        node: 0,
+        ppm: 100_000,
+    });
+    sim.run_until(Time::from_secs(1));
+    let fast = sim.node(0).unwrap().sent;
+    let normal = sim.node(1).unwrap().sent;
+    // 10% faster clock fires its 1 ms tick ~10% more often.
+    assert!(fast > normal * 105 / 100, "fast {fast} vs normal {normal}");
+}
+
+fn fixture_run(seed: u64, faults: &str, ops: u64) -> RunOutcome {
+    Simulator::<Fixture>::new(SimConfig::standard(seed, faults.parse().unwrap(), ops)).run()
+}
+
+#[test]
+fn same_seed_same_digest_other_seed_other_digest() {
+    let a = fixture_run(42, "all", 300);
+    let b = fixture_run(42, "all", 300);
+    let c = fixture_run(43, "all", 300);
+    assert_eq!(a.digest, b.digest);
+    assert_eq!(a.history, b.history);
+    assert_ne!(a.digest, c.digest);
+}
+
+#[test]
+fn fixture_survives_every_fault_kind_and_is_live_after_heal() {
+    for seed in 0..40 {
+        let o = fixture_run(seed, "all", 400);
+        assert!(o.violation.is_none(), "seed {seed}: {:?}", o.violation);
+        assert!(
+            o.clients.ok >= 15,
+            "seed {seed}: liveness ops must complete"
+        );
+    }
+}
+
+#[test]
+fn nemesis_really_injects_crashes_and_partitions() {
+    let mut crashes = 0;
+    let mut partitions = 0;
+    for seed in 0..10 {
+        let o = fixture_run(seed, "crash,partition", 2000);
+        crashes += o.stats.crashes;
+        partitions += o
+            .stats
+            .faults
+            .iter()
+            .filter(|f| f.contains("partition"))
+            .count();
+    }
+    assert!(
+        crashes > 0 && partitions > 0,
+        "crashes {crashes}, partitions {partitions}"
+    );
+}
+
+#[test]
+fn liveness_violation_is_reported_when_the_cluster_cannot_serve() {
+    // One node only, crashed forever by a test invariant is awkward; instead make
+    // every attempt time out by cutting the primary from both backups for good.
+    let mut cfg = SimConfig::standard(8, FaultSpec::default(), 20);
+    cfg.heal_timeout = Duration::from_secs(2);
+    let mut sim: Simulator<Fixture> = Simulator::new(cfg);
+    sim.start();
+    sim.apply_fault(Fault::Crash(0));
+    // With the primary down and nothing to restart it (no nemesis owns this crash,
+    // and the heal only undoes the nemesis's faults), clients can never finish.
+    let o = sim.run();
+    assert_eq!(o.violation.map(|v| v.kind), Some(ViolationKind::Liveness));
+}
