@@ -206,6 +206,7 @@ fn run_json(protocol: &str, o: &RunOutcome) -> serde_json::Value {
         "events": o.stats.events,
         "messages_sent": o.stats.sent,
         "messages_delivered": o.stats.delivered,
+        "client_messages_delivered": o.stats.client_delivered,
         "dropped": {
             "partition": o.stats.dropped_partition,
             "loss": o.stats.dropped_loss,
@@ -221,12 +222,20 @@ fn run_json(protocol: &str, o: &RunOutcome) -> serde_json::Value {
             "p99": o.clients.latency_us.value_at_quantile(0.99),
             "max": o.clients.latency_us.max(),
         },
+        "peak_rss_kib": peak_rss_kib(),
         "violation": o.violation.as_ref().map(|v| serde_json::json!({
             "kind": format!("{:?}", v.kind),
             "at_ns": v.at.as_nanos(),
             "message": v.message,
         })),
     })
+}
+
+/// Peak resident set size of this process in KiB (Linux `VmHWM`), if known.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn cmd_sim(args: &SimArgs, out: &mut dyn Write) -> Result<i32, String> {

@@ -19,6 +19,7 @@ use crate::protocol::{Invariant, SimProtocol};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 use std::time::Duration;
 use synod_core::{
     codec, ClientId, ClientRequest, KvCommand, KvOp, KvResult, KvStateMachine, Node, NodeEffects,
@@ -41,13 +42,18 @@ pub enum PbMessage {
         /// Index of `entries[0]`.
         first: u64,
         /// The entries.
-        entries: Vec<KvCommand>,
+        entries: Vec<Arc<KvCommand>>,
         /// Every backup has everything up to here.
         compact_to: u64,
     },
     /// "I durably hold every entry up to `last`."
     Ack {
         /// Highest contiguous durable index.
+        last: u64,
+    },
+    /// "Your entries starting at `first` left a gap after my `last`": resend from `last + 1`.
+    Gap {
+        /// Highest index held.
         last: u64,
     },
 }
@@ -66,7 +72,7 @@ pub struct PrimaryBackup {
     primary: NodeId,
     backups: Vec<NodeId>,
     /// Entries after `base` (index `base + 1 + i`).
-    log: VecDeque<KvCommand>,
+    log: VecDeque<Arc<KvCommand>>,
     /// Entries up to `base` are compacted (in the snapshot on the primary).
     base: u64,
     /// KV state at `base` (primary only): the next snapshot is built from it.
@@ -115,14 +121,14 @@ impl PrimaryBackup {
     }
 
     /// The entry at `index`, if held.
-    pub fn entry(&self, index: u64) -> Option<&KvCommand> {
+    pub fn entry(&self, index: u64) -> Option<&Arc<KvCommand>> {
         let offset = index.checked_sub(self.base + 1)?;
         self.log.get(usize::try_from(offset).ok()?)
     }
 
-    fn append(&mut self, cmd: KvCommand, out: &mut NodeEffects<Self>) -> u64 {
+    fn append(&mut self, cmd: Arc<KvCommand>, out: &mut NodeEffects<Self>) -> u64 {
         let index = self.last_index() + 1;
-        out.persist.put_entry(index, codec::encode(&cmd));
+        out.persist.put_entry(index, codec::encode(&*cmd));
         self.log.push_back(cmd);
         index
     }
@@ -132,7 +138,7 @@ impl PrimaryBackup {
         if from > self.last_index() {
             return;
         }
-        let entries: Vec<KvCommand> = (from..=self.last_index())
+        let entries: Vec<Arc<KvCommand>> = (from..=self.last_index())
             .take(BATCH_ENTRIES_MAX)
             .filter_map(|i| self.entry(i).cloned())
             .collect();
@@ -203,16 +209,20 @@ impl PrimaryBackup {
     fn on_replicate(
         &mut self,
         first: u64,
-        entries: Vec<KvCommand>,
+        entries: Vec<Arc<KvCommand>>,
         compact_to: u64,
         out: &mut NodeEffects<Self>,
     ) {
         let last = self.last_index();
-        if first <= last + 1 {
-            let skip = (last + 1 - first) as usize;
-            for cmd in entries.into_iter().skip(skip) {
-                self.append(cmd, out);
-            }
+        if first > last + 1 {
+            // Reordered or lost messages: ask for the missing entries now rather
+            // than waiting for the retransmission timer.
+            out.send(self.primary, PbMessage::Gap { last });
+            return;
+        }
+        let skip = (last + 1 - first) as usize;
+        for cmd in entries.into_iter().skip(skip) {
+            self.append(cmd, out);
         }
         let compact_to = compact_to.min(self.last_index());
         if compact_to > self.base {
@@ -285,6 +295,11 @@ impl Node for PrimaryBackup {
                 *acked = (*acked).max(last);
                 self.advance_commit(out);
             }
+            PbMessage::Gap { last } if self.is_primary() => {
+                let acked = self.acked.entry(from).or_insert(0);
+                *acked = (*acked).max(last);
+                self.replicate_to(from, out);
+            }
             _ => {}
         }
     }
@@ -317,11 +332,11 @@ impl Node for PrimaryBackup {
             );
             return;
         }
-        let cmd = KvCommand {
+        let cmd = Arc::new(KvCommand {
             client: req.client,
             seq: req.seq,
             op: req.op,
-        };
+        });
         let index = self.append(cmd, out);
         self.waiting.insert(index, (req.client, req.seq));
         // Send the new entry right away; a backup that has a gap ignores it and the
@@ -369,8 +384,10 @@ impl SimProtocol for Fixture {
 /// that holds that index — across crashes and restarts.
 #[derive(Debug, Default)]
 pub struct CommittedNeverLost {
-    /// index → hash of the committed command; pruned behind the primary's snapshot.
-    committed: BTreeMap<u64, u64>,
+    /// Hashes of committed commands at indices `pruned + 1 ..`; pruned behind the
+    /// primary's snapshot so memory stays flat.
+    committed: VecDeque<u64>,
+    pruned: u64,
     /// Per node, the highest index already compared.
     checked: BTreeMap<NodeId, u64>,
 }
@@ -381,6 +398,17 @@ fn cmd_hash(cmd: &KvCommand) -> u64 {
     h.finish()
 }
 
+impl CommittedNeverLost {
+    fn committed_to(&self) -> u64 {
+        self.pruned + self.committed.len() as u64
+    }
+
+    fn committed_at(&self, index: u64) -> Option<u64> {
+        let offset = index.checked_sub(self.pruned + 1)?;
+        self.committed.get(usize::try_from(offset).ok()?).copied()
+    }
+}
+
 impl Invariant<PrimaryBackup> for CommittedNeverLost {
     fn name(&self) -> &'static str {
         "committed-never-lost"
@@ -388,24 +416,27 @@ impl Invariant<PrimaryBackup> for CommittedNeverLost {
 
     fn after_step(&mut self, _now: Time, id: NodeId, node: &PrimaryBackup) -> Result<(), String> {
         if node.is_primary() {
-            let from = self
-                .committed
-                .keys()
-                .next_back()
-                .map_or(node.base, |&i| i.max(node.base));
-            for i in from + 1..=node.commit {
+            // Entries the primary compacted (possibly in this very step, right after
+            // committing them) live on only in its snapshot: stop tracking them.
+            while self.pruned < node.base && !self.committed.is_empty() {
+                self.committed.pop_front();
+                self.pruned += 1;
+            }
+            if self.committed.is_empty() {
+                self.pruned = self.pruned.max(node.base);
+            }
+            for i in self.committed_to() + 1..=node.commit {
                 let cmd = node
                     .entry(i)
                     .ok_or_else(|| format!("committed {i} not held"))?;
-                self.committed.insert(i, cmd_hash(cmd));
+                self.committed.push_back(cmd_hash(cmd));
             }
-            self.committed = self.committed.split_off(&(node.base + 1));
         }
-        let checked = self.checked.entry(id).or_insert(node.base);
-        let start = (*checked).max(node.base) + 1;
-        let end = node.last_index();
+        let checked = self.checked.get(&id).copied().unwrap_or(node.base);
+        let start = checked.max(node.base) + 1;
+        let end = node.last_index().min(self.committed_to());
         for i in start..=end {
-            if let (Some(&want), Some(cmd)) = (self.committed.get(&i), node.entry(i)) {
+            if let (Some(want), Some(cmd)) = (self.committed_at(i), node.entry(i)) {
                 if cmd_hash(cmd) != want {
                     return Err(format!(
                         "{id} holds a different command at committed index {i}"
@@ -413,7 +444,7 @@ impl Invariant<PrimaryBackup> for CommittedNeverLost {
                 }
             }
         }
-        *checked = end.min(self.committed.keys().next_back().copied().unwrap_or(0));
+        self.checked.insert(id, checked.max(end));
         Ok(())
     }
 

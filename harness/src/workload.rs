@@ -167,7 +167,7 @@ impl WorkloadConfig {
             attempt_timeout: Duration::from_millis(500),
             attempts_max: 8,
             retry_backoff: Duration::from_millis(20),
-            think_max: Duration::from_micros(200),
+            think_max: Duration::ZERO,
             liveness_ops: 3,
             record_history: true,
         }

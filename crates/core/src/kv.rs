@@ -152,13 +152,21 @@ impl KvStateMachine {
         }
         let result = self.execute(&cmd.op);
         self.applied_commands += 1;
-        self.sessions.insert(
-            cmd.client,
-            Session {
-                seq: cmd.seq,
-                result: result.clone(),
-            },
-        );
+        match self.sessions.get_mut(&cmd.client) {
+            Some(session) => {
+                session.seq = cmd.seq;
+                session.result.clone_from(&result);
+            }
+            None => {
+                self.sessions.insert(
+                    cmd.client,
+                    Session {
+                        seq: cmd.seq,
+                        result: result.clone(),
+                    },
+                );
+            }
+        }
         Applied::Fresh(result)
     }
 
@@ -166,7 +174,7 @@ impl KvStateMachine {
         match op {
             KvOp::Get { key } => KvResult::Value(self.data.get(key).cloned()),
             KvOp::Put { key, value } => {
-                self.data.insert(key.clone(), value.clone());
+                self.set(key, value);
                 KvResult::Written
             }
             KvOp::Append { key, value } => {
@@ -176,7 +184,7 @@ impl KvStateMachine {
             KvOp::Cas { key, expected, new } => {
                 let current = self.data.get(key);
                 if current.map_or("", String::as_str) == expected {
-                    self.data.insert(key.clone(), new.clone());
+                    self.set(key, new);
                     KvResult::Written
                 } else {
                     KvResult::CasMismatch {
@@ -187,6 +195,19 @@ impl KvStateMachine {
             KvOp::Delete { key } => {
                 self.data.remove(key);
                 KvResult::Written
+            }
+        }
+    }
+
+    /// Sets `key` to `value`, reusing the existing allocations where it can.
+    fn set(&mut self, key: &str, value: &str) {
+        match self.data.get_mut(key) {
+            Some(v) => {
+                v.clear();
+                v.push_str(value);
+            }
+            None => {
+                self.data.insert(key.to_owned(), value.to_owned());
             }
         }
     }

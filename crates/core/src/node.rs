@@ -19,8 +19,10 @@
 //!   2. the [`WriteBatch`] is made durable, atomically, after every earlier batch of
 //!      the same node;
 //!   3. only then are [`Effects::sends`] and [`Effects::replies`] delivered
-//!      (**persist before send**). A crash before step 2 completes loses the batch
-//!      *and* these sends, never the batch alone;
+//!      (**persist before send**). This holds even when the input's own batch is
+//!      empty: its sends wait until every earlier batch of the node is durable, so
+//!      a node may promise anything its in-memory state says. A crash before step 2
+//!      completes loses the batch *and* these sends, never the batch alone;
 //!   4. if [`Effects::persist_notify`] is set, the driver calls
 //!      [`Node::on_persisted`] with that tag once the batch is durable;
 //!   5. timer operations take effect immediately.

@@ -149,22 +149,27 @@ impl Recovered {
 
     /// Applies one batch, exactly as a durable store must.
     pub fn apply(&mut self, batch: &WriteBatch) {
-        for op in batch.ops() {
+        self.apply_owned(batch.clone());
+    }
+
+    /// Applies one batch, taking its buffers instead of copying them.
+    pub fn apply_owned(&mut self, batch: WriteBatch) {
+        for op in batch.ops {
             match op {
                 StorageOp::SetMeta { key, value } => {
-                    self.meta.insert(key.clone(), value.clone());
+                    self.meta.insert(key, value);
                 }
                 StorageOp::PutEntry { index, entry } => {
-                    self.log.insert(*index, entry.clone());
+                    self.log.insert(index, entry);
                 }
                 StorageOp::TruncateFrom(index) => {
-                    self.log.split_off(index);
+                    self.log.split_off(&index);
                 }
                 StorageOp::CompactTo(index) => match index.checked_add(1) {
                     Some(keep_from) => self.log = self.log.split_off(&keep_from),
                     None => self.log.clear(),
                 },
-                StorageOp::SaveSnapshot(s) => self.snapshot = Some(s.clone()),
+                StorageOp::SaveSnapshot(s) => self.snapshot = Some(s),
             }
         }
     }
@@ -199,7 +204,7 @@ impl MemStorage {
     pub fn flush_one(&mut self) -> bool {
         match self.staged.pop_front() {
             Some(batch) => {
-                self.durable.apply(&batch);
+                self.durable.apply_owned(batch);
                 self.flushed_batches += 1;
                 true
             }

@@ -212,7 +212,7 @@ impl SimConfig {
                 drift_ppm_max: 10_000,
             },
             workload: WorkloadConfig::standard(ops),
-            main_phase_max: Duration::from_secs(120),
+            main_phase_max: Duration::from_secs(3600),
             heal_timeout: Duration::from_secs(30),
             events_max: 50_000_000,
         }

@@ -96,6 +96,9 @@ enum Event<P: SimProtocol> {
         client: usize,
         token: u64,
     },
+    ClientTimeout {
+        client: usize,
+    },
     NemesisTick,
     FaultEnd {
         id: u64,
@@ -128,6 +131,7 @@ impl<P: SimProtocol> Event<P> {
             Event::FaultEnd { .. } => 8,
             Event::MainDeadline => 9,
             Event::HealDeadline => 10,
+            Event::ClientTimeout { .. } => 11,
         };
         d.begin_event(tag);
         d.write_u64(at.as_nanos());
@@ -155,29 +159,27 @@ impl<P: SimProtocol> Event<P> {
                 d.write_u64(*token);
             }
             Event::FaultEnd { id } => d.write_u64(*id),
+            Event::ClientTimeout { client } => d.write_usize(*client),
             Event::NemesisTick | Event::MainDeadline | Event::HealDeadline => {}
         }
     }
 }
 
-struct Scheduled<P: SimProtocol> {
+/// A queue entry: the event itself lives in the simulator's slab, so the heap moves
+/// only these 24 bytes around while it sifts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Scheduled {
     at: Time,
     seq: u64,
-    event: Event<P>,
+    slot: u32,
 }
 
-impl<P: SimProtocol> PartialEq for Scheduled<P> {
-    fn eq(&self, other: &Self) -> bool {
-        self.at == other.at && self.seq == other.seq
-    }
-}
-impl<P: SimProtocol> Eq for Scheduled<P> {}
-impl<P: SimProtocol> PartialOrd for Scheduled<P> {
+impl PartialOrd for Scheduled {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
-impl<P: SimProtocol> Ord for Scheduled<P> {
+impl Ord for Scheduled {
     /// Reversed so that `BinaryHeap` (a max-heap) pops the earliest event first;
     /// `seq` breaks ties in scheduling order, which keeps runs deterministic.
     fn cmp(&self, other: &Self) -> Ordering {
@@ -185,6 +187,37 @@ impl<P: SimProtocol> Ord for Scheduled<P> {
             .at
             .cmp(&self.at)
             .then_with(|| other.seq.cmp(&self.seq))
+    }
+}
+
+/// Storage for scheduled events, indexed by [`Scheduled::slot`]; freed slots are reused
+/// so the slab's size follows the number of pending events, not the run length.
+struct EventSlab<P: SimProtocol> {
+    events: Vec<Option<Event<P>>>,
+    free: Vec<u32>,
+}
+
+impl<P: SimProtocol> EventSlab<P> {
+    fn insert(&mut self, event: Event<P>) -> u32 {
+        match self.free.pop() {
+            Some(slot) => {
+                self.events[slot as usize] = Some(event);
+                slot
+            }
+            None => {
+                let slot =
+                    u32::try_from(self.events.len()).expect("fewer than 2^32 pending events");
+                self.events.push(Some(event));
+                slot
+            }
+        }
+    }
+
+    fn take(&mut self, slot: u32) -> Event<P> {
+        self.free.push(slot);
+        self.events[slot as usize]
+            .take()
+            .expect("every queued slot holds an event")
     }
 }
 
@@ -246,6 +279,8 @@ pub struct SimStats {
     pub sent: u64,
     /// Messages delivered to a running node.
     pub delivered: u64,
+    /// Client requests delivered to a running node and replies delivered to clients.
+    pub client_delivered: u64,
     /// Dropped by a partition.
     pub dropped_partition: u64,
     /// Dropped by loss.
@@ -289,7 +324,8 @@ pub struct RunOutcome {
 pub struct Simulator<P: SimProtocol> {
     cfg: SimConfig,
     now: Time,
-    queue: BinaryHeap<Scheduled<P>>,
+    queue: BinaryHeap<Scheduled>,
+    slab: EventSlab<P>,
     next_seq: u64,
     next_generation: u64,
     net_rng: ChaCha8Rng,
@@ -306,6 +342,11 @@ pub struct Simulator<P: SimProtocol> {
     held: Vec<(usize, usize, Msg<P>)>,
     lossy: bool,
     workload: Workload,
+    /// Per client: deadline and token of the outstanding attempt.
+    client_deadline: Vec<Option<(Time, u64)>>,
+    /// Per client: when its one queued `ClientTimeout` event fires, if queued. Keeping
+    /// one timeout event per client (re-armed lazily) keeps the queue small.
+    client_timeout_at: Vec<Option<Time>>,
     phase: Phase,
     main_end: Time,
     digest: TraceDigest,
@@ -346,6 +387,10 @@ impl<P: SimProtocol> Simulator<P> {
             workload: Workload::new(cfg.workload.clone(), n, derive_seed(seed, STREAM_WORKLOAD)),
             now: Time::ZERO,
             queue: BinaryHeap::new(),
+            slab: EventSlab {
+                events: Vec::new(),
+                free: Vec::new(),
+            },
             next_seq: 0,
             next_generation: 0,
             active_faults: Vec::new(),
@@ -356,6 +401,8 @@ impl<P: SimProtocol> Simulator<P> {
             clogged: vec![false; n * n],
             held: Vec::new(),
             lossy: false,
+            client_deadline: vec![None; cfg.workload.clients],
+            client_timeout_at: vec![None; cfg.workload.clients],
             phase: Phase::Main,
             main_end: Time::ZERO,
             digest: TraceDigest::default(),
@@ -488,9 +535,10 @@ impl<P: SimProtocol> Simulator<P> {
 
     /// Pops and handles one event. Returns `false` if there was none.
     fn step_event(&mut self) -> bool {
-        let Some(Scheduled { at, event, .. }) = self.queue.pop() else {
+        let Some(Scheduled { at, slot, .. }) = self.queue.pop() else {
             return false;
         };
+        let event = self.slab.take(slot);
         debug_assert!(at >= self.now, "time went backwards");
         self.now = at;
         self.stats.events += 1;
@@ -536,6 +584,7 @@ impl<P: SimProtocol> Simulator<P> {
             } => self.persist_done(node, incarnation, batches),
             Event::ToNode { node, request } => {
                 if self.slots[node].node.is_some() {
+                    self.stats.client_delivered += 1;
                     self.step_node(node, |n, t, fx| n.on_client_request(t, request, fx));
                 }
             }
@@ -544,6 +593,7 @@ impl<P: SimProtocol> Simulator<P> {
                 let step = self.workload.on_wake(client, token, self.now, self.phase);
                 self.client_step(client, step);
             }
+            Event::ClientTimeout { client } => self.client_timeout(client),
             Event::NemesisTick => self.nemesis_tick(),
             Event::FaultEnd { id } => {
                 if let Some(pos) = self.active_faults.iter().position(|(i, _)| *i == id) {
@@ -578,10 +628,11 @@ impl<P: SimProtocol> Simulator<P> {
 
     fn schedule_at(&mut self, at: Time, event: Event<P>) {
         self.next_seq += 1;
+        let slot = self.slab.insert(event);
         self.queue.push(Scheduled {
             at,
             seq: self.next_seq,
-            event,
+            slot,
         });
     }
 
@@ -908,6 +959,7 @@ impl<P: SimProtocol> Simulator<P> {
     }
 
     fn client_answer(&mut self, client: usize, reply: ClientReply<Resp<P>>) {
+        self.stats.client_delivered += 1;
         let answer = match &reply.outcome {
             Outcome::Done(r) => Answer::Done(P::result(r)),
             Outcome::NotLeader { leader } => {
@@ -935,8 +987,19 @@ impl<P: SimProtocol> Simulator<P> {
                 };
                 let d = self.latency();
                 self.schedule(d, Event::ToNode { node, request });
+                let deadline = self.now + timeout;
+                self.client_deadline[client] = Some((deadline, self.workload.token(client)));
+                if self.client_timeout_at[client].is_none() {
+                    self.client_timeout_at[client] = Some(deadline);
+                    self.schedule_at(deadline, Event::ClientTimeout { client });
+                }
+            }
+            ClientStep::Sleep(d) if d.is_zero() => {
+                // No think time: start the next operation now instead of queueing
+                // a wake-up for the same instant.
                 let token = self.workload.token(client);
-                self.schedule(timeout, Event::ClientWake { client, token });
+                let step = self.workload.on_wake(client, token, self.now, self.phase);
+                return self.client_step(client, step);
             }
             ClientStep::Sleep(d) => {
                 let token = self.workload.token(client);
@@ -945,6 +1008,23 @@ impl<P: SimProtocol> Simulator<P> {
             ClientStep::Idle => {}
         }
         self.advance_phase();
+    }
+
+    fn client_timeout(&mut self, client: usize) {
+        self.client_timeout_at[client] = None;
+        let Some((deadline, token)) = self.client_deadline[client] else {
+            return;
+        };
+        if deadline > self.now {
+            // A later attempt replaced the one this event was queued for.
+            self.client_timeout_at[client] = Some(deadline);
+            self.schedule_at(deadline, Event::ClientTimeout { client });
+            return;
+        }
+        self.client_deadline[client] = None;
+        // A stale token (the attempt was answered) makes this a no-op.
+        let step = self.workload.on_wake(client, token, self.now, self.phase);
+        self.client_step(client, step);
     }
 
     fn advance_phase(&mut self) {
