@@ -185,6 +185,7 @@ fn init_logging(filter: Option<&str>) {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .without_time()
             .with_target(false)
             .try_init();

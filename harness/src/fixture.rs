@@ -199,6 +199,7 @@ impl PrimaryBackup {
         let drop = (everyone - self.base) as usize;
         self.log.drain(..drop);
         self.base = everyone;
+        tracing::debug!(base = self.base, "compacted log behind a snapshot");
         out.persist.save_snapshot(Snapshot {
             meta: codec::encode(&self.base),
             data: self.base_kv.snapshot(),
@@ -217,6 +218,7 @@ impl PrimaryBackup {
         if first > last + 1 {
             // Reordered or lost messages: ask for the missing entries now rather
             // than waiting for the retransmission timer.
+            tracing::trace!(first, last, "gap in replicated entries");
             out.send(self.primary, PbMessage::Gap { last });
             return;
         }
@@ -272,6 +274,12 @@ impl Node for PrimaryBackup {
             self.log
                 .push_back(codec::decode(bytes).expect("fixture entry is ours"));
         }
+        tracing::debug!(
+            base = self.base,
+            last = self.last_index(),
+            primary = self.is_primary(),
+            "recovered"
+        );
         if self.is_primary() {
             out.set_timer(PbTimer::Retransmit, now + RETRANSMIT);
         }

@@ -1,0 +1,229 @@
+//! End-to-end tests of the `synod` binary: exit codes, error messages, replayability.
+
+use std::process::{Command, Output};
+
+fn synod(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_synod"))
+        .args(args)
+        .output()
+        .expect("the synod binary runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn last_line(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn unknown_protocol_is_a_clear_error_with_exit_2() {
+    let o = synod(&["sim", "--protocol", "zookeeper", "--seed", "1"]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(e.contains("zookeeper") && e.contains("fixture"), "{e}");
+}
+
+#[test]
+fn bad_fault_spec_names_the_bad_part() {
+    let o = synod(&[
+        "sim",
+        "--protocol",
+        "fixture",
+        "--seed",
+        "1",
+        "--faults",
+        "crash,meteor",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(e.contains("meteor") && e.contains("--faults"), "{e}");
+}
+
+#[test]
+fn zero_and_negative_counts_are_rejected() {
+    for args in [
+        &["check", "--protocol", "fixture", "--seeds", "0"][..],
+        &["check", "--protocol", "fixture", "--seeds", "-3"][..],
+        &["sim", "--protocol", "fixture", "--seed", "1", "--ops", "0"][..],
+        &["sim", "--protocol", "fixture", "--seed", "-1"][..],
+        &["compare", "--seeds", "0"][..],
+        &[
+            "sim",
+            "--protocol",
+            "fixture",
+            "--seed",
+            "1",
+            "--clients",
+            "0",
+        ][..],
+    ] {
+        let o = synod(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(!stderr(&o).is_empty(), "{args:?} must explain itself");
+    }
+}
+
+#[test]
+fn bad_workload_is_rejected() {
+    let o = synod(&[
+        "sim",
+        "--protocol",
+        "fixture",
+        "--seed",
+        "1",
+        "--workload",
+        "tpcc",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("tpcc"));
+}
+
+#[test]
+fn sim_is_replayable_from_its_seed() {
+    let args = [
+        "sim",
+        "--protocol",
+        "fixture",
+        "--seed",
+        "42",
+        "--faults",
+        "all",
+        "--ops",
+        "300",
+    ];
+    let a = synod(&args);
+    let b = synod(&args);
+    assert_eq!(a.status.code(), Some(0), "{}", stderr(&a));
+    let digest = last_line(&a);
+    assert!(
+        digest.starts_with("digest: ") && digest.len() == "digest: ".len() + 16,
+        "{digest}"
+    );
+    assert_eq!(digest, last_line(&b));
+    let mut other = args;
+    other[4] = "43";
+    assert_ne!(digest, last_line(&synod(&other)));
+}
+
+#[test]
+fn json_output_is_one_document() {
+    let o = synod(&[
+        "sim",
+        "--protocol",
+        "fixture",
+        "--seed",
+        "3",
+        "--ops",
+        "50",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON document");
+    assert_eq!(v["seed"], 3);
+    assert!(v["digest"].as_str().is_some_and(|d| d.len() == 16));
+    let o = synod(&[
+        "check",
+        "--protocol",
+        "fixture",
+        "--seeds",
+        "4",
+        "--ops",
+        "50",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON document");
+    assert_eq!(v["violations"], 0);
+}
+
+#[test]
+fn history_file_follows_the_design_format() {
+    let dir = std::env::temp_dir().join(format!("synod-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("h.jsonl");
+    let o = synod(&[
+        "sim",
+        "--protocol",
+        "fixture",
+        "--seed",
+        "5",
+        "--ops",
+        "40",
+        "--history",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut invokes = 0;
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(v["process"].is_u64());
+        assert!(["invoke", "ok", "fail", "info"].contains(&v["type"].as_str().unwrap()));
+        assert!(["get", "put", "append", "cas", "delete"].contains(&v["f"].as_str().unwrap()));
+        invokes += usize::from(v["type"] == "invoke");
+    }
+    assert!(invokes >= 40, "every op and liveness op is recorded");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn unwritable_history_path_is_a_clear_error() {
+    let o = synod(&[
+        "sim",
+        "--protocol",
+        "fixture",
+        "--seed",
+        "5",
+        "--ops",
+        "10",
+        "--history",
+        "/nonexistent-dir/h.jsonl",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("/nonexistent-dir/h.jsonl"));
+}
+
+#[test]
+fn log_flag_prints_node_and_virtual_time() {
+    let o = synod(&[
+        "sim",
+        "--protocol",
+        "fixture",
+        "--seed",
+        "1",
+        "--ops",
+        "3",
+        "--log",
+        "debug",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let e = stderr(&o);
+    // Lines carry the span with node id and virtual time, like a real cluster's log.
+    assert!(e.contains("node{id=n1 t="), "{}", &e[..e.len().min(2000)]);
+}
+
+#[test]
+fn compare_prints_a_table_and_writes_json() {
+    let dir = std::env::temp_dir().join(format!("synod-cmp-{}", std::process::id()));
+    let o = synod(&[
+        "compare",
+        "--seeds",
+        "2",
+        "--ops",
+        "100",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("fixture") && out.contains("msgs/op"), "{out}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("compare.json")).unwrap()).unwrap();
+    assert_eq!(doc["protocols"][0]["protocol"], "fixture");
+    std::fs::remove_dir_all(&dir).ok();
+}
