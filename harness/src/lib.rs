@@ -10,6 +10,7 @@
 //! - [`history`] — the JSON-lines history format
 //! - [`protocol`] — [`SimProtocol`](protocol::SimProtocol) adapters and
 //!   [`Invariant`](protocol::Invariant)s
+//! - [`adapters`] — the protocol crates as simulator protocols, with their invariants
 //! - [`fixture`] — a primary-backup KV used as a *test fixture* for the harness itself
 //! - [`runner`] — running protocols by name
 //! - [`cli`] — the `synod` command line
@@ -17,6 +18,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod adapters;
 pub mod cli;
 pub mod fixture;
 pub mod history;

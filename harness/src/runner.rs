@@ -1,6 +1,7 @@
 //! Running protocols by name: the registry the CLI and `compare` use, plus panic
 //! capture so a protocol `assert!` becomes a reported violation with its seed.
 
+use crate::adapters::raft::Raft;
 use crate::fixture::Fixture;
 use crate::sim::config::SimConfig;
 use crate::sim::{RunOutcome, SimStats, Simulator, Violation, ViolationKind};
@@ -9,10 +10,10 @@ use std::panic::{self, AssertUnwindSafe};
 use synod_core::Time;
 
 /// Protocols the harness can run, by CLI name.
-pub const PROTOCOLS: &[&str] = &["fixture"];
+pub const PROTOCOLS: &[&str] = &["raft", "fixture"];
 
 /// The protocols `compare` runs when none are named.
-pub const DEFAULT_COMPARE: &[&str] = &["fixture"];
+pub const DEFAULT_COMPARE: &[&str] = &["raft"];
 
 /// Runs protocol `name` under `cfg`. A panic inside the run (a protocol's safety
 /// `assert!`) is caught and reported as a [`ViolationKind::Panic`].
@@ -20,6 +21,7 @@ pub fn run_protocol(name: &str, cfg: SimConfig) -> Result<RunOutcome, String> {
     let seed = cfg.seed;
     let run: fn(SimConfig) -> RunOutcome = match name {
         "fixture" => |cfg| Simulator::<Fixture>::new(cfg).run(),
+        "raft" => |cfg| Simulator::<Raft>::new(cfg).run(),
         other => {
             return Err(format!(
                 "unknown protocol `{other}`; expected one of {}",

@@ -1,0 +1,578 @@
+//! The Raft node: state (Figure 2), the sans-IO input methods, and the transitions
+//! shared by every role. Role-specific rules live in `election`, `replication`,
+//! `read`, `snapshot` and `membership`.
+
+use crate::config::RaftConfig;
+use crate::log::{LogPrev, RaftLog, META_LOG_PREV};
+use crate::membership::Edit;
+use crate::message::{Message, SnapshotMeta};
+use crate::progress::Progress;
+use crate::types::{Entry, LogIndex, Membership, Payload, Term};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+use synod_core::{
+    codec, ClientId, ClientRequest, KvOp, KvResult, KvStateMachine, Node, NodeEffects, NodeId,
+    Outcome, Prng, Recovered, Time,
+};
+
+/// Meta key of the current term.
+pub const META_TERM: &str = "term";
+/// Meta key of the vote in the current term.
+pub const META_VOTE: &str = "vote";
+
+/// Raft's timers.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub enum RaftTimer {
+    /// Follower/candidate: start an election. Leader: check quorum.
+    Election,
+    /// Leader: send heartbeats.
+    Heartbeat,
+}
+
+/// A client request to a Raft cluster: a KV operation or an administrative one.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub enum Request {
+    /// A KV operation; `get` is served by ReadIndex without touching the log.
+    Kv(KvOp),
+    /// Add a non-voting member (it catches up before it can be promoted).
+    AddLearner(NodeId),
+    /// Make a caught-up learner a voter.
+    Promote(NodeId),
+    /// Remove a member (voter or learner).
+    Remove(NodeId),
+    /// Hand leadership to this voter (thesis §3.10).
+    TransferLeader(NodeId),
+}
+
+/// A successful answer.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub enum Response {
+    /// Result of a KV operation.
+    Kv(KvResult),
+    /// The configuration change was committed at this index.
+    ConfigChanged(LogIndex),
+    /// The transfer target was told to campaign.
+    TransferStarted,
+}
+
+/// A node's role (§5.1), with the state only that role has.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub(crate) enum Role {
+    Follower,
+    /// Collecting pre-votes for `term + 1` without having changed term.
+    PreCandidate {
+        votes: BTreeSet<NodeId>,
+    },
+    Candidate {
+        votes: BTreeSet<NodeId>,
+    },
+    Leader(Box<LeaderState>),
+}
+
+/// A client waiting for its entry to be applied.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub(crate) struct Waiter {
+    pub client: ClientId,
+    pub seq: u64,
+}
+
+/// A ReadIndex read waiting for its heartbeat round and for the state machine to
+/// catch up (thesis §6.4).
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub(crate) struct PendingRead {
+    pub ctx: u64,
+    pub index: LogIndex,
+    pub waiter: Waiter,
+    pub key: String,
+}
+
+/// Leader-only state.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub(crate) struct LeaderState {
+    pub progress: BTreeMap<NodeId, Progress>,
+    pub pending: BTreeMap<LogIndex, Waiter>,
+    pub reads: VecDeque<PendingRead>,
+    /// Last ReadIndex context issued.
+    pub read_ctx: u64,
+    /// Index of this term's first entry (the no-op): nothing of earlier terms is
+    /// known committed until it is (§5.4.2, §8).
+    pub term_start: LogIndex,
+    /// Leadership transfer in progress: target and deadline.
+    pub transfer: Option<(NodeId, Time)>,
+    /// Index of an uncommitted configuration entry (one change at a time, §4.1).
+    pub config_pending: Option<LogIndex>,
+}
+
+/// A snapshot being received in chunks.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub(crate) struct Incoming {
+    pub meta: SnapshotMeta,
+    pub data: Vec<u8>,
+}
+
+/// One Raft server.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct RaftNode {
+    pub(crate) cfg: RaftConfig,
+    pub(crate) rng: Prng,
+    // Persistent state (Figure 2), written through `WriteBatch` before any message
+    // that depends on it leaves.
+    pub(crate) term: Term,
+    pub(crate) vote: Option<NodeId>,
+    pub(crate) log: RaftLog,
+    // Volatile state.
+    pub(crate) role: Role,
+    pub(crate) leader: Option<NodeId>,
+    pub(crate) membership: Membership,
+    pub(crate) commit: LogIndex,
+    pub(crate) applied: LogIndex,
+    pub(crate) kv: KvStateMachine,
+    pub(crate) snapshot: Option<(SnapshotMeta, Arc<Vec<u8>>)>,
+    pub(crate) incoming: Option<Incoming>,
+    pub(crate) election_deadline: Time,
+    /// When we last heard from a leader of the current term (for pre-vote and
+    /// check-quorum stickiness).
+    pub(crate) leader_contact: Option<Time>,
+    pub(crate) now: Time,
+}
+
+/// Effects of a Raft node.
+pub type Fx = NodeEffects<RaftNode>;
+
+impl RaftNode {
+    /// A node with configuration `cfg`. Call [`Node::on_start`] before anything else.
+    ///
+    /// # Panics
+    /// If the configuration is inconsistent (see [`RaftConfig::validate`]).
+    pub fn new(cfg: RaftConfig) -> RaftNode {
+        if let Err(e) = cfg.validate() {
+            panic!("invalid Raft configuration: {e}");
+        }
+        RaftNode {
+            rng: Prng::new(cfg.seed),
+            membership: cfg.initial.clone(),
+            cfg,
+            term: Term(0),
+            vote: None,
+            log: RaftLog::default(),
+            role: Role::Follower,
+            leader: None,
+            commit: LogIndex(0),
+            applied: LogIndex(0),
+            kv: KvStateMachine::new(),
+            snapshot: None,
+            incoming: None,
+            election_deadline: Time::ZERO,
+            leader_contact: None,
+            now: Time::ZERO,
+        }
+    }
+
+    // ----- observers (for drivers, tests and the simulator's invariants) -----------
+
+    /// This node's id.
+    pub fn node_id(&self) -> NodeId {
+        self.cfg.id
+    }
+    /// Current term.
+    pub fn term(&self) -> Term {
+        self.term
+    }
+    /// `true` if this node is the leader of its current term.
+    pub fn is_leader(&self) -> bool {
+        matches!(self.role, Role::Leader(_))
+    }
+    /// The leader this node believes in, if any.
+    pub fn leader(&self) -> Option<NodeId> {
+        self.leader
+    }
+    /// Commit index.
+    pub fn commit_index(&self) -> LogIndex {
+        self.commit
+    }
+    /// Last applied index.
+    pub fn applied_index(&self) -> LogIndex {
+        self.applied
+    }
+    /// The log.
+    pub fn log(&self) -> &RaftLog {
+        &self.log
+    }
+    /// The current configuration.
+    pub fn membership(&self) -> &Membership {
+        &self.membership
+    }
+    /// The replicated state machine.
+    pub fn state_machine(&self) -> &KvStateMachine {
+        &self.kv
+    }
+    /// The latest snapshot taken or installed.
+    pub fn snapshot_meta(&self) -> Option<&SnapshotMeta> {
+        self.snapshot.as_ref().map(|(m, _)| m)
+    }
+
+    // ----- shared transitions ------------------------------------------------------
+
+    /// Persists term and vote (Figure 2: "updated on stable storage before
+    /// responding to RPCs"). The batch goes out with this input's effects, and the
+    /// driver sends nothing of this input before it is durable.
+    pub(crate) fn persist_hard_state(&self, out: &mut Fx) {
+        out.persist.set_meta(META_TERM, codec::encode(&self.term));
+        out.persist.set_meta(META_VOTE, codec::encode(&self.vote));
+    }
+
+    /// §5.1: on seeing a higher term, adopt it and become a follower.
+    pub(crate) fn become_follower(&mut self, term: Term, leader: Option<NodeId>, out: &mut Fx) {
+        if term > self.term {
+            self.term = term;
+            self.vote = None;
+            self.leader = None;
+            self.persist_hard_state(out);
+        }
+        if let Role::Leader(state) = std::mem::replace(&mut self.role, Role::Follower) {
+            self.abandon_leadership(*state, out);
+            self.reset_election_timer(out);
+        }
+        if leader.is_some() {
+            self.leader = leader;
+        }
+    }
+
+    /// A deposed leader cannot tell whether its uncommitted entries will commit:
+    /// their clients learn `Unknown` and retry with the same sequence number.
+    fn abandon_leadership(&mut self, state: LeaderState, out: &mut Fx) {
+        tracing::debug!(term = %self.term, "stepping down");
+        for (_, w) in state.pending {
+            out.reply(w.client, w.seq, Outcome::Unknown);
+        }
+        for r in state.reads {
+            out.reply(
+                r.waiter.client,
+                r.waiter.seq,
+                Outcome::NotLeader { leader: None },
+            );
+        }
+        out.cancel_timer(RaftTimer::Heartbeat);
+        self.leader = None;
+    }
+
+    /// Arms the election timer at a random point in `[min, max)` (§5.2).
+    pub(crate) fn reset_election_timer(&mut self, out: &mut Fx) {
+        let timeout = self
+            .rng
+            .duration_between(self.cfg.election_timeout_min, self.cfg.election_timeout_max);
+        self.election_deadline = self.now + timeout;
+        out.set_timer(RaftTimer::Election, self.election_deadline);
+    }
+
+    /// Applies committed entries in order (§5.3 "apply log[lastApplied]"), answers
+    /// the clients waiting for them, serves ready reads and snapshots if due.
+    pub(crate) fn apply_committed(&mut self, out: &mut Fx) {
+        while self.applied < self.commit {
+            let index = self.applied.next();
+            let entry = self
+                .log
+                .entry(index)
+                .unwrap_or_else(|| panic!("committed entry {index} is not in the log"));
+            let result = match &entry.payload {
+                Payload::Command(cmd) => self.kv.apply(cmd).result().cloned().map(Response::Kv),
+                Payload::Config(_) => Some(Response::ConfigChanged(index)),
+                Payload::Noop => None,
+            };
+            self.applied = index;
+            if let Role::Leader(state) = &mut self.role {
+                if let Some(w) = state.pending.remove(&index) {
+                    if let Some(r) = result {
+                        out.reply(w.client, w.seq, Outcome::Done(r));
+                    }
+                }
+                if state.config_pending.is_some_and(|i| i <= index) {
+                    state.config_pending = None;
+                }
+            }
+            if matches!(
+                self.log.entry(index).map(|e| &e.payload),
+                Some(Payload::Config(_))
+            ) {
+                self.prune_progress();
+            }
+        }
+        self.serve_reads(out);
+        self.maybe_snapshot(out);
+        // Thesis §4.2.2: a leader removed from the configuration steps down once the
+        // change is committed.
+        if self.is_leader()
+            && !self.membership.is_voter(self.cfg.id)
+            && self.commit >= self.config_index()
+        {
+            self.become_follower(self.term, None, out);
+        }
+    }
+
+    /// Index of the latest configuration entry in the log (0 if none is held).
+    pub(crate) fn config_index(&self) -> LogIndex {
+        let mut i = self.log.last_index();
+        while i >= self.log.first_index() {
+            if matches!(
+                self.log.entry(i).map(|e| &e.payload),
+                Some(Payload::Config(_))
+            ) {
+                return i;
+            }
+            i = i.prev();
+        }
+        LogIndex(0)
+    }
+
+    /// Recomputes the configuration from the log: the latest configuration entry
+    /// wins, whether committed or not (§6); else the snapshot's; else the initial one.
+    pub(crate) fn refresh_membership(&mut self) {
+        let from_log = self
+            .log
+            .entry(self.config_index())
+            .and_then(|e| match &e.payload {
+                Payload::Config(m) => Some(m.clone()),
+                _ => None,
+            });
+        self.membership = from_log
+            .or_else(|| self.snapshot.as_ref().map(|(m, _)| m.membership.clone()))
+            .unwrap_or_else(|| self.cfg.initial.clone());
+    }
+
+    /// Appends a new entry as leader.
+    pub(crate) fn leader_append(&mut self, payload: Payload, out: &mut Fx) -> LogIndex {
+        let index = self.log.last_index().next();
+        let entry = Entry {
+            term: self.term,
+            index,
+            payload,
+        };
+        self.log.append(entry, &mut out.persist);
+        index
+    }
+
+    fn recover(&mut self, recovered: Recovered) {
+        let meta = &recovered.meta;
+        let get = |k: &str| {
+            meta.get(k)
+                .map(|b| codec::decode(b).unwrap_or_else(|e| panic!("corrupt {k}: {e}")))
+        };
+        self.term = get(META_TERM).unwrap_or_default();
+        self.vote = meta
+            .get(META_VOTE)
+            .map(|b| codec::decode(b).expect("corrupt vote"))
+            .unwrap_or(None);
+        if let Some(snap) = &recovered.snapshot {
+            let m: SnapshotMeta = codec::decode(&snap.meta).expect("corrupt snapshot meta");
+            self.kv = KvStateMachine::restore(&snap.data).expect("corrupt snapshot data");
+            self.commit = m.index;
+            self.applied = m.index;
+            self.snapshot = Some((m, Arc::new(snap.data.clone())));
+        }
+        let prev: LogPrev = meta
+            .get(META_LOG_PREV)
+            .map(|b| codec::decode(b).expect("corrupt log_prev"))
+            .unwrap_or_default();
+        let entries = recovered
+            .log
+            .values()
+            .map(|b| codec::decode::<Entry>(b).expect("corrupt log entry"));
+        self.log = RaftLog::recover(prev, entries);
+        if let Some((m, _)) = &self.snapshot {
+            assert!(
+                self.log.prev().index <= m.index && m.index <= self.log.last_index(),
+                "snapshot at {} does not meet the log ({}..={})",
+                m.index,
+                self.log.first_index(),
+                self.log.last_index()
+            );
+        }
+        self.refresh_membership();
+    }
+
+    /// Handles a message's term before its role-specific rule (§5.1).
+    fn observe_term(&mut self, from: NodeId, msg: &Message, out: &mut Fx) -> bool {
+        let term = msg.term();
+        if term <= self.term {
+            return true;
+        }
+        match msg {
+            // A pre-vote request must not change anyone's term, and a granted pre-vote
+            // answer carries the term asked about, not the voter's.
+            Message::RequestVote { pre_vote: true, .. } => true,
+            Message::Vote {
+                pre_vote: true,
+                granted: true,
+                ..
+            } => true,
+            Message::RequestVote { .. } if self.ignores_vote_request(msg) => false,
+            Message::Append { .. }
+            | Message::Heartbeat { .. }
+            | Message::InstallSnapshot { .. }
+            | Message::TimeoutNow { .. } => {
+                self.become_follower(term, Some(from), out);
+                true
+            }
+            _ => {
+                self.become_follower(term, None, out);
+                true
+            }
+        }
+    }
+}
+
+impl Node for RaftNode {
+    type Message = Message;
+    type Timer = RaftTimer;
+    type Request = Request;
+    type Response = Response;
+
+    fn id(&self) -> NodeId {
+        self.cfg.id
+    }
+
+    fn on_start(&mut self, now: Time, recovered: Recovered, out: &mut Fx) {
+        self.now = now;
+        self.recover(recovered);
+        tracing::debug!(term = %self.term, last = %self.log.last_index(), commit = %self.commit, "recovered");
+        self.reset_election_timer(out);
+    }
+
+    fn on_message(&mut self, now: Time, from: NodeId, msg: Message, out: &mut Fx) {
+        self.now = now;
+        if !self.observe_term(from, &msg, out) {
+            return;
+        }
+        match msg {
+            Message::RequestVote {
+                term,
+                last_log_index,
+                last_log_term,
+                pre_vote,
+                transfer,
+            } => self.on_request_vote(
+                from,
+                term,
+                last_log_index,
+                last_log_term,
+                pre_vote,
+                transfer,
+                out,
+            ),
+            Message::Vote {
+                term,
+                granted,
+                pre_vote,
+            } => self.on_vote(from, term, granted, pre_vote, out),
+            Message::Append {
+                term,
+                prev_index,
+                prev_term,
+                entries,
+                commit,
+            } => self.on_append(from, term, prev_index, prev_term, entries, commit, out),
+            Message::AppendResponse { term, result } => {
+                self.on_append_response(from, term, result, out)
+            }
+            Message::Heartbeat {
+                term,
+                commit,
+                read_ctx,
+            } => self.on_heartbeat(from, term, commit, read_ctx, out),
+            Message::HeartbeatResponse { term, read_ctx } => {
+                self.on_heartbeat_response(from, term, read_ctx, out)
+            }
+            Message::InstallSnapshot {
+                term,
+                meta,
+                offset,
+                data,
+                done,
+            } => self.on_install_snapshot(from, term, meta, offset, &data, done, out),
+            Message::SnapshotResponse {
+                term,
+                next_offset,
+                installed,
+            } => self.on_snapshot_response(from, term, next_offset, installed, out),
+            Message::TimeoutNow { term } => self.on_timeout_now(term, out),
+        }
+    }
+
+    fn on_timer(&mut self, now: Time, timer: RaftTimer, out: &mut Fx) {
+        self.now = now;
+        match timer {
+            RaftTimer::Election if now >= self.election_deadline => {
+                if self.is_leader() {
+                    self.check_quorum(out);
+                } else {
+                    self.on_election_timeout(out);
+                }
+            }
+            RaftTimer::Heartbeat if self.is_leader() => self.on_heartbeat_timer(out),
+            _ => {} // spurious or stale firing
+        }
+    }
+
+    fn on_client_request(&mut self, now: Time, req: ClientRequest<Request>, out: &mut Fx) {
+        self.now = now;
+        let waiter = Waiter {
+            client: req.client,
+            seq: req.seq,
+        };
+        let Role::Leader(state) = &self.role else {
+            out.reply(
+                req.client,
+                req.seq,
+                Outcome::NotLeader {
+                    leader: self.leader,
+                },
+            );
+            return;
+        };
+        if state.transfer.is_some() {
+            // Thesis §3.10: a leader stops accepting requests while it hands over.
+            out.reply(req.client, req.seq, Outcome::Unavailable);
+            return;
+        }
+        match req.op {
+            Request::Kv(KvOp::Get { key }) => self.read_index(waiter, key, out),
+            Request::Kv(op) => {
+                let cmd = Arc::new(synod_core::KvCommand {
+                    client: req.client,
+                    seq: req.seq,
+                    op,
+                });
+                self.propose(Payload::Command(cmd), waiter, out);
+            }
+            Request::AddLearner(id) => self.change_membership(
+                waiter,
+                |m| {
+                    if m.contains(id) {
+                        return Edit::AlreadyDone;
+                    }
+                    m.learners.insert(id);
+                    Edit::Changed
+                },
+                out,
+            ),
+            Request::Promote(id) => self.promote(waiter, id, out),
+            Request::Remove(id) => self.change_membership(
+                waiter,
+                |m| {
+                    if !m.contains(id) {
+                        return Edit::AlreadyDone;
+                    }
+                    m.voters.remove(&id);
+                    m.learners.remove(&id);
+                    if m.voters.is_empty() {
+                        return Edit::Invalid;
+                    }
+                    Edit::Changed
+                },
+                out,
+            ),
+            Request::TransferLeader(target) => self.transfer_leadership(waiter, target, out),
+        }
+    }
+}

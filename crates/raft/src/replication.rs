@@ -1,0 +1,338 @@
+//! Log replication (§5.3): the leader's pipelined, batched AppendEntries with fast
+//! backtracking, the follower's receiver rules, heartbeats, and the commit rule of
+//! §5.4.2.
+
+use crate::message::{AppendResult, Message};
+use crate::node::{Fx, RaftNode, RaftTimer, Role, Waiter};
+use crate::progress::Mode;
+use crate::types::{Entry, LogIndex, Payload, Term};
+use synod_core::{NodeId, Outcome};
+
+impl RaftNode {
+    /// Appends a client's entry and replicates it (§5.3 "the leader appends the
+    /// command to its log as a new entry, then issues AppendEntries in parallel").
+    pub(crate) fn propose(&mut self, payload: Payload, waiter: Waiter, out: &mut Fx) {
+        let index = self.leader_append(payload, out);
+        if let Role::Leader(state) = &mut self.role {
+            state.pending.insert(index, waiter);
+        }
+        self.broadcast_append(out);
+        self.advance_commit(out); // a single-voter cluster commits at once
+    }
+
+    /// Sends new entries to every follower whose window has room. A follower whose
+    /// window is full gets them batched into the message sent when an ack frees a
+    /// slot — batching falls out of flow control.
+    pub(crate) fn broadcast_append(&mut self, out: &mut Fx) {
+        let peers: Vec<NodeId> = match &self.role {
+            Role::Leader(state) => state.progress.keys().copied().collect(),
+            _ => return,
+        };
+        for peer in peers {
+            self.send_appends(peer, out);
+        }
+    }
+
+    /// Sends AppendEntries to `peer` while its flow-control window allows and there
+    /// is something to send (or, when probing, one message even if empty).
+    pub(crate) fn send_appends(&mut self, peer: NodeId, out: &mut Fx) {
+        let inflight_max = self.cfg.inflight_max;
+        let batch_max = self.cfg.batch_entries_max;
+        loop {
+            let Role::Leader(state) = &mut self.role else {
+                return;
+            };
+            let Some(progress) = state.progress.get_mut(&peer) else {
+                return;
+            };
+            if !progress.can_send(inflight_max) {
+                return;
+            }
+            let next = progress.next_index();
+            let probing = matches!(progress.mode, Mode::Probe { .. });
+            if next > self.log.last_index() && !probing {
+                return; // nothing new to pipeline
+            }
+            let prev_index = next.prev();
+            let Some(prev_term) = self.log.term_at(prev_index) else {
+                // The entries the follower needs are compacted (§7).
+                self.send_snapshot(peer, out);
+                return;
+            };
+            let entries: Vec<Entry> = self.log.slice(next, batch_max);
+            let last = entries.last().map_or(prev_index, |e| e.index);
+            progress.sent(last);
+            out.send(
+                peer,
+                Message::Append {
+                    term: self.term,
+                    prev_index,
+                    prev_term,
+                    entries,
+                    commit: self.commit,
+                },
+            );
+            if probing {
+                return;
+            }
+        }
+    }
+
+    /// AppendEntries receiver (Figure 2).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn on_append(
+        &mut self,
+        from: NodeId,
+        term: Term,
+        prev_index: LogIndex,
+        prev_term: Term,
+        entries: Vec<Entry>,
+        leader_commit: LogIndex,
+        out: &mut Fx,
+    ) {
+        if term < self.term {
+            // Rule 1: reply false if term < currentTerm. Our higher term makes the
+            // stale leader step down before it looks at the result.
+            out.send(
+                from,
+                Message::AppendResponse {
+                    term: self.term,
+                    result: AppendResult::Reject {
+                        rejected: prev_index,
+                        conflict_term: None,
+                        conflict_index: LogIndex(0),
+                    },
+                },
+            );
+            return;
+        }
+        self.heard_from_leader(from, out);
+        let touches_config = entries
+            .iter()
+            .any(|e| matches!(e.payload, Payload::Config(_)));
+        let last_before = self.log.last_index();
+        let result = match self.log.append_from_leader(
+            prev_index,
+            prev_term,
+            entries,
+            self.commit,
+            &mut out.persist,
+        ) {
+            Ok(last_new) => {
+                // Rule 5: commit up to what this message vouches for.
+                let commit = leader_commit.min(last_new);
+                if commit > self.commit {
+                    self.commit = commit;
+                }
+                AppendResult::Ok(last_new)
+            }
+            Err(m) => AppendResult::Reject {
+                rejected: prev_index,
+                conflict_term: m.conflict_term,
+                conflict_index: m.conflict_index,
+            },
+        };
+        if touches_config || self.log.last_index() < last_before {
+            self.refresh_membership();
+        }
+        out.send(
+            from,
+            Message::AppendResponse {
+                term: self.term,
+                result,
+            },
+        );
+        self.apply_committed(out);
+    }
+
+    /// Any valid message from the current leader: follow it and stay quiet.
+    pub(crate) fn heard_from_leader(&mut self, leader: NodeId, out: &mut Fx) {
+        if !matches!(self.role, Role::Follower) {
+            // A candidate that hears from a leader of its term steps down (§5.2).
+            self.role = Role::Follower;
+        }
+        self.leader = Some(leader);
+        self.leader_contact = Some(self.now);
+        self.reset_election_timer(out);
+    }
+
+    /// Leader side of AppendEntries responses: advance match/next, or backtrack.
+    pub(crate) fn on_append_response(
+        &mut self,
+        from: NodeId,
+        term: Term,
+        result: AppendResult,
+        out: &mut Fx,
+    ) {
+        if term < self.term {
+            return; // an answer to a message of an earlier term
+        }
+        let log = &self.log;
+        let Role::Leader(state) = &mut self.role else {
+            return;
+        };
+        let Some(progress) = state.progress.get_mut(&from) else {
+            return;
+        };
+        progress.recent_active = true;
+        match result {
+            AppendResult::Ok(last) => {
+                if last > log.last_index() {
+                    return; // cannot happen for a message of our term; be defensive
+                }
+                if progress.acknowledge(last) {
+                    self.advance_commit(out);
+                    self.maybe_finish_transfer(from, out);
+                }
+            }
+            AppendResult::Reject {
+                rejected,
+                conflict_term,
+                conflict_index,
+            } => {
+                // Fast backtracking: if we hold the conflicting term, resume after our
+                // last entry of it; otherwise skip the follower's whole term.
+                let hint = match conflict_term.and_then(|t| log.last_index_of_term(t)) {
+                    Some(i) => i.next(),
+                    None => conflict_index,
+                };
+                if !progress.reject(rejected, hint.max(LogIndex(1))) {
+                    return;
+                }
+                tracing::trace!(%from, %rejected, next = %progress.next_index(), "backtrack");
+            }
+        }
+        self.send_appends(from, out);
+    }
+
+    /// §5.4.2: the leader commits the highest index stored on a majority of voters,
+    /// but only if that entry is from its current term (Figure 8); earlier entries
+    /// are then committed indirectly by the Log Matching Property.
+    pub(crate) fn advance_commit(&mut self, out: &mut Fx) {
+        let Role::Leader(state) = &self.role else {
+            return;
+        };
+        let id = self.cfg.id;
+        let mut matched: Vec<LogIndex> = self
+            .membership
+            .voters
+            .iter()
+            .map(|v| {
+                if *v == id {
+                    // Our own entries went out only after our batch was durable,
+                    // so every follower ack is for entries we have durably too.
+                    self.log.last_index()
+                } else {
+                    state
+                        .progress
+                        .get(v)
+                        .map_or(LogIndex(0), |p| p.match_index())
+                }
+            })
+            .collect();
+        if matched.is_empty() {
+            return;
+        }
+        matched.sort_unstable_by(|a, b| b.cmp(a));
+        let candidate = matched[self.membership.quorum() - 1];
+        if candidate > self.commit && self.log.term_at(candidate) == Some(self.term) {
+            self.commit = candidate;
+            self.apply_committed(out);
+        }
+    }
+
+    /// Leader heartbeat (thesis §3.4): every follower hears from us at least once per
+    /// heartbeat interval; probes that went unanswered are retried.
+    pub(crate) fn on_heartbeat_timer(&mut self, out: &mut Fx) {
+        let Role::Leader(state) = &mut self.role else {
+            return;
+        };
+        for (&peer, progress) in &state.progress {
+            out.send(
+                peer,
+                Message::Heartbeat {
+                    term: self.term,
+                    commit: self.commit.min(progress.match_index()),
+                    read_ctx: state.read_ctx,
+                },
+            );
+        }
+        out.set_timer(RaftTimer::Heartbeat, self.now + self.cfg.heartbeat_interval);
+    }
+
+    /// Follower side of a heartbeat.
+    pub(crate) fn on_heartbeat(
+        &mut self,
+        from: NodeId,
+        term: Term,
+        commit: LogIndex,
+        read_ctx: u64,
+        out: &mut Fx,
+    ) {
+        if term < self.term {
+            out.send(
+                from,
+                Message::HeartbeatResponse {
+                    term: self.term,
+                    read_ctx,
+                },
+            );
+            return;
+        }
+        self.heard_from_leader(from, out);
+        // The leader only sends commit ≤ our match, so our log agrees up to it.
+        let commit = commit.min(self.log.last_index());
+        if commit > self.commit {
+            self.commit = commit;
+        }
+        out.send(
+            from,
+            Message::HeartbeatResponse {
+                term: self.term,
+                read_ctx,
+            },
+        );
+        self.apply_committed(out);
+    }
+
+    /// Leader side of a heartbeat answer: liveness for check-quorum, a ReadIndex
+    /// confirmation, and a chance to retry a stalled probe or snapshot chunk.
+    pub(crate) fn on_heartbeat_response(
+        &mut self,
+        from: NodeId,
+        term: Term,
+        read_ctx: u64,
+        out: &mut Fx,
+    ) {
+        if term < self.term {
+            return;
+        }
+        let Role::Leader(state) = &mut self.role else {
+            return;
+        };
+        let Some(progress) = state.progress.get_mut(&from) else {
+            return;
+        };
+        progress.recent_active = true;
+        progress.read_ctx = progress.read_ctx.max(read_ctx);
+        let behind = progress.match_index() < self.log.last_index();
+        match progress.mode {
+            Mode::Probe { .. } => progress.unpause_probe(),
+            Mode::Snapshot { .. } => {
+                self.resend_snapshot_chunk(from, out);
+                self.serve_reads(out);
+                return;
+            }
+            Mode::Replicate { .. } => {}
+        }
+        self.serve_reads(out);
+        if behind {
+            self.send_appends(from, out);
+        }
+    }
+
+    /// Replies a definite refusal to a client (nothing was appended).
+    pub(crate) fn refuse(&self, waiter: Waiter, out: &mut Fx) {
+        out.reply(waiter.client, waiter.seq, Outcome::Unavailable);
+    }
+}

@@ -1,0 +1,4 @@
+//! [`SimProtocol`](crate::protocol::SimProtocol) adapters for the protocol crates,
+//! with each protocol's online invariants.
+
+pub mod raft;
