@@ -221,9 +221,10 @@ fn compare_prints_a_table_and_writes_json() {
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("fixture") && out.contains("msgs/op"), "{out}");
+    assert!(out.contains("raft") && out.contains("msgs/op"), "{out}");
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("compare.json")).unwrap()).unwrap();
-    assert_eq!(doc["protocols"][0]["protocol"], "fixture");
+    assert_eq!(doc["protocols"][0]["protocol"], "raft");
+    assert_eq!(doc["protocols"][0]["violations"].as_array().map(Vec::len), Some(0));
     std::fs::remove_dir_all(&dir).ok();
 }
