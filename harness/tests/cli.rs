@@ -225,6 +225,9 @@ fn compare_prints_a_table_and_writes_json() {
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("compare.json")).unwrap()).unwrap();
     assert_eq!(doc["protocols"][0]["protocol"], "raft");
-    assert_eq!(doc["protocols"][0]["violations"].as_array().map(Vec::len), Some(0));
+    assert_eq!(
+        doc["protocols"][0]["violations"].as_array().map(Vec::len),
+        Some(0)
+    );
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -175,6 +175,102 @@ impl Recovered {
     }
 }
 
+/// A log keyed by index, stored densely: protocol logs are contiguous (Raft, Zab) or
+/// nearly so (Paxos slots), so a deque with occasional holes beats a tree.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+struct DenseLog {
+    /// Index of `slots[0]`.
+    first: u64,
+    slots: VecDeque<Option<Vec<u8>>>,
+}
+
+/// Largest gap a [`DenseLog`] accepts between its entries; beyond it a protocol is
+/// writing indices no real log has, and we stop rather than allocate without bound.
+const DENSE_GAP_MAX: u64 = 1 << 24;
+
+impl DenseLog {
+    fn put(&mut self, index: u64, entry: Vec<u8>) {
+        if self.slots.is_empty() {
+            self.first = index;
+        }
+        if index < self.first {
+            assert!(
+                self.first - index <= DENSE_GAP_MAX,
+                "log index {index} far below the log"
+            );
+            for _ in index..self.first {
+                self.slots.push_front(None);
+            }
+            self.first = index;
+        }
+        let k = index - self.first;
+        assert!(
+            k <= self.slots.len() as u64 + DENSE_GAP_MAX,
+            "log index {index} leaves a gap of more than {DENSE_GAP_MAX} entries"
+        );
+        let k = k as usize;
+        while self.slots.len() <= k {
+            self.slots.push_back(None);
+        }
+        self.slots[k] = Some(entry);
+    }
+
+    fn truncate_from(&mut self, index: u64) {
+        if index <= self.first {
+            self.slots.clear();
+        } else {
+            let keep = (index - self.first).min(self.slots.len() as u64) as usize;
+            self.slots.truncate(keep);
+        }
+        while self.slots.back().is_some_and(Option::is_none) {
+            self.slots.pop_back();
+        }
+    }
+
+    fn compact_to(&mut self, index: u64) {
+        while !self.slots.is_empty() && self.first <= index {
+            self.slots.pop_front();
+            self.first += 1;
+        }
+        while self.slots.front().is_some_and(Option::is_none) {
+            self.slots.pop_front();
+            self.first += 1;
+        }
+    }
+
+    fn to_map(&self) -> BTreeMap<u64, Vec<u8>> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(k, e)| e.as_ref().map(|e| (self.first + k as u64, e.clone())))
+            .collect()
+    }
+}
+
+/// The durable part of a [`MemStorage`].
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+struct Durable {
+    meta: BTreeMap<String, Vec<u8>>,
+    log: DenseLog,
+    snapshot: Option<Snapshot>,
+}
+
+impl Durable {
+    fn apply(&mut self, batch: WriteBatch) {
+        for op in batch.ops {
+            match op {
+                StorageOp::SetMeta { key, value } => {
+                    self.meta.insert(key, value);
+                }
+                StorageOp::PutEntry { index, entry } => self.log.put(index, entry),
+                StorageOp::TruncateFrom(index) => self.log.truncate_from(index),
+                StorageOp::CompactTo(index) => self.log.compact_to(index),
+                StorageOp::SaveSnapshot(s) => self.snapshot = Some(s),
+            }
+        }
+    }
+}
+
 /// In-memory storage with crash semantics.
 ///
 /// Batches are [`stage`](MemStorage::stage)d in order and become durable when
@@ -184,7 +280,7 @@ impl Recovered {
 /// what had not been flushed.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
 pub struct MemStorage {
-    durable: Recovered,
+    durable: Durable,
     staged: VecDeque<WriteBatch>,
     flushed_batches: u64,
 }
@@ -204,7 +300,7 @@ impl MemStorage {
     pub fn flush_one(&mut self) -> bool {
         match self.staged.pop_front() {
             Some(batch) => {
-                self.durable.apply_owned(batch);
+                self.durable.apply(batch);
                 self.flushed_batches += 1;
                 true
             }
@@ -219,8 +315,13 @@ impl MemStorage {
 
     /// Stages and flushes in one step (a synchronous disk).
     pub fn persist(&mut self, batch: WriteBatch) {
-        self.stage(batch);
-        self.flush_all();
+        if self.staged.is_empty() {
+            self.durable.apply(batch);
+            self.flushed_batches += 1;
+        } else {
+            self.stage(batch);
+            self.flush_all();
+        }
     }
 
     /// Discards every staged batch, as a power failure would. Durable state is kept.
@@ -240,14 +341,28 @@ impl MemStorage {
         self.flushed_batches
     }
 
-    /// The durable state, as a restarting node would see it.
-    pub fn durable(&self) -> &Recovered {
-        &self.durable
+    /// The value of durable meta `key`, if set.
+    pub fn meta(&self, key: &str) -> Option<&[u8]> {
+        self.durable.meta.get(key).map(Vec::as_slice)
     }
 
-    /// A copy of the durable state to hand to a restarting node.
+    /// Number of durable log entries.
+    pub fn log_len(&self) -> usize {
+        self.durable
+            .log
+            .slots
+            .iter()
+            .filter(|e| e.is_some())
+            .count()
+    }
+
+    /// A copy of the durable state, as a restarting node would see it.
     pub fn recover(&self) -> Recovered {
-        self.durable.clone()
+        Recovered {
+            meta: self.durable.meta.clone(),
+            log: self.durable.log.to_map(),
+            snapshot: self.durable.snapshot.clone(),
+        }
     }
 }
 
@@ -303,12 +418,35 @@ mod tests {
                 data: vec![],
             })
         }));
-        assert_eq!(s.durable().log[&1], vec![2]);
-        assert_eq!(
-            s.durable().snapshot.as_ref().map(|x| x.meta.clone()),
-            Some(vec![9])
-        );
+        assert_eq!(s.recover().log[&1], vec![2]);
+        assert_eq!(s.recover().snapshot.map(|x| x.meta), Some(vec![9]));
         assert_eq!(s.flushed_batches(), 2);
-        assert!(!s.durable().is_fresh());
+        assert!(!s.recover().is_fresh());
+    }
+
+    /// MemStorage's dense log must agree with the reference semantics of
+    /// `Recovered::apply` for any sequence of ops, including holes.
+    #[test]
+    fn dense_log_matches_reference_semantics() {
+        use proptest::prelude::*;
+        let op = prop_oneof![
+            (0u64..40, any::<u8>()).prop_map(|(i, b)| StorageOp::PutEntry {
+                index: i,
+                entry: vec![b]
+            }),
+            (0u64..40).prop_map(StorageOp::TruncateFrom),
+            (0u64..40).prop_map(StorageOp::CompactTo),
+        ];
+        proptest!(|(ops in prop::collection::vec(op, 0..60))| {
+            let mut reference = Recovered::default();
+            let mut mem = MemStorage::new();
+            for op in ops {
+                let mut b = WriteBatch::new();
+                b.push(op);
+                reference.apply(&b);
+                mem.persist(b);
+                prop_assert_eq!(&mem.recover().log, &reference.log);
+            }
+        });
     }
 }

@@ -175,8 +175,8 @@ fn no_message_is_delivered_before_its_batch_is_durable() {
             sim.run_until(Time::from_micros(step * 250));
             for to in 0..3 {
                 for &(from, n) in &sim.node(to).unwrap().received {
-                    let durable = sim.storage(from.0 as usize - 1).durable();
-                    let d: u64 = codec::decode(&durable.meta["sent"]).unwrap();
+                    let durable = sim.storage(from.0 as usize - 1).meta("sent").unwrap();
+                    let d: u64 = codec::decode(durable).unwrap();
                     assert!(
                         d >= n,
                         "seed {seed}: ping {n} from {from} delivered with only {d} durable"
@@ -198,7 +198,7 @@ fn crash_loses_exactly_the_unpersisted_writes_and_their_sends() {
     let mut sim: Simulator<ProbeProtocol> = Simulator::new(cfg);
     sim.run_until(Time::from_micros(20_500));
     let in_memory = sim.node(0).unwrap().sent;
-    let durable_before = sim.storage(0).durable().clone();
+    let durable_before = sim.storage(0).recover();
     let durable_sent: u64 = codec::decode(&durable_before.meta["sent"]).unwrap();
     assert!(
         sim.storage(0).staged_len() > 0,
@@ -208,8 +208,8 @@ fn crash_loses_exactly_the_unpersisted_writes_and_their_sends() {
 
     sim.apply_fault(Fault::Crash(0));
     assert_eq!(
-        sim.storage(0).durable(),
-        &durable_before,
+        sim.storage(0).recover(),
+        durable_before,
         "durable state untouched"
     );
     assert_eq!(sim.storage(0).staged_len(), 0, "staged writes lost");
