@@ -3,7 +3,10 @@
 //! document on stdout; `synod sim` ends with `digest: <hex>`; `synod check` exits 1
 //! on any violation and prints the command that replays it.
 
-use crate::runner::{run_protocol, DEFAULT_COMPARE, PROTOCOLS};
+use crate::runner::{check_linearizability, run_protocol, DEFAULT_COMPARE, PROTOCOLS};
+
+/// How long one run's linearizability check may take before its verdict is `unknown`.
+const LINEARIZABILITY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 use crate::sim::config::{FaultSpec, SimConfig};
 use crate::sim::RunOutcome;
 use crate::workload::{WorkloadConfig, WorkloadName};
@@ -35,6 +38,43 @@ pub enum Command {
     Sim(SimArgs),
     /// Run many seeds in parallel and report every violation with its replay command.
     Check(CheckArgs),
+    /// Check a history file (JSON lines) for linearizability.
+    CheckHistory(CheckHistoryCmd),
+}
+
+/// `synod check-history`.
+#[derive(Args, Debug)]
+pub struct CheckHistoryCmd {
+    /// History file: JSON lines, one event per line (see docs/ARCHITECTURE.md).
+    pub file: PathBuf,
+    /// Model: register, cas-register or kv.
+    #[arg(long, value_parser = parse_model)]
+    pub model: crate::checker::Model,
+    /// Give up after this many seconds with verdict `unknown` (exit 3).
+    #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
+    pub timeout: Option<std::time::Duration>,
+    /// Draw the smallest failing window as an SVG timeline into FILE.
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_model(s: &str) -> Result<crate::checker::Model, String> {
+    s.parse().map_err(|e| format!("{e}"))
+}
+
+fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    if !(secs.is_finite() && secs > 0.0) {
+        return Err(format!(
+            "timeout must be a positive number of seconds, not `{s}`"
+        ));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
 }
 
 /// Options shared by every simulated run.
@@ -56,6 +96,10 @@ pub struct RunOpts {
     /// Cluster size.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=64))]
     pub nodes: u64,
+    /// Do not record the history nor check it for linearizability (for very long
+    /// runs, where the history would dominate memory).
+    #[arg(long)]
+    pub skip_linearizability: bool,
 }
 
 impl RunOpts {
@@ -65,13 +109,28 @@ impl RunOpts {
         cfg.nodes = self.nodes as usize;
         cfg.workload = WorkloadConfig::named(self.workload, self.ops);
         cfg.workload.clients = self.clients as usize;
+        cfg.workload.record_history = !self.skip_linearizability;
         cfg
+    }
+
+    /// Runs `protocol` for `seed` and checks the history unless told not to.
+    pub fn run(&self, protocol: &str, seed: u64) -> Result<RunOutcome, String> {
+        let mut outcome = run_protocol(protocol, self.config(seed))?;
+        if !self.skip_linearizability {
+            check_linearizability(&mut outcome, LINEARIZABILITY_TIMEOUT);
+        }
+        Ok(outcome)
     }
 
     /// The flags that reproduce these options.
     pub fn flags(&self) -> String {
+        let skip = if self.skip_linearizability {
+            " --skip-linearizability"
+        } else {
+            ""
+        };
         format!(
-            "--faults {} --ops {} --workload {} --clients {} --nodes {}",
+            "--faults {} --ops {} --workload {} --clients {} --nodes {}{skip}",
             self.faults, self.ops, self.workload, self.clients, self.nodes
         )
     }
@@ -164,6 +223,17 @@ pub fn main() -> i32 {
         Command::Sim(args) => cmd_sim(&args, &mut out),
         Command::Check(args) => cmd_check(&args, &mut out),
         Command::Compare(args) => cmd_compare(&args, &mut out),
+        Command::CheckHistory(args) => {
+            let args = crate::checker::CheckHistoryArgs {
+                file: args.file,
+                model: args.model,
+                json: args.json,
+                timeout: args.timeout,
+                svg: args.svg,
+            };
+            let stderr = std::io::stderr();
+            return crate::checker::run_cli(&args, &mut out, &mut stderr.lock());
+        }
     };
     match result {
         Ok(code) => code,
@@ -240,9 +310,10 @@ fn peak_rss_kib() -> Option<u64> {
 }
 
 fn cmd_sim(args: &SimArgs, out: &mut dyn Write) -> Result<i32, String> {
-    let mut cfg = args.run.config(args.seed);
-    cfg.workload.record_history = args.history.is_some();
-    let outcome = run_protocol(&args.protocol, cfg)?;
+    if args.history.is_some() && args.run.skip_linearizability {
+        return Err("--history needs the history recorded: drop --skip-linearizability".into());
+    }
+    let outcome = args.run.run(&args.protocol, args.seed)?;
     if let Some(path) = &args.history {
         let mut file = std::fs::File::create(path)
             .map_err(|e| format!("cannot create history file {}: {e}", path.display()))?;
@@ -313,7 +384,7 @@ fn run_seeds(
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed) as usize;
                 let Some(&seed) = seeds.get(i) else { break };
-                match run_protocol(protocol, run.config(seed)) {
+                match run.run(protocol, seed) {
                     Ok(mut outcome) => {
                         outcome.history = Vec::new(); // keep memory flat over many seeds
                         each(&outcome);

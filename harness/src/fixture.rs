@@ -81,6 +81,8 @@ pub struct PrimaryBackup {
     commit: u64,
     acked: BTreeMap<NodeId, u64>,
     waiting: BTreeMap<u64, (ClientId, u64)>,
+    /// Ignore storage on restart (the deliberately broken `fixture-amnesia`).
+    amnesia: bool,
 }
 
 impl PrimaryBackup {
@@ -98,6 +100,7 @@ impl PrimaryBackup {
             commit: 0,
             acked: BTreeMap::new(),
             waiting: BTreeMap::new(),
+            amnesia: false,
         }
     }
 
@@ -254,6 +257,12 @@ impl Node for PrimaryBackup {
     }
 
     fn on_start(&mut self, now: Time, recovered: Recovered, out: &mut NodeEffects<Self>) {
+        // The broken variant ignores its disk (see `AmnesiaFixture`).
+        let recovered = if self.amnesia {
+            Recovered::default()
+        } else {
+            recovered
+        };
         if let Some(snap) = &recovered.snapshot {
             self.base = codec::decode(&snap.meta).expect("fixture snapshot meta is ours");
             self.base_kv = KvStateMachine::restore(&snap.data).expect("fixture snapshot is ours");
@@ -385,6 +394,37 @@ impl SimProtocol for Fixture {
 
     fn invariants(_members: &[NodeId]) -> Vec<Box<dyn Invariant<PrimaryBackup>>> {
         vec![Box::new(CommittedNeverLost::default())]
+    }
+}
+
+/// **A deliberately broken fixture** (`fixture-amnesia`): its nodes forget everything
+/// on restart, as if they had never written to disk. A crashed primary comes back
+/// empty and serves reads of keys it had acknowledged writes to as missing. It exists
+/// to prove the harness catches such bugs: `synod check --protocol fixture-amnesia
+/// --faults crash` must report linearizability violations. It registers no invariant,
+/// so only the history checker can catch it.
+pub struct AmnesiaFixture;
+
+impl SimProtocol for AmnesiaFixture {
+    type Node = PrimaryBackup;
+    const NAME: &'static str = "fixture-amnesia";
+
+    fn build(id: NodeId, members: &[NodeId], _seed: u64) -> PrimaryBackup {
+        let mut node = PrimaryBackup::new(id, members);
+        node.amnesia = true;
+        node
+    }
+
+    fn request(op: KvOp) -> KvOp {
+        op
+    }
+
+    fn result(response: &KvResult) -> KvResult {
+        response.clone()
+    }
+
+    fn invariants(_members: &[NodeId]) -> Vec<Box<dyn Invariant<PrimaryBackup>>> {
+        Vec::new()
     }
 }
 

@@ -96,3 +96,32 @@ mod tests {
         );
     }
 }
+
+/// Converts a recorded history into the checker's in-memory form (no JSON round trip).
+pub fn to_checker(events: &[HistoryEvent]) -> Result<crate::checker::History, String> {
+    use crate::checker::{Event, EventKind, Op, Value as V};
+    let mut b = crate::checker::HistoryBuilder::new();
+    for e in events {
+        let kind = match e.kind {
+            EventType::Invoke => EventKind::Invoke,
+            EventType::Ok => EventKind::Ok,
+            EventType::Fail => EventKind::Fail,
+            EventType::Info => EventKind::Info,
+        };
+        let f = match e.f {
+            OpName::Get => Op::Get,
+            OpName::Put => Op::Put,
+            OpName::Append => Op::Append,
+            OpName::Cas => Op::Cas,
+            OpName::Delete => Op::Delete,
+        };
+        let value = match &e.value {
+            Value::Null => V::Null,
+            Value::Str(s) => V::from(s.as_str()),
+            Value::Pair(a, b) => V::pair(a.as_str(), b.as_str()),
+        };
+        b.push(Event::new(e.process, kind, f, value).with_key(e.key.as_str()))
+            .map_err(|err| format!("recorded history is malformed: {err}"))?;
+    }
+    Ok(b.finish())
+}

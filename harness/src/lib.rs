@@ -7,7 +7,8 @@
 //! - [`sim`] — the deterministic discrete-event simulator (network, disk, crashes,
 //!   nemesis, trace digest, online invariants)
 //! - [`workload`] — seeded closed-loop clients and operation mixes
-//! - [`history`] — the JSON-lines history format
+//! - [`history`] — the JSON-lines history format the workload records
+//! - [`checker`] — the linearizability checker (`synod check-history`)
 //! - [`protocol`] — [`SimProtocol`](protocol::SimProtocol) adapters and
 //!   [`Invariant`](protocol::Invariant)s
 //! - [`adapters`] — the protocol crates as simulator protocols, with their invariants
@@ -19,6 +20,7 @@
 #![warn(missing_docs)]
 
 pub mod adapters;
+pub mod checker;
 pub mod cli;
 pub mod fixture;
 pub mod history;

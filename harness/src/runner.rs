@@ -2,18 +2,65 @@
 //! capture so a protocol `assert!` becomes a reported violation with its seed.
 
 use crate::adapters::raft::Raft;
-use crate::fixture::Fixture;
+use crate::checker;
+use crate::fixture::{AmnesiaFixture, Fixture};
 use crate::sim::config::SimConfig;
 use crate::sim::{RunOutcome, SimStats, Simulator, Violation, ViolationKind};
 use crate::workload::ClientStats;
+use std::num::NonZeroUsize;
 use std::panic::{self, AssertUnwindSafe};
+use std::time::Duration;
 use synod_core::Time;
 
 /// Protocols the harness can run, by CLI name.
-pub const PROTOCOLS: &[&str] = &["raft", "fixture"];
+pub const PROTOCOLS: &[&str] = &["raft", "fixture", "fixture-amnesia"];
 
 /// The protocols `compare` runs when none are named.
 pub const DEFAULT_COMPARE: &[&str] = &["raft"];
+
+/// Checks the run's recorded history for linearizability (the `kv` model) and records
+/// a [`ViolationKind::Linearizability`] violation if it is not. A run that already
+/// failed, or recorded no history, is left as it is.
+pub fn check_linearizability(outcome: &mut RunOutcome, timeout: Duration) {
+    if outcome.violation.is_some() || outcome.history.is_empty() {
+        return;
+    }
+    let history = match crate::history::to_checker(&outcome.history) {
+        Ok(h) => h,
+        Err(message) => {
+            outcome.violation = Some(Violation {
+                kind: ViolationKind::Linearizability,
+                at: outcome.end,
+                message,
+            });
+            return;
+        }
+    };
+    let options = checker::Options {
+        timeout: Some(timeout),
+        threads: NonZeroUsize::new(1),
+    };
+    match checker::check(&history, checker::Model::Kv, options) {
+        Ok(r) if r.verdict == checker::Verdict::Linearizable => {}
+        Ok(r) if r.verdict == checker::Verdict::Unknown => {
+            tracing::warn!(seed = outcome.seed, "linearizability check timed out");
+        }
+        Ok(r) => {
+            outcome.violation = Some(Violation {
+                kind: ViolationKind::Linearizability,
+                at: outcome.end,
+                message: r.explain(),
+            })
+        }
+        Err(e) => {
+            outcome.violation = Some(Violation {
+                kind: ViolationKind::Linearizability,
+                at: outcome.end,
+                message: format!("history does not fit the kv model: {e}"),
+            })
+        }
+    }
+}
 
 /// Runs protocol `name` under `cfg`. A panic inside the run (a protocol's safety
 /// `assert!`) is caught and reported as a [`ViolationKind::Panic`].
@@ -22,6 +69,7 @@ pub fn run_protocol(name: &str, cfg: SimConfig) -> Result<RunOutcome, String> {
     let run: fn(SimConfig) -> RunOutcome = match name {
         "fixture" => |cfg| Simulator::<Fixture>::new(cfg).run(),
         "raft" => |cfg| Simulator::<Raft>::new(cfg).run(),
+        "fixture-amnesia" => |cfg| Simulator::<AmnesiaFixture>::new(cfg).run(),
         other => {
             return Err(format!(
                 "unknown protocol `{other}`; expected one of {}",

@@ -543,9 +543,15 @@ impl Workload {
         if seq != c.seq {
             return ClientStep::Idle; // a late answer to an op already finished
         }
-        let State::Waiting(mut flight) = std::mem::replace(&mut c.state, State::Ready) else {
-            // A duplicate answer while backing off or idle: nothing waits for it.
-            return ClientStep::Idle;
+        let mut flight = match std::mem::replace(&mut c.state, State::Ready) {
+            State::Waiting(flight) => flight,
+            // A late answer to an earlier attempt of this same request: a result is
+            // still a result, a refusal changes nothing.
+            State::Backoff(flight) if matches!(answer, Answer::Done(_)) => flight,
+            other => {
+                c.state = other;
+                return ClientStep::Idle;
+            }
         };
         c.token += 1;
         match answer {
@@ -803,6 +809,40 @@ mod tests {
             ),
             ClientStep::Idle
         );
+        assert_eq!(w.stats.ok, 1);
+    }
+
+    #[test]
+    fn late_refusal_while_backing_off_does_not_lose_the_operation() {
+        let mut w = workload(10);
+        let seq = send_seq(&w.start_next(0, Time::ZERO, Phase::Main));
+        w.on_answer(0, seq, Answer::Unavailable, Time::from_millis(1)); // now backing off
+                                                                        // A duplicate refusal of the same attempt arrives during the back-off.
+        assert_eq!(
+            w.on_answer(0, seq, Answer::Unavailable, Time::from_millis(2)),
+            ClientStep::Idle
+        );
+        // The back-off ends: the same request is retried, not a new one started.
+        let t = w.token(0);
+        assert_eq!(
+            send_seq(&w.on_wake(0, t, Time::from_millis(30), Phase::Main)),
+            seq
+        );
+        assert_eq!(w.history().len(), 1, "no completion and no second invoke");
+    }
+
+    #[test]
+    fn late_result_while_backing_off_completes_the_operation() {
+        let mut w = workload(10);
+        let seq = send_seq(&w.start_next(0, Time::ZERO, Phase::Main));
+        w.on_answer(0, seq, Answer::Unknown, Time::from_millis(1));
+        w.on_answer(
+            0,
+            seq,
+            Answer::Done(KvResult::Written),
+            Time::from_millis(2),
+        );
+        assert_eq!(w.history()[1].kind, EventType::Ok);
         assert_eq!(w.stats.ok, 1);
     }
 

@@ -231,3 +231,131 @@ fn compare_prints_a_table_and_writes_json() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn check_finds_the_broken_fixture_and_its_replay_reproduces_the_violation() {
+    let o = synod(&[
+        "check",
+        "--protocol",
+        "fixture-amnesia",
+        "--seeds",
+        "12",
+        "--faults",
+        "crash",
+        "--ops",
+        "500",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let replay = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("replay: synod "))
+        .unwrap_or_else(|| panic!("a failing check prints a replay command:\n{out}"));
+    assert!(out.contains("Linearizability"), "{out}");
+    let args: Vec<&str> = replay.split_whitespace().collect();
+    let r = synod(&args);
+    assert_eq!(r.status.code(), Some(1), "the replay fails the same way");
+    assert!(String::from_utf8_lossy(&r.stdout).contains("VIOLATION Linearizability"));
+}
+
+#[test]
+fn check_history_verdicts_and_exit_codes() {
+    let dir = std::env::temp_dir().join(format!("synod-hist-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_string_lossy().into_owned()
+    };
+    let good = write(
+        "good.jsonl",
+        concat!(
+            r#"{"process":0,"type":"invoke","f":"write","value":1}"#,
+            "\n",
+            r#"{"process":0,"type":"ok","f":"write","value":1}"#,
+            "\n",
+            r#"{"process":1,"type":"invoke","f":"read","value":null}"#,
+            "\n",
+            r#"{"process":1,"type":"ok","f":"read","value":1}"#,
+            "\n",
+        ),
+    );
+    let stale = write(
+        "stale.jsonl",
+        concat!(
+            r#"{"process":0,"type":"invoke","f":"write","value":1}"#,
+            "\n",
+            r#"{"process":0,"type":"ok","f":"write","value":1}"#,
+            "\n",
+            r#"{"process":1,"type":"invoke","f":"read","value":null}"#,
+            "\n",
+            r#"{"process":1,"type":"ok","f":"read","value":null}"#,
+            "\n",
+        ),
+    );
+    let broken = write(
+        "broken.jsonl",
+        "{\"process\":0,\"type\":\"invoke\",\"f\":\"write\",\"value\":1}\n{oops\n",
+    );
+    let o = synod(&["check-history", &good, "--model", "register"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).lines().next(),
+        Some("linearizable")
+    );
+    let o = synod(&["check-history", &stale, "--model", "register"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).lines().next(),
+        Some("not-linearizable")
+    );
+    let o = synod(&["check-history", &broken, "--model", "register"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("broken.jsonl:2:"),
+        "names file and line: {}",
+        stderr(&o)
+    );
+    let o = synod(&["check-history", &good, "--model", "queue"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("queue"));
+    let o = synod(&["check-history", &stale, "--model", "register", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON document");
+    assert_eq!(v["verdict"], "not-linearizable");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn recorded_sim_history_passes_check_history() {
+    let dir = std::env::temp_dir().join(format!("synod-rec-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("raft.jsonl");
+    let p = path.to_str().unwrap();
+    let o = synod(&[
+        "sim",
+        "--protocol",
+        "raft",
+        "--seed",
+        "9",
+        "--faults",
+        "all",
+        "--ops",
+        "300",
+        "--history",
+        p,
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let o = synod(&["check-history", p, "--model", "kv"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

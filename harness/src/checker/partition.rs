@@ -1,0 +1,149 @@
+//! P-compositionality (Horn & Kroening): a history of independent keys is
+//! linearisable iff each key's sub-history is. Partitions are searched in
+//! parallel from a shared work queue, largest first so one big key does not
+//! start last and dominate the wall time.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::Instant;
+
+use super::history::{History, Status, NO_KEY};
+use super::model::{Model, States, Step};
+use super::observe::{prepare, Prep};
+use super::report::{build_failure, Failure};
+use super::search::{search, Outcome, PartOp, Stop, StopReason, INFINITY};
+
+/// Ops of one key, as indices into the history.
+pub(crate) struct Partition {
+    pub key: u32,
+    pub ops: Vec<u32>,
+}
+
+/// What one partition's search concluded.
+pub(crate) enum PartResult {
+    Ok,
+    Failed(Box<Failure>),
+    Unknown(StopReason),
+}
+
+/// Groups ops by key, dropping ops that cannot matter: `fail` ops did not
+/// happen, and a read with no `ok` observed nothing. The result is sorted
+/// largest first (ties by key, for determinism).
+pub(crate) fn split(h: &History) -> Vec<Partition> {
+    // Slot `keys.len()` collects ops without a key.
+    let no_key = h.keys.len();
+    let mut by_key: Vec<Vec<u32>> = vec![Vec::new(); no_key + 1];
+    for (i, op) in (0u32..).zip(&h.ops) {
+        let dropped = op.status == Status::Fail || (op.f.is_read() && op.status != Status::Ok);
+        if !dropped {
+            let slot = if op.key == NO_KEY {
+                no_key
+            } else {
+                op.key as usize
+            };
+            by_key[slot].push(i);
+        }
+    }
+    let mut parts: Vec<Partition> = (0u32..)
+        .zip(by_key)
+        .filter(|(_, ops)| !ops.is_empty())
+        .map(|(k, ops)| Partition {
+            key: if k as usize == no_key { NO_KEY } else { k },
+            ops,
+        })
+        .collect();
+    parts.sort_by(|a, b| b.ops.len().cmp(&a.ops.len()).then(a.key.cmp(&b.key)));
+    parts
+}
+
+/// The search's view of a partition's ops, in call order.
+fn part_ops(h: &History, p: &Partition, init: u32) -> (Vec<PartOp>, Prep) {
+    let mut ops: Vec<PartOp> = p
+        .ops
+        .iter()
+        .map(|&i| {
+            let r = &h.ops[i as usize];
+            let ret = if r.status == Status::Ok {
+                r.return_line
+            } else {
+                INFINITY
+            };
+            PartOp::new(r.invoke_line, ret, Step::of(r), i)
+        })
+        .collect();
+    let prep = prepare(&mut ops, init);
+    (ops, prep)
+}
+
+/// Shared settings of a parallel run.
+pub(crate) struct RunConfig {
+    pub threads: usize,
+    pub deadline: Option<Instant>,
+}
+
+/// Checks every partition; results are indexed like `parts`.
+pub(crate) fn run_all(
+    h: &History,
+    model: Model,
+    parts: &[Partition],
+    cfg: &RunConfig,
+) -> Vec<PartResult> {
+    let next = AtomicUsize::new(0);
+    // Partitions ranked after this index are cancelled; lowering it to the
+    // rank of a failed partition keeps the reported failure deterministic
+    // (the lowest-ranked failing one), whatever the thread timing.
+    let cancel_after = AtomicUsize::new(usize::MAX);
+    let worker = || {
+        let mut done = Vec::new();
+        loop {
+            let rank = next.fetch_add(1, Ordering::Relaxed);
+            let Some(p) = parts.get(rank) else { break };
+            let stop = Stop {
+                deadline: cfg.deadline,
+                cancel_after: &cancel_after,
+                rank,
+            };
+            let r = check_one(h, model, p, &stop);
+            if matches!(r, PartResult::Failed(_)) {
+                cancel_after.fetch_min(rank, Ordering::Relaxed);
+            }
+            done.push((rank, r));
+        }
+        done
+    };
+    let threads = cfg.threads.clamp(1, parts.len().max(1));
+    let mut results: Vec<Option<PartResult>> = parts.iter().map(|_| None).collect();
+    let batches: Vec<_> = if threads == 1 {
+        vec![worker()]
+    } else {
+        thread::scope(|s| {
+            let handles: Vec<_> = (0..threads).map(|_| s.spawn(worker)).collect();
+            // A panicking worker (a bug) loses its results; those partitions
+            // then count as unknown below instead of aborting the check.
+            handles.into_iter().filter_map(|h| h.join().ok()).collect()
+        })
+    };
+    for (rank, r) in batches.into_iter().flatten() {
+        results[rank] = Some(r);
+    }
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or(PartResult::Unknown(StopReason::WorkerPanicked)))
+        .collect()
+}
+
+fn check_one(h: &History, model: Model, p: &Partition, stop: &Stop) -> PartResult {
+    if let Some(why) = stop.check() {
+        return PartResult::Unknown(why);
+    }
+    let init = model.initial_state();
+    let (ops, prep) = part_ops(h, p, init);
+    let mut states = States::new(&h.values);
+    match search(&ops, &prep, init, &mut states, stop) {
+        Outcome::Linearizable => PartResult::Ok,
+        Outcome::Unknown(why) => PartResult::Unknown(why),
+        Outcome::Violation(best) => {
+            PartResult::Failed(Box::new(build_failure(h, p.key, &ops, &best, &states)))
+        }
+    }
+}

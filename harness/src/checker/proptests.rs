@@ -1,0 +1,259 @@
+//! Property tests: generated linearisable histories pass; on thousands of
+//! small random and corrupted histories the fast checker agrees with the
+//! brute-force one in `brute.rs`.
+
+use std::collections::HashMap;
+
+use proptest::prelude::*;
+
+use super::brute;
+use super::synth::{generate, Rng, SynthConfig};
+use super::*;
+
+fn fast(model: Model, events: &[Event]) -> Verdict {
+    let h = History::from_events(events.to_vec()).expect("generated histories are well formed");
+    check(&h, model, Options::default())
+        .expect("generated histories fit the model")
+        .verdict
+}
+
+fn reference(model: Model, events: &[Event]) -> Verdict {
+    if brute::linearizable(model, events) {
+        Verdict::Linearizable
+    } else {
+        Verdict::NotLinearizable
+    }
+}
+
+/// A small random value of the model's type.
+fn small_value(model: Model, rng: &mut Rng) -> Value {
+    match model {
+        Model::Kv => Value::from(["", "a", "b", "ab", "ba"][rng.below(5) as usize]),
+        _ if rng.below(6) == 0 => Value::Null,
+        _ => Value::from(rng.below(3)),
+    }
+}
+
+fn random_op(model: Model, rng: &mut Rng) -> (Op, Value) {
+    let r = rng.below(10);
+    // Written values are drawn from a wider set than read ones, so some
+    // writes are never observed (exercising the invisible-write reduction).
+    let pick = |rng: &mut Rng| match model {
+        Model::Kv => Value::from(["a", "b", "c", "d"][rng.below(4) as usize]),
+        _ => Value::from(rng.below(5)),
+    };
+    if model == Model::Kv {
+        return match r {
+            0..=3 => (Op::Get, Value::Null),
+            4..=5 => (Op::Put, pick(rng)),
+            6..=7 => (Op::Append, pick(rng)),
+            8 => (Op::Delete, Value::Null),
+            _ => (Op::Cas, Value::pair(small_value(model, rng), pick(rng))),
+        };
+    }
+    match r {
+        0..=4 => (Op::Read, Value::Null),
+        8..=9 if model == Model::CasRegister => {
+            (Op::Cas, Value::pair(small_value(model, rng), pick(rng)))
+        }
+        _ => (Op::Write, pick(rng)),
+    }
+}
+
+/// Arbitrary (mostly non-linearisable) well-formed histories of at most
+/// `max_ops` ops, with ok / fail / info / missing completions.
+fn random_events(model: Model, seed: u64, max_ops: u64) -> Vec<Event> {
+    let mut rng = Rng::new(seed);
+    let procs = 1 + rng.below(3);
+    let keyed = model == Model::Kv || rng.below(3) == 0;
+    let mut open: Vec<Option<Event>> = vec![None; procs as usize];
+    let mut pid: Vec<u64> = (0..procs).collect();
+    let (mut issued, mut events) = (0, Vec::new());
+    let mut guess = HashMap::new();
+    for _ in 0..(4 * max_ops) {
+        let p = rng.below(procs) as usize;
+        match open[p].take() {
+            None if issued < max_ops => {
+                issued += 1;
+                let (f, value) = random_op(model, &mut rng);
+                let mut ev = Event::new(pid[p], EventKind::Invoke, f, value);
+                ev.key = keyed.then(|| Value::Str(format!("k{}", rng.below(2))));
+                guess_apply(model, &mut guess, &ev);
+                events.push(ev.clone());
+                open[p] = Some(ev);
+            }
+            None => {}
+            Some(inv) => {
+                let (kind, r) = match rng.below(10) {
+                    0..=6 => (EventKind::Ok, rng.below(2)),
+                    7 => (EventKind::Fail, 0),
+                    8 => (EventKind::Info, rng.below(2)),
+                    _ => {
+                        open[p] = Some(inv); // still in flight
+                        continue;
+                    }
+                };
+                let mut done = inv.clone();
+                done.kind = kind;
+                done.value = match (kind, inv.f.is_read()) {
+                    // Reads often see a plausible value, so that both
+                    // verdicts are common.
+                    (EventKind::Ok, true) if rng.below(3) > 0 => guess_of(model, &guess, &inv.key),
+                    (EventKind::Ok, true) => small_value(model, &mut rng),
+                    (EventKind::Ok, false) if r == 0 => Value::Null,
+                    (EventKind::Ok, false) => inv.value,
+                    _ => Value::Null,
+                };
+                events.push(done);
+                if kind == EventKind::Info && r == 1 {
+                    pid[p] += procs; // Jepsen's fresh process after a crash
+                }
+            }
+        }
+    }
+    events
+}
+
+/// The value a key would have if ops took effect at their invokes.
+fn guess_of(model: Model, guess: &HashMap<Option<Value>, Value>, key: &Option<Value>) -> Value {
+    let init = if model == Model::Kv {
+        Value::from("")
+    } else {
+        Value::Null
+    };
+    guess.get(key).cloned().unwrap_or(init)
+}
+
+fn guess_apply(model: Model, guess: &mut HashMap<Option<Value>, Value>, ev: &Event) {
+    let cur = guess_of(model, guess, &ev.key);
+    let next = match (ev.f, &ev.value, cur) {
+        (Op::Write | Op::Put, v, _) => v.clone(),
+        (Op::Delete, _, _) => Value::from(""),
+        (Op::Append, Value::Str(b), Value::Str(a)) => Value::Str(a + b),
+        (Op::Cas, Value::Pair(p), cur) if p.0 == cur => p.1.clone(),
+        _ => return,
+    };
+    guess.insert(ev.key.clone(), next);
+}
+
+/// Replaces the value of the `pick`-th ok read (if any) with another one.
+fn corrupt(model: Model, events: &mut [Event], pick: u64, seed: u64) -> bool {
+    let reads: Vec<usize> = (0..events.len())
+        .filter(|&i| events[i].kind == EventKind::Ok && events[i].f.is_read())
+        .collect();
+    if reads.is_empty() {
+        return false;
+    }
+    let i = reads[(pick % reads.len() as u64) as usize];
+    let mut rng = Rng::new(seed);
+    let old = events[i].value.clone();
+    while events[i].value == old {
+        events[i].value = match model {
+            Model::Kv => Value::Str(format!("v{}", rng.below(4))),
+            _ => Value::from(rng.below(4)),
+        };
+    }
+    true
+}
+
+fn synth(model: Model, keys: usize, clients: usize, ops: usize, seed: u64) -> SynthConfig {
+    let mut cfg = SynthConfig::new(model, keys, clients, ops, seed);
+    cfg.values = Some(3);
+    cfg.max_latency = 20;
+    cfg.info_per_mille = 100;
+    cfg.fail_per_mille = 100;
+    cfg
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn generated_histories_are_linearizable(
+        m in 0usize..3, keys in 0usize..4, clients in 1usize..10, ops in 0usize..300,
+        seed in any::<u64>(), info in 0u32..100, fail in 0u32..100, domain in 2u32..6,
+    ) {
+        let model = Model::ALL[m];
+        let mut cfg = synth(model, keys, clients, ops, seed);
+        cfg.info_per_mille = info;
+        cfg.fail_per_mille = fail;
+        cfg.values = Some(domain);
+        let events = generate(&cfg);
+        let h = History::from_events(events).expect("well formed");
+        // The timeout only turns a pathologically slow case into a visible
+        // failure (Unknown) instead of a hung test run.
+        let opts = Options { timeout: Some(std::time::Duration::from_secs(30)), ..Options::default() };
+        let r = check(&h, model, opts).expect("fits the model");
+        prop_assert_eq!(r.verdict, Verdict::Linearizable, "{:?}", cfg);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(5000))]
+
+    #[test]
+    fn fast_agrees_with_brute_force_on_random_histories(m in 0usize..3, seed in any::<u64>(), max_ops in 1u64..8) {
+        let model = Model::ALL[m];
+        let events = random_events(model, seed, max_ops);
+        prop_assert_eq!(fast(model, &events), reference(model, &events), "{:#?}", events);
+    }
+
+    #[test]
+    fn corrupted_reads_detected_unless_explainable(
+        m in 0usize..3, keys in 0usize..3, clients in 1usize..5, ops in 1usize..9,
+        seed in any::<u64>(), pick in any::<u64>(),
+    ) {
+        let model = Model::ALL[m];
+        let mut events = generate(&synth(model, keys, clients, ops, seed));
+        prop_assert_eq!(reference(model, &events), Verdict::Linearizable);
+        if corrupt(model, &mut events, pick, seed ^ 0xABCD) {
+            prop_assert_eq!(fast(model, &events), reference(model, &events), "{:#?}", events);
+        }
+    }
+}
+
+#[test]
+fn zero_timeout_is_unknown_never_wrong() {
+    for seed in 0..200 {
+        let model = Model::ALL[(seed % 3) as usize];
+        let events = random_events(model, seed, 6);
+        let h = History::from_events(events.clone()).expect("well formed");
+        let opts = Options {
+            timeout: Some(std::time::Duration::ZERO),
+            ..Options::default()
+        };
+        let got = check(&h, model, opts).expect("fits").verdict;
+        assert!(
+            got == Verdict::Unknown || got == reference(model, &events),
+            "seed {seed}"
+        );
+    }
+}
+
+/// Guards the tests above against vacuity: the random histories must
+/// produce both verdicts in fair numbers, and corruption must often be
+/// detected.
+#[test]
+fn generators_produce_both_verdicts() {
+    for model in Model::ALL {
+        let (mut random_not, mut corrupted_not, mut corrupted) = (0, 0, 0);
+        for seed in 0..600u64 {
+            let events = random_events(model, seed, 7);
+            random_not += usize::from(reference(model, &events) == Verdict::NotLinearizable);
+            let mut events = generate(&synth(model, 2, 3, 8, seed));
+            if corrupt(model, &mut events, seed, seed) {
+                corrupted += 1;
+                corrupted_not += usize::from(reference(model, &events) == Verdict::NotLinearizable);
+            }
+        }
+        assert!(
+            (60..540).contains(&random_not),
+            "{model}: {random_not}/600 random histories fail"
+        );
+        assert!(
+            corrupted_not * 4 > corrupted,
+            "{model}: {corrupted_not}/{corrupted} corruptions caught"
+        );
+        eprintln!("{model}: random {random_not}/600 not linearizable; corrupted {corrupted_not}/{corrupted}");
+    }
+}

@@ -1,0 +1,322 @@
+//! Seeded synthetic histories for tests, benchmarks and examples.
+//!
+//! Clients run against a real sequential model in a discrete-event
+//! simulation: each op is invoked, takes effect at one instant (its
+//! linearisation point) a random delay later, and returns a random delay
+//! after that, so ops overlap at random. The history is therefore
+//! linearisable by construction. Crashes produce `info` completions (or no
+//! completion) for ops that did or did not take effect; `fail` is produced
+//! for ops that did not take effect, including a cas whose expected value
+//! did not match. Same config, same seed: same history.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+
+use super::history::{Event, EventKind, Op, Value};
+use super::model::Model;
+
+/// What to generate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SynthConfig {
+    /// Model whose operations are issued.
+    pub model: Model,
+    /// Number of keys; 0 means unkeyed (register models only; kv uses 1).
+    pub keys: usize,
+    /// Concurrent clients.
+    pub clients: usize,
+    /// Operations to invoke in total.
+    pub ops: usize,
+    /// PRNG seed.
+    pub seed: u64,
+    /// Per-mille chance an op crashes (info or no completion; it may or may
+    /// not take effect).
+    pub info_per_mille: u32,
+    /// Per-mille chance an op fails without taking effect.
+    pub fail_per_mille: u32,
+    /// Invoke-to-effect and effect-to-return delays are uniform in
+    /// `1..=max_latency` time units.
+    pub max_latency: u64,
+    /// Pause between a client's ops, uniform in `0..=max_think`.
+    pub max_think: u64,
+    /// Draw values from this many distinct ones (to provoke ambiguity); `None`
+    /// makes every written value unique.
+    pub values: Option<u32>,
+}
+
+impl SynthConfig {
+    /// A config with no crashes or failures, latency up to 100 and think
+    /// time up to 10, unique values.
+    pub fn new(model: Model, keys: usize, clients: usize, ops: usize, seed: u64) -> Self {
+        SynthConfig {
+            model,
+            keys,
+            clients,
+            ops,
+            seed,
+            info_per_mille: 0,
+            fail_per_mille: 0,
+            max_latency: 100,
+            max_think: 10,
+            values: None,
+        }
+    }
+}
+
+/// A SplitMix64 generator: tiny, fast, deterministic.
+#[derive(Clone, Debug)]
+pub(crate) struct Rng(u64);
+
+impl Rng {
+    pub(crate) fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        // `mix` adds the golden-ratio increment itself: this is SplitMix64.
+        let z = self.0;
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        super::cache::mix(z)
+    }
+    /// Uniform in `0..n` (n > 0; modulo bias is irrelevant here).
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum End {
+    Ok,
+    Fail,
+    Info,
+    /// Crashed with no completion recorded.
+    Lost,
+}
+
+struct InFlight {
+    f: Op,
+    key: Option<String>,
+    arg: Value,
+    read: Value,
+    end: End,
+}
+
+/// Generates a linearisable history of events in real-time order.
+pub fn generate(cfg: &SynthConfig) -> Vec<Event> {
+    Sim::new(cfg).run()
+}
+
+struct Sim<'a> {
+    cfg: &'a SynthConfig,
+    rng: Rng,
+    state: HashMap<Option<String>, Value>,
+    procs: Vec<u64>,
+    flight: Vec<Option<InFlight>>,
+    /// (time, tie-break sequence, client, phase 0=start 1=effect 2=return)
+    queue: BinaryHeap<Reverse<(u64, u64, usize, u8)>>,
+    seq: u64,
+    issued: usize,
+    counter: u64,
+    events: Vec<Event>,
+}
+
+impl<'a> Sim<'a> {
+    fn new(cfg: &'a SynthConfig) -> Self {
+        let mut sim = Sim {
+            cfg,
+            rng: Rng::new(cfg.seed),
+            state: HashMap::new(),
+            procs: (0..cfg.clients as u64).collect(),
+            flight: (0..cfg.clients).map(|_| None).collect(),
+            queue: BinaryHeap::new(),
+            seq: 0,
+            issued: 0,
+            counter: 0,
+            events: Vec::with_capacity(cfg.ops * 2),
+        };
+        for c in 0..cfg.clients {
+            let t = sim.rng.below(cfg.max_think + 1);
+            sim.schedule(t, c, 0);
+        }
+        sim
+    }
+
+    fn schedule(&mut self, t: u64, client: usize, phase: u8) {
+        self.seq += 1;
+        self.queue.push(Reverse((t, self.seq, client, phase)));
+    }
+
+    fn latency(&mut self) -> u64 {
+        1 + self.rng.below(self.cfg.max_latency.max(1))
+    }
+
+    fn run(mut self) -> Vec<Event> {
+        while let Some(Reverse((t, _, c, phase))) = self.queue.pop() {
+            match phase {
+                0 => self.start(t, c),
+                1 => self.take_effect(t, c),
+                _ => self.finish(t, c),
+            }
+        }
+        self.events
+    }
+
+    fn initial(&self) -> Value {
+        if self.cfg.model == Model::Kv {
+            Value::from("")
+        } else {
+            Value::Null
+        }
+    }
+
+    fn current(&self, key: &Option<String>) -> Value {
+        self.state
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| self.initial())
+    }
+
+    fn fresh(&mut self) -> Value {
+        self.counter += 1;
+        let n = match self.cfg.values {
+            Some(d) => self.rng.below(u64::from(d)),
+            None => self.counter,
+        };
+        match self.cfg.model {
+            Model::Kv => Value::Str(format!("v{n}")),
+            _ => Value::from(n),
+        }
+    }
+
+    fn pick_key(&mut self) -> Option<String> {
+        let keys = if self.cfg.model == Model::Kv {
+            self.cfg.keys.max(1)
+        } else {
+            self.cfg.keys
+        };
+        (keys > 0).then(|| format!("k{}", self.rng.below(keys as u64)))
+    }
+
+    fn pick_op(&mut self) -> Op {
+        let r = self.rng.below(100);
+        match self.cfg.model {
+            Model::Register if r < 50 => Op::Read,
+            Model::Register => Op::Write,
+            Model::CasRegister if r < 40 => Op::Read,
+            Model::CasRegister if r < 60 => Op::Write,
+            Model::CasRegister => Op::Cas,
+            Model::Kv if r < 40 => Op::Get,
+            Model::Kv if r < 65 => Op::Put,
+            Model::Kv if r < 80 => Op::Append,
+            Model::Kv if r < 85 => Op::Delete,
+            Model::Kv => Op::Cas,
+        }
+    }
+
+    fn start(&mut self, t: u64, c: usize) {
+        if self.issued == self.cfg.ops {
+            return;
+        }
+        self.issued += 1;
+        let f = self.pick_op();
+        let key = self.pick_key();
+        let arg = match f {
+            Op::Read | Op::Get | Op::Delete => Value::Null,
+            Op::Cas => {
+                // Half the time expect the value current at invoke time, so
+                // a fair share of cas ops succeed.
+                let expected = if self.rng.below(2) == 0 {
+                    self.current(&key)
+                } else {
+                    self.fresh()
+                };
+                Value::pair(expected, self.fresh())
+            }
+            _ => self.fresh(),
+        };
+        let mut ev = Event::new(self.procs[c], EventKind::Invoke, f, arg.clone());
+        ev.key = key.clone().map(Value::Str);
+        self.events.push(ev.clone());
+        self.flight[c] = Some(InFlight {
+            f,
+            key,
+            arg,
+            read: Value::Null,
+            end: End::Ok,
+        });
+        let t = t + self.latency();
+        self.schedule(t, c, 1);
+    }
+
+    /// The op's linearisation point: apply it to the sequential model.
+    fn take_effect(&mut self, t: u64, c: usize) {
+        let roll = self.rng.below(1000) as u32;
+        let coin = self.rng.below(2) == 0;
+        let Some(mut op) = self.flight[c].take() else {
+            return;
+        };
+        let crash = roll < self.cfg.info_per_mille;
+        let fail = !crash && roll < self.cfg.info_per_mille + self.cfg.fail_per_mille;
+        let applies = if crash { coin } else { !fail };
+        op.end = match (crash, fail) {
+            (true, _) if self.rng.below(2) == 0 => End::Info,
+            (true, _) => End::Lost,
+            (false, true) => End::Fail,
+            _ => End::Ok,
+        };
+        if applies && !self.apply(&mut op) && op.end == End::Ok {
+            op.end = End::Fail; // a cas whose expected value did not match
+        }
+        self.flight[c] = Some(op);
+        let t = t + self.latency();
+        self.schedule(t, c, 2);
+    }
+
+    /// Applies `op`; false for a cas that did not match.
+    fn apply(&mut self, op: &mut InFlight) -> bool {
+        let cur = self.current(&op.key);
+        let new = match (op.f, &op.arg) {
+            (Op::Read | Op::Get, _) => {
+                op.read = cur;
+                return true;
+            }
+            (Op::Delete, _) => self.initial(),
+            (Op::Append, Value::Str(s)) => match cur {
+                Value::Str(c) => Value::Str(c + s),
+                _ => return false,
+            },
+            (Op::Cas, Value::Pair(p)) if p.0 == cur => p.1.clone(),
+            (Op::Cas, _) => return false,
+            (_, v) => v.clone(),
+        };
+        self.state.insert(op.key.clone(), new);
+        true
+    }
+
+    fn finish(&mut self, t: u64, c: usize) {
+        let Some(op) = self.flight[c].take() else {
+            return;
+        };
+        let kind = match op.end {
+            End::Ok => EventKind::Ok,
+            End::Fail => EventKind::Fail,
+            End::Info => EventKind::Info,
+            End::Lost => EventKind::Invoke, // marker: nothing is recorded
+        };
+        if kind != EventKind::Invoke {
+            let value = if op.f.is_read() { op.read } else { op.arg };
+            let value = if kind == EventKind::Ok {
+                value
+            } else {
+                Value::Null
+            };
+            let mut ev = Event::new(self.procs[c], kind, op.f, value);
+            ev.key = op.key.map(Value::Str);
+            self.events.push(ev);
+        }
+        if matches!(op.end, End::Info | End::Lost) {
+            // Jepsen gives a crashed client a fresh process id.
+            self.procs[c] += self.cfg.clients as u64;
+        }
+        let t = t + self.rng.below(self.cfg.max_think + 1);
+        self.schedule(t, c, 0);
+    }
+}

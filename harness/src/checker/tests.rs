@@ -1,0 +1,678 @@
+//! Hand-made histories with known verdicts, parse errors, reports, CLI.
+
+use super::*;
+
+/// One JSON line without a key.
+fn j(p: u64, ty: &str, f: &str, v: &str) -> String {
+    format!(r#"{{"process": {p}, "type": "{ty}", "f": "{f}", "value": {v}}}"#)
+}
+
+/// One JSON line with a key.
+fn jk(p: u64, ty: &str, f: &str, key: &str, v: &str) -> String {
+    format!(r#"{{"process": {p}, "type": "{ty}", "f": "{f}", "key": "{key}", "value": {v}}}"#)
+}
+
+fn run(model: Model, lines: &[String]) -> CheckResult {
+    let h = History::parse_jsonl_str(&lines.join("\n")).expect("valid history");
+    let r = check(&h, model, Options::default()).expect("fits the model");
+    // Single-threaded must agree with parallel.
+    let one = Options {
+        threads: std::num::NonZeroUsize::new(1),
+        ..Options::default()
+    };
+    assert_eq!(check(&h, model, one).expect("fits").verdict, r.verdict);
+    r
+}
+
+fn verdict(model: Model, lines: &[String]) -> Verdict {
+    run(model, lines).verdict
+}
+
+fn parse_err(lines: &[String]) -> HistoryError {
+    match History::parse_jsonl_str(&lines.join("\n")) {
+        Ok(_) => panic!("expected a parse error"),
+        Err(e) => e,
+    }
+}
+
+use Verdict::{Linearizable as LIN, NotLinearizable as NOT};
+
+// ---------------------------------------------------------------- register
+
+#[test]
+fn empty_history_is_linearizable() {
+    for m in Model::ALL {
+        assert_eq!(verdict(m, &[]), LIN);
+    }
+}
+
+#[test]
+fn sequential_write_then_read() {
+    let h = [
+        j(0, "invoke", "write", "1"),
+        j(0, "ok", "write", "1"),
+        j(1, "invoke", "read", "null"),
+        j(1, "ok", "read", "1"),
+    ];
+    assert_eq!(verdict(Model::Register, &h), LIN);
+}
+
+#[test]
+fn stale_read_after_completed_write_is_not_linearizable() {
+    let h = [
+        j(0, "invoke", "write", "1"),
+        j(0, "ok", "write", "1"),
+        j(0, "invoke", "write", "2"),
+        j(0, "ok", "write", "2"),
+        j(1, "invoke", "read", "null"),
+        j(1, "ok", "read", "1"),
+    ];
+    let r = run(Model::Register, &h);
+    assert_eq!(r.verdict, NOT);
+    let f = r.failure.expect("failure details");
+    assert_eq!(f.key, None);
+    assert_eq!(f.linearized, 2);
+    assert_eq!(f.state, Value::from(2i64));
+    assert_eq!(f.unplaced.len(), 1);
+    assert_eq!(f.unplaced[0].output, Some(Value::from(1i64)));
+    assert_eq!((f.unplaced[0].invoke_line, f.last_line), (5, 6));
+}
+
+#[test]
+fn never_written_register_reads_null() {
+    let h = [j(0, "invoke", "read", "null"), j(0, "ok", "read", "null")];
+    assert_eq!(verdict(Model::Register, &h), LIN);
+}
+
+#[test]
+fn read_of_a_value_no_one_wrote() {
+    let h = [
+        j(0, "invoke", "write", "1"),
+        j(0, "ok", "write", "1"),
+        j(1, "invoke", "read", "null"),
+        j(1, "ok", "read", "7"),
+    ];
+    assert_eq!(verdict(Model::Register, &h), NOT);
+    // Values compare exactly: the string "1" is not the number 1.
+    let h = [
+        j(0, "invoke", "write", "1"),
+        j(0, "ok", "write", "1"),
+        j(1, "invoke", "read", "null"),
+        j(1, "ok", "read", r#""1""#),
+    ];
+    assert_eq!(verdict(Model::Register, &h), NOT);
+}
+
+#[test]
+fn concurrent_writes_read_in_either_order() {
+    let writes = [
+        j(0, "invoke", "write", "1"),
+        j(1, "invoke", "write", "2"),
+        j(0, "ok", "write", "1"),
+        j(1, "ok", "write", "2"),
+    ];
+    for (a, b) in [("1", "2"), ("2", "1")] {
+        // One read after both: either value is fine.
+        let mut h = writes.to_vec();
+        h.extend([j(2, "invoke", "read", "null"), j(2, "ok", "read", a)]);
+        assert_eq!(verdict(Model::Register, &h), LIN);
+        // Reads concurrent with both writes may see both orders...
+        let h = [
+            j(0, "invoke", "write", "1"),
+            j(1, "invoke", "write", "2"),
+            j(2, "invoke", "read", "null"),
+            j(2, "ok", "read", a),
+            j(2, "invoke", "read", "null"),
+            j(2, "ok", "read", b),
+            j(0, "ok", "write", "1"),
+            j(1, "ok", "write", "2"),
+        ];
+        assert_eq!(verdict(Model::Register, &h), LIN);
+    }
+    // ...but once both writes completed, the value cannot flip back.
+    let mut h = writes.to_vec();
+    h.extend([
+        j(2, "invoke", "read", "null"),
+        j(2, "ok", "read", "1"),
+        j(2, "invoke", "read", "null"),
+        j(2, "ok", "read", "2"),
+    ]);
+    assert_eq!(verdict(Model::Register, &h), NOT);
+}
+
+#[test]
+fn failed_write_did_not_happen() {
+    let base = [
+        j(0, "invoke", "write", "1"),
+        j(0, "fail", "write", "1"),
+        j(1, "invoke", "read", "null"),
+    ];
+    let mut seen = base.to_vec();
+    seen.push(j(1, "ok", "read", "1"));
+    assert_eq!(verdict(Model::Register, &seen), NOT);
+    let mut unseen = base.to_vec();
+    unseen.push(j(1, "ok", "read", "null"));
+    assert_eq!(verdict(Model::Register, &unseen), LIN);
+}
+
+#[test]
+fn info_write_may_take_effect_late() {
+    // The write crashed; one read misses it, a later read sees it.
+    let h = [
+        j(0, "invoke", "write", "1"),
+        j(0, "info", "write", "1"),
+        j(1, "invoke", "read", "null"),
+        j(1, "ok", "read", "null"),
+        j(1, "invoke", "read", "null"),
+        j(1, "ok", "read", "1"),
+    ];
+    assert_eq!(verdict(Model::Register, &h), LIN);
+    // Once seen it cannot be unseen.
+    let mut h2 = h.to_vec();
+    h2.extend([j(1, "invoke", "read", "null"), j(1, "ok", "read", "null")]);
+    assert_eq!(verdict(Model::Register, &h2), NOT);
+}
+
+#[test]
+fn info_write_may_never_take_effect() {
+    let h = [
+        j(0, "invoke", "write", "1"),
+        j(0, "info", "write", "1"),
+        j(1, "invoke", "write", "2"),
+        j(1, "ok", "write", "2"),
+        j(1, "invoke", "read", "null"),
+        j(1, "ok", "read", "2"),
+    ];
+    assert_eq!(verdict(Model::Register, &h), LIN);
+}
+
+#[test]
+fn info_write_cannot_take_effect_before_its_invoke() {
+    let h = [
+        j(1, "invoke", "read", "null"),
+        j(1, "ok", "read", "1"),
+        j(0, "invoke", "write", "1"),
+        j(0, "info", "write", "1"),
+    ];
+    assert_eq!(verdict(Model::Register, &h), NOT);
+}
+
+#[test]
+fn pending_invoke_counts_as_info() {
+    let h = [
+        j(0, "invoke", "write", "1"),
+        j(1, "invoke", "read", "null"),
+        j(1, "ok", "read", "1"),
+    ];
+    assert_eq!(verdict(Model::Register, &h), LIN);
+}
+
+#[test]
+fn info_and_failed_reads_constrain_nothing() {
+    let h = [
+        j(0, "invoke", "read", "null"),
+        j(0, "info", "read", "null"),
+        j(1, "invoke", "read", "null"),
+        j(1, "fail", "read", "null"),
+    ];
+    assert_eq!(verdict(Model::Register, &h), LIN);
+}
+
+#[test]
+fn process_may_invoke_again_after_info() {
+    let h = [
+        j(0, "invoke", "write", "1"),
+        j(0, "info", "write", "1"),
+        j(0, "invoke", "read", "null"),
+        j(0, "ok", "read", "1"),
+    ];
+    assert_eq!(verdict(Model::Register, &h), LIN);
+}
+
+#[test]
+fn keyed_registers_are_independent() {
+    let h = [
+        jk(0, "invoke", "write", "a", "1"),
+        jk(0, "ok", "write", "a", "1"),
+        jk(1, "invoke", "read", "b", "null"),
+        jk(1, "ok", "read", "b", "1"),
+    ];
+    let r = run(Model::Register, &h);
+    assert_eq!(r.verdict, NOT);
+    assert_eq!(r.partitions, 2);
+    assert_eq!(r.failure.expect("failure").key, Some(Value::from("b")));
+}
+
+// ------------------------------------------------------------ cas-register
+
+#[test]
+fn cas_that_applied() {
+    let h = [
+        j(0, "invoke", "write", "1"),
+        j(0, "ok", "write", "1"),
+        j(0, "invoke", "cas", "[1, 2]"),
+        j(0, "ok", "cas", "[1, 2]"),
+        j(1, "invoke", "read", "null"),
+        j(1, "ok", "read", "2"),
+    ];
+    assert_eq!(verdict(Model::CasRegister, &h), LIN);
+}
+
+#[test]
+fn ok_cas_with_wrong_expected_value() {
+    let h = [
+        j(0, "invoke", "write", "1"),
+        j(0, "ok", "write", "1"),
+        j(0, "invoke", "cas", "[3, 4]"),
+        j(0, "ok", "cas", "[3, 4]"),
+    ];
+    assert_eq!(verdict(Model::CasRegister, &h), NOT);
+}
+
+#[test]
+fn cas_that_failed_did_not_apply() {
+    let base = [
+        j(0, "invoke", "write", "1"),
+        j(0, "ok", "write", "1"),
+        j(0, "invoke", "cas", "[1, 2]"),
+        j(0, "fail", "cas", "[1, 2]"),
+    ];
+    for (read, want) in [("1", LIN), ("2", NOT)] {
+        let mut h = base.to_vec();
+        h.extend([j(1, "invoke", "read", "null"), j(1, "ok", "read", read)]);
+        assert_eq!(verdict(Model::CasRegister, &h), want, "read {read}");
+    }
+}
+
+#[test]
+fn info_cas_may_or_may_not_apply() {
+    let base = [
+        j(0, "invoke", "write", "1"),
+        j(0, "ok", "write", "1"),
+        j(0, "invoke", "cas", "[1, 2]"),
+        j(0, "info", "cas", "[1, 2]"),
+    ];
+    for (read, want) in [("1", LIN), ("2", LIN), ("3", NOT)] {
+        let mut h = base.to_vec();
+        h.extend([j(1, "invoke", "read", "null"), j(1, "ok", "read", read)]);
+        assert_eq!(verdict(Model::CasRegister, &h), want, "read {read}");
+    }
+}
+
+#[test]
+fn concurrent_cas_chain() {
+    // Two concurrent cas ops only linearise as 0->1->2.
+    let h = [
+        j(0, "invoke", "write", "0"),
+        j(0, "ok", "write", "0"),
+        j(1, "invoke", "cas", "[1, 2]"),
+        j(2, "invoke", "cas", "[0, 1]"),
+        j(1, "ok", "cas", "[1, 2]"),
+        j(2, "ok", "cas", "[0, 1]"),
+        j(0, "invoke", "read", "null"),
+        j(0, "ok", "read", "2"),
+    ];
+    assert_eq!(verdict(Model::CasRegister, &h), LIN);
+}
+
+#[test]
+fn register_model_rejects_cas() {
+    let h = History::parse_jsonl_str(
+        &[j(0, "invoke", "cas", "[1, 2]"), j(0, "ok", "cas", "[1, 2]")].join("\n"),
+    );
+    let e = check(&h.expect("parses"), Model::Register, Options::default())
+        .expect_err("cas is not a register op");
+    assert_eq!(e.line, 1);
+    assert!(matches!(
+        e.kind,
+        HistoryErrorKind::FNotInModel { f: Op::Cas, .. }
+    ));
+}
+
+// ---------------------------------------------------------------------- kv
+
+#[test]
+fn kv_missing_key_reads_empty_string() {
+    let h = [
+        jk(0, "invoke", "get", "x", "null"),
+        jk(0, "ok", "get", "x", r#""""#),
+    ];
+    assert_eq!(verdict(Model::Kv, &h), LIN);
+    let h = [
+        jk(0, "invoke", "get", "x", "null"),
+        jk(0, "ok", "get", "x", r#""a""#),
+    ];
+    assert_eq!(verdict(Model::Kv, &h), NOT);
+}
+
+#[test]
+fn kv_put_delete_get() {
+    let h = [
+        jk(0, "invoke", "put", "x", r#""a""#),
+        jk(0, "ok", "put", "x", r#""a""#),
+        jk(0, "invoke", "delete", "x", "null"),
+        jk(0, "ok", "delete", "x", "null"),
+        jk(1, "invoke", "get", "x", "null"),
+        jk(1, "ok", "get", "x", r#""""#),
+    ];
+    assert_eq!(verdict(Model::Kv, &h), LIN);
+}
+
+#[test]
+fn kv_append_concatenates() {
+    let base = [
+        jk(0, "invoke", "put", "x", r#""a""#),
+        jk(0, "ok", "put", "x", r#""a""#),
+        jk(0, "invoke", "append", "x", r#""b""#),
+        jk(0, "ok", "append", "x", r#""b""#),
+        jk(1, "invoke", "get", "x", "null"),
+    ];
+    for (read, want) in [(r#""ab""#, LIN), (r#""ba""#, NOT), (r#""a""#, NOT)] {
+        let mut h = base.to_vec();
+        h.push(jk(1, "ok", "get", "x", read));
+        assert_eq!(verdict(Model::Kv, &h), want, "get {read}");
+    }
+}
+
+#[test]
+fn kv_concurrent_appends_in_either_order() {
+    let base = [
+        jk(0, "invoke", "append", "x", r#""x""#),
+        jk(1, "invoke", "append", "x", r#""y""#),
+        jk(0, "ok", "append", "x", r#""x""#),
+        jk(1, "ok", "append", "x", r#""y""#),
+        jk(2, "invoke", "get", "x", "null"),
+    ];
+    for (read, want) in [
+        (r#""xy""#, LIN),
+        (r#""yx""#, LIN),
+        (r#""x""#, NOT),
+        (r#""xx""#, NOT),
+    ] {
+        let mut h = base.to_vec();
+        h.push(jk(2, "ok", "get", "x", read));
+        assert_eq!(verdict(Model::Kv, &h), want, "get {read}");
+    }
+}
+
+#[test]
+fn kv_append_result_that_someone_also_wrote() {
+    // "ab" is both written by put and produced by append: equal strings must
+    // be equal states whichever way they were made.
+    let h = [
+        jk(0, "invoke", "put", "x", r#""a""#),
+        jk(0, "ok", "put", "x", r#""a""#),
+        jk(0, "invoke", "append", "x", r#""b""#),
+        jk(0, "ok", "append", "x", r#""b""#),
+        jk(0, "invoke", "cas", "x", r#"["ab", "c"]"#),
+        jk(0, "ok", "cas", "x", r#"["ab", "c"]"#),
+        jk(1, "invoke", "get", "x", "null"),
+        jk(1, "ok", "get", "x", r#""c""#),
+    ];
+    assert_eq!(verdict(Model::Kv, &h), LIN);
+}
+
+#[test]
+fn kv_stale_read_and_keys_independent() {
+    let h = [
+        jk(0, "invoke", "put", "x", r#""1""#),
+        jk(0, "ok", "put", "x", r#""1""#),
+        jk(0, "invoke", "put", "y", r#""2""#),
+        jk(0, "ok", "put", "y", r#""2""#),
+        jk(0, "invoke", "put", "x", r#""3""#),
+        jk(0, "ok", "put", "x", r#""3""#),
+        jk(1, "invoke", "get", "y", "null"),
+        jk(1, "ok", "get", "y", r#""2""#),
+        jk(1, "invoke", "get", "x", "null"),
+        jk(1, "ok", "get", "x", r#""1""#),
+    ];
+    let r = run(Model::Kv, &h);
+    assert_eq!(r.verdict, NOT);
+    assert_eq!(r.partitions, 2);
+    let f = r.failure.expect("failure");
+    assert_eq!(f.key, Some(Value::from("x")));
+    assert_eq!(f.state, Value::from("3"));
+}
+
+#[test]
+fn kv_cas_fail_and_info() {
+    let base = [
+        jk(0, "invoke", "put", "x", r#""a""#),
+        jk(0, "ok", "put", "x", r#""a""#),
+        jk(0, "invoke", "cas", "x", r#"["a", "b"]"#),
+        jk(0, "fail", "cas", "x", r#"["a", "b"]"#),
+        jk(2, "invoke", "cas", "x", r#"["a", "c"]"#),
+        jk(2, "info", "cas", "x", r#"["a", "c"]"#),
+        jk(1, "invoke", "get", "x", "null"),
+    ];
+    for (read, want) in [(r#""a""#, LIN), (r#""c""#, LIN), (r#""b""#, NOT)] {
+        let mut h = base.to_vec();
+        h.push(jk(1, "ok", "get", "x", read));
+        assert_eq!(verdict(Model::Kv, &h), want, "get {read}");
+    }
+}
+
+#[test]
+fn kv_info_put_takes_effect_late() {
+    let h = [
+        jk(0, "invoke", "put", "x", r#""a""#),
+        jk(0, "info", "put", "x", r#""a""#),
+        jk(1, "invoke", "get", "x", "null"),
+        jk(1, "ok", "get", "x", r#""""#),
+        jk(1, "invoke", "get", "x", "null"),
+        jk(1, "ok", "get", "x", r#""a""#),
+    ];
+    assert_eq!(verdict(Model::Kv, &h), LIN);
+}
+
+#[test]
+fn kv_validation_errors_name_lines() {
+    let cases: [(Vec<String>, u64); 4] = [
+        (vec![j(0, "invoke", "get", "null")], 1),
+        (
+            vec![
+                jk(0, "invoke", "put", "x", r#""a""#),
+                jk(0, "ok", "put", "x", r#""a""#),
+                jk(0, "invoke", "put", "x", "5"),
+            ],
+            3,
+        ),
+        (
+            vec![
+                jk(0, "invoke", "get", "x", "null"),
+                jk(0, "ok", "get", "x", "null"),
+            ],
+            2,
+        ),
+        (vec![jk(0, "invoke", "read", "x", "null")], 1),
+    ];
+    for (lines, line) in cases {
+        let h = History::parse_jsonl_str(&lines.join("\n")).expect("parses");
+        let e = check(&h, Model::Kv, Options::default()).expect_err("invalid for kv");
+        assert_eq!(e.line, line, "{e}");
+    }
+}
+
+// ------------------------------------------------------------ parse errors
+
+/// Input lines, the line the error must name, and a test of its kind.
+type ParseCase = (Vec<String>, u64, fn(&HistoryErrorKind) -> bool);
+
+#[test]
+fn parse_errors_name_the_line() {
+    use HistoryErrorKind as K;
+    let w = || j(0, "invoke", "write", "1");
+    let cases: Vec<ParseCase> = vec![
+        (vec![w(), "{not json".into()], 2, |k| {
+            matches!(k, K::Json(_))
+        }),
+        (vec!["[1, 2]".into()], 1, |k| matches!(k, K::Json(_))),
+        (
+            vec![j(0, "invoke", "frobnicate", "1")],
+            1,
+            |k| matches!(k, K::UnknownF(f) if f == "frobnicate"),
+        ),
+        (
+            vec![j(0, "started", "write", "1")],
+            1,
+            |k| matches!(k, K::UnknownType(t) if t == "started"),
+        ),
+        (vec![w(), j(1, "ok", "write", "1")], 2, |k| {
+            matches!(k, K::ReturnWithoutInvoke { process: 1 })
+        }),
+        (vec![w(), w()], 2, |k| {
+            matches!(
+                k,
+                K::DoubleInvoke {
+                    process: 0,
+                    outstanding_line: 1
+                }
+            )
+        }),
+        (vec![w(), j(0, "ok", "read", "1")], 2, |k| {
+            matches!(
+                k,
+                K::FMismatch {
+                    invoked: Op::Write,
+                    completed: Op::Read,
+                    ..
+                }
+            )
+        }),
+        (vec![j(0, "invoke", "cas", "1")], 1, |k| {
+            matches!(k, K::BadValue(_))
+        }),
+        (vec![j(0, "invoke", "cas", "[1, 2, 3]")], 1, |k| {
+            matches!(k, K::BadValue(_))
+        }),
+        (vec![j(0, "invoke", "cas", "[[1], 2]")], 1, |k| {
+            matches!(k, K::BadValue(_))
+        }),
+        (vec![j(0, "invoke", "write", "[1, 2]")], 1, |k| {
+            matches!(k, K::BadValue(_))
+        }),
+        (vec![j(0, "invoke", "write", r#"{"a": 1}"#)], 1, |k| {
+            matches!(k, K::BadValue(_))
+        }),
+        (
+            vec![j(0, "invoke", "read", "null"), j(0, "ok", "read", "[1, 2]")],
+            2,
+            |k| matches!(k, K::BadValue(_)),
+        ),
+        (vec![w(), j(0, "ok", "write", "2")], 2, |k| {
+            matches!(k, K::BadValue(_))
+        }),
+        (vec![j(0, "invoke", "delete", "1")], 1, |k| {
+            matches!(k, K::BadValue(_))
+        }),
+        (vec![r#"{"type": "invoke", "f": "read"}"#.into()], 1, |k| {
+            matches!(k, K::MissingField("process"))
+        }),
+        (vec![r#"{"process": 0, "f": "read"}"#.into()], 1, |k| {
+            matches!(k, K::MissingField("type"))
+        }),
+        (vec![r#"{"process": 0, "type": "invoke"}"#.into()], 1, |k| {
+            matches!(k, K::MissingField("f"))
+        }),
+        (
+            vec![r#"{"process": "n", "type": "invoke", "f": "read"}"#.into()],
+            1,
+            |k| matches!(k, K::BadProcess(_)),
+        ),
+        (
+            vec![r#"{"process": -3, "type": "invoke", "f": "read"}"#.into()],
+            1,
+            |k| matches!(k, K::BadProcess(_)),
+        ),
+        (
+            vec![r#"{"process": 0, "type": 1, "f": "read"}"#.into()],
+            1,
+            |k| matches!(k, K::Json(_)),
+        ),
+        (
+            vec![
+                jk(0, "invoke", "write", "a", "1"),
+                jk(0, "ok", "write", "b", "1"),
+            ],
+            2,
+            |k| matches!(k, K::KeyMismatch { invoke_line: 1 }),
+        ),
+        (
+            vec![r#"{"process": 0, "type": "invoke", "f": "read", "key": [1]}"#.into()],
+            1,
+            |k| matches!(k, K::BadKey(_)),
+        ),
+        // Blank lines are skipped but counted.
+        (
+            vec![w(), String::new(), "  ".into(), "oops".into()],
+            4,
+            |k| matches!(k, K::Json(_)),
+        ),
+    ];
+    for (lines, line, want) in cases {
+        let e = parse_err(&lines);
+        assert_eq!(e.line, line, "{lines:?}: {e}");
+        assert!(want(&e.kind), "{lines:?}: {e}");
+        assert!(e.to_string().starts_with(&format!("line {line}: ")), "{e}");
+    }
+}
+
+/// A read invoke with no `value` field at all.
+fn read_without_value(p: u64) -> String {
+    format!(r#"{{"process": {p}, "type": "invoke", "f": "read"}}"#)
+}
+
+#[test]
+fn extra_fields_are_ignored_and_value_may_be_absent() {
+    let h = [
+        r#"{"process": 0, "type": "invoke", "f": "write", "value": 1, "time": 123, "index": 0}"#.to_string(),
+        r#"{"process": 0, "type": "ok", "f": "write", "time": 125, "index": 1, "extra": {"x": [1]}}"#.to_string(),
+        read_without_value(1),
+        r#"{"process": 1, "type": "ok", "f": "read", "value": 1}"#.to_string(),
+    ];
+    assert_eq!(verdict(Model::Register, &h), LIN);
+}
+
+#[test]
+fn in_memory_events_errors_name_positions() {
+    let events = vec![
+        Event::new(0, EventKind::Invoke, Op::Write, 1i64),
+        Event::new(1, EventKind::Ok, Op::Write, 1i64),
+    ];
+    let e = History::from_events(events)
+        .err()
+        .expect("return without invoke");
+    assert_eq!(e.line, 2);
+}
+
+#[test]
+fn in_memory_kv_history() {
+    let mut b = HistoryBuilder::new();
+    let evs = [
+        Event::new(0, EventKind::Invoke, Op::Put, "v").with_key("k"),
+        Event::new(0, EventKind::Ok, Op::Put, "v").with_key("k"),
+        Event::new(1, EventKind::Invoke, Op::Get, Value::Null).with_key("k"),
+        Event::new(1, EventKind::Ok, Op::Get, "v").with_key("k"),
+    ];
+    for e in evs {
+        b.push(e).expect("valid");
+    }
+    let h = b.finish();
+    assert_eq!(h.len(), 2);
+    let r = check(&h, Model::Kv, Options::default()).expect("fits");
+    assert_eq!(r.verdict, LIN);
+}
+
+// ------------------------------------------------------------ model names
+
+#[test]
+fn model_from_str() {
+    for m in Model::ALL {
+        assert_eq!(m.as_str().parse::<Model>(), Ok(m));
+    }
+    let e = "etcd".parse::<Model>().expect_err("unknown");
+    assert_eq!(
+        e.to_string(),
+        "unknown model \"etcd\": expected one of register, cas-register, kv"
+    );
+}
