@@ -74,29 +74,6 @@ pub fn write_jsonl(events: &[HistoryEvent], out: &mut dyn Write) -> io::Result<(
     w.flush()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lines_follow_the_design_format() {
-        let e = HistoryEvent {
-            process: 3,
-            kind: EventType::Invoke,
-            f: OpName::Cas,
-            key: "k1".into(),
-            value: Value::Pair("1".into(), "2".into()),
-            time: 5,
-        };
-        let mut out = Vec::new();
-        write_jsonl(&[e], &mut out).unwrap();
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "{\"process\":3,\"type\":\"invoke\",\"f\":\"cas\",\"key\":\"k1\",\"value\":[\"1\",\"2\"],\"time\":5}\n"
-        );
-    }
-}
-
 /// Converts a recorded history into the checker's in-memory form (no JSON round trip).
 pub fn to_checker(events: &[HistoryEvent]) -> Result<crate::checker::History, String> {
     use crate::checker::{Event, EventKind, Op, Value as V};
@@ -124,4 +101,27 @@ pub fn to_checker(events: &[HistoryEvent]) -> Result<crate::checker::History, St
             .map_err(|err| format!("recorded history is malformed: {err}"))?;
     }
     Ok(b.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_follow_the_design_format() {
+        let e = HistoryEvent {
+            process: 3,
+            kind: EventType::Invoke,
+            f: OpName::Cas,
+            key: "k1".into(),
+            value: Value::Pair("1".into(), "2".into()),
+            time: 5,
+        };
+        let mut out = Vec::new();
+        write_jsonl(&[e], &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"process\":3,\"type\":\"invoke\",\"f\":\"cas\",\"key\":\"k1\",\"value\":[\"1\",\"2\"],\"time\":5}\n"
+        );
+    }
 }
