@@ -122,6 +122,8 @@ pub struct WorkloadConfig {
     pub liveness_ops: u32,
     /// Record the history (off for benchmarks, to keep memory flat).
     pub record_history: bool,
+    /// Clients start issuing operations after this much virtual time.
+    pub start_after: Duration,
 }
 
 impl WorkloadConfig {
@@ -170,6 +172,7 @@ impl WorkloadConfig {
             think_max: Duration::ZERO,
             liveness_ops: 3,
             record_history: true,
+            start_after: Duration::ZERO,
         }
     }
 }

@@ -29,8 +29,14 @@ pub enum CodecError {
 /// Only if `T`'s `Serialize` impl itself fails, which derived impls of the types in
 /// this workspace never do (postcard has no unsupported-type cases for them).
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
-    postcard::to_stdvec(value).expect("postcard encoding of an in-memory value cannot fail")
+    // Start with room for a typical small message or log entry: growing a Vec from
+    // zero byte by byte costs several reallocations per value.
+    postcard::to_extend(value, Vec::with_capacity(ENCODE_CAPACITY_HINT))
+        .expect("postcard encoding of an in-memory value cannot fail")
 }
+
+/// Initial buffer size for [`encode`].
+const ENCODE_CAPACITY_HINT: usize = 64;
 
 /// Decodes a value that [`encode`] produced. Trailing bytes are an error: a message
 /// that does not end where its type says is corrupt.

@@ -12,16 +12,37 @@ impl RaftNode {
     /// The election timer fired on a follower or candidate (§5.2): campaign — first
     /// with a pre-vote round if enabled.
     pub(crate) fn on_election_timeout(&mut self, out: &mut Fx) {
-        if !self.membership.is_voter(self.cfg.id) {
-            // Learners and removed nodes never campaign.
+        if !self.may_campaign() {
+            // Learners, and servers whose removal is known committed, never campaign.
             self.reset_election_timer(out);
             return;
         }
-        if self.cfg.pre_vote {
+        // A server outside its latest configuration always starts with a pre-vote
+        // round: it may have been removed without learning that the removal
+        // committed, and must not bump everyone's term (thesis §4.2.3, disruptive
+        // servers) unless it could actually win.
+        if self.cfg.pre_vote || !self.membership.is_voter(self.cfg.id) {
             self.become_pre_candidate(out);
         } else {
             self.become_candidate(false, out);
         }
+    }
+
+    /// A voter campaigns; so does a server removed by a configuration entry not yet
+    /// known committed. Thesis §4.2.2: "a server that is not part of its own latest
+    /// configuration should still start new elections, as it might still be needed
+    /// until the Cnew entry is committed" — its own vote does not count, votes are
+    /// counted in the latest configuration. Without this, removing one of two voters
+    /// deadlocks (thesis Figure 4.6) if the leader crashes before the other voter
+    /// stores the entry: that voter needs the removed server's vote and is refused it
+    /// (its log is shorter), and the removed server would never campaign.
+    fn may_campaign(&self) -> bool {
+        let id = self.cfg.id;
+        if self.membership.is_voter(id) {
+            return true;
+        }
+        let at = self.config_index();
+        at > self.commit && self.membership_at(at.prev()).is_voter(id)
     }
 
     fn become_pre_candidate(&mut self, out: &mut Fx) {

@@ -5,6 +5,7 @@
 
 use crate::types::LogIndex;
 use std::collections::VecDeque;
+use synod_core::Time;
 
 /// Replication mode for one follower.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
@@ -42,6 +43,13 @@ pub struct Progress {
     pub recent_active: bool,
     /// Highest ReadIndex context this follower has confirmed.
     pub read_ctx: u64,
+    /// When the leader last sent this follower an AppendEntries (which carries the
+    /// commit index, so a heartbeat right after it would say nothing new).
+    pub append_sent_at: Option<Time>,
+    /// An AppendEntries acknowledgement arrived since the last heartbeat round: the
+    /// pipeline is moving, so a heartbeat answer showing the follower behind is no
+    /// reason to resend.
+    pub acked_since_heartbeat: bool,
 }
 
 impl Progress {
@@ -53,6 +61,8 @@ impl Progress {
             mode: Mode::Probe { sent: false },
             recent_active: false,
             read_ctx: 0,
+            append_sent_at: None,
+            acked_since_heartbeat: false,
         }
     }
 
@@ -73,6 +83,7 @@ impl Progress {
         if news {
             self.match_index = index;
         }
+        self.acked_since_heartbeat = true;
         if self.next_index <= index {
             self.next_index = index.next();
         }

@@ -62,6 +62,7 @@ impl RaftNode {
             let entries: Vec<Entry> = self.log.slice(next, batch_max);
             let last = entries.last().map_or(prev_index, |e| e.index);
             progress.sent(last);
+            progress.append_sent_at = Some(self.now);
             out.send(
                 peer,
                 Message::Append {
@@ -110,7 +111,12 @@ impl RaftNode {
         let touches_config = entries
             .iter()
             .any(|e| matches!(e.payload, Payload::Config(_)));
-        let last_before = self.log.last_index();
+        // A conflicting suffix is about to be deleted (rule 3). It may hold the
+        // configuration in force (§6: the latest entry in the log wins, committed or
+        // not), and the entries replacing it may well make the log longer.
+        let truncates = entries
+            .iter()
+            .any(|e| self.log.term_at(e.index).is_some_and(|t| t != e.term));
         let result = match self.log.append_from_leader(
             prev_index,
             prev_term,
@@ -132,7 +138,7 @@ impl RaftNode {
                 conflict_index: m.conflict_index,
             },
         };
-        if touches_config || self.log.last_index() < last_before {
+        if touches_config || truncates {
             self.refresh_membership();
         }
         out.send(
@@ -247,7 +253,16 @@ impl RaftNode {
         let Role::Leader(state) = &mut self.role else {
             return;
         };
-        for (&peer, progress) in &state.progress {
+        for (&peer, progress) in state.progress.iter_mut() {
+            progress.acked_since_heartbeat = false;
+            // An AppendEntries sent within the last interval already told the
+            // follower we lead and what is committed: skip the heartbeat.
+            let appended_lately = progress
+                .append_sent_at
+                .is_some_and(|t| self.now < t + self.cfg.heartbeat_interval);
+            if appended_lately {
+                continue;
+            }
             out.send(
                 peer,
                 Message::Heartbeat {
@@ -322,6 +337,28 @@ impl RaftNode {
                 self.resend_snapshot_chunk(from, out);
                 self.serve_reads(out);
                 return;
+            }
+            Mode::Replicate { .. } if behind && !progress.acked_since_heartbeat => {
+                // §5.3 "the leader retries AppendEntries RPCs indefinitely": an append
+                // or its answer may have been lost, and pipelining has already moved
+                // `next_index` past it, so nothing else would resend it (with a full
+                // window, nothing would ever be sent again). An empty append at the
+                // end of what was sent either acknowledges all of it or is rejected,
+                // which falls back to probing and resending (as etcd raft does).
+                let prev_index = progress.next_index().prev();
+                match self.log.term_at(prev_index) {
+                    Some(prev_term) => out.send(
+                        from,
+                        Message::Append {
+                            term: self.term,
+                            prev_index,
+                            prev_term,
+                            entries: Vec::new(),
+                            commit: self.commit,
+                        },
+                    ),
+                    None => progress.reset_to_probe(), // compacted: probe finds the snapshot
+                }
             }
             Mode::Replicate { .. } => {}
         }

@@ -42,7 +42,7 @@ impl RaftNode {
 
     /// The configuration in effect at `index`: the latest configuration entry at or
     /// below it, else the previous snapshot's, else the initial one.
-    fn membership_at(&self, index: LogIndex) -> crate::types::Membership {
+    pub(crate) fn membership_at(&self, index: LogIndex) -> crate::types::Membership {
         let mut i = index;
         while i >= self.log.first_index() {
             if let Some(Payload::Config(m)) = self.log.entry(i).map(|e| &e.payload) {

@@ -9,7 +9,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 /// Network model. Latency is `latency_min` plus an exponential tail with mean
-/// `latency_tail_mean` (capped at `latency_tail_max`), which also reorders messages.
+/// `latency_tail_mean` (capped at `latency_tail_max`). Peer links are FIFO unless
+/// `fifo_links` is off; `reorder` picks messages that may overtake others.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NetworkConfig {
     /// Smallest one-way delay.
@@ -28,6 +29,9 @@ pub struct NetworkConfig {
     pub reorder_delay_max: Duration,
     /// Loss probability during a "lossy network" fault.
     pub fault_loss: f64,
+    /// Peer links deliver in order, like TCP connections (a message picked for
+    /// `reorder` and a duplicate copy are the exceptions).
+    pub fifo_links: bool,
 }
 
 /// Disk model: each batch takes a uniform time in `[write_min, write_max]`; a node's
@@ -198,6 +202,7 @@ impl SimConfig {
                 reorder: if faults.is_none() { 0.0 } else { 0.02 },
                 reorder_delay_max: Duration::from_millis(20),
                 fault_loss: 0.3,
+                fifo_links: true,
             },
             disk: DiskConfig {
                 write_min: Duration::from_micros(100),

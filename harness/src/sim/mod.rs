@@ -339,6 +339,8 @@ pub struct Simulator<P: SimProtocol> {
     blocked: Vec<bool>,
     /// `clogged[from * n + to]`: the directed link holds messages.
     clogged: Vec<bool>,
+    /// `link_last[from * n + to]`: latest arrival scheduled on the link (FIFO links).
+    link_last: Vec<Time>,
     held: Vec<(usize, usize, Msg<P>)>,
     lossy: bool,
     workload: Workload,
@@ -399,6 +401,7 @@ impl<P: SimProtocol> Simulator<P> {
             slots,
             blocked: vec![false; n * n],
             clogged: vec![false; n * n],
+            link_last: vec![Time::ZERO; n * n],
             held: Vec::new(),
             lossy: false,
             client_deadline: vec![None; cfg.workload.clients],
@@ -439,6 +442,11 @@ impl<P: SimProtocol> Simulator<P> {
         &self.stats
     }
 
+    /// Client-side measurements so far.
+    pub fn client_stats(&self) -> &ClientStats {
+        &self.workload.stats
+    }
+
     /// The first violation so far.
     pub fn violation(&self) -> Option<&Violation> {
         self.violation.as_ref()
@@ -461,7 +469,8 @@ impl<P: SimProtocol> Simulator<P> {
         for c in 0..self.workload.len() {
             let token = self.workload.token(c);
             let jitter = Duration::from_micros(self.net_rng.gen_range(0..1000));
-            self.schedule(jitter, Event::ClientWake { client: c, token });
+            let at = self.cfg.workload.start_after + jitter;
+            self.schedule(at, Event::ClientWake { client: c, token });
         }
         if self.nemesis.is_active() {
             let gap = self.nemesis.next_gap();
@@ -882,16 +891,34 @@ impl<P: SimProtocol> Simulator<P> {
         }
     }
 
-    fn latency(&mut self) -> Duration {
+    /// One-way delay: the minimum plus an exponential tail. Returns the delay and
+    /// whether the message was picked for reordering (an extra random delay that
+    /// lets it overtake or be overtaken).
+    fn latency(&mut self) -> (Duration, bool) {
         let net = &self.cfg.network;
         let u: f64 = self.net_rng.gen();
         let tail = net.latency_tail_mean.as_secs_f64() * -(1.0 - u).ln();
         let tail = Duration::from_secs_f64(tail.min(net.latency_tail_max.as_secs_f64()));
         let mut d = net.latency_min + tail;
-        if net.reorder > 0.0 && self.net_rng.gen_bool(net.reorder) {
+        let reordered = net.reorder > 0.0 && self.net_rng.gen_bool(net.reorder);
+        if reordered {
             d += uniform(&mut self.net_rng, Duration::ZERO, net.reorder_delay_max);
         }
-        d
+        (d, reordered)
+    }
+
+    /// When a peer message sent now on `link` arrives. Links are FIFO like the TCP
+    /// connections the runtime uses — a message never overtakes an earlier one on the
+    /// same link — except for messages picked for reordering, and duplicates.
+    fn arrival(&mut self, link: usize) -> Time {
+        let (d, reordered) = self.latency();
+        let at = self.now + d;
+        if reordered || !self.cfg.network.fifo_links {
+            return at;
+        }
+        let at = at.max(self.link_last[link]);
+        self.link_last[link] = at;
+        at
     }
 
     fn transmit(&mut self, from: usize, env: Envelope<Msg<P>>) {
@@ -918,13 +945,13 @@ impl<P: SimProtocol> Simulator<P> {
         let dup = self.cfg.network.duplicate;
         if dup > 0.0 && self.net_rng.gen_bool(dup) {
             self.stats.duplicated += 1;
-            let d = self.latency();
+            let (d, _) = self.latency();
             let msg = env.msg.clone();
             self.schedule(d, Event::Deliver { from, to, msg });
         }
-        let d = self.latency();
-        self.schedule(
-            d,
+        let at = self.arrival(link);
+        self.schedule_at(
+            at,
             Event::Deliver {
                 from,
                 to,
@@ -953,7 +980,7 @@ impl<P: SimProtocol> Simulator<P> {
 
     fn reply(&mut self, _node: usize, reply: ClientReply<Resp<P>>) {
         if let Some(client) = self.workload.index_of(reply.client) {
-            let d = self.latency();
+            let (d, _) = self.latency();
             self.schedule(d, Event::ToClient { client, reply });
         }
     }
@@ -985,7 +1012,7 @@ impl<P: SimProtocol> Simulator<P> {
                     seq,
                     op: P::request(op),
                 };
-                let d = self.latency();
+                let (d, _) = self.latency();
                 self.schedule(d, Event::ToNode { node, request });
                 let deadline = self.now + timeout;
                 self.client_deadline[client] = Some((deadline, self.workload.token(client)));
@@ -1120,9 +1147,9 @@ impl<P: SimProtocol> Simulator<P> {
                     .partition(|(f, t, _)| (*f, *t) == (from, to));
                 self.held = keep;
                 for (f, t, msg) in release {
-                    let d = self.latency();
-                    self.schedule(
-                        d,
+                    let at = self.arrival(l);
+                    self.schedule_at(
+                        at,
                         Event::Deliver {
                             from: f,
                             to: t,

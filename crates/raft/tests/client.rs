@@ -1,0 +1,203 @@
+//! Client interaction: Raft §8 (redirects, exactly-once commands) and the thesis's
+//! ReadIndex reads (§6.4), which do not touch the log.
+
+mod common;
+
+use common::*;
+use synod_core::{ClientId, KvOp, KvResult, Outcome};
+use synod_raft::{Payload, RaftTimer, Request, Response};
+
+fn value(v: Option<&str>) -> Outcome<Response> {
+    Outcome::Done(Response::Kv(KvResult::Value(v.map(str::to_owned))))
+}
+
+/// §8: "If the client's first choice is not the leader, that server will reject the
+/// client's request and supply information about the most recent leader it has heard
+/// from."
+#[test]
+fn raft_8_follower_answers_not_leader_with_the_leader_hint() {
+    // init: no leader yet
+    let mut c = Cluster::new(3);
+
+    // act / check: no hint to give
+    let early = c.put(2, "x", "1");
+    assert_eq!(c.outcome(early), Some(&Outcome::NotLeader { leader: None }));
+
+    // act: after an election, writes and reads at followers
+    c.elect(1);
+    c.run_for(ms(100));
+    let last = c.node(2).log().last_index();
+    let put = c.put(2, "x", "1");
+    let get = c.get(3, "x");
+
+    // check: both redirected to n1, and nothing was appended
+    let hint = Outcome::NotLeader { leader: Some(n(1)) };
+    assert_eq!(c.outcome(put), Some(&hint));
+    assert_eq!(c.outcome(get), Some(&hint));
+    assert_eq!(c.node(2).log().last_index(), last);
+    assert!(c.wire.is_empty(), "a follower does not forward requests");
+}
+
+/// §8: "clients … assign unique serial numbers to every command. Then, the state
+/// machine tracks the latest serial number processed for each client … If it receives
+/// a command whose serial number has already been executed, it responds immediately
+/// without re-executing the request." Here the retry follows a leader change that left
+/// the client not knowing whether its command took effect.
+#[test]
+fn raft_8_retried_command_is_applied_once() {
+    // init: n1's AppendEntries with the client's append reaches both followers, but
+    // their answers are lost and n1 is cut off
+    let mut c = Cluster::new(3);
+    c.elect(1);
+    c.run_for(ms(100));
+    let append = Request::Kv(KvOp::Append {
+        key: "log".into(),
+        value: "a".into(),
+    });
+    let first = c.request(1, ClientId(7), 1, append.clone());
+    let last = c.node(1).log().last_index();
+    c.deliver_until(|c| (2..=3).all(|id| c.node(id).log().last_index() == last));
+    c.drop_all(|_, to, _| to == n(1));
+    c.isolate(1);
+    c.run_for(ms(1000));
+    let leader = c.leader().expect("n2 or n3 took over");
+    assert_ne!(leader, 1);
+    assert_eq!(
+        c.outcome(first),
+        Some(&Outcome::Unknown),
+        "n1 could not tell"
+    );
+
+    // act: the client retries with the same serial number at the new leader
+    let retry = c.request(leader, ClientId(7), 1, append);
+    c.heal();
+    c.run_for(ms(500));
+
+    // check: two copies in the log, one effect, and the retry got the result
+    let done = Outcome::Done(Response::Kv(KvResult::Written));
+    assert_eq!(c.outcome(retry), Some(&done));
+    let copies = c
+        .committed_entries(leader)
+        .iter()
+        .filter(|e| matches!(&e.payload, Payload::Command(cmd) if cmd.client == ClientId(7)))
+        .count();
+    assert_eq!(copies, 2);
+    for id in c.ids() {
+        assert_eq!(c.node(id).state_machine().read("log"), Some("a"), "n{id}");
+    }
+    c.assert_converged();
+}
+
+/// Thesis §6.4: "the leader records its current commit index … as the readIndex …
+/// sends a new round of heartbeats, and waits for their acknowledgments from a
+/// majority of the cluster … waits for its state machine to advance at least as far as
+/// the readIndex … [then] responds to the client", appending nothing to the log.
+#[test]
+fn raft_thesis_6_4_read_index_needs_a_heartbeat_majority_and_no_log_entry() {
+    // init
+    let mut c = Cluster::new(3);
+    c.elect(1);
+    c.put(1, "x", "1");
+    c.run_for(ms(100));
+    let last = c.node(1).log().last_index();
+    let appends = c.count_kind("Append");
+
+    // act
+    let read = c.get(1, "x");
+
+    // check: not answered yet; a heartbeat round is out
+    assert_eq!(c.outcome(read), None);
+    assert_eq!(
+        c.wire
+            .iter()
+            .filter(|(_, _, m)| kind(m) == "Heartbeat")
+            .count(),
+        2
+    );
+
+    // act: only n2 answers — with the leader, a majority
+    c.drop_next(|_, to, _| to == n(3)).expect("heartbeat to n3");
+    c.deliver_all();
+
+    // check
+    assert_eq!(c.outcome(read), Some(&value(Some("1"))));
+    assert_eq!(
+        c.node(1).log().last_index(),
+        last,
+        "no log entry for a read"
+    );
+    assert_eq!(
+        c.count_kind("Append"),
+        appends,
+        "no AppendEntries for a read"
+    );
+}
+
+/// Thesis §6.4: a new leader "doesn't know which entries are committed" until it has
+/// committed an entry of its own term, so a read waits for the leader's no-op even
+/// when a majority already confirmed the heartbeat round.
+#[test]
+fn raft_thesis_6_4_new_leader_reads_after_committing_its_no_op() {
+    // init: n1 commits x = 1 and crashes before the followers learn it is committed
+    let mut c = Cluster::new(3);
+    c.elect(1);
+    c.put(1, "x", "1");
+    c.deliver_all();
+    assert_eq!(c.node(2).state_machine().read("x"), None);
+    c.crash(1);
+    c.fire(2, RaftTimer::Election);
+    c.deliver_until(|c| c.node(2).is_leader());
+
+    // act: read at n2 while its no-op is held back; the heartbeat round succeeds
+    let read = c.get(2, "x");
+    c.deliver_all_dropping(|_, _, m| kind(m) == "Append");
+
+    // check: no stale answer
+    assert!(
+        c.count(|from, to, m| from == n(3) && to == n(2) && kind(m) == "HeartbeatResponse") > 0
+    );
+    assert_eq!(c.outcome(read), None);
+
+    // act: the no-op commits
+    c.run_for(ms(200));
+
+    // check
+    assert_eq!(c.outcome(read), Some(&value(Some("1"))));
+}
+
+/// Thesis §6.4: "the leader must check whether it has been deposed before processing
+/// a read-only request": a partitioned leader whose majority elected a successor that
+/// wrote since must never answer with its stale state, and tells the client to go
+/// elsewhere once check-quorum deposes it.
+#[test]
+fn raft_thesis_6_4_deposed_leader_does_not_answer_reads() {
+    // init
+    let mut c = Cluster::new(3);
+    c.elect(1);
+    c.put(1, "x", "old");
+    c.run_for(ms(100));
+    c.isolate(1);
+    c.elect(2);
+    c.put(2, "x", "new");
+    c.deliver_all();
+    assert!(c.node(1).is_leader(), "n1 has not noticed yet");
+
+    // act
+    let read = c.get(1, "x");
+    c.deliver_all();
+
+    // check: no answer while it cannot confirm its leadership
+    assert_eq!(c.outcome(read), None);
+    assert_eq!(
+        c.node(1).state_machine().read("x"),
+        Some("old"),
+        "it would be stale"
+    );
+
+    // act: check-quorum fires
+    c.tick(ms(300));
+
+    // check
+    assert!(!c.node(1).is_leader());
+    assert!(matches!(c.outcome(read), Some(Outcome::NotLeader { .. })));
+}
