@@ -28,8 +28,10 @@
 //!   5. timer operations take effect immediately.
 //! * **Timers** are named by the protocol's own closed `Timer` enum. Setting a timer
 //!   that is already set re-arms it; cancelling an unset timer is a no-op. A driver
-//!   may deliver a firing late, or even after a cancel raced with it: a node must
-//!   treat a spurious firing as a no-op (check its own deadline).
+//!   never fires a timer before its deadline as measured by the `now` it passes in,
+//!   but may deliver a firing late, or even after a cancel raced with it: a node must
+//!   treat a spurious firing as a no-op (check its own deadline). A fired timer is
+//!   disarmed; a node that wants it again sets it again.
 //! * **Crash** — the driver drops the node value; a restart builds a new one and
 //!   calls `on_start` with everything that had been made durable ([`Recovered`]).
 //!

@@ -509,6 +509,11 @@ impl Node for RaftNode {
                     self.on_election_timeout(out);
                 }
             }
+            RaftTimer::Election => {
+                // Early firing (a driver whose clock jumped): the driver has dropped
+                // this timer, so arm it again or the node would never campaign.
+                out.set_timer(RaftTimer::Election, self.election_deadline);
+            }
             RaftTimer::Heartbeat if self.is_leader() => self.on_heartbeat_timer(out),
             _ => {} // spurious or stale firing
         }
@@ -574,5 +579,36 @@ impl Node for RaftNode {
             ),
             Request::TransferLeader(target) => self.transfer_leadership(waiter, target, out),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use synod_core::{Effects, TimerOp};
+
+    /// Driver contract: a fired timer is disarmed. An election timer that fires
+    /// before the node's deadline (a driver's clock jumped) must be re-armed, or the
+    /// node would never campaign again.
+    #[test]
+    fn early_election_timer_is_rearmed_not_dropped() {
+        let ids = [NodeId(1), NodeId(2), NodeId(3)];
+        let mut node = RaftNode::new(RaftConfig::lan(NodeId(1), ids, 1));
+        let mut fx: Fx = Effects::new();
+        node.on_start(Time::ZERO, Recovered::default(), &mut fx);
+        let deadline = node.election_deadline;
+        fx.clear();
+        node.on_timer(Time::from_millis(1), RaftTimer::Election, &mut fx);
+        assert_eq!(
+            fx.timers,
+            vec![TimerOp::Set {
+                timer: RaftTimer::Election,
+                at: deadline
+            }]
+        );
+        assert!(
+            matches!(node.role, Role::Follower),
+            "no campaign before the deadline"
+        );
     }
 }

@@ -237,7 +237,9 @@ struct Slot<P: SimProtocol> {
     inbox: Vec<Event<P>>,
     storage: MemStorage,
     incarnation: u32,
-    timers: BTreeMap<TimerOf<P>, u64>,
+    /// Armed timers: generation (to recognise stale queue entries) and deadline on
+    /// the node's own clock.
+    timers: BTreeMap<TimerOf<P>, (u64, Time)>,
     pending: VecDeque<Pending<P>>,
     /// A write is in progress; batches staged meanwhile go in the next one.
     disk_busy: bool,
@@ -579,8 +581,28 @@ impl<P: SimProtocol> Simulator<P> {
                 generation,
             } => {
                 let slot = &mut self.slots[node];
-                if slot.timers.get(&timer) != Some(&generation) {
-                    return; // cancelled, re-armed, or from an earlier incarnation
+                let Some(&(armed, deadline)) = slot.timers.get(&timer) else {
+                    return; // cancelled, or from an earlier incarnation
+                };
+                if armed != generation {
+                    return; // re-armed since
+                }
+                if slot.clock.local(self.now) < deadline {
+                    // The node's clock slowed down after the timer was queued: never
+                    // fire before the deadline on the node's own clock.
+                    let at = slot
+                        .clock
+                        .global_at(deadline, self.now)
+                        .max(self.now + Duration::from_nanos(1));
+                    self.schedule_at(
+                        at,
+                        Event::Timer {
+                            node,
+                            timer,
+                            generation,
+                        },
+                    );
+                    return;
                 }
                 slot.timers.remove(&timer);
                 self.stats.timers_fired += 1;
@@ -750,7 +772,7 @@ impl<P: SimProtocol> Simulator<P> {
                 self.next_generation += 1;
                 let generation = self.next_generation;
                 let slot = &mut self.slots[index];
-                slot.timers.insert(timer, generation);
+                slot.timers.insert(timer, (generation, at));
                 let at = slot.clock.global_at(at, self.now);
                 self.schedule_at(
                     at,

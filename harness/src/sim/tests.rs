@@ -16,6 +16,8 @@ struct Probe {
     peers: Vec<NodeId>,
     sent: u64,
     received: Vec<(NodeId, u64)>,
+    /// Deadline of the armed tick, on this node's clock.
+    next_tick: Time,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -45,10 +47,16 @@ impl Node for Probe {
         self.received.push((from, n));
     }
     fn on_timer(&mut self, now: Time, _: ProbeTimer, out: &mut NodeEffects<Self>) {
+        assert!(
+            now >= self.next_tick,
+            "timer fired at {now}, before its deadline {}",
+            self.next_tick
+        );
+        self.next_tick = now + TICK;
         self.sent += 1;
         out.persist.set_meta("sent", codec::encode(&self.sent));
         out.broadcast(&self.peers, &self.sent);
-        out.set_timer(ProbeTimer::Tick, now + TICK);
+        out.set_timer(ProbeTimer::Tick, self.next_tick);
     }
     fn on_client_request(&mut self, _: Time, _: ClientRequest<KvOp>, _: &mut NodeEffects<Self>) {}
 }
@@ -64,6 +72,7 @@ impl SimProtocol for ProbeProtocol {
             peers: members.iter().copied().filter(|&m| m != id).collect(),
             sent: 0,
             received: Vec::new(),
+            next_tick: Time::ZERO,
         }
     }
     fn request(op: KvOp) -> KvOp {
@@ -290,6 +299,21 @@ fn clock_drift_changes_timer_rates() {
     let normal = sim.node(1).unwrap().sent;
     // 10% faster clock fires its 1 ms tick ~10% more often.
     assert!(fast > normal * 105 / 100, "fast {fast} vs normal {normal}");
+}
+
+/// A timer queued while a node's clock ran fast must not fire early, on the node's
+/// clock, after the clock slows down (found by a Raft liveness failure: an election
+/// timer that fired "early" was ignored and never re-armed).
+#[test]
+fn timers_never_fire_before_their_deadline_when_drift_changes() {
+    let mut sim = quiet(9);
+    for step in 0..40u64 {
+        let ppm = if step % 2 == 0 { 400_000 } else { -400_000 };
+        sim.apply_fault(Fault::Drift { node: 0, ppm });
+        sim.run_until(Time::from_micros(700 * (step + 1)));
+    }
+    let sent = sim.node(0).unwrap().sent;
+    assert!(sent > 10, "the probe kept ticking: {sent} ticks");
 }
 
 fn fixture_run(seed: u64, faults: &str, ops: u64) -> RunOutcome {
