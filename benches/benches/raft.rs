@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 use synod_benches::raft_driver::RaftCluster;
 use synod_benches::raftrs_driver::RaftRsCluster;
 
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const ENTRIES: u64 = 20_000;
 
 fn bench(c: &mut Criterion) {

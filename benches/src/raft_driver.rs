@@ -33,8 +33,8 @@ impl RaftCluster {
                 let mut cfg = RaftConfig::lan(id, ids, id.0);
                 cfg.inflight_max = 64;
                 cfg.batch_entries_max = 1024;
-                cfg.snapshot_threshold = 100_000;
-                cfg.snapshot_trailing = 10_000;
+                cfg.snapshot_threshold = 10_000;
+                cfg.snapshot_trailing = 1_000;
                 RaftNode::new(cfg)
             })
             .collect();
@@ -45,7 +45,7 @@ impl RaftCluster {
             fx: Effects::new(),
             committed: 0,
             next_seq: 0,
-            keys: (0..1000).map(|i| format!("key{i:05}")).collect(),
+            keys: vec!["k".to_string()],
             value: "0123456789abcdef".to_string(), // 16-byte payload
             serialize,
         };
@@ -91,7 +91,7 @@ impl RaftCluster {
 
     fn propose(&mut self) {
         self.next_seq += 1;
-        let key = self.keys[(self.next_seq % 1000) as usize].clone();
+        let key = self.keys[(self.next_seq % self.keys.len() as u64) as usize].clone();
         let op = Request::Kv(KvOp::Put {
             key,
             value: self.value.clone(),

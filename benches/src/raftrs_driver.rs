@@ -55,7 +55,7 @@ impl RaftRsCluster {
             wire: VecDeque::new(),
             committed: 0,
             next_seq: 0,
-            keys: (0..1000).map(|i| format!("key{i:05}")).collect(),
+            keys: vec!["k".to_string()],
             value: "0123456789abcdef".to_string(),
         };
         c.nodes[0].campaign().expect("campaign");
@@ -124,7 +124,7 @@ impl RaftRsCluster {
             client: ClientId(1),
             seq: self.next_seq,
             op: KvOp::Put {
-                key: self.keys[(self.next_seq % 1000) as usize].clone(),
+                key: self.keys[(self.next_seq % self.keys.len() as u64) as usize].clone(),
                 value: self.value.clone(),
             },
         };

@@ -201,7 +201,7 @@ impl RaftNode {
             .collect();
         self.role = Role::Leader(Box::new(LeaderState {
             progress,
-            pending: BTreeMap::new(),
+            pending: VecDeque::new(),
             reads: VecDeque::new(),
             read_ctx: 0,
             term_start: last.next(),

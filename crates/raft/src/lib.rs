@@ -25,6 +25,7 @@
 //! - `message` — the RPCs
 //! - `log` — [`RaftLog`]: the consistency check, truncation, compaction
 //! - `progress` — the leader's view of each follower (flow control)
+//! - `quorum` — pure majority arithmetic over acknowledgements
 //! - `node` — [`RaftNode`]: state, inputs, shared transitions, applying entries
 //! - `election`, `replication`, `read`, `snapshot`, `membership` — the rules by topic
 //! - `config` — [`RaftConfig`]
@@ -106,6 +107,7 @@ mod membership;
 mod message;
 mod node;
 mod progress;
+mod quorum;
 mod read;
 mod replication;
 mod snapshot;

@@ -91,7 +91,8 @@ pub(crate) struct PendingRead {
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub(crate) struct LeaderState {
     pub progress: BTreeMap<NodeId, Progress>,
-    pub pending: BTreeMap<LogIndex, Waiter>,
+    /// Clients waiting for their entries, in log order (indices only grow).
+    pub pending: VecDeque<(LogIndex, Waiter)>,
     pub reads: VecDeque<PendingRead>,
     /// Last ReadIndex context issued.
     pub read_ctx: u64,
@@ -282,7 +283,11 @@ impl RaftNode {
             };
             self.applied = index;
             if let Role::Leader(state) = &mut self.role {
-                if let Some(w) = state.pending.remove(&index) {
+                while state.pending.front().is_some_and(|(i, _)| *i < index) {
+                    state.pending.pop_front(); // overwritten before this leadership
+                }
+                if state.pending.front().is_some_and(|(i, _)| *i == index) {
+                    let (_, w) = state.pending.pop_front().expect("front exists");
                     if let Some(r) = result {
                         out.reply(w.client, w.seq, Outcome::Done(r));
                     }

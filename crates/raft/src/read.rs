@@ -14,6 +14,7 @@
 use crate::message::Message;
 use crate::node::Response;
 use crate::node::{Fx, PendingRead, RaftNode, Role, Waiter};
+use crate::quorum::quorum_value;
 use synod_core::{KvResult, Outcome};
 
 impl RaftNode {
@@ -62,20 +63,14 @@ impl RaftNode {
         }
         let id = self.cfg.id;
         // The highest context confirmed by a majority of voters (we confirm our own).
-        let mut acked: Vec<u64> = self
-            .membership
-            .voters
-            .iter()
-            .map(|v| {
-                if *v == id {
-                    u64::MAX
-                } else {
-                    state.progress.get(v).map_or(0, |p| p.read_ctx)
-                }
-            })
-            .collect();
-        acked.sort_unstable_by(|a, b| b.cmp(a));
-        let confirmed = acked[self.membership.quorum() - 1];
+        let acked = self.membership.voters.iter().map(|v| {
+            if *v == id {
+                u64::MAX
+            } else {
+                state.progress.get(v).map_or(0, |p| p.read_ctx)
+            }
+        });
+        let confirmed = quorum_value(acked, self.membership.quorum()).unwrap_or(0);
         while let Some(read) = state.reads.front() {
             if read.ctx > confirmed || read.index > self.applied {
                 break;

@@ -5,6 +5,7 @@
 use crate::message::{AppendResult, Message};
 use crate::node::{Fx, RaftNode, RaftTimer, Role, Waiter};
 use crate::progress::Mode;
+use crate::quorum::quorum_value;
 use crate::types::{Entry, LogIndex, Payload, Term};
 use synod_core::{NodeId, Outcome};
 
@@ -14,7 +15,7 @@ impl RaftNode {
     pub(crate) fn propose(&mut self, payload: Payload, waiter: Waiter, out: &mut Fx) {
         let index = self.leader_append(payload, out);
         if let Role::Leader(state) = &mut self.role {
-            state.pending.insert(index, waiter);
+            state.pending.push_back((index, waiter));
         }
         self.broadcast_append(out);
         self.advance_commit(out); // a single-voter cluster commits at once
@@ -24,12 +25,18 @@ impl RaftNode {
     /// window is full gets them batched into the message sent when an ack frees a
     /// slot — batching falls out of flow control.
     pub(crate) fn broadcast_append(&mut self, out: &mut Fx) {
-        let peers: Vec<NodeId> = match &self.role {
-            Role::Leader(state) => state.progress.keys().copied().collect(),
-            _ => return,
-        };
-        for peer in peers {
+        // Indexing rather than collecting the peer ids: this runs on every proposal.
+        let mut i = 0;
+        loop {
+            let peer = match &self.role {
+                Role::Leader(state) => match state.progress.keys().nth(i) {
+                    Some(&peer) => peer,
+                    None => return,
+                },
+                _ => return,
+            };
             self.send_appends(peer, out);
+            i += 1;
         }
     }
 
@@ -219,28 +226,22 @@ impl RaftNode {
             return;
         };
         let id = self.cfg.id;
-        let mut matched: Vec<LogIndex> = self
-            .membership
-            .voters
-            .iter()
-            .map(|v| {
-                if *v == id {
-                    // Our own entries went out only after our batch was durable,
-                    // so every follower ack is for entries we have durably too.
-                    self.log.last_index()
-                } else {
-                    state
-                        .progress
-                        .get(v)
-                        .map_or(LogIndex(0), |p| p.match_index())
-                }
-            })
-            .collect();
-        if matched.is_empty() {
+        let last = self.log.last_index();
+        let matched = self.membership.voters.iter().map(|v| {
+            if *v == id {
+                // Our own entries went out only after our batch was durable, so
+                // every follower ack is for entries we have durably too.
+                last
+            } else {
+                state
+                    .progress
+                    .get(v)
+                    .map_or(LogIndex(0), |p| p.match_index())
+            }
+        });
+        let Some(candidate) = quorum_value(matched, self.membership.quorum()) else {
             return;
-        }
-        matched.sort_unstable_by(|a, b| b.cmp(a));
-        let candidate = matched[self.membership.quorum() - 1];
+        };
         if candidate > self.commit && self.log.term_at(candidate) == Some(self.term) {
             self.commit = candidate;
             self.apply_committed(out);
