@@ -1,6 +1,7 @@
 //! Running protocols by name: the registry the CLI and `compare` use, plus panic
 //! capture so a protocol `assert!` becomes a reported violation with its seed.
 
+use crate::adapters::paxos::Paxos;
 use crate::adapters::raft::Raft;
 use crate::checker;
 use crate::fixture::{AmnesiaFixture, Fixture};
@@ -13,10 +14,10 @@ use std::time::Duration;
 use synod_core::Time;
 
 /// Protocols the harness can run, by CLI name.
-pub const PROTOCOLS: &[&str] = &["raft", "fixture", "fixture-amnesia"];
+pub const PROTOCOLS: &[&str] = &["raft", "paxos", "fixture", "fixture-amnesia"];
 
 /// The protocols `compare` runs when none are named.
-pub const DEFAULT_COMPARE: &[&str] = &["raft"];
+pub const DEFAULT_COMPARE: &[&str] = &["raft", "paxos"];
 
 /// Checks the run's recorded history for linearizability (the `kv` model) and records
 /// a [`ViolationKind::Linearizability`] violation if it is not. A run that already
@@ -69,6 +70,7 @@ pub fn run_protocol(name: &str, cfg: SimConfig) -> Result<RunOutcome, String> {
     let run: fn(SimConfig) -> RunOutcome = match name {
         "fixture" => |cfg| Simulator::<Fixture>::new(cfg).run(),
         "raft" => |cfg| Simulator::<Raft>::new(cfg).run(),
+        "paxos" => |cfg| Simulator::<Paxos>::new(cfg).run(),
         "fixture-amnesia" => |cfg| Simulator::<AmnesiaFixture>::new(cfg).run(),
         other => {
             return Err(format!(

@@ -1,0 +1,163 @@
+//! Multi-Paxos configuration. Every parameter is explicit — there is no `Default`,
+//! because timeouts, quorum sizes and the seed decide safety- and liveness-relevant
+//! behaviour and must be chosen by the caller.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+use synod_core::NodeId;
+
+/// Configuration of one [`MultiPaxosNode`](crate::MultiPaxosNode).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct MultiPaxosConfig {
+    /// This node.
+    pub id: NodeId,
+    /// Every acceptor (each node is proposer, acceptor and learner). Fixed: this
+    /// crate has no reconfiguration.
+    pub members: BTreeSet<NodeId>,
+    /// Promises a leader needs in phase 1. With `phase2_quorum` it must satisfy the
+    /// Flexible Paxos condition (Howard, Malkhi, Spiegelman 2016): every phase-1
+    /// quorum intersects every phase-2 quorum, i.e. `phase1 + phase2 > n`.
+    pub phase1_quorum: usize,
+    /// Acceptances that choose a value in phase 2.
+    pub phase2_quorum: usize,
+    /// Lower bound of the randomised timeout after which a follower that heard
+    /// nothing from a leader starts phase 1. Also the leader-stickiness window: an
+    /// acceptor that heard from a live leader this recently refuses other candidates.
+    pub election_timeout_min: Duration,
+    /// Upper bound (exclusive) of that timeout; also how long a leader waits for a
+    /// quorum of answers before it steps down.
+    pub election_timeout_max: Duration,
+    /// Leader heartbeat period; also the retransmission period of unacknowledged
+    /// accepts and the retry period of catch-up requests.
+    pub heartbeat_interval: Duration,
+    /// Accept messages (batches of consecutive slots) a leader keeps in flight before
+    /// new commands wait in its queue.
+    pub accept_inflight_max: usize,
+    /// Commands per accept message, at most (also slots per retransmission).
+    pub accept_batch_max: usize,
+    /// Commands waiting for a free window slot; beyond it clients get `Unavailable`.
+    pub proposal_queue_max: usize,
+    /// Chosen values per catch-up answer.
+    pub catchup_batch_max: usize,
+    /// Take a snapshot once this many slots were executed since the last one.
+    pub snapshot_threshold: u64,
+    /// Chosen slots kept in the log behind a snapshot, so a slightly lagging replica
+    /// catches up without a snapshot transfer.
+    pub snapshot_trailing: u64,
+    /// Seed of the node's PRNG (election jitter).
+    pub seed: u64,
+}
+
+/// The smallest majority of `n`.
+pub fn majority(n: usize) -> usize {
+    n / 2 + 1
+}
+
+impl MultiPaxosConfig {
+    /// Checks the relationships between parameters; returns what is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        let n = self.members.len();
+        if !self.members.contains(&self.id) {
+            return Err(format!("{} is not among the members", self.id));
+        }
+        let (q1, q2) = (self.phase1_quorum, self.phase2_quorum);
+        if q1 == 0 || q2 == 0 || q1 > n || q2 > n {
+            return Err(format!("quorums must be in 1..={n}, got {q1} and {q2}"));
+        }
+        if q1 + q2 <= n {
+            return Err(format!(
+                "phase-1 and phase-2 quorums must intersect: {q1} + {q2} <= {n}"
+            ));
+        }
+        if self.election_timeout_min >= self.election_timeout_max {
+            return Err("election_timeout_min must be below election_timeout_max".into());
+        }
+        if self.heartbeat_interval * 2 > self.election_timeout_min {
+            return Err("heartbeat_interval must be at most half of election_timeout_min".into());
+        }
+        let bounds = [
+            self.accept_inflight_max,
+            self.accept_batch_max,
+            self.proposal_queue_max,
+            self.catchup_batch_max,
+        ];
+        if bounds.contains(&0) || self.snapshot_threshold == 0 {
+            return Err(
+                "window, batch, queue, catch-up and snapshot bounds must be positive".into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// Acknowledgements of a ballot that prove no higher ballot completed phase 1:
+    /// enough to intersect every phase-1 quorum (`n - phase1 + 1`). Used by reads.
+    pub fn confirm_quorum(&self) -> usize {
+        self.members.len() - self.phase1_quorum + 1
+    }
+
+    /// A LAN-like configuration for `id` among `members`: majority quorums,
+    /// 150–300 ms election timeouts, 50 ms heartbeats, 8 accepts in flight of up to
+    /// 64 commands, snapshots every 4096 slots keeping 256.
+    pub fn lan(id: NodeId, members: impl IntoIterator<Item = NodeId>, seed: u64) -> Self {
+        let members: BTreeSet<NodeId> = members.into_iter().collect();
+        let q = majority(members.len());
+        MultiPaxosConfig {
+            id,
+            members,
+            phase1_quorum: q,
+            phase2_quorum: q,
+            election_timeout_min: Duration::from_millis(150),
+            election_timeout_max: Duration::from_millis(300),
+            heartbeat_interval: Duration::from_millis(50),
+            accept_inflight_max: 8,
+            accept_batch_max: 64,
+            proposal_queue_max: 4096,
+            catchup_batch_max: 256,
+            snapshot_threshold: 4096,
+            snapshot_trailing: 256,
+            seed,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn five() -> MultiPaxosConfig {
+        MultiPaxosConfig::lan(NodeId(1), (1..=5).map(NodeId), 0)
+    }
+
+    #[test]
+    fn lan_is_valid_with_majorities() {
+        let c = five();
+        assert_eq!((c.phase1_quorum, c.phase2_quorum), (3, 3));
+        assert_eq!(c.confirm_quorum(), 3);
+        assert_eq!(c.validate(), Ok(()));
+    }
+
+    #[test]
+    fn flexible_quorums_must_intersect() {
+        let mut c = five();
+        (c.phase1_quorum, c.phase2_quorum) = (4, 2);
+        assert_eq!(c.validate(), Ok(()));
+        assert_eq!(c.confirm_quorum(), 2);
+        (c.phase1_quorum, c.phase2_quorum) = (3, 2);
+        assert!(c.validate().unwrap_err().contains("intersect"));
+        (c.phase1_quorum, c.phase2_quorum) = (6, 1);
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn timing_and_bounds_are_checked() {
+        let mut c = five();
+        c.heartbeat_interval = c.election_timeout_min;
+        assert!(c.validate().is_err());
+        let mut c = five();
+        c.accept_inflight_max = 0;
+        assert!(c.validate().is_err());
+        let mut c = five();
+        c.id = NodeId(9);
+        assert!(c.validate().is_err());
+    }
+}

@@ -1,0 +1,150 @@
+//! The learner's catch-up: a replica that lags (it missed accepts, was down, or was
+//! partitioned away) fetches chosen values from a peer; one that lags behind the
+//! peer's truncation point gets a snapshot instead ("Paxos Made Live" §5.5,
+//! snapshots; "Paxos Made Simple" §3: a new leader or lagging server learns
+//! chosen commands). Also taking local snapshots and truncating the log.
+//!
+//! Catch-up is pulled: whenever a leader says slots below `decided` are chosen and
+//! we cannot fill them from our own acceptances, we ask it (at most once per
+//! heartbeat interval while no answer came); each answer asks for the next batch.
+
+use super::message::Message;
+use super::node::{Fx, MultiPaxosNode, Role};
+use crate::types::{Slot, Value};
+use std::sync::Arc;
+use synod_core::{codec, KvStateMachine, NodeId, Snapshot};
+
+impl MultiPaxosNode {
+    /// Asks `to` for chosen values from our first unchosen slot, unless a request is
+    /// already outstanding (answered, or older than a heartbeat interval).
+    pub(crate) fn request_catch_up(&mut self, to: NodeId, out: &mut Fx) {
+        let interval = self.cfg.heartbeat_interval;
+        if self
+            .catchup_sent_at
+            .is_some_and(|t| self.now < t + interval)
+        {
+            return;
+        }
+        self.catchup_sent_at = Some(self.now);
+        let first_unchosen = self.log.first_unchosen();
+        out.send(to, Message::CatchUp { first_unchosen });
+    }
+
+    /// Serves a catch-up request from our chosen prefix, or from our snapshot when
+    /// the asked slot was truncated from the log.
+    pub(crate) fn on_catch_up(&mut self, from: NodeId, first_unchosen: Slot, out: &mut Fx) {
+        if first_unchosen >= self.log.first_unchosen() {
+            return; // we know nothing more
+        }
+        if first_unchosen < self.log.start() {
+            let Some((below, data)) = &self.snapshot else {
+                panic!("log starts at {} without a snapshot", self.log.start());
+            };
+            tracing::debug!(to = %from, %below, "sending snapshot");
+            let msg = Message::Snapshot {
+                below: *below,
+                data: Arc::clone(data),
+            };
+            out.send(from, msg);
+            return;
+        }
+        let values = self
+            .log
+            .chosen_from(first_unchosen, self.cfg.catchup_batch_max);
+        let msg = Message::Chosen {
+            first: first_unchosen,
+            values,
+            decided: self.log.first_unchosen(),
+        };
+        out.send(from, msg);
+    }
+
+    /// Chosen values from a peer. A leader takes only slots below its takeover start:
+    /// from there on it learns from its own ballot, and a peer that knows other
+    /// values there has followed a newer leader (we will be told by a refusal).
+    pub(crate) fn on_chosen(
+        &mut self,
+        from: NodeId,
+        first: Slot,
+        mut values: Vec<Value>,
+        decided: Slot,
+        out: &mut Fx,
+    ) {
+        self.catchup_sent_at = None;
+        if let Role::Leader(st) = &self.role {
+            let room = st.start.0.saturating_sub(first.0);
+            values.truncate(usize::try_from(room).unwrap_or(usize::MAX));
+        }
+        if self.log.learn_chosen(first, values, &mut out.persist) {
+            self.execute_chosen(out);
+        }
+        let wanted = match &self.role {
+            Role::Leader(st) => st.start.min(decided),
+            _ => decided,
+        };
+        if self.log.first_unchosen() < wanted {
+            self.request_catch_up(from, out);
+        }
+    }
+
+    /// A snapshot covering every slot below `below`: install it if it takes us
+    /// further than we executed, keep the log from `below` on, and ask for more.
+    pub(crate) fn on_snapshot(
+        &mut self,
+        from: NodeId,
+        below: Slot,
+        data: Arc<Vec<u8>>,
+        out: &mut Fx,
+    ) {
+        self.catchup_sent_at = None;
+        if below <= self.first_unexecuted {
+            return;
+        }
+        let kv = match KvStateMachine::restore(&data) {
+            Ok(kv) => kv,
+            Err(e) => {
+                tracing::warn!(error = %e, "discarding a corrupt snapshot");
+                return;
+            }
+        };
+        if matches!(&self.role, Role::Leader(st) if below > st.start) {
+            // It covers slots of our own ballot we never executed: we cannot answer
+            // their clients, and a peer past them may follow a newer leader.
+            self.step_down(None, out);
+        }
+        tracing::debug!(%below, bytes = data.len(), "installing snapshot");
+        out.persist.save_snapshot(Snapshot {
+            meta: codec::encode(&below),
+            data: data.to_vec(),
+        });
+        self.log.install_snapshot(below, &mut out.persist);
+        self.kv = kv;
+        self.first_unexecuted = below;
+        self.snapshot = Some((below, data));
+        self.execute_chosen(out);
+        self.request_catch_up(from, out);
+    }
+
+    /// Takes a snapshot once `snapshot_threshold` slots were executed since the last
+    /// one, and truncates the log up to `snapshot_trailing` slots behind it. Only
+    /// executed — hence chosen — slots are ever truncated: an acceptance in a slot
+    /// not known chosen is never dropped.
+    pub(crate) fn maybe_snapshot(&mut self, out: &mut Fx) {
+        let last = self.snapshot.as_ref().map_or(Slot::FIRST, |(s, _)| *s);
+        if self.first_unexecuted.0 < last.0 + self.cfg.snapshot_threshold {
+            return;
+        }
+        let below = self.first_unexecuted;
+        let data = self.kv.snapshot();
+        // Recovery needs the durable chosen prefix to reach the snapshot.
+        self.log.save_frontier(&mut out.persist, true);
+        out.persist.save_snapshot(Snapshot {
+            meta: codec::encode(&below),
+            data: data.clone(),
+        });
+        let keep_from = Slot(below.0.saturating_sub(self.cfg.snapshot_trailing).max(1));
+        self.log.compact(keep_from, &mut out.persist);
+        tracing::debug!(%below, bytes = data.len(), "snapshot taken");
+        self.snapshot = Some((below, Arc::new(data)));
+    }
+}

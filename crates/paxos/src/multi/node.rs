@@ -1,0 +1,537 @@
+//! The Multi-Paxos node: state, the sans-IO inputs, and the transitions every role
+//! shares (following a leader, stepping down, executing chosen slots, recovery).
+//! Role rules live in `election` (phase 1), `acceptor`, `replication` (phase 2),
+//! `learner` (catch-up, snapshots) and `read`.
+
+use super::config::MultiPaxosConfig;
+use super::log::{LogEntry, SlotLog, META_FIRST_UNCHOSEN, META_LOG_START};
+use super::message::Message;
+use crate::types::{Ballot, Slot, Value};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+use synod_core::{
+    codec, ClientId, ClientRequest, KvCommand, KvOp, KvResult, KvStateMachine, Node, NodeEffects,
+    NodeId, Outcome, Prng, Recovered, Time,
+};
+
+/// Meta key of the acceptor's promised ballot.
+pub const META_PROMISED: &str = "promised";
+
+/// Multi-Paxos timers.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub enum MultiPaxosTimer {
+    /// Follower: no leader heard from, start phase 1. Candidate: phase 1 took too
+    /// long, start again with a higher ballot.
+    Election,
+    /// Leader: heartbeats, retransmission, check-quorum.
+    Heartbeat,
+}
+
+/// A client request.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub enum Request {
+    /// A KV operation. Writes go through the log; `get` is a read round (see `read`).
+    Kv(KvOp),
+}
+
+/// A successful answer.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub enum Response {
+    /// Result of a KV operation.
+    Kv(KvResult),
+}
+
+/// A client waiting for an answer.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub(crate) struct Waiter {
+    pub client: ClientId,
+    pub seq: u64,
+}
+
+/// What a promise told a candidate.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub(crate) struct Report {
+    pub first_unchosen: Slot,
+    pub accepted: Vec<super::message::AcceptedSlot>,
+}
+
+/// A candidate's phase 1 in progress.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub(crate) struct Phase1 {
+    pub ballot: Ballot,
+    pub promises: BTreeMap<NodeId, Report>,
+    pub refusals: BTreeSet<NodeId>,
+}
+
+/// A slot proposed in the leader's ballot and not yet chosen.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub(crate) struct Proposal {
+    pub value: Value,
+    pub acks: BTreeSet<NodeId>,
+    pub sent_at: Time,
+}
+
+/// The leader's view of one peer.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Default)]
+pub(crate) struct Peer {
+    pub last_ack: Option<Time>,
+    pub read_ctx: u64,
+    pub first_unchosen: Slot,
+    /// Last accept or heartbeat sent (a heartbeat right after an accept says nothing new).
+    pub sent_at: Option<Time>,
+}
+
+/// A read waiting for its confirmation round and for execution to reach `index`.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub(crate) struct PendingRead {
+    pub ctx: u64,
+    pub index: Slot,
+    pub waiter: Waiter,
+    pub key: String,
+}
+
+/// Leader-only state. Invariants: every slot in `proposals` lies in
+/// `decided..next_slot`; `decided` is the first key of `proposals` or `next_slot`.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub(crate) struct LeaderState {
+    /// First slot of this ballot's takeover: below it, everything was chosen
+    /// before we led (we may still have to fetch those values).
+    pub start: Slot,
+    pub next_slot: Slot,
+    pub proposals: BTreeMap<Slot, Proposal>,
+    /// Accept messages in flight, as `(first, last)` slot ranges.
+    pub batches: VecDeque<(Slot, Slot)>,
+    pub queue: VecDeque<(Waiter, Arc<KvCommand>)>,
+    pub waiters: BTreeMap<Slot, Waiter>,
+    /// First slot not known chosen.
+    pub decided: Slot,
+    /// End of the slots re-proposed at takeover: reads wait until they are executed.
+    pub takeover_end: Slot,
+    pub peers: BTreeMap<NodeId, Peer>,
+    pub reads: VecDeque<PendingRead>,
+    pub read_ctx: u64,
+    pub since: Time,
+    pub heartbeat_at: Time,
+}
+
+/// A node's role.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub(crate) enum Role {
+    Follower,
+    Candidate(Box<Phase1>),
+    Leader(Box<LeaderState>),
+}
+
+/// What one input did, for observers (the simulator's invariants, tests): the
+/// acceptances it recorded and the slots it executed. Cleared at every input.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Default)]
+pub struct StepJournal {
+    /// `(slot, ballot, value)` accepted in this input.
+    pub accepted: Vec<(Slot, Ballot, Value)>,
+    /// `(slot, value)` executed in this input, in order.
+    pub executed: Vec<(Slot, Value)>,
+}
+
+/// One Multi-Paxos replica: proposer (leader), acceptor and learner at once.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct MultiPaxosNode {
+    pub(crate) cfg: MultiPaxosConfig,
+    pub(crate) rng: Prng,
+    // Durable: the promise and the slot log (written through each input's batch).
+    pub(crate) promised: Ballot,
+    pub(crate) log: SlotLog,
+    // Volatile.
+    pub(crate) role: Role,
+    pub(crate) leader: Option<NodeId>,
+    pub(crate) leader_contact: Option<Time>,
+    pub(crate) election_deadline: Time,
+    pub(crate) first_unexecuted: Slot,
+    pub(crate) kv: KvStateMachine,
+    pub(crate) snapshot: Option<(Slot, Arc<Vec<u8>>)>,
+    pub(crate) catchup_sent_at: Option<Time>,
+    /// The highest round seen anywhere, so our next ballot tops it.
+    pub(crate) round_seen: u64,
+    pub(crate) journal: StepJournal,
+    pub(crate) now: Time,
+}
+
+/// Effects of a Multi-Paxos node.
+pub type Fx = NodeEffects<MultiPaxosNode>;
+
+impl MultiPaxosNode {
+    /// A node with configuration `cfg`. Call [`Node::on_start`] before anything else.
+    ///
+    /// # Panics
+    /// If the configuration is inconsistent (see [`MultiPaxosConfig::validate`]).
+    pub fn new(cfg: MultiPaxosConfig) -> MultiPaxosNode {
+        if let Err(e) = cfg.validate() {
+            panic!("invalid Multi-Paxos configuration: {e}");
+        }
+        MultiPaxosNode {
+            rng: Prng::new(cfg.seed),
+            cfg,
+            promised: Ballot::ZERO,
+            log: SlotLog::default(),
+            role: Role::Follower,
+            leader: None,
+            leader_contact: None,
+            election_deadline: Time::ZERO,
+            first_unexecuted: Slot::FIRST,
+            kv: KvStateMachine::new(),
+            snapshot: None,
+            catchup_sent_at: None,
+            round_seen: 0,
+            journal: StepJournal::default(),
+            now: Time::ZERO,
+        }
+    }
+
+    // ----- observers (drivers, tests, the simulator's invariants) ------------------
+
+    /// This node's id.
+    pub fn node_id(&self) -> NodeId {
+        self.cfg.id
+    }
+    /// The configuration.
+    pub fn config(&self) -> &MultiPaxosConfig {
+        &self.cfg
+    }
+    /// The acceptor's promise (for a leader or candidate: its own ballot).
+    pub fn promised(&self) -> Ballot {
+        self.promised
+    }
+    /// `true` if this node completed phase 1 and leads its ballot.
+    pub fn is_leader(&self) -> bool {
+        matches!(self.role, Role::Leader(_))
+    }
+    /// `true` while phase 1 is in progress.
+    pub fn is_candidate(&self) -> bool {
+        matches!(self.role, Role::Candidate(_))
+    }
+    /// The leader this node follows (itself when leading), if any.
+    pub fn leader(&self) -> Option<NodeId> {
+        self.leader
+    }
+    /// First slot not known chosen; everything below is chosen and held or snapshotted.
+    pub fn first_unchosen(&self) -> Slot {
+        self.log.first_unchosen()
+    }
+    /// The execution index: the next slot to apply.
+    pub fn first_unexecuted(&self) -> Slot {
+        self.first_unexecuted
+    }
+    /// For a leader: the first slot it does not know chosen (what it tells followers).
+    pub fn decided(&self) -> Option<Slot> {
+        match &self.role {
+            Role::Leader(st) => Some(st.decided),
+            _ => None,
+        }
+    }
+    /// For a leader: the next slot it will assign.
+    pub fn next_slot(&self) -> Option<Slot> {
+        match &self.role {
+            Role::Leader(st) => Some(st.next_slot),
+            _ => None,
+        }
+    }
+    /// For a leader: accept batches in flight and commands queued behind them.
+    pub fn pipeline(&self) -> Option<(usize, usize)> {
+        match &self.role {
+            Role::Leader(st) => Some((st.batches.len(), st.queue.len())),
+            _ => None,
+        }
+    }
+    /// The slot log.
+    pub fn log(&self) -> &SlotLog {
+        &self.log
+    }
+    /// What the acceptor accepted at `slot`, if it holds an acceptance there.
+    pub fn accepted_at(&self, slot: Slot) -> Option<(Ballot, &Value)> {
+        self.log.accepted(slot)
+    }
+    /// The replicated state machine.
+    pub fn state_machine(&self) -> &KvStateMachine {
+        &self.kv
+    }
+    /// The first slot the latest snapshot does not cover, if there is one.
+    pub fn snapshot_below(&self) -> Option<Slot> {
+        self.snapshot.as_ref().map(|(s, _)| *s)
+    }
+    /// What the last input accepted and executed.
+    pub fn journal(&self) -> &StepJournal {
+        &self.journal
+    }
+
+    // ----- shared transitions --------------------------------------------------------
+
+    /// Persists the promise: "Paxos Made Simple" §2.3, an acceptor must remember its
+    /// promise "even if it fails and is then restarted". Every message that depends
+    /// on it leaves after this input's batch is durable.
+    pub(crate) fn persist_promised(&self, out: &mut Fx) {
+        out.persist
+            .set_meta(META_PROMISED, codec::encode(&self.promised));
+    }
+
+    /// Raises the promise to `ballot` (an accept or prepare for a higher ballot). A
+    /// leader or candidate of a lower ballot is thereby deposed.
+    pub(crate) fn raise_promise(&mut self, ballot: Ballot, out: &mut Fx) {
+        assert!(ballot >= self.promised, "promise going down");
+        self.note_round(ballot);
+        if ballot == self.promised {
+            return;
+        }
+        self.promised = ballot;
+        self.persist_promised(out);
+        if !matches!(self.role, Role::Follower) {
+            self.step_down(None, out);
+        }
+    }
+
+    pub(crate) fn note_round(&mut self, ballot: Ballot) {
+        self.round_seen = self.round_seen.max(ballot.round);
+    }
+
+    /// A valid message from the leader: follow it, stay quiet (reset the timer).
+    pub(crate) fn follow(&mut self, leader: NodeId, out: &mut Fx) {
+        if !matches!(self.role, Role::Follower) {
+            self.step_down(Some(leader), out);
+        }
+        self.leader = Some(leader);
+        self.leader_contact = Some(self.now);
+        self.reset_election_timer(out);
+    }
+
+    /// Leaves the leader or candidate role. A deposed leader cannot tell whether its
+    /// proposals will be chosen: their clients learn `Unknown` (and retry with the
+    /// same sequence number, which the KV dedup makes safe). Queued commands and
+    /// reads never left this node: `NotLeader`.
+    pub(crate) fn step_down(&mut self, hint: Option<NodeId>, out: &mut Fx) {
+        let old = std::mem::replace(&mut self.role, Role::Follower);
+        self.leader = hint.filter(|&l| l != self.cfg.id);
+        if let Role::Leader(st) = old {
+            tracing::debug!(ballot = %self.promised, "stepping down");
+            for (_, w) in st.waiters {
+                out.reply(w.client, w.seq, Outcome::Unknown);
+            }
+            let not_leader = Outcome::NotLeader {
+                leader: self.leader,
+            };
+            for (w, _) in st.queue {
+                out.reply(w.client, w.seq, not_leader.clone());
+            }
+            for r in st.reads {
+                out.reply(r.waiter.client, r.waiter.seq, not_leader.clone());
+            }
+            out.cancel_timer(MultiPaxosTimer::Heartbeat);
+        }
+        self.reset_election_timer(out);
+    }
+
+    /// Arms the election timer at a random point of `[min, max)`.
+    pub(crate) fn reset_election_timer(&mut self, out: &mut Fx) {
+        let timeout = self
+            .rng
+            .duration_between(self.cfg.election_timeout_min, self.cfg.election_timeout_max);
+        self.election_deadline = self.now + timeout;
+        out.set_timer(MultiPaxosTimer::Election, self.election_deadline);
+    }
+
+    /// Executes chosen slots in order ("Paxos Made Simple" §3: a server "can execute
+    /// command i only after it has learned commands 1 through i"), answers the
+    /// clients waiting on them, serves ready reads and snapshots if due.
+    pub(crate) fn execute_chosen(&mut self, out: &mut Fx) {
+        while self.first_unexecuted < self.log.first_unchosen() {
+            let slot = self.first_unexecuted;
+            let value = self
+                .log
+                .chosen(slot)
+                .unwrap_or_else(|| panic!("chosen {slot} is not in the log"))
+                .clone();
+            let result = match &value {
+                Value::Noop => None,
+                Value::Command(cmd) => self.kv.apply(cmd).result().cloned(),
+            };
+            self.first_unexecuted = slot.next();
+            if let Role::Leader(st) = &mut self.role {
+                if let Some(w) = st.waiters.remove(&slot) {
+                    // We proposed this slot in our ballot, so it chose our command.
+                    assert_eq!(
+                        value.request_id(),
+                        Some((w.client, w.seq)),
+                        "{slot} chose another value than its leader proposed"
+                    );
+                    if let Some(r) = result {
+                        out.reply(w.client, w.seq, Outcome::Done(Response::Kv(r)));
+                    }
+                }
+            }
+            self.journal.executed.push((slot, value));
+        }
+        self.serve_reads(out);
+        self.maybe_snapshot(out);
+    }
+
+    fn recover(&mut self, rec: Recovered) {
+        self.promised = meta(&rec, META_PROMISED).unwrap_or(Ballot::ZERO);
+        self.round_seen = self.promised.round;
+        let start: Slot = meta(&rec, META_LOG_START).unwrap_or(Slot::FIRST);
+        let first_unchosen: Slot = meta(&rec, META_FIRST_UNCHOSEN).unwrap_or(Slot::FIRST);
+        if let Some(snap) = &rec.snapshot {
+            let below: Slot = codec::decode(&snap.meta).expect("corrupt snapshot meta");
+            self.kv = KvStateMachine::restore(&snap.data).expect("corrupt snapshot data");
+            assert!(
+                below >= start,
+                "snapshot below {below} leaves a gap to log start {start}"
+            );
+            self.first_unexecuted = below;
+            self.snapshot = Some((below, Arc::new(snap.data.clone())));
+        }
+        let entries = rec.log.iter().map(|(i, b)| {
+            let e: LogEntry = codec::decode(b).expect("corrupt log entry");
+            (Slot(*i), e)
+        });
+        self.log = SlotLog::recover(start, first_unchosen, entries);
+        assert!(
+            self.first_unexecuted <= self.log.first_unchosen(),
+            "snapshot beyond the chosen prefix"
+        );
+    }
+
+    fn begin_input(&mut self, now: Time) {
+        self.now = now;
+        self.journal.accepted.clear();
+        self.journal.executed.clear();
+    }
+
+    /// Starts a client write: only a leader proposes.
+    fn on_write(&mut self, waiter: Waiter, op: KvOp, out: &mut Fx) {
+        let cmd = Arc::new(KvCommand {
+            client: waiter.client,
+            seq: waiter.seq,
+            op,
+        });
+        self.propose_command(waiter, cmd, out);
+    }
+}
+
+/// Decodes meta `key`, if set.
+///
+/// # Panics
+/// If the stored bytes do not decode (storage corruption must stop the node).
+fn meta<T: serde::de::DeserializeOwned>(rec: &Recovered, key: &str) -> Option<T> {
+    rec.meta
+        .get(key)
+        .map(|b| codec::decode(b).unwrap_or_else(|e| panic!("corrupt {key}: {e}")))
+}
+
+impl Node for MultiPaxosNode {
+    type Message = Message;
+    type Timer = MultiPaxosTimer;
+    type Request = Request;
+    type Response = Response;
+
+    fn id(&self) -> NodeId {
+        self.cfg.id
+    }
+
+    fn on_start(&mut self, now: Time, recovered: Recovered, out: &mut Fx) {
+        self.now = now;
+        self.journal = StepJournal::default();
+        self.recover(recovered);
+        tracing::debug!(promised = %self.promised, first_unchosen = %self.log.first_unchosen(), "recovered");
+        self.execute_chosen(out);
+        self.reset_election_timer(out);
+    }
+
+    fn on_message(&mut self, now: Time, from: NodeId, msg: Message, out: &mut Fx) {
+        self.begin_input(now);
+        self.dispatch(from, msg, out);
+        self.log.save_frontier(&mut out.persist, false);
+    }
+
+    fn on_timer(&mut self, now: Time, timer: MultiPaxosTimer, out: &mut Fx) {
+        self.begin_input(now);
+        match timer {
+            MultiPaxosTimer::Election if now >= self.election_deadline && !self.is_leader() => {
+                self.campaign(out)
+            }
+            MultiPaxosTimer::Heartbeat => {
+                let due = matches!(&self.role, Role::Leader(st) if now >= st.heartbeat_at);
+                if due {
+                    self.on_heartbeat_timer(out);
+                }
+            }
+            _ => {} // spurious or stale firing
+        }
+        self.log.save_frontier(&mut out.persist, false);
+    }
+
+    fn on_client_request(&mut self, now: Time, req: ClientRequest<Request>, out: &mut Fx) {
+        self.begin_input(now);
+        let waiter = Waiter {
+            client: req.client,
+            seq: req.seq,
+        };
+        if !self.is_leader() {
+            let leader = self.leader.filter(|&l| l != self.cfg.id);
+            out.reply(req.client, req.seq, Outcome::NotLeader { leader });
+            return;
+        }
+        match req.op {
+            Request::Kv(KvOp::Get { key }) => self.read(waiter, key, out),
+            Request::Kv(op) => self.on_write(waiter, op, out),
+        }
+        self.log.save_frontier(&mut out.persist, false);
+    }
+}
+
+impl MultiPaxosNode {
+    fn dispatch(&mut self, from: NodeId, msg: Message, out: &mut Fx) {
+        match msg {
+            Message::Prepare {
+                ballot,
+                first_unchosen,
+            } => self.on_prepare(from, ballot, first_unchosen, out),
+            Message::Promise {
+                ballot,
+                first_unchosen,
+                accepted,
+            } => self.on_promise(from, ballot, first_unchosen, accepted, out),
+            Message::Nack {
+                ballot,
+                promised,
+                leader,
+            } => self.on_nack(from, ballot, promised, leader, out),
+            Message::Accept {
+                ballot,
+                first,
+                values,
+                decided,
+            } => self.on_accept(from, ballot, first, values, decided, out),
+            Message::Accepted {
+                ballot,
+                first,
+                last,
+                first_unchosen,
+            } => self.on_accepted(from, ballot, first, last, first_unchosen, out),
+            Message::Heartbeat {
+                ballot,
+                decided,
+                read_ctx,
+            } => self.on_heartbeat(from, ballot, decided, read_ctx, out),
+            Message::HeartbeatAck {
+                ballot,
+                read_ctx,
+                first_unchosen,
+            } => self.on_heartbeat_ack(from, ballot, read_ctx, first_unchosen, out),
+            Message::CatchUp { first_unchosen } => self.on_catch_up(from, first_unchosen, out),
+            Message::Chosen {
+                first,
+                values,
+                decided,
+            } => self.on_chosen(from, first, values, decided, out),
+            Message::Snapshot { below, data } => self.on_snapshot(from, below, data, out),
+        }
+    }
+}

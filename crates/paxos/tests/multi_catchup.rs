@@ -1,0 +1,162 @@
+//! Catch-up of lagging and restarted replicas, snapshots and log truncation, and
+//! snapshot transfer ("Paxos Made Live" §5.5).
+
+mod common;
+
+use common::multi::*;
+use common::*;
+use synod_paxos::Slot;
+
+/// Many writes while one replica is cut off, a few per delivery round.
+fn write_many(c: &mut MultiCluster, leader: u64, count: usize) {
+    for i in 0..count {
+        c.put(leader, &format!("k{}", i % 7), &i.to_string());
+        if i % 10 == 9 {
+            c.deliver_all();
+        }
+    }
+    c.deliver_all();
+}
+
+/// A replica partitioned away while 300 commands were chosen catches up when it
+/// returns: the leader's heartbeat tells it what is decided, and it pulls the
+/// chosen values in batches (`catchup_batch_max`), then executes them in order.
+#[test]
+fn multipaxos_catch_up_after_long_partition() {
+    // init
+    let mut c = multi_cluster(3);
+    c.elect(1);
+    c.isolate(3);
+    write_many(&mut c, 1, 300);
+    assert_eq!(c.node(3).first_unchosen(), Slot(1));
+
+    // act
+    c.heal();
+    c.run_for(ms(500));
+
+    // check: two catch-up answers (256 + 44 slots), no snapshot
+    c.assert_converged();
+    assert_eq!(c.node(3).first_unexecuted(), Slot(301));
+    assert_eq!(c.count(|_, to, m| to == n(3) && kind(m) == "Chosen"), 2);
+    assert_eq!(c.count_kind("Snapshot"), 0);
+}
+
+/// A replica that restarts after missing commands recovers what it had from its
+/// own log, then catches up the rest.
+#[test]
+fn multipaxos_restarted_replica_catches_up() {
+    // init
+    let mut c = multi_cluster(3);
+    c.elect(1);
+    write_many(&mut c, 1, 20);
+    c.run_for(ms(100));
+    c.crash(3);
+    write_many(&mut c, 1, 30);
+
+    // act
+    c.restart(3);
+    // It executes from its own log as far as it had saved the chosen prefix
+    // (saved lazily, with its next write: see `FRONTIER_LAG_MAX`).
+    let own = c.node(3).first_unexecuted();
+    assert!(Slot(1) < own && own <= Slot(21), "{own}");
+    c.run_for(ms(300));
+
+    // check
+    c.assert_converged();
+    assert_eq!(c.node(3).first_unexecuted(), Slot(51));
+}
+
+/// "Paxos Made Live" §5.5: each replica snapshots its state machine on its own and
+/// truncates its log; only chosen (executed) slots are truncated, and a few are
+/// kept (`snapshot_trailing`) so a slightly lagging replica needs no snapshot.
+#[test]
+fn multipaxos_each_replica_snapshots_and_truncates_its_log() {
+    // init
+    let mut c = build(3, 1, |cfg| {
+        cfg.snapshot_threshold = 16;
+        cfg.snapshot_trailing = 4;
+    });
+    c.elect(1);
+
+    // act
+    write_many(&mut c, 1, 100);
+    c.run_for(ms(100));
+
+    // check
+    for id in c.ids() {
+        let node = c.node(id);
+        // Each at its own point: followers execute in the steps they learn in.
+        let below = node.snapshot_below().expect("a snapshot");
+        assert!(below >= Slot(85), "n{id} snapshot below {below}");
+        assert_eq!(node.log().start(), Slot(below.0 - 4), "n{id}");
+        assert!(
+            c.disk(id).log_len() <= 4 + 16,
+            "n{id} keeps {}",
+            c.disk(id).log_len()
+        );
+    }
+    // A restart rebuilds from snapshot plus log.
+    let before = c.node(2).state_machine().clone();
+    c.crash(2);
+    c.restart(2);
+    assert_eq!(c.node(2).state_machine(), &before);
+    assert_eq!(c.node(2).first_unexecuted(), Slot(101));
+}
+
+/// A replica behind the leader's truncation point cannot be caught up from the log:
+/// the leader sends its snapshot, the replica installs it, then fetches the slots
+/// after it.
+#[test]
+fn multipaxos_snapshot_transfer() {
+    // init
+    let mut c = build(3, 1, |cfg| {
+        cfg.snapshot_threshold = 16;
+        cfg.snapshot_trailing = 4;
+    });
+    c.elect(1);
+    c.isolate(3);
+    write_many(&mut c, 1, 100);
+    assert!(c.node(1).log().start() > Slot(1));
+
+    // act
+    c.heal();
+    c.run_for(ms(500));
+
+    // check
+    assert_eq!(c.count(|_, to, m| to == n(3) && kind(m) == "Snapshot"), 1);
+    assert_eq!(c.node(3).snapshot_below(), c.node(1).snapshot_below());
+    assert!(c.node(3).log().start() > Slot(1));
+    c.assert_converged();
+    // The installed snapshot is durable: a restart starts from it.
+    c.crash(3);
+    c.restart(3);
+    assert_eq!(c.node(3).first_unexecuted(), Slot(101));
+    assert_eq!(c.node(3).state_machine(), c.node(1).state_machine());
+}
+
+/// A node that was cut off becomes leader with a peer that knows more chosen slots:
+/// its phase 1 starts where the quorum's knowledge ends (it never re-proposes a
+/// chosen slot), and it fetches the slots it lacks before executing on.
+#[test]
+fn multipaxos_new_leader_behind_its_quorum_fetches_chosen_values() {
+    // init: n3 misses 20 commands; then n1 crashes
+    let mut c = multi_cluster(3);
+    c.elect(1);
+    c.isolate(3);
+    write_many(&mut c, 1, 20);
+    c.run_for(ms(100));
+    c.crash(1);
+    c.heal();
+
+    // act
+    c.now += ms(200);
+    c.elect(3);
+    let t = c.put(3, "after", "1");
+    c.run_for(ms(300));
+
+    // check: n3 proposed from slot 21 on and fetched 1..=20 from n2
+    assert_eq!(c.outcome(t), Some(&WRITTEN));
+    assert!(c.count(|_, to, m| to == n(3) && kind(m) == "Chosen") >= 1);
+    assert_eq!(c.node(3).first_unexecuted(), Slot(22));
+    c.assert_converged();
+}

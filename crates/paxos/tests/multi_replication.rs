@@ -1,0 +1,232 @@
+//! Multi-Paxos phase 2 for a stream of slots: choosing, executing in slot order,
+//! the pipelined and batched window, retransmission, and durability.
+
+mod common;
+
+use common::multi::*;
+use common::*;
+use synod_core::{ClientId, KvOp, Outcome};
+use synod_paxos::{Message, Request, Slot};
+
+fn accept_sizes_to(c: &MultiCluster, dest: u64) -> Vec<usize> {
+    c.delivered
+        .iter()
+        .filter_map(|(_, to, m)| match m {
+            Message::Accept { values, .. } if *to == n(dest) => Some(values.len()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// "Paxos Made Simple" §2.2/§3: a command is chosen once a majority accepted it in
+/// the leader's ballot; the leader executes it and answers; followers learn it is
+/// chosen from the leader's next message (`decided`) and execute it too.
+#[test]
+fn multipaxos_commands_are_chosen_executed_and_answered() {
+    // init
+    let mut c = multi_cluster(3);
+    c.elect(1);
+
+    // act
+    let t = c.put(1, "x", "1");
+    c.deliver_all();
+
+    // check: the leader answered after one accept round
+    assert_eq!(c.outcome(t), Some(&WRITTEN));
+    assert_eq!(c.node(1).first_unchosen(), Slot(2));
+    assert_eq!(c.node(2).first_unexecuted(), Slot(1), "not yet told");
+    c.run_for(ms(100));
+    for id in c.ids() {
+        assert_eq!(c.node(id).state_machine().read("x"), Some("1"), "n{id}");
+    }
+    c.assert_converged();
+}
+
+/// Pipelining and batching ("Paxos Made Live" §5; PMMC's concurrent commanders):
+/// at most `accept_inflight_max` accepts are in flight; commands arriving meanwhile
+/// wait, and leave together, `accept_batch_max` per accept, as the window frees up.
+#[test]
+fn multipaxos_window_bounds_accepts_in_flight_and_batches_when_full() {
+    // init: a window of 2 accepts of up to 4 commands
+    let mut c = build(3, 1, |cfg| {
+        cfg.accept_inflight_max = 2;
+        cfg.accept_batch_max = 4;
+    });
+    c.elect(1);
+
+    // act: ten commands arrive at once
+    let tickets: Vec<Ticket> = (0..10).map(|i| c.put(1, "k", &i.to_string())).collect();
+
+    // check: two accepts per peer went out; eight commands wait
+    assert_eq!(c.node(1).pipeline(), Some((2, 8)));
+    assert_eq!(
+        c.wire
+            .iter()
+            .filter(|(_, _, m)| kind(m) == "Accept")
+            .count(),
+        4
+    );
+    c.deliver_all();
+    assert_eq!(accept_sizes_to(&c, 2), vec![1, 1, 4, 4]);
+    assert!(tickets.iter().all(|t| c.outcome(*t) == Some(&WRITTEN)));
+    assert_eq!(c.node(1).state_machine().read("k"), Some("9"));
+    assert_eq!(c.node(1).pipeline(), Some((0, 0)));
+}
+
+/// Accepts lost on the way (or their answers) are sent again every heartbeat
+/// interval until a phase-2 quorum acknowledged them; a follower that missed a slot
+/// chosen without it learns the value by catch-up instead.
+#[test]
+fn multipaxos_lost_accepts_are_retransmitted() {
+    // init
+    let mut c = multi_cluster(3);
+    c.elect(1);
+
+    // act: both accepts are lost
+    let t = c.put(1, "k", "v");
+    c.deliver_all_dropping(|_, _, m| kind(m) == "Accept");
+    assert_eq!(c.outcome(t), None);
+    c.run_for(ms(60));
+
+    // check: retransmitted once, chosen, answered
+    assert_eq!(c.outcome(t), Some(&WRITTEN));
+    assert_eq!(c.count_kind("Accept"), 2);
+    assert!(c.node(3).accepted_at(Slot(1)).is_some());
+
+    // act: n3 misses the next accept; n2 makes it chosen
+    c.put(1, "k", "w");
+    c.deliver_all_dropping(|_, to, m| to == n(3) && kind(m) == "Accept");
+    c.run_for(ms(100));
+
+    // check: no retransmission to n3 of a chosen slot; it fetched the value
+    assert_eq!(c.count(|_, to, m| to == n(3) && kind(m) == "Accept"), 1);
+    assert!(c.count_kind("Chosen") >= 1);
+    assert_eq!(c.node(3).state_machine().read("k"), Some("w"));
+    c.assert_converged();
+}
+
+/// §3: a server "can execute command i only after it has learned commands 1 through
+/// i": a follower that got the accepts for slots 2 and 3 but not 1 executes nothing
+/// until it has fetched slot 1, then all three in order.
+#[test]
+fn multipaxos_execution_follows_slot_order() {
+    // init: three writes to one key; n3 misses the accept of slot 1 and every
+    // retransmission of it
+    let mut c = multi_cluster(3);
+    c.elect(1);
+    for v in ["1", "2", "3"] {
+        c.put(1, "k", v);
+    }
+    let slot1_to_n3 = |_, to, m: &Message| {
+        to == n(3) && matches!(m, Message::Accept { first, .. } if *first == Slot(1))
+    };
+    c.deliver_all_dropping(slot1_to_n3);
+    assert!(c.node(3).accepted_at(Slot(3)).is_some());
+
+    // act: the next heartbeat says slots 1..=3 are chosen
+    c.drop_all(slot1_to_n3);
+    c.tick(ms(50));
+    c.deliver_all_dropping(slot1_to_n3);
+
+    // check: n3 fetched slot 1 (catch-up) and executed in order
+    assert!(c.count_kind("CatchUp") >= 1);
+    assert_eq!(c.node(3).first_unexecuted(), Slot(4));
+    assert_eq!(c.node(3).state_machine().read("k"), Some("3"));
+}
+
+/// "Paxos Made Simple" §2.3: acceptors remember what they accepted across
+/// restarts, so nothing chosen is lost when every node restarts. The leader saved
+/// its chosen prefix on its last heartbeat and executes the commands again from its
+/// own log; followers had learned the last decisions from a heartbeat, which writes
+/// nothing, so they recover less (`FRONTIER_LAG_MAX`) — whichever node leads next
+/// finds the rest accepted and chooses the same values again.
+#[test]
+fn multipaxos_full_cluster_restart_keeps_chosen_commands() {
+    // init
+    let mut c = multi_cluster(3);
+    c.elect(1);
+    for i in 0..5 {
+        c.put(1, "k", &i.to_string());
+    }
+    c.deliver_all();
+    c.run_for(ms(100));
+
+    // act
+    for id in c.ids() {
+        c.crash(id);
+    }
+    for id in c.ids() {
+        c.restart(id);
+    }
+
+    // check: the old leader rebuilt its state machine alone
+    assert_eq!(c.node(1).first_unexecuted(), Slot(6));
+    assert_eq!(c.node(1).state_machine().read("k"), Some("4"));
+    // … and a new leader continues after slot 5, with every command kept
+    c.run_for(ms(1_000));
+    let leader = c.leader().expect("a leader");
+    let t = c.put(leader, "k", "5");
+    c.deliver_all();
+    assert_eq!(c.outcome(t), Some(&WRITTEN));
+    assert_eq!(c.node(leader).first_unchosen(), Slot(7));
+    c.run_for(ms(100));
+    c.assert_converged();
+    assert_eq!(c.node(2).state_machine().read("k"), Some("5"));
+}
+
+/// Persist before send, on the acceptor side: an acceptance is on the acceptor's
+/// disk when its `Accepted` leaves (the driver persists each input's batch first);
+/// a crash right after answering loses nothing the leader counted.
+#[test]
+fn multipaxos_acceptance_is_durable_before_it_is_acknowledged() {
+    // init
+    let mut c = multi_cluster(3);
+    c.elect(1);
+    c.put(1, "k", "v");
+
+    // act: n2 accepts and answers, then crashes before anything else
+    let i = c
+        .wire
+        .iter()
+        .position(|(_, to, m)| *to == n(2) && kind(m) == "Accept")
+        .unwrap();
+    c.deliver_at(i);
+    assert!(c
+        .wire
+        .iter()
+        .any(|(from, _, m)| *from == n(2) && kind(m) == "Accepted"));
+    c.crash(2);
+    c.restart(2);
+
+    // check
+    assert!(c.node(2).accepted_at(Slot(1)).is_some());
+    assert_eq!(c.disk(2).log_len(), 1);
+}
+
+/// The leader's queue is bounded (`proposal_queue_max`): beyond it a command is
+/// refused with `Unavailable`, which promises it was not proposed.
+#[test]
+fn multipaxos_full_queue_refuses_with_unavailable() {
+    // init
+    let mut c = build(3, 1, |cfg| {
+        cfg.accept_inflight_max = 1;
+        cfg.proposal_queue_max = 2;
+    });
+    c.elect(1);
+
+    // act
+    let ts: Vec<Ticket> = (0..4)
+        .map(|i| {
+            let op = Request::Kv(KvOp::Put {
+                key: "k".into(),
+                value: i.to_string(),
+            });
+            c.request(1, ClientId(10 + i), 1, op)
+        })
+        .collect();
+
+    // check
+    assert_eq!(c.outcome(ts[3]), Some(&Outcome::Unavailable));
+    c.deliver_all();
+    assert!(ts[..3].iter().all(|t| c.outcome(*t) == Some(&WRITTEN)));
+}
