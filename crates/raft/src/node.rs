@@ -135,6 +135,10 @@ pub struct RaftNode {
     /// When we last heard from a leader of the current term (for pre-vote and
     /// check-quorum stickiness).
     pub(crate) leader_contact: Option<Time>,
+    /// Highest log index known durable in our own storage: everything recovered, and
+    /// what `on_persisted` reported since. Counts as our own match index when we are
+    /// the only voter.
+    pub(crate) durable_last: LogIndex,
     pub(crate) now: Time,
 }
 
@@ -166,6 +170,7 @@ impl RaftNode {
             incoming: None,
             election_deadline: Time::ZERO,
             leader_contact: None,
+            durable_last: LogIndex(0),
             now: Time::ZERO,
         }
     }
@@ -354,6 +359,11 @@ impl RaftNode {
             payload,
         };
         self.log.append(entry, &mut out.persist);
+        if self.membership.voters.len() == 1 {
+            // A lone voter is its own majority: an entry is committed only once *its*
+            // write is durable, which the driver reports through `on_persisted`.
+            out.persist_notify = Some(index.0);
+        }
         index
     }
 
@@ -384,6 +394,7 @@ impl RaftNode {
             .values()
             .map(|b| codec::decode::<Entry>(b).expect("corrupt log entry"));
         self.log = RaftLog::recover(prev, entries);
+        self.durable_last = self.log.last_index();
         if let Some((m, _)) = &self.snapshot {
             assert!(
                 self.log.prev().index <= m.index && m.index <= self.log.last_index(),
@@ -522,6 +533,14 @@ impl Node for RaftNode {
             RaftTimer::Heartbeat if self.is_leader() => self.on_heartbeat_timer(out),
             _ => {} // spurious or stale firing
         }
+    }
+
+    /// Our write up to log index `tag` is durable (requested by `leader_append` for a
+    /// lone voter).
+    fn on_persisted(&mut self, now: Time, tag: u64, out: &mut Fx) {
+        self.now = now;
+        self.durable_last = self.durable_last.max(LogIndex(tag));
+        self.advance_commit(out);
     }
 
     fn on_client_request(&mut self, now: Time, req: ClientRequest<Request>, out: &mut Fx) {

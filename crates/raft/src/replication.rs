@@ -226,12 +226,18 @@ impl RaftNode {
             return;
         };
         let id = self.cfg.id;
-        let last = self.log.last_index();
+        // Our own match index. With followers, our entries went out only after our
+        // batch was durable, so any majority that includes a follower ack is a
+        // majority of durable copies and we may count our whole log. A lone voter has
+        // no follower to vouch for that: it counts only what storage confirmed.
+        let own = if self.membership.voters.len() == 1 {
+            self.durable_last.min(self.log.last_index())
+        } else {
+            self.log.last_index()
+        };
         let matched = self.membership.voters.iter().map(|v| {
             if *v == id {
-                // Our own entries went out only after our batch was durable, so
-                // every follower ack is for entries we have durably too.
-                last
+                own
             } else {
                 state
                     .progress

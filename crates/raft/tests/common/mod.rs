@@ -373,10 +373,7 @@ impl Cluster {
             .unwrap_or_else(|| panic!("input to crashed {id}"));
         let mut fx = Effects::new();
         f(node, now, &mut fx);
-        assert!(
-            fx.persist_notify.is_none(),
-            "synod-raft asks for no notification"
-        );
+        let notify = fx.persist_notify.take();
         // Persist before send: the batch is durable before anything of this input leaves.
         slot.disk.persist(fx.persist.take());
         for op in fx.timers.drain(..) {
@@ -390,5 +387,10 @@ impl Cluster {
             self.send(id.0, env.to.0, env.msg);
         }
         self.replies.extend(fx.replies.drain(..).map(|r| (id, r)));
+        // The batch is durable (MemStorage::persist is synchronous): tell the node
+        // if it asked (a lone voter waits for this to commit).
+        if let Some(tag) = notify {
+            self.input(id, |n, t, fx| n.on_persisted(t, tag, fx));
+        }
     }
 }
