@@ -365,6 +365,19 @@ impl Cluster {
         id: NodeId,
         f: impl FnOnce(&mut RaftNode, Time, &mut NodeEffects<RaftNode>),
     ) {
+        let mut f = Some(f);
+        self.input_dyn(id, &mut |n, t, fx| {
+            (f.take().expect("each input runs once"))(n, t, fx)
+        });
+    }
+
+    /// Non-generic body of [`Cluster::input`], so it can recurse for persist
+    /// notifications without instantiating itself forever.
+    fn input_dyn(
+        &mut self,
+        id: NodeId,
+        f: &mut dyn FnMut(&mut RaftNode, Time, &mut NodeEffects<RaftNode>),
+    ) {
         let now = self.now;
         let slot = self.slots.get_mut(&id).expect("unknown node");
         let node = slot
@@ -390,7 +403,7 @@ impl Cluster {
         // The batch is durable (MemStorage::persist is synchronous): tell the node
         // if it asked (a lone voter waits for this to commit).
         if let Some(tag) = notify {
-            self.input(id, |n, t, fx| n.on_persisted(t, tag, fx));
+            self.input_dyn(id, &mut |n, t, fx| n.on_persisted(t, tag, fx));
         }
     }
 }
