@@ -2,5 +2,6 @@
 //! library's nodes) directly in one thread, with in-memory storage, so the benches
 //! measure protocol code rather than I/O.
 
+pub mod direct;
 pub mod raft_driver;
 pub mod raftrs_driver;

@@ -1,0 +1,122 @@
+//! A single-threaded cluster of sans-IO nodes wired directly: messages go through a
+//! FIFO queue, every batch is applied to a `MemStorage` before the messages and
+//! replies of the same input are released (persist before send), persist
+//! notifications are delivered, and proposals are kept at a fixed number in flight.
+//! Timers are not fired: the benches measure steady-state replication.
+
+use std::collections::VecDeque;
+use synod_core::{
+    ClientId, ClientRequest, Effects, KvOp, MemStorage, Node, NodeEffects, NodeId, Outcome, Time,
+};
+
+/// A directly wired cluster of `N` nodes with ids 1..=n; node 1 proposes.
+pub struct DirectCluster<N: Node> {
+    nodes: Vec<N>,
+    disks: Vec<MemStorage>,
+    wire: VecDeque<(NodeId, NodeId, N::Message)>,
+    fx: NodeEffects<N>,
+    committed: u64,
+    next_seq: u64,
+    value: String,
+    request: fn(KvOp) -> N::Request,
+}
+
+const NOW: Time = Time::from_secs(1);
+
+impl<N: Node> DirectCluster<N> {
+    /// Starts `nodes`, fires `elect` on node 1 and delivers until quiet; `request`
+    /// wraps a KV operation in the protocol's request type.
+    pub fn new(
+        nodes: Vec<N>,
+        elect: impl FnOnce(&mut N, Time, &mut NodeEffects<N>),
+        request: fn(KvOp) -> N::Request,
+    ) -> DirectCluster<N> {
+        let mut c = DirectCluster {
+            disks: nodes.iter().map(|_| MemStorage::new()).collect(),
+            nodes,
+            wire: VecDeque::new(),
+            fx: Effects::new(),
+            committed: 0,
+            next_seq: 0,
+            value: "0123456789abcdef".to_string(), // 16-byte payload
+            request,
+        };
+        for i in 0..c.nodes.len() {
+            let rec = c.disks[i].recover();
+            c.nodes[i].on_start(Time::ZERO, rec, &mut c.fx);
+            c.drain(i);
+        }
+        elect(&mut c.nodes[0], NOW, &mut c.fx);
+        c.drain(0);
+        while let Some((from, to, msg)) = c.wire.pop_front() {
+            c.deliver(from, to, msg);
+        }
+        c.committed = 0;
+        c
+    }
+
+    /// Node `i` (0-based).
+    pub fn node(&self, i: usize) -> &N {
+        &self.nodes[i]
+    }
+
+    fn drain(&mut self, i: usize) {
+        self.disks[i].persist(self.fx.persist.take());
+        let from = self.nodes[i].id();
+        for env in self.fx.early_sends.drain(..).chain(self.fx.sends.drain(..)) {
+            self.wire.push_back((from, env.to, env.msg));
+        }
+        for r in self.fx.replies.drain(..) {
+            if matches!(r.outcome, Outcome::Done(_)) {
+                self.committed += 1;
+            }
+        }
+        self.fx.timers.clear();
+        if let Some(tag) = self.fx.persist_notify.take() {
+            self.nodes[i].on_persisted(NOW, tag, &mut self.fx);
+            self.drain(i);
+        }
+    }
+
+    fn deliver(&mut self, from: NodeId, to: NodeId, msg: N::Message) {
+        let i = (to.0 - 1) as usize;
+        self.nodes[i].on_message(NOW, from, msg, &mut self.fx);
+        self.drain(i);
+    }
+
+    fn propose(&mut self) {
+        self.next_seq += 1;
+        let op = (self.request)(KvOp::Put {
+            key: "k".to_string(),
+            value: self.value.clone(),
+        });
+        let req = ClientRequest {
+            client: ClientId(1),
+            seq: self.next_seq,
+            op,
+        };
+        self.nodes[0].on_client_request(NOW, req, &mut self.fx);
+        self.drain(0);
+    }
+
+    /// Commits `entries` more commands keeping `in_flight` proposals outstanding.
+    ///
+    /// # Panics
+    /// If the cluster stops making progress (nothing in flight on the wire).
+    pub fn run(&mut self, entries: u64, in_flight: u64) {
+        let start = self.committed;
+        let mut proposed = 0;
+        while self.committed - start < entries {
+            while proposed < entries && proposed - (self.committed - start) < in_flight {
+                self.propose();
+                proposed += 1;
+            }
+            // One message at a time, so new proposals interleave with acks.
+            let (from, to, msg) = self
+                .wire
+                .pop_front()
+                .expect("proposals in flight but nothing on the wire");
+            self.deliver(from, to, msg);
+        }
+    }
+}
