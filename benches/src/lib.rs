@@ -3,5 +3,4 @@
 //! measure protocol code rather than I/O.
 
 pub mod direct;
-pub mod raft_driver;
 pub mod raftrs_driver;
