@@ -3,3 +3,6 @@
 
 pub mod paxos;
 pub mod raft;
+
+#[cfg(test)]
+mod testing;

@@ -239,10 +239,10 @@ impl Invariant<MultiPaxosNode> for SameCommandPerSlot {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapters::testing::{quiet_cluster, step_until};
     use crate::runner::check_linearizability;
     use crate::sim::config::{FaultSpec, SimConfig};
     use crate::sim::Simulator;
-    use crate::workload::{Mix, WorkloadConfig};
     use std::time::Duration;
     use synod_core::{Effects, Node, Recovered};
 
@@ -356,33 +356,6 @@ mod tests {
         }
     }
 
-    /// A healthy 3-node cluster whose clients (each doing one `put`) start at 1 s.
-    fn quiet_cluster(seed: u64, clients: usize, ops: u64) -> Simulator<Paxos> {
-        let mut cfg = SimConfig::standard(seed, FaultSpec::default(), ops);
-        cfg.workload = WorkloadConfig::standard(ops);
-        cfg.workload.clients = clients;
-        cfg.workload.mix = Mix {
-            read: 0.0,
-            append: 0.0,
-            cas: 0.0,
-            delete: 0.0,
-        };
-        cfg.workload.start_after = Duration::from_secs(1);
-        Simulator::new(cfg)
-    }
-
-    fn step_until(sim: &mut Simulator<Paxos>, mut done: impl FnMut(&Simulator<Paxos>) -> bool) {
-        let mut t = sim.now();
-        for _ in 0..100_000 {
-            if done(sim) {
-                return;
-            }
-            t += Duration::from_micros(100);
-            sim.run_until(t);
-        }
-        panic!("condition not reached by {t}");
-    }
-
     /// Message economy of a leader change: one phase 1 (a prepare and a promise per
     /// peer, 4 messages) makes a leader for every slot; with nothing to re-propose
     /// there is no no-op round, and the first heartbeats announce it (≤ 8 more with
@@ -390,7 +363,7 @@ mod tests {
     #[test]
     fn paxos_election_costs_one_phase_1_round() {
         for seed in 0..20 {
-            let mut sim = quiet_cluster(seed, 0, 1);
+            let mut sim = quiet_cluster::<Paxos>(seed, 0, 1);
             step_until(&mut sim, |s| {
                 (0..3).any(|i| s.node(i).is_some_and(|n| n.is_leader()))
             });
@@ -405,7 +378,7 @@ mod tests {
     #[test]
     fn paxos_ten_sequential_commands_cost_about_40_messages() {
         for seed in 0..20 {
-            let mut sim = quiet_cluster(seed, 1, 10);
+            let mut sim = quiet_cluster::<Paxos>(seed, 1, 10);
             sim.run_until(Time::from_secs(1));
             let before = sim.stats().sent;
             step_until(&mut sim, |s| s.client_stats().ok >= 10);

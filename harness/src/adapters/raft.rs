@@ -155,37 +155,9 @@ impl Invariant<RaftNode> for CommittedEntries {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::config::{FaultSpec, SimConfig};
+    use crate::adapters::testing::{quiet_cluster, step_until};
+    use crate::sim::config::SimConfig;
     use crate::sim::Simulator;
-    use crate::workload::{Mix, WorkloadConfig};
-    use std::time::Duration;
-
-    /// A healthy 3-node cluster whose clients (each doing one `put`) start at 1 s.
-    fn quiet_cluster(seed: u64, clients: usize, ops: u64) -> Simulator<Raft> {
-        let mut cfg = SimConfig::standard(seed, FaultSpec::default(), ops);
-        cfg.workload = WorkloadConfig::standard(ops);
-        cfg.workload.clients = clients;
-        cfg.workload.mix = Mix {
-            read: 0.0,
-            append: 0.0,
-            cas: 0.0,
-            delete: 0.0,
-        };
-        cfg.workload.start_after = Duration::from_secs(1);
-        Simulator::new(cfg)
-    }
-
-    fn step_until(sim: &mut Simulator<Raft>, mut done: impl FnMut(&Simulator<Raft>) -> bool) {
-        let mut t = sim.now();
-        for _ in 0..100_000 {
-            if done(sim) {
-                return;
-            }
-            t += Duration::from_micros(100);
-            sim.run_until(t);
-        }
-        panic!("condition not reached by {t}");
-    }
 
     /// A lone voter is its own majority, so it may count an entry committed only
     /// once its own write is durable. Counting an entry still in flight to disk
@@ -207,7 +179,7 @@ mod tests {
     #[test]
     fn raft_5_2_election_costs_at_most_30_messages() {
         for seed in 0..20 {
-            let mut sim = quiet_cluster(seed, 0, 1);
+            let mut sim = quiet_cluster::<Raft>(seed, 0, 1);
             step_until(&mut sim, |s| {
                 (0..3).all(|i| s.node(i).is_some_and(|n| n.commit_index() >= LogIndex(1)))
             });
@@ -224,7 +196,7 @@ mod tests {
     #[test]
     fn raft_5_3_ten_sequential_commands_cost_about_40_messages() {
         for seed in 0..20 {
-            let mut sim = quiet_cluster(seed, 1, 10);
+            let mut sim = quiet_cluster::<Raft>(seed, 1, 10);
             sim.run_until(Time::from_secs(1));
             let before = sim.stats().sent;
             step_until(&mut sim, |s| s.client_stats().ok >= 10);
@@ -237,7 +209,7 @@ mod tests {
     #[test]
     fn raft_5_3_ten_concurrent_commands_cost_at_most_40_messages() {
         for seed in 0..20 {
-            let mut sim = quiet_cluster(seed, 10, 10);
+            let mut sim = quiet_cluster::<Raft>(seed, 10, 10);
             sim.run_until(Time::from_secs(1));
             let before = sim.stats().sent;
             step_until(&mut sim, |s| s.client_stats().ok >= 10);
