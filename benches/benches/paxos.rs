@@ -5,8 +5,9 @@
 //! Run: `cargo bench -p synod-benches --bench paxos`
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use synod_benches::direct::DirectCluster;
+use synod_benches::time_runs;
 use synod_core::{Node, NodeId};
 use synod_paxos::{MultiPaxosConfig, MultiPaxosNode, MultiPaxosTimer, Request};
 
@@ -42,14 +43,7 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Elements(ENTRIES));
     for in_flight in [1u64, 64, 1024] {
         group.bench_with_input(BenchmarkId::new("synod", in_flight), &in_flight, |b, &k| {
-            b.iter_custom(|iters| {
-                let mut cluster = cluster();
-                let start = Instant::now();
-                for _ in 0..iters {
-                    cluster.run(ENTRIES, k);
-                }
-                start.elapsed()
-            })
+            b.iter_custom(|iters| time_runs(iters, cluster, |c| c.run(ENTRIES, k)))
         });
     }
     group.finish();

@@ -5,9 +5,10 @@
 //! Run: `cargo bench -p synod-benches --bench raft`
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use synod_benches::direct::DirectCluster;
 use synod_benches::raftrs_driver::RaftRsCluster;
+use synod_benches::time_runs;
 use synod_core::{Node, NodeId};
 use synod_raft::{RaftConfig, RaftNode, RaftTimer, Request};
 
@@ -47,27 +48,13 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Elements(ENTRIES));
     for in_flight in [1u64, 64, 1024] {
         group.bench_with_input(BenchmarkId::new("synod", in_flight), &in_flight, |b, &k| {
-            b.iter_custom(|iters| {
-                let mut cluster = synod_cluster();
-                let start = Instant::now();
-                for _ in 0..iters {
-                    cluster.run(ENTRIES, k);
-                }
-                start.elapsed()
-            })
+            b.iter_custom(|iters| time_runs(iters, synod_cluster, |c| c.run(ENTRIES, k)))
         });
         group.bench_with_input(
             BenchmarkId::new("raft-rs", in_flight),
             &in_flight,
             |b, &k| {
-                b.iter_custom(|iters| {
-                    let mut cluster = RaftRsCluster::new();
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        cluster.run(ENTRIES, k);
-                    }
-                    start.elapsed()
-                })
+                b.iter_custom(|iters| time_runs(iters, RaftRsCluster::new, |c| c.run(ENTRIES, k)))
             },
         );
     }

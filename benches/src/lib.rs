@@ -4,3 +4,18 @@
 
 pub mod direct;
 pub mod raftrs_driver;
+
+/// Times `iters` runs of `run` on one cluster built by `make` (building is not
+/// timed): the body of every commit-throughput bench's `iter_custom`.
+pub fn time_runs<C>(
+    iters: u64,
+    make: impl FnOnce() -> C,
+    mut run: impl FnMut(&mut C),
+) -> std::time::Duration {
+    let mut cluster = make();
+    let start = std::time::Instant::now();
+    for _ in 0..iters {
+        run(&mut cluster);
+    }
+    start.elapsed()
+}
