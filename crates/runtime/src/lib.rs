@@ -1,8 +1,17 @@
 //! # synod-runtime
 //!
-//! Placeholder: the tokio driver, TCP transport and file WAL arrive with their own
-//! issue. The crate exists so the workspace layout is complete.
+//! Runs the same sans-IO protocol nodes that the simulator runs, for real: a tokio
+//! driver that carries out [`Effects`](synod_core::Effects) with the persist-before-send
+//! rule, a TCP transport with optional mutual TLS, and a segmented, checksummed,
+//! fsync'd file WAL.
+//!
+//! * [`wal`] — crash-safe file storage implementing [`synod_core::Storage`].
+//! * [`transport`] — TCP peer transport implementing [`synod_core::Transport`].
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod transport;
+pub mod wal;
 
 pub use synod_core;

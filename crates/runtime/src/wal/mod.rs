@@ -1,0 +1,1 @@
+//! Segmented, checksummed, fsync'd file WAL (being written).
