@@ -33,6 +33,16 @@ pub trait Storage: Send {
     /// Makes `batch` durable, atomically, after all earlier batches. Returns only
     /// when a crash can no longer lose it.
     async fn persist(&mut self, batch: WriteBatch) -> Result<(), StorageError>;
+
+    /// Group commit: makes every batch durable, in order, each one atomically, and
+    /// returns when all of them are. Implementations should write them all and sync
+    /// once; the default persists them one by one.
+    async fn persist_all(&mut self, batches: Vec<WriteBatch>) -> Result<(), StorageError> {
+        for batch in batches {
+            self.persist(batch).await?;
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]
