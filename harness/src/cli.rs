@@ -203,7 +203,7 @@ fn parse_faults(s: &str) -> Result<FaultSpec, String> {
     s.parse()
 }
 
-fn parse_workload(s: &str) -> Result<WorkloadName, String> {
+pub(crate) fn parse_workload(s: &str) -> Result<WorkloadName, String> {
     s.parse()
 }
 

@@ -124,6 +124,9 @@ pub struct WorkloadConfig {
     pub record_history: bool,
     /// Clients start issuing operations after this much virtual time.
     pub start_after: Duration,
+    /// Client `i` is `ClientId(client_id_base + i + 1)`. A real cluster remembers
+    /// client sessions across runs, so each run against one needs fresh ids.
+    pub client_id_base: u64,
 }
 
 impl WorkloadConfig {
@@ -173,6 +176,7 @@ impl WorkloadConfig {
             liveness_ops: 3,
             record_history: true,
             start_after: Duration::ZERO,
+            client_id_base: 0,
         }
     }
 }
@@ -408,7 +412,7 @@ impl Workload {
         let mut gen = OpGenerator::new(&cfg, seed);
         let clients = (0..cfg.clients)
             .map(|i| Client {
-                id: ClientId(i as u64 + 1),
+                id: ClientId(cfg.client_id_base + i as u64 + 1),
                 process: i as u64,
                 seq: 0,
                 target: gen.node(nodes),
@@ -446,7 +450,7 @@ impl Workload {
 
     /// Maps a client id back to its index.
     pub fn index_of(&self, id: ClientId) -> Option<usize> {
-        let i = usize::try_from(id.0).ok()?.checked_sub(1)?;
+        let i = usize::try_from(id.0.checked_sub(self.cfg.client_id_base + 1)?).ok()?;
         (i < self.clients.len()).then_some(i)
     }
 

@@ -84,7 +84,7 @@ pub mod time;
 pub use codec::CodecError;
 pub use driver::{Storage, StorageError, Transport, TransportError};
 pub use id::{ClientId, NodeId};
-pub use kv::{Applied, KvCommand, KvOp, KvResult, KvStateMachine};
+pub use kv::{Applied, KvCommand, KvNode, KvOp, KvResult, KvStateMachine};
 pub use node::{
     ClientReply, ClientRequest, Effects, Envelope, Node, NodeEffects, Outcome, TimerOp,
 };

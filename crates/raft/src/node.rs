@@ -438,6 +438,26 @@ impl RaftNode {
     }
 }
 
+impl synod_core::KvNode for RaftNode {
+    const PROTOCOL: &'static str = "raft";
+
+    fn new_kv(id: NodeId, members: &[NodeId], seed: u64) -> RaftNode {
+        RaftNode::new(RaftConfig::lan(id, members.iter().copied(), seed))
+    }
+
+    fn kv_request(op: KvOp) -> Request {
+        Request::Kv(op)
+    }
+
+    /// Membership and transfer answers carry no KV result; they read as `Written`.
+    fn kv_result(response: &Response) -> KvResult {
+        match response {
+            Response::Kv(r) => r.clone(),
+            Response::ConfigChanged(_) | Response::TransferStarted => KvResult::Written,
+        }
+    }
+}
+
 impl Node for RaftNode {
     type Message = Message;
     type Timer = RaftTimer;

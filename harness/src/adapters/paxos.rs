@@ -5,9 +5,9 @@
 
 use crate::protocol::{Invariant, SimProtocol};
 use std::collections::{BTreeMap, BTreeSet};
-use synod_core::{KvOp, KvResult, NodeId, Time};
+use synod_core::{KvNode, KvOp, KvResult, NodeId, Time};
 use synod_paxos::multi::majority;
-use synod_paxos::{Ballot, MultiPaxosConfig, MultiPaxosNode, Request, Response, Slot, Value};
+use synod_paxos::{Ballot, MultiPaxosNode, Request, Response, Slot, Value};
 
 /// Multi-Paxos, registered as `paxos`.
 pub struct Paxos;
@@ -17,17 +17,15 @@ impl SimProtocol for Paxos {
     const NAME: &'static str = "paxos";
 
     fn build(id: NodeId, members: &[NodeId], seed: u64) -> MultiPaxosNode {
-        MultiPaxosNode::new(MultiPaxosConfig::lan(id, members.iter().copied(), seed))
+        MultiPaxosNode::new_kv(id, members, seed)
     }
 
     fn request(op: KvOp) -> Request {
-        Request::Kv(op)
+        MultiPaxosNode::kv_request(op)
     }
 
     fn result(response: &Response) -> KvResult {
-        match response {
-            Response::Kv(r) => r.clone(),
-        }
+        MultiPaxosNode::kv_result(response)
     }
 
     fn invariants(members: &[NodeId]) -> Vec<Box<dyn Invariant<MultiPaxosNode>>> {
@@ -321,7 +319,7 @@ mod tests {
         type Node = MultiPaxosNode;
         const NAME: &'static str = "paxos-tight";
         fn build(id: NodeId, members: &[NodeId], seed: u64) -> MultiPaxosNode {
-            let mut cfg = MultiPaxosConfig::lan(id, members.iter().copied(), seed);
+            let mut cfg = synod_paxos::MultiPaxosConfig::lan(id, members.iter().copied(), seed);
             cfg.snapshot_threshold = 16;
             cfg.snapshot_trailing = 4;
             cfg.accept_inflight_max = 2;

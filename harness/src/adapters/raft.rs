@@ -5,8 +5,8 @@ use crate::protocol::{Invariant, SimProtocol};
 use crate::sim::digest::TraceDigest;
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
-use synod_core::{KvOp, KvResult, NodeId, Time};
-use synod_raft::{LogIndex, RaftConfig, RaftNode, Request, Response, Term};
+use synod_core::{KvNode, KvOp, KvResult, NodeId, Time};
+use synod_raft::{LogIndex, RaftNode, Request, Response, Term};
 
 /// Raft, registered as `raft`.
 pub struct Raft;
@@ -16,18 +16,15 @@ impl SimProtocol for Raft {
     const NAME: &'static str = "raft";
 
     fn build(id: NodeId, members: &[NodeId], seed: u64) -> RaftNode {
-        RaftNode::new(RaftConfig::lan(id, members.iter().copied(), seed))
+        RaftNode::new_kv(id, members, seed)
     }
 
     fn request(op: KvOp) -> Request {
-        Request::Kv(op)
+        RaftNode::kv_request(op)
     }
 
     fn result(response: &Response) -> KvResult {
-        match response {
-            Response::Kv(r) => r.clone(),
-            Response::ConfigChanged(_) | Response::TransferStarted => KvResult::Written,
-        }
+        RaftNode::kv_result(response)
     }
 
     fn invariants(_members: &[NodeId]) -> Vec<Box<dyn Invariant<RaftNode>>> {

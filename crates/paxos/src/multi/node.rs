@@ -425,6 +425,24 @@ fn meta<T: serde::de::DeserializeOwned>(rec: &Recovered, key: &str) -> Option<T>
         .map(|b| codec::decode(b).unwrap_or_else(|e| panic!("corrupt {key}: {e}")))
 }
 
+impl synod_core::KvNode for MultiPaxosNode {
+    const PROTOCOL: &'static str = "paxos";
+
+    fn new_kv(id: NodeId, members: &[NodeId], seed: u64) -> MultiPaxosNode {
+        MultiPaxosNode::new(MultiPaxosConfig::lan(id, members.iter().copied(), seed))
+    }
+
+    fn kv_request(op: KvOp) -> Request {
+        Request::Kv(op)
+    }
+
+    fn kv_result(response: &Response) -> KvResult {
+        match response {
+            Response::Kv(r) => r.clone(),
+        }
+    }
+}
+
 impl Node for MultiPaxosNode {
     type Message = Message;
     type Timer = MultiPaxosTimer;
