@@ -1,12 +1,14 @@
 //! Committed commands per second of a 3-node in-memory Multi-Paxos cluster, one
 //! thread, nodes wired directly (the same driver as Synod Raft's in `raft.rs`), with
-//! 1, 64 and 1024 proposals in flight. The `omnipaxos` peer is not wired yet.
+//! 1, 64 and 1024 proposals in flight: Synod Multi-Paxos beside `omnipaxos` 0.2.4
+//! (`benches/src/omnipaxos_driver.rs`) driven the same way in the same run.
 //!
 //! Run: `cargo bench -p synod-benches --bench paxos`
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::time::Duration;
 use synod_benches::direct::DirectCluster;
+use synod_benches::omnipaxos_driver::OmniPaxosCluster;
 use synod_benches::time_runs;
 use synod_core::{Node, NodeId};
 use synod_paxos::{MultiPaxosConfig, MultiPaxosNode, MultiPaxosTimer, Request};
@@ -16,7 +18,9 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const ENTRIES: u64 = 20_000;
 
-fn cluster() -> DirectCluster<MultiPaxosNode> {
+/// Three Synod Multi-Paxos nodes, node 1 leading; `MultiPaxosConfig::lan` (8 accept
+/// messages of up to 64 commands in flight), snapshots every 10,000 slots keeping 1,000.
+fn synod_cluster() -> DirectCluster<MultiPaxosNode> {
     let ids = [NodeId(1), NodeId(2), NodeId(3)];
     let nodes = ids
         .iter()
@@ -43,8 +47,17 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Elements(ENTRIES));
     for in_flight in [1u64, 64, 1024] {
         group.bench_with_input(BenchmarkId::new("synod", in_flight), &in_flight, |b, &k| {
-            b.iter_custom(|iters| time_runs(iters, cluster, |c| c.run(ENTRIES, k)))
+            b.iter_custom(|iters| time_runs(iters, synod_cluster, |c| c.run(ENTRIES, k)))
         });
+        group.bench_with_input(
+            BenchmarkId::new("omnipaxos", in_flight),
+            &in_flight,
+            |b, &k| {
+                b.iter_custom(|iters| {
+                    time_runs(iters, OmniPaxosCluster::new, |c| c.run(ENTRIES, k))
+                })
+            },
+        );
     }
     group.finish();
 }

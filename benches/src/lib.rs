@@ -3,6 +3,7 @@
 //! measure protocol code rather than I/O.
 
 pub mod direct;
+pub mod omnipaxos_driver;
 pub mod raftrs_driver;
 
 /// Times `iters` runs of `run` on one cluster built by `make` (building is not
