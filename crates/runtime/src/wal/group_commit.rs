@@ -1,0 +1,318 @@
+//! The queue between a node's driver and the thread that owns its [`FileStorage`]:
+//! the driver pushes each input's [`WriteBatch`] without waiting, and the WAL thread
+//! takes everything pending in one go and makes it durable with a single sync
+//! ([`FileStorage::write_batches`]) — group commit.
+//!
+//! Batches get dense sequence numbers in push order, so the WAL thread can report
+//! "durable through sequence *s*" and the driver can release the messages and replies
+//! that waited for those batches (persist-before-send).
+//!
+//! A std [`Mutex`](std::sync::Mutex) and [`Condvar`](std::sync::Condvar) suffice: the
+//! critical sections only move a `Vec`, and the consumer is a dedicated OS thread that
+//! may block. Under `--cfg loom` they are loom's, and `loom_tests` model-check the
+//! queue with two producers and a consumer.
+//!
+//! The queue has no bound of its own (pushing never blocks a protocol's event loop);
+//! the driver bounds it with its limit on batches in flight.
+//!
+//! [`FileStorage`]: super::FileStorage
+//! [`FileStorage::write_batches`]: super::FileStorage::write_batches
+
+use super::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::PoisonError;
+use synod_core::WriteBatch;
+
+/// A multi-producer, single-consumer queue of [`WriteBatch`]es for group commit.
+#[derive(Debug, Default)]
+pub struct GroupCommitQueue {
+    pending: Mutex<Pending>,
+    /// Signalled when a batch is pushed or the queue closes.
+    consumer_wakeup: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    /// Batches pushed and not yet taken, in push order.
+    batches: Vec<WriteBatch>,
+    /// Sequence number of `batches[0]` (or of the next push, if empty). Invariant:
+    /// every number below it was handed to the consumer exactly once.
+    first_seq: u64,
+    /// Set by [`GroupCommitQueue::close`]; never cleared.
+    closed: bool,
+}
+
+/// [`GroupCommitQueue::push`] after [`close`](GroupCommitQueue::close): the batch is
+/// handed back, not queued, so that no batch is silently dropped.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("group commit queue closed")]
+pub struct QueueClosed(pub WriteBatch);
+
+impl GroupCommitQueue {
+    /// An empty, open queue; the first batch pushed gets sequence number 0.
+    pub fn new() -> GroupCommitQueue {
+        GroupCommitQueue::default()
+    }
+
+    /// Queues `batch` and returns its sequence number. Never blocks (beyond the short
+    /// critical section). Fails, handing the batch back, once the queue is closed.
+    pub fn push(&self, batch: WriteBatch) -> Result<u64, QueueClosed> {
+        let mut pending = self.lock();
+        if pending.closed {
+            return Err(QueueClosed(batch));
+        }
+        let seq = pending.first_seq + pending.batches.len() as u64;
+        pending.batches.push(batch);
+        drop(pending);
+        self.consumer_wakeup.notify_one();
+        Ok(seq)
+    }
+
+    /// Takes every pending batch, with the sequence number of the first; blocks while
+    /// none is pending and the queue is open. After [`close`](Self::close) it still
+    /// returns what is pending, then `None`. For the one consumer thread.
+    pub fn take_all(&self) -> Option<(u64, Vec<WriteBatch>)> {
+        let mut pending = self.lock();
+        while pending.batches.is_empty() && !pending.closed {
+            pending = self
+                .consumer_wakeup
+                .wait(pending)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        if pending.batches.is_empty() {
+            return None;
+        }
+        let first_seq = pending.first_seq;
+        let batches = std::mem::take(&mut pending.batches);
+        pending.first_seq += batches.len() as u64;
+        Some((first_seq, batches))
+    }
+
+    /// Refuses further pushes and wakes the consumer, which drains what is pending and
+    /// then gets `None`.
+    pub fn close(&self) {
+        self.lock().closed = true;
+        self.consumer_wakeup.notify_all();
+    }
+
+    /// Number of batches pushed and not yet taken.
+    pub fn pending_len(&self) -> usize {
+        self.lock().batches.len()
+    }
+
+    /// `true` once [`close`](Self::close) has been called.
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    /// The state, even if another thread panicked while holding the lock: every
+    /// critical section leaves `Pending` consistent (they only push, take or set a
+    /// flag), so poisoning cannot expose a half-done update.
+    fn lock(&self) -> MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::thread;
+
+    fn tagged(producer: u8, n: u32) -> WriteBatch {
+        let mut batch = WriteBatch::new();
+        batch.set_meta("tag", [&[producer][..], &n.to_le_bytes()].concat());
+        batch
+    }
+
+    fn tag_of(batch: &WriteBatch) -> (u8, u32) {
+        match &batch.ops()[0] {
+            synod_core::StorageOp::SetMeta { value, .. } => (
+                value[0],
+                u32::from_le_bytes([value[1], value[2], value[3], value[4]]),
+            ),
+            other => panic!("unexpected op {other:?}"),
+        }
+    }
+
+    #[test]
+    fn concurrent_pushes_are_taken_once_in_producer_order_with_dense_sequence_numbers() {
+        const PRODUCERS: u8 = 4;
+        const PUSHES: u32 = 2_000;
+        let queue = Arc::new(GroupCommitQueue::new());
+        let consumer = {
+            let queue = Arc::clone(&queue);
+            thread::spawn(move || {
+                let mut taken = Vec::new();
+                while let Some((first_seq, batches)) = queue.take_all() {
+                    assert_eq!(first_seq, taken.len() as u64, "sequence numbers are dense");
+                    taken.extend(batches.iter().map(tag_of));
+                }
+                taken
+            })
+        };
+        let producers: Vec<_> = (0..PRODUCERS)
+            .map(|p| {
+                let queue = Arc::clone(&queue);
+                thread::spawn(move || {
+                    (0..PUSHES)
+                        .map(|n| queue.push(tagged(p, n)).expect("queue open"))
+                        .collect::<Vec<u64>>()
+                })
+            })
+            .collect();
+        let seqs: Vec<Vec<u64>> = producers.into_iter().map(|h| h.join().unwrap()).collect();
+        queue.close();
+        let taken = consumer.join().unwrap();
+
+        assert_eq!(taken.len(), PRODUCERS as usize * PUSHES as usize);
+        for (p, seqs) in seqs.iter().enumerate() {
+            for (n, &seq) in seqs.iter().enumerate() {
+                assert_eq!(
+                    taken[seq as usize],
+                    (p as u8, n as u32),
+                    "push returned seq {seq}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn close_wakes_a_waiting_consumer_and_refuses_later_pushes() {
+        let queue = Arc::new(GroupCommitQueue::new());
+        let consumer = {
+            let queue = Arc::clone(&queue);
+            thread::spawn(move || queue.take_all())
+        };
+        thread::sleep(std::time::Duration::from_millis(20));
+        queue.close();
+        assert_eq!(consumer.join().unwrap(), None);
+        assert!(queue.is_closed());
+        let refused = queue.push(tagged(1, 1));
+        assert_eq!(
+            refused,
+            Err(QueueClosed(tagged(1, 1))),
+            "the batch is handed back"
+        );
+    }
+
+    #[test]
+    fn close_keeps_pending_batches_for_the_consumer() {
+        let queue = GroupCommitQueue::new();
+        assert_eq!(queue.push(tagged(0, 0)), Ok(0));
+        assert_eq!(queue.push(tagged(0, 1)), Ok(1));
+        queue.close();
+        assert_eq!(queue.pending_len(), 2);
+        let (first_seq, batches) = queue.take_all().expect("pending batches survive close");
+        assert_eq!((first_seq, batches.len()), (0, 2));
+        assert_eq!(queue.take_all(), None);
+    }
+}
+
+#[cfg(loom)]
+mod loom_tests {
+    //! Run with
+    //! `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=/tmp/loom-target cargo test -p synod-runtime --release --lib group_commit`.
+
+    use super::*;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    fn tagged(producer: u8, n: u8) -> WriteBatch {
+        let mut batch = WriteBatch::new();
+        batch.set_meta("tag", vec![producer, n]);
+        batch
+    }
+
+    fn tag_of(batch: &WriteBatch) -> (u8, u8) {
+        match &batch.ops()[0] {
+            synod_core::StorageOp::SetMeta { value, .. } => (value[0], value[1]),
+            other => panic!("unexpected op {other:?}"),
+        }
+    }
+
+    /// Consumer loop: every group taken, flattened, checking that the first sequence
+    /// number of each group continues the previous one.
+    fn drain(queue: &GroupCommitQueue) -> Vec<(u8, u8)> {
+        let mut taken = Vec::new();
+        while let Some((first_seq, batches)) = queue.take_all() {
+            assert!(!batches.is_empty(), "take_all never returns an empty group");
+            assert_eq!(first_seq, taken.len() as u64, "sequence numbers are dense");
+            taken.extend(batches.iter().map(tag_of));
+        }
+        taken
+    }
+
+    /// Two producers push two batches each while the consumer takes; then close.
+    /// Every batch is taken exactly once, at the sequence number its push returned
+    /// (so in per-producer push order), and the consumer terminates.
+    #[test]
+    fn two_producers_batches_taken_once_in_order_and_close_ends_the_consumer() {
+        loom::model(|| {
+            let queue = Arc::new(GroupCommitQueue::new());
+            let consumer = {
+                let queue = Arc::clone(&queue);
+                thread::spawn(move || drain(&queue))
+            };
+            let producers: Vec<_> = (0..2u8)
+                .map(|p| {
+                    let queue = Arc::clone(&queue);
+                    thread::spawn(move || {
+                        let first = queue.push(tagged(p, 0)).expect("open");
+                        let second = queue.push(tagged(p, 1)).expect("open");
+                        assert!(first < second, "a producer's pushes are ordered");
+                        [first, second]
+                    })
+                })
+                .collect();
+            let seqs: Vec<[u64; 2]> = producers.into_iter().map(|h| h.join().unwrap()).collect();
+            queue.close();
+            let taken = consumer.join().unwrap();
+            assert_eq!(taken.len(), 4, "every batch taken exactly once");
+            for (p, seqs) in seqs.iter().enumerate() {
+                for (n, &seq) in seqs.iter().enumerate() {
+                    assert_eq!(taken[seq as usize], (p as u8, n as u8));
+                }
+            }
+        });
+    }
+
+    /// Close races with two producers' pushes: whatever push accepted is taken (at its
+    /// sequence number), whatever it refused is handed back, and the consumer ends.
+    #[test]
+    fn close_racing_pushes_never_loses_a_batch_nor_hangs() {
+        loom::model(|| {
+            let queue = Arc::new(GroupCommitQueue::new());
+            let consumer = {
+                let queue = Arc::clone(&queue);
+                thread::spawn(move || drain(&queue))
+            };
+            let producers: Vec<_> = (0..2u8)
+                .map(|p| {
+                    let queue = Arc::clone(&queue);
+                    thread::spawn(move || match queue.push(tagged(p, 0)) {
+                        Ok(seq) => Some(seq),
+                        Err(QueueClosed(batch)) => {
+                            assert_eq!(tag_of(&batch), (p, 0), "refused batch handed back");
+                            None
+                        }
+                    })
+                })
+                .collect();
+            queue.close();
+            let accepted: Vec<Option<u64>> =
+                producers.into_iter().map(|h| h.join().unwrap()).collect();
+            let taken = consumer.join().unwrap();
+            let accepted_count = accepted.iter().flatten().count();
+            assert_eq!(
+                taken.len(),
+                accepted_count,
+                "accepted batches are all taken"
+            );
+            for (p, seq) in accepted.iter().enumerate() {
+                if let Some(seq) = seq {
+                    assert_eq!(taken[*seq as usize], (p as u8, 0));
+                }
+            }
+        });
+    }
+}
