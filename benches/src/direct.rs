@@ -61,7 +61,9 @@ impl<N: Node> DirectCluster<N> {
     }
 
     fn drain(&mut self, i: usize) {
-        self.disks[i].persist(self.fx.persist.take());
+        // Persist from the batch in place: like a real driver writing it to its log,
+        // this keeps the batch's allocation for the next input.
+        self.disks[i].persist_from(&mut self.fx.persist);
         let from = self.nodes[i].id();
         for env in self.fx.early_sends.drain(..).chain(self.fx.sends.drain(..)) {
             self.wire.push_back((from, env.to, env.msg));

@@ -31,8 +31,44 @@ pub enum CodecError {
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
     // Start with room for a typical small message or log entry: growing a Vec from
     // zero byte by byte costs several reallocations per value.
-    postcard::to_extend(value, Vec::with_capacity(ENCODE_CAPACITY_HINT))
-        .expect("postcard encoding of an in-memory value cannot fail")
+    let mut out = Vec::with_capacity(ENCODE_CAPACITY_HINT);
+    encode_into(value, &mut out);
+    out
+}
+
+/// Appends the postcard encoding of `value` to `out` (the bytes [`encode`] returns),
+/// so a caller can reuse one buffer for many values.
+///
+/// # Panics
+/// As [`encode`].
+pub fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) {
+    postcard::serialize_with_flavor::<T, VecTail<'_>, ()>(value, VecTail(out))
+        .expect("postcard encoding of an in-memory value cannot fail");
+}
+
+/// A postcard output that appends to a `Vec` with `extend_from_slice`. postcard's own
+/// `to_extend` goes through `Extend<u8>` one byte at a time, which made encoding
+/// dominate the cost of a replicated log entry.
+struct VecTail<'a>(&'a mut Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for VecTail<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
+        self.0.push(byte);
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn try_extend(&mut self, bytes: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
+    }
 }
 
 /// Initial buffer size for [`encode`].
@@ -63,15 +99,20 @@ pub fn encode_frame<T: Serialize + ?Sized>(
     frame_bytes_max: usize,
     out: &mut Vec<u8>,
 ) -> Result<(), CodecError> {
-    let body = encode(value);
-    if body.len() > frame_bytes_max || u32::try_from(body.len()).is_err() {
+    // Encode in place behind a placeholder header, then fill the header in (or take
+    // the frame back out if it is too large), rather than encoding into a temporary.
+    let start = out.len();
+    out.extend_from_slice(&[0; FRAME_HEADER_BYTES]);
+    encode_into(value, out);
+    let len = out.len() - start - FRAME_HEADER_BYTES;
+    if len > frame_bytes_max || u32::try_from(len).is_err() {
+        out.truncate(start);
         return Err(CodecError::FrameTooLarge {
-            len: body.len(),
+            len,
             max: frame_bytes_max,
         });
     }
-    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
-    out.extend_from_slice(&body);
+    out[start..start + FRAME_HEADER_BYTES].copy_from_slice(&(len as u32).to_le_bytes());
     Ok(())
 }
 

@@ -14,6 +14,7 @@ use crate::codec::{self, CodecError};
 use crate::id::{ClientId, NodeId};
 use crate::node::Node;
 use serde::{Deserialize, Serialize};
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 
 /// A protocol node that serves the shared replicated KV: how a driver (the simulator,
@@ -136,6 +137,14 @@ impl Applied {
             Applied::Stale => None,
         }
     }
+
+    /// The result to send back, if any, by value.
+    pub fn into_result(self) -> Option<KvResult> {
+        match self {
+            Applied::Fresh(r) | Applied::Duplicate(r) => Some(r),
+            Applied::Stale => None,
+        }
+    }
 }
 
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
@@ -161,74 +170,29 @@ impl KvStateMachine {
 
     /// Applies `cmd` at most once per `(client, seq)`.
     pub fn apply(&mut self, cmd: &KvCommand) -> Applied {
-        if let Some(session) = self.sessions.get(&cmd.client) {
-            if cmd.seq == session.seq {
-                return Applied::Duplicate(session.result.clone());
-            }
-            if cmd.seq < session.seq {
-                return Applied::Stale;
-            }
-        }
-        let result = self.execute(&cmd.op);
-        self.applied_commands += 1;
-        match self.sessions.get_mut(&cmd.client) {
-            Some(session) => {
-                session.seq = cmd.seq;
-                session.result.clone_from(&result);
-            }
-            None => {
-                self.sessions.insert(
-                    cmd.client,
-                    Session {
-                        seq: cmd.seq,
-                        result: result.clone(),
-                    },
-                );
-            }
-        }
-        Applied::Fresh(result)
-    }
-
-    fn execute(&mut self, op: &KvOp) -> KvResult {
-        match op {
-            KvOp::Get { key } => KvResult::Value(self.data.get(key).cloned()),
-            KvOp::Put { key, value } => {
-                self.set(key, value);
-                KvResult::Written
-            }
-            KvOp::Append { key, value } => {
-                self.data.entry(key.clone()).or_default().push_str(value);
-                KvResult::Written
-            }
-            KvOp::Cas { key, expected, new } => {
-                let current = self.data.get(key);
-                if current.map_or("", String::as_str) == expected {
-                    self.set(key, new);
-                    KvResult::Written
-                } else {
-                    KvResult::CasMismatch {
-                        current: current.cloned(),
-                    }
+        // One session lookup per command: this runs for every committed entry on
+        // every replica.
+        let session = match self.sessions.entry(cmd.client) {
+            Entry::Occupied(e) => {
+                let session = e.into_mut();
+                if cmd.seq == session.seq {
+                    return Applied::Duplicate(session.result.clone());
                 }
+                if cmd.seq < session.seq {
+                    return Applied::Stale;
+                }
+                session
             }
-            KvOp::Delete { key } => {
-                self.data.remove(key);
-                KvResult::Written
-            }
-        }
-    }
-
-    /// Sets `key` to `value`, reusing the existing allocations where it can.
-    fn set(&mut self, key: &str, value: &str) {
-        match self.data.get_mut(key) {
-            Some(v) => {
-                v.clear();
-                v.push_str(value);
-            }
-            None => {
-                self.data.insert(key.to_owned(), value.to_owned());
-            }
-        }
+            Entry::Vacant(e) => e.insert(Session {
+                seq: cmd.seq,
+                result: KvResult::Written,
+            }),
+        };
+        let result = execute(&mut self.data, &cmd.op);
+        self.applied_commands += 1;
+        session.seq = cmd.seq;
+        session.result.clone_from(&result);
+        Applied::Fresh(result)
     }
 
     /// Reads `key` without going through the log (for ReadIndex / lease reads, which
@@ -265,6 +229,49 @@ impl KvStateMachine {
     /// Rebuilds a machine from [`snapshot`](Self::snapshot) bytes.
     pub fn restore(bytes: &[u8]) -> Result<KvStateMachine, CodecError> {
         codec::decode(bytes)
+    }
+}
+
+/// Carries out `op` on `data`.
+fn execute(data: &mut BTreeMap<String, String>, op: &KvOp) -> KvResult {
+    match op {
+        KvOp::Get { key } => KvResult::Value(data.get(key).cloned()),
+        KvOp::Put { key, value } => {
+            set(data, key, value);
+            KvResult::Written
+        }
+        KvOp::Append { key, value } => {
+            data.entry(key.clone()).or_default().push_str(value);
+            KvResult::Written
+        }
+        KvOp::Cas { key, expected, new } => {
+            let current = data.get(key);
+            if current.map_or("", String::as_str) == expected {
+                set(data, key, new);
+                KvResult::Written
+            } else {
+                KvResult::CasMismatch {
+                    current: current.cloned(),
+                }
+            }
+        }
+        KvOp::Delete { key } => {
+            data.remove(key);
+            KvResult::Written
+        }
+    }
+}
+
+/// Sets `key` to `value`, reusing the existing allocations where it can.
+fn set(data: &mut BTreeMap<String, String>, key: &str, value: &str) {
+    match data.get_mut(key) {
+        Some(v) => {
+            v.clear();
+            v.push_str(value);
+        }
+        None => {
+            data.insert(key.to_owned(), value.to_owned());
+        }
     }
 }
 

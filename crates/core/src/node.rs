@@ -203,7 +203,7 @@ impl<M, T, R> Effects<M, T, R> {
 
     /// Clears everything, keeping allocated capacity.
     pub fn clear(&mut self) {
-        self.persist = WriteBatch::new();
+        self.persist.clear();
         self.sends.clear();
         self.early_sends.clear();
         self.replies.clear();

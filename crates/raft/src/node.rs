@@ -281,8 +281,9 @@ impl RaftNode {
                 .log
                 .entry(index)
                 .unwrap_or_else(|| panic!("committed entry {index} is not in the log"));
+            let is_config = matches!(entry.payload, Payload::Config(_));
             let result = match &entry.payload {
-                Payload::Command(cmd) => self.kv.apply(cmd).result().cloned().map(Response::Kv),
+                Payload::Command(cmd) => self.kv.apply(cmd).into_result().map(Response::Kv),
                 Payload::Config(_) => Some(Response::ConfigChanged(index)),
                 Payload::Noop => None,
             };
@@ -301,10 +302,7 @@ impl RaftNode {
                     state.config_pending = None;
                 }
             }
-            if matches!(
-                self.log.entry(index).map(|e| &e.payload),
-                Some(Payload::Config(_))
-            ) {
+            if is_config {
                 self.prune_progress();
             }
         }
@@ -353,11 +351,7 @@ impl RaftNode {
     /// Appends a new entry as leader.
     pub(crate) fn leader_append(&mut self, payload: Payload, out: &mut Fx) -> LogIndex {
         let index = self.log.last_index().next();
-        let entry = Entry {
-            term: self.term,
-            index,
-            payload,
-        };
+        let entry = Entry::new(self.term, index, payload);
         self.log.append(entry, &mut out.persist);
         if self.membership.voters.len() == 1 {
             // A lone voter is its own majority: an entry is committed only once *its*

@@ -13,12 +13,22 @@ impl RaftNode {
     /// Appends a client's entry and replicates it (§5.3 "the leader appends the
     /// command to its log as a new entry, then issues AppendEntries in parallel").
     pub(crate) fn propose(&mut self, payload: Payload, waiter: Waiter, out: &mut Fx) {
+        // A configuration entry takes effect when appended (§6) and may shrink the
+        // quorum, which can commit at once.
+        let reconfigures = matches!(payload, Payload::Config(_));
         let index = self.leader_append(payload, out);
         if let Role::Leader(state) = &mut self.role {
             state.pending.push_back((index, waiter));
         }
         self.broadcast_append(out);
-        self.advance_commit(out); // a single-voter cluster commits at once
+        // Otherwise appending raises only our own match index, which is already the
+        // highest (no follower acknowledges past our log): the `quorum`-th highest,
+        // hence the commit index, moves only when the quorum is 1 (a lone voter, which
+        // commits once its write is durable, `on_persisted`). Skipping the count here
+        // saves a quorum computation per proposal.
+        if reconfigures || self.membership.quorum() == 1 {
+            self.advance_commit(out);
+        }
     }
 
     /// Sends new entries to every follower whose window has room. A follower whose
