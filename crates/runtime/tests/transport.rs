@@ -221,10 +221,12 @@ async fn garbage_and_malformed_frames_close_only_their_connection() {
     raw_session(addr, b"GET / HTTP/1.1\r\n\r\n", false).await;
     // A well-sized first frame that is not a handshake.
     raw_session(addr, &[5, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff], false).await;
+    // Within `frame_bytes_max`, but over the handshake's own, smaller limit.
+    raw_session(addr, &2000u32.to_le_bytes(), false).await;
     // A good handshake, then a message body that is not a `u64`.
     let hello = handshake_frame(CLUSTER, PROTOCOL, 1);
     raw_session(addr, &[hello, vec![2, 0, 0, 0, 0xff, 0xff]].concat(), false).await;
-    wait_until("bad frames counted", || nodes[1].stats().bad_frames == 3).await;
+    wait_until("bad frames counted", || nodes[1].stats().bad_frames == 4).await;
     assert_eq!(nodes[1].stats().handshakes_rejected, 0);
     assert_good_peer_delivers(&mut nodes, 1..=3).await;
 }
@@ -449,11 +451,11 @@ fn configuration_errors_are_specific() {
             field: "cluster_id",
         },
     );
-    let mut tiny = valid.clone();
-    tiny.frame_bytes_max = 8;
+    let mut verbose = valid.clone();
+    verbose.cluster_id = "c".repeat(2000);
     assert!(matches!(
-        tiny.validate(),
-        Err(ConfigError::FrameBytesMax { low, .. }) if low > 8
+        verbose.validate(),
+        Err(ConfigError::HandshakeTooLarge { bytes, max: 1024 }) if bytes > 2000
     ));
     // A wildcard listen address matches its own entry by port.
     let mut wildcard = valid.clone();

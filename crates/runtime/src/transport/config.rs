@@ -1,7 +1,7 @@
 //! What a [`TcpTransport`](super::TcpTransport) needs to know, and the checks that run
 //! before it opens a socket.
 
-use super::wire::Handshake;
+use super::wire::{Handshake, HANDSHAKE_BYTES_MAX};
 use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -137,15 +137,23 @@ pub enum ConfigError {
         /// Configured maximum.
         max: Duration,
     },
-    /// `frame_bytes_max` cannot hold this node's handshake, or exceeds the 4-byte length prefix.
-    #[error("frame_bytes_max {frame_bytes_max} must be between {low} (the handshake) and {high}")]
+    /// `frame_bytes_max` exceeds what the 4-byte length prefix can carry.
+    #[error("frame_bytes_max {frame_bytes_max} exceeds the frame header's limit of {max}")]
     FrameBytesMax {
         /// Configured value.
         frame_bytes_max: usize,
-        /// Size of this node's handshake frame body.
-        low: usize,
         /// Largest length a frame header can carry.
-        high: usize,
+        max: usize,
+    },
+    /// `cluster_id` and `protocol` are too long for a handshake frame.
+    #[error(
+        "cluster_id and protocol make a {bytes}-byte handshake, over the limit of {max} bytes"
+    )]
+    HandshakeTooLarge {
+        /// Size of this node's handshake body.
+        bytes: usize,
+        /// [`HANDSHAKE_BYTES_MAX`].
+        max: usize,
     },
 }
 
@@ -231,13 +239,18 @@ impl TransportConfig {
                 max: self.backoff_max,
             });
         }
-        let low = Handshake::new(&self.cluster_id, &self.protocol, self.me).body_bytes();
-        let high = u32::MAX as usize;
-        if self.frame_bytes_max < low || self.frame_bytes_max > high {
+        let max = u32::MAX as usize;
+        if self.frame_bytes_max > max {
             return Err(ConfigError::FrameBytesMax {
                 frame_bytes_max: self.frame_bytes_max,
-                low,
-                high,
+                max,
+            });
+        }
+        let bytes = Handshake::new(&self.cluster_id, &self.protocol, self.me).body_bytes();
+        if bytes > HANDSHAKE_BYTES_MAX {
+            return Err(ConfigError::HandshakeTooLarge {
+                bytes,
+                max: HANDSHAKE_BYTES_MAX,
             });
         }
         Ok(())

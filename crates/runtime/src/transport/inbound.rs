@@ -2,14 +2,14 @@
 
 use super::stats::{bump, Counters};
 use super::tls::{check_client_identity, TlsContext};
-use super::wire::{Admission, Handshake, Rejection};
+use super::wire::{Admission, Handshake, Rejection, HANDSHAKE_BYTES_MAX};
 use super::PeerStream;
 use serde::de::DeserializeOwned;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use synod_core::codec::FrameDecoder;
+use synod_core::codec::{self, FrameDecoder, FRAME_HEADER_BYTES};
 use synod_core::{CodecError, NodeId};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -85,15 +85,14 @@ impl<M: DeserializeOwned + Send + 'static> Inbound<M> {
         from: SocketAddr,
         _permit: OwnedSemaphorePermit,
     ) {
-        let mut decoder = FrameDecoder::new(self.frame_bytes_max);
-        let opened = timeout(self.io_timeout, self.open(tcp, &mut decoder)).await;
+        let opened = timeout(self.io_timeout, self.open(tcp)).await;
         let result = match opened {
             Err(_) => Err(Closed::Rejected(Rejection::TimedOut)),
             Ok(Err(closed)) => Err(closed),
             Ok(Ok((stream, node))) => {
                 bump(&self.counters.handshakes_accepted, 1);
                 debug!(%from, %node, "peer connection admitted");
-                Ok(self.read_messages(stream, node, decoder).await)
+                Ok(self.read_messages(stream, node).await)
             }
         };
         match result {
@@ -102,16 +101,12 @@ impl<M: DeserializeOwned + Send + 'static> Inbound<M> {
     }
 
     /// TLS (if configured), then the handshake frame and its admission.
-    async fn open(
-        &self,
-        tcp: TcpStream,
-        decoder: &mut FrameDecoder,
-    ) -> Result<(Box<dyn PeerStream>, NodeId), Closed> {
-        // Delivery is batched by the sender; replies do not exist on this side.
+    async fn open(&self, tcp: TcpStream) -> Result<(Box<dyn PeerStream>, NodeId), Closed> {
+        // Only the TLS handshake is ever written on this side; Nagle would delay it.
         let _ = tcp.set_nodelay(true);
         let Some(tls) = &self.tls else {
             let mut tcp = tcp;
-            let hello = read_handshake(&mut tcp, decoder).await?;
+            let hello = read_handshake(&mut tcp).await?;
             let node = self.admission.admit(&hello).map_err(Closed::Rejected)?;
             return Ok((Box::new(tcp), node));
         };
@@ -120,7 +115,7 @@ impl<M: DeserializeOwned + Send + 'static> Inbound<M> {
             .accept(tcp)
             .await
             .map_err(|e| Closed::Rejected(Rejection::Tls(e.to_string())))?;
-        let hello = read_handshake(&mut stream, decoder).await?;
+        let hello = read_handshake(&mut stream).await?;
         let node = self.admission.admit(&hello).map_err(Closed::Rejected)?;
         check_client_identity(stream.get_ref().1, node).map_err(|reason| {
             Closed::Rejected(Rejection::CertificateIdentity {
@@ -132,12 +127,8 @@ impl<M: DeserializeOwned + Send + 'static> Inbound<M> {
     }
 
     /// Decodes frames in order into the receive queue until the connection ends.
-    async fn read_messages(
-        &self,
-        mut stream: Box<dyn PeerStream>,
-        node: NodeId,
-        mut decoder: FrameDecoder,
-    ) -> Closed {
+    async fn read_messages(&self, mut stream: Box<dyn PeerStream>, node: NodeId) -> Closed {
+        let mut decoder = FrameDecoder::new(self.frame_bytes_max);
         let mut buf = vec![0u8; READ_BUFFER_BYTES];
         loop {
             loop {
@@ -180,21 +171,45 @@ impl<M: DeserializeOwned + Send + 'static> Inbound<M> {
     }
 }
 
-/// Reads until the first frame decodes as a [`Handshake`].
-async fn read_handshake<S: AsyncRead + Unpin>(
-    stream: &mut S,
-    decoder: &mut FrameDecoder,
-) -> Result<Handshake, Closed> {
-    let mut buf = [0u8; 512];
-    loop {
-        if let Some(hello) = decoder
-            .next_frame::<Handshake>()
-            .map_err(Closed::BadFrame)?
-        {
-            return Ok(hello);
-        }
-        fill(stream, decoder, &mut buf).await?;
+/// Reads exactly the first frame and decodes it as a [`Handshake`]. The frame is read
+/// byte-exactly, with its own small limit ([`HANDSHAKE_BYTES_MAX`]), so a peer that has
+/// not identified itself cannot make this node buffer a `frame_bytes_max` frame.
+async fn read_handshake<S: AsyncRead + Unpin>(stream: &mut S) -> Result<Handshake, Closed> {
+    let mut header = [0u8; FRAME_HEADER_BYTES];
+    read_exactly(stream, &mut header, 0).await?;
+    let len = u32::from_le_bytes(header) as usize;
+    if len > HANDSHAKE_BYTES_MAX {
+        return Err(Closed::BadFrame(CodecError::FrameTooLarge {
+            len,
+            max: HANDSHAKE_BYTES_MAX,
+        }));
     }
+    let mut body = vec![0u8; len];
+    read_exactly(stream, &mut body, FRAME_HEADER_BYTES).await?;
+    codec::decode(&body).map_err(Closed::BadFrame)
+}
+
+/// Fills `buf`; `already` bytes of the frame were read before, so only a stream ending
+/// before any byte of a frame is a clean close.
+async fn read_exactly<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    buf: &mut [u8],
+    already: usize,
+) -> Result<(), Closed> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match stream.read(&mut buf[filled..]).await {
+            Ok(0) if already + filled == 0 => return Err(Closed::Gone(None)),
+            Ok(0) => {
+                return Err(Closed::Truncated {
+                    buffered: already + filled,
+                })
+            }
+            Ok(n) => filled += n,
+            Err(e) => return Err(Closed::Gone(Some(e))),
+        }
+    }
+    Ok(())
 }
 
 /// One read into the decoder; end of stream is an error, telling a clean close (on a

@@ -15,10 +15,11 @@
 //!
 //! | bytes | content                                                    |
 //! |-------|------------------------------------------------------------|
-//! | 4     | body length `n`, `u32` little-endian, `n <= frame_bytes_max` |
+//! | 4     | body length `n`, `u32` little-endian                        |
 //! | `n`   | body: one postcard-encoded value                            |
 //!
-//! The first frame's body is a [`Handshake`]; every later body is one message `M`:
+//! The first frame's body is a [`Handshake`] of at most [`HANDSHAKE_BYTES_MAX`] bytes;
+//! every later body is one message `M` of at most `frame_bytes_max` bytes:
 //!
 //! | handshake field | postcard type | meaning                                   |
 //! |-----------------|---------------|-------------------------------------------|
@@ -87,7 +88,7 @@ pub use config::{
 };
 pub use stats::TransportStats;
 pub use tls::{node_server_name, TlsError};
-pub use wire::{Handshake, MAGIC, WIRE_VERSION};
+pub use wire::{Handshake, HANDSHAKE_BYTES_MAX, MAGIC, WIRE_VERSION};
 
 use async_trait::async_trait;
 use backoff::Backoff;
@@ -189,8 +190,8 @@ where
         let (loopback, inbox) = mpsc::channel(config.recv_queue_depth);
         let hello = Handshake::new(&config.cluster_id, &config.protocol, config.me);
         let mut hello_frame = Vec::new();
-        encode_frame(&hello, config.frame_bytes_max, &mut hello_frame)
-            .expect("validate() checked that the handshake fits in a frame");
+        encode_frame(&hello, HANDSHAKE_BYTES_MAX, &mut hello_frame)
+            .expect("validate() checked that the handshake fits HANDSHAKE_BYTES_MAX");
         let hello_frame = Arc::new(hello_frame);
         let mut links = BTreeMap::new();
         for (peer, addr) in config.remote_peers() {

@@ -9,6 +9,9 @@ use synod_core::{codec, NodeId};
 pub const MAGIC: [u8; 4] = *b"SYND";
 /// Version of the wire format; bumped on any incompatible change.
 pub const WIRE_VERSION: u16 = 1;
+/// Largest handshake body accepted or sent. Far below `frame_bytes_max`: it bounds what
+/// a connection that has not yet identified itself can make this node buffer.
+pub const HANDSHAKE_BYTES_MAX: usize = 1024;
 
 /// The first frame on every connection, sent by the connecting side.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
