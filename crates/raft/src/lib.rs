@@ -21,7 +21,7 @@
 //! * exactly-once client commands through the shared [`synod_core::KvStateMachine`].
 //!
 //! # Layout
-//! - `types` — [`Term`], [`LogIndex`], [`Entry`], [`Membership`]
+//! - `types` — [`Term`], [`LogIndex`], [`Entry`], [`Command`], [`Membership`]
 //! - `message` — the RPCs
 //! - `log` — [`RaftLog`]: the consistency check, truncation, compaction
 //! - `progress` — the leader's view of each follower (flow control)
@@ -118,4 +118,4 @@ pub use log::{LogPrev, Mismatch, RaftLog};
 pub use message::{AppendResult, Message, SnapshotMeta};
 pub use node::{RaftNode, RaftTimer, Request, Response, META_TERM, META_VOTE};
 pub use progress::{Mode, Progress};
-pub use types::{Entry, LogIndex, Membership, Payload, Term};
+pub use types::{Command, Entry, LogIndex, Membership, Payload, Term};

@@ -148,7 +148,7 @@ impl RaftLog {
     }
 
     /// Leader append (§5.3): the entry goes at the end of the log.
-    pub fn append(&mut self, mut entry: Entry, batch: &mut WriteBatch) {
+    pub fn append(&mut self, entry: Entry, batch: &mut WriteBatch) {
         assert_eq!(
             entry.index,
             self.last_index().next(),
@@ -158,8 +158,7 @@ impl RaftLog {
             entry.term >= self.last_term(),
             "leader append with a smaller term"
         );
-        // Encoded once here; followers store these very bytes (`Entry::encode`).
-        batch.put_entry(entry.index.0, entry.encode_to_share());
+        batch.put_entry(entry.index.0, entry.encode());
         self.entries.push_back(entry);
     }
 
@@ -288,7 +287,11 @@ mod tests {
     use crate::types::Payload;
 
     fn e(index: u64, term: u64) -> Entry {
-        Entry::new(Term(term), LogIndex(index), Payload::Noop)
+        Entry {
+            term: Term(term),
+            index: LogIndex(index),
+            payload: Payload::Noop,
+        }
     }
 
     fn log_of(terms: &[u64]) -> RaftLog {

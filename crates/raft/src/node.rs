@@ -7,7 +7,7 @@ use crate::log::{LogPrev, RaftLog, META_LOG_PREV};
 use crate::membership::Edit;
 use crate::message::{Message, SnapshotMeta};
 use crate::progress::Progress;
-use crate::types::{Entry, LogIndex, Membership, Payload, Term};
+use crate::types::{Command, Entry, LogIndex, Membership, Payload, Term};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -351,7 +351,11 @@ impl RaftNode {
     /// Appends a new entry as leader.
     pub(crate) fn leader_append(&mut self, payload: Payload, out: &mut Fx) -> LogIndex {
         let index = self.log.last_index().next();
-        let entry = Entry::new(self.term, index, payload);
+        let entry = Entry {
+            term: self.term,
+            index,
+            payload,
+        };
         self.log.append(entry, &mut out.persist);
         if self.membership.voters.len() == 1 {
             // A lone voter is its own majority: an entry is committed only once *its*
@@ -581,11 +585,14 @@ impl Node for RaftNode {
         match req.op {
             Request::Kv(KvOp::Get { key }) => self.read_index(waiter, key, out),
             Request::Kv(op) => {
-                let cmd = Arc::new(synod_core::KvCommand {
+                let kv = synod_core::KvCommand {
                     client: req.client,
                     seq: req.seq,
                     op,
-                });
+                };
+                // Where `propose` will append it: the entry is encoded once, here.
+                let at = self.log.last_index().next();
+                let cmd = Arc::new(Command::logged_at(self.term, at, kv));
                 self.propose(Payload::Command(cmd), waiter, out);
             }
             Request::AddLearner(id) => self.change_membership(

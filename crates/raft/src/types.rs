@@ -4,7 +4,11 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
-use synod_core::{codec, KvCommand, NodeId};
+use synod_core::codec::{
+    self,
+    postcard_format::{put_varint, varint_len, Sink},
+};
+use synod_core::{KvCommand, NodeId};
 
 /// A Raft term (§5.1): a logical clock that numbers leaderships.
 #[derive(
@@ -55,21 +59,13 @@ pub enum Payload {
     /// Appended by a new leader so it can commit entries of earlier terms (§5.4.2, §8).
     Noop,
     /// A client command for the replicated KV state machine.
-    Command(Arc<KvCommand>),
+    Command(Arc<Command>),
     /// A new cluster configuration; it takes effect as soon as it is appended (§6).
     Config(Membership),
 }
 
 /// One log entry.
-///
-/// Besides its value (`term`, `index`, `payload`) an entry may carry the bytes its
-/// leader stored it as, shared by every in-memory copy of it: the leader's log, the
-/// AppendEntries that carry it, the followers' logs. Followers then persist a copy of
-/// those bytes instead of encoding the entry again (see [`Entry::encode`]). The bytes
-/// are not part of the value: equality, hashing, `Debug` and serde ignore them, so the
-/// storage and wire encodings are unchanged and a receiver across a real network, which
-/// gets no bytes, encodes the entry itself.
-#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 pub struct Entry {
     /// The term in which a leader created it.
     pub term: Term,
@@ -77,94 +73,201 @@ pub struct Entry {
     pub index: LogIndex,
     /// Its content.
     pub payload: Payload,
-    #[serde(skip)]
-    encoded: SharedEncoding,
 }
 
 impl Entry {
-    /// A new entry (without stored bytes; [`Entry::encode`] encodes it).
-    pub fn new(term: Term, index: LogIndex, payload: Payload) -> Entry {
-        Entry {
+    /// The entry's storage encoding, `codec::encode(self)`.
+    ///
+    /// Every node stores every entry. A client command — nearly every entry — carries
+    /// the bytes of the entry its leader appended it as ([`Command`]), so each node
+    /// stores a copy of those bytes rather than encoding the entry again; any other
+    /// entry is encoded now.
+    pub fn encode(&self) -> Vec<u8> {
+        let Entry {
             term,
             index,
             payload,
-            encoded: SharedEncoding::default(),
+        } = self;
+        let Payload::Command(command) = payload else {
+            return codec::encode(self);
+        };
+        match &command.logged {
+            Some(logged) if logged.term == *term && logged.index == *index => {
+                logged.bytes.as_slice().to_vec()
+            }
+            _ => {
+                let mut bytes = Vec::with_capacity(command_entry_len(*term, *index, command));
+                put_command_entry(&mut bytes, *term, *index, command);
+                bytes
+            }
         }
-    }
-
-    /// The entry's storage encoding, `codec::encode(self)`: a copy of the bytes its
-    /// leader encoded, when this entry carries them and they still describe it, else
-    /// encoded now.
-    pub fn encode(&self) -> Vec<u8> {
-        match self.encoded.bytes_for(self) {
-            Some(bytes) => bytes.to_vec(),
-            None => codec::encode(self),
-        }
-    }
-
-    /// Encodes the entry for storage and keeps the bytes with it, so that every copy
-    /// made from now on (AppendEntries, followers' logs) can reuse them. Only client
-    /// commands keep them: other entries are rare and small.
-    pub(crate) fn encode_to_share(&mut self) -> Vec<u8> {
-        let bytes = codec::encode(self);
-        if let Payload::Command(command) = &self.payload {
-            self.encoded = SharedEncoding(Some(Arc::new(Encoded {
-                term: self.term,
-                index: self.index,
-                command: Arc::clone(command),
-                bytes: bytes.as_slice().into(),
-            })));
-        }
-        bytes
     }
 }
 
-impl fmt::Debug for Entry {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Entry")
-            .field("term", &self.term)
-            .field("index", &self.index)
-            .field("payload", &self.payload)
-            .finish()
-    }
+/// Serde's variant index of [`Payload::Command`] (declaration order; below 128, so
+/// one byte).
+const PAYLOAD_COMMAND_VARIANT: u64 = 1;
+
+/// Bytes [`put_command_entry`] writes.
+fn command_entry_len(term: Term, index: LogIndex, command: &KvCommand) -> usize {
+    varint_len(term.0) + varint_len(index.0) + 1 + command.encoded_len()
 }
 
-/// The bytes an entry was encoded to, with what they describe. `Entry`'s fields are
-/// public, so a copy could be edited after it was encoded: the bytes are used only
-/// while term and index are unchanged and the payload is the very command (the same
-/// allocation, which nobody can change while we hold a reference to it) they encode.
-#[derive(Clone, Default)]
-struct SharedEncoding(Option<Arc<Encoded>>);
+/// `codec::encode(&Entry { term, index, payload: Payload::Command(command) })`,
+/// written by hand (the fields in declaration order, then the command, see
+/// `KvCommand::encode_into`): postcard's serde path costs several times more.
+/// `command_entries_encode_as_serde_does` checks the bytes.
+fn put_command_entry(out: &mut impl Sink, term: Term, index: LogIndex, command: &KvCommand) {
+    put_varint(out, term.0);
+    put_varint(out, index.0);
+    put_varint(out, PAYLOAD_COMMAND_VARIANT);
+    command.encode_into(out);
+}
 
-struct Encoded {
+/// A client command as the log holds it: the [`KvCommand`], and the storage bytes of
+/// the entry its leader appended it as, made once by the leader and shared through
+/// the `Arc` by every copy of that entry (the leader's log, AppendEntries, the
+/// followers' logs). Every node stores a copy of these bytes ([`Entry::encode`])
+/// instead of encoding the entry again; the bytes are used only for an entry at the
+/// term and index they were made for.
+///
+/// It is the command in every other respect: it dereferences to it, and equality,
+/// hashing, `Debug` and serde see only the command (the encodings on disk and on the
+/// wire are unchanged; a command received over a real network has no bytes and its
+/// entries are encoded by the receiver).
+#[derive(Clone)]
+pub struct Command {
+    command: KvCommand,
+    logged: Option<LoggedBytes>,
+}
+
+#[derive(Clone)]
+struct LoggedBytes {
     term: Term,
     index: LogIndex,
-    command: Arc<KvCommand>,
-    bytes: Box<[u8]>,
+    bytes: EntryBytes,
 }
 
-impl SharedEncoding {
-    fn bytes_for(&self, entry: &Entry) -> Option<&[u8]> {
-        let e = self.0.as_deref()?;
-        let same_command =
-            matches!(&entry.payload, Payload::Command(c) if Arc::ptr_eq(c, &e.command));
-        (same_command && e.term == entry.term && e.index == entry.index).then_some(&*e.bytes)
+impl Command {
+    /// Wraps `command`.
+    pub fn new(command: KvCommand) -> Command {
+        Command {
+            command,
+            logged: None,
+        }
+    }
+
+    /// Wraps `command` that a leader of `term` appends at `index`, encoding that entry.
+    pub(crate) fn logged_at(term: Term, index: LogIndex, command: KvCommand) -> Command {
+        let len = command_entry_len(term, index, &command);
+        let bytes = if len <= ENTRY_INLINE_BYTES {
+            let mut inline = InlineBytes {
+                len: 0,
+                bytes: [0; ENTRY_INLINE_BYTES],
+            };
+            put_command_entry(&mut inline, term, index, &command);
+            EntryBytes::Inline(inline)
+        } else {
+            let mut heap = Vec::with_capacity(len);
+            put_command_entry(&mut heap, term, index, &command);
+            EntryBytes::Heap(heap.into_boxed_slice())
+        };
+        Command {
+            command,
+            logged: Some(LoggedBytes { term, index, bytes }),
+        }
+    }
+
+    /// The command.
+    pub fn command(&self) -> &KvCommand {
+        &self.command
     }
 }
 
-/// Not part of an entry's value (see [`Entry`]).
-impl PartialEq for SharedEncoding {
-    fn eq(&self, _: &SharedEncoding) -> bool {
-        true
+/// Entries encoded in at most this many bytes (a command with a short key and value)
+/// keep their bytes inside the `Command`, in the `Arc`'s allocation.
+const ENTRY_INLINE_BYTES: usize = 56;
+
+#[derive(Clone)]
+enum EntryBytes {
+    Inline(InlineBytes),
+    Heap(Box<[u8]>),
+}
+
+impl EntryBytes {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            EntryBytes::Inline(b) => &b.bytes[..usize::from(b.len)],
+            EntryBytes::Heap(b) => b,
+        }
     }
 }
 
-impl Eq for SharedEncoding {}
+#[derive(Clone)]
+struct InlineBytes {
+    len: u8,
+    bytes: [u8; ENTRY_INLINE_BYTES],
+}
 
-/// Not part of an entry's value (see [`Entry`]): hashes nothing, so digests of
-/// messages and states are what they were before entries carried bytes.
-impl std::hash::Hash for SharedEncoding {
-    fn hash<H: std::hash::Hasher>(&self, _: &mut H) {}
+const _: () = assert!(ENTRY_INLINE_BYTES <= u8::MAX as usize);
+
+/// Written only after checking the total length fits; an overflow would panic on
+/// the slice bounds, never write out of place.
+impl Sink for InlineBytes {
+    fn put_byte(&mut self, byte: u8) {
+        self.bytes[usize::from(self.len)] = byte;
+        self.len += 1;
+    }
+    fn put_slice(&mut self, bytes: &[u8]) {
+        let start = usize::from(self.len);
+        self.bytes[start..start + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len() as u8;
+    }
+}
+
+impl std::ops::Deref for Command {
+    type Target = KvCommand;
+    fn deref(&self) -> &KvCommand {
+        &self.command
+    }
+}
+
+impl From<KvCommand> for Command {
+    fn from(command: KvCommand) -> Command {
+        Command::new(command)
+    }
+}
+
+impl PartialEq for Command {
+    fn eq(&self, other: &Command) -> bool {
+        self.command == other.command
+    }
+}
+
+impl Eq for Command {}
+
+impl std::hash::Hash for Command {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.command.hash(state);
+    }
+}
+
+impl fmt::Debug for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.command.fmt(f)
+    }
+}
+
+impl Serialize for Command {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.command.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Command {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Command, D::Error> {
+        KvCommand::deserialize(deserializer).map(Command::new)
+    }
 }
 
 /// Cluster membership: voters decide elections and commitment; learners only
@@ -210,59 +313,94 @@ impl Membership {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use synod_core::{ClientId, KvOp};
 
     fn command(value: &str) -> Payload {
-        Payload::Command(Arc::new(KvCommand {
+        Payload::Command(Arc::new(Command::new(KvCommand {
             client: ClientId(3),
             seq: 9,
             op: KvOp::Put {
                 key: "k".into(),
                 value: value.into(),
             },
-        }))
+        })))
     }
 
-    #[test]
-    fn shared_bytes_are_the_entry_encoding_and_follow_every_copy() {
-        let mut leader = Entry::new(Term(2), LogIndex(7), command("v"));
-        let stored = leader.encode_to_share();
-        assert_eq!(stored, codec::encode(&leader));
-        let copy = leader.clone(); // as carried by AppendEntries
-        assert!(
-            copy.encoded.bytes_for(&copy).is_some(),
-            "the copy shares the bytes"
-        );
-        assert_eq!(copy.encode(), stored);
-        assert_eq!(codec::decode::<Entry>(&stored).unwrap(), leader);
-    }
-
-    #[test]
-    fn an_edited_copy_is_encoded_afresh() {
-        let mut leader = Entry::new(Term(2), LogIndex(7), command("v"));
-        leader.encode_to_share();
-        let mut edits: Vec<Entry> = vec![leader.clone(), leader.clone(), leader.clone()];
-        edits[0].term = Term(3);
-        edits[1].index = LogIndex(8);
-        edits[2].payload = command("v"); // equal value, another allocation
-        for e in &edits {
-            assert!(e.encoded.bytes_for(e).is_none());
-            assert_eq!(e.encode(), codec::encode(e));
+    proptest! {
+        #[test]
+        fn command_entries_encode_as_serde_does(term in any::<u64>(), index in any::<u64>(), value in ".{0,300}") {
+            let Payload::Command(plain) = command(&value) else { unreachable!() };
+            let logged = Command::logged_at(Term(term), LogIndex(index), plain.command().clone());
+            for c in [plain, Arc::new(logged)] {
+                let e = Entry { term: Term(term), index: LogIndex(index), payload: Payload::Command(c) };
+                let bytes = e.encode();
+                prop_assert_eq!(&bytes, &codec::encode(&e));
+                prop_assert_eq!(codec::decode::<Entry>(&bytes).unwrap(), e);
+            }
         }
     }
 
     #[test]
-    fn shared_bytes_are_not_part_of_the_value() {
-        let plain = Entry::new(Term(1), LogIndex(1), command("v"));
-        let mut shared = plain.clone();
-        shared.encode_to_share();
-        assert_eq!(plain, shared);
-        let hash = |e: &Entry| {
-            use std::hash::{BuildHasher, BuildHasherDefault};
-            BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(e)
+    fn a_command_is_its_kv_command_to_everything_but_the_storage_path() {
+        let kv = KvCommand {
+            client: ClientId(1),
+            seq: 2,
+            op: KvOp::Delete { key: "k".into() },
         };
-        assert_eq!(hash(&plain), hash(&shared));
-        assert_eq!(format!("{plain:?}"), format!("{shared:?}"));
-        assert_eq!(codec::encode(&plain), codec::encode(&shared));
+        let command = Command::logged_at(Term(1), LogIndex(1), kv.clone());
+        assert_eq!(*command, kv);
+        assert_eq!(command, Command::new(kv.clone()));
+        assert_eq!(codec::encode(&command), codec::encode(&kv));
+        assert_eq!(format!("{command:?}"), format!("{kv:?}"));
+        let back: Command = codec::decode(&codec::encode(&kv)).unwrap();
+        assert_eq!(back, command);
+        let hash = |v: &dyn Fn(&mut std::collections::hash_map::DefaultHasher)| {
+            use std::hash::Hasher;
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            v(&mut h);
+            h.finish()
+        };
+        use std::hash::Hash;
+        assert_eq!(hash(&|h| command.hash(h)), hash(&|h| kv.hash(h)));
+    }
+
+    #[test]
+    fn logged_bytes_serve_only_the_entry_they_were_made_for() {
+        let kv = |value: &str| KvCommand {
+            client: ClientId(3),
+            seq: 9,
+            op: KvOp::Put {
+                key: "k".into(),
+                value: value.into(),
+            },
+        };
+        for value in ["", "v", &"x".repeat(100)] {
+            let logged = Arc::new(Command::logged_at(Term(2), LogIndex(7), kv(value)));
+            assert!(logged.logged.is_some());
+            for (term, index) in [(2, 7), (3, 7), (2, 8)] {
+                let e = Entry {
+                    term: Term(term),
+                    index: LogIndex(index),
+                    payload: Payload::Command(Arc::clone(&logged)),
+                };
+                assert_eq!(e.encode(), codec::encode(&e), "at ({term}, {index})");
+            }
+        }
+    }
+
+    #[test]
+    fn other_entries_encode_through_serde() {
+        for payload in [
+            Payload::Noop,
+            Payload::Config(Membership::with_voters([NodeId(1)])),
+        ] {
+            let e = Entry {
+                term: Term(1),
+                index: LogIndex(2),
+                payload,
+            };
+            assert_eq!(e.encode(), codec::encode(&e));
+        }
     }
 }
