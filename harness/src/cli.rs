@@ -40,6 +40,12 @@ pub enum Command {
     Check(CheckArgs),
     /// Check a history file (JSON lines) for linearizability.
     CheckHistory(CheckHistoryCmd),
+    /// Run a closed-loop load against a real cluster and report throughput and latency.
+    Bench(crate::cli_real::BenchArgs),
+    /// Run one member of a real cluster (TCP peers, file WAL, client port).
+    Node(crate::cli_real::NodeArgs),
+    /// Start or stop a local multi-process cluster on loopback.
+    Cluster(crate::cli_real::ClusterArgs),
 }
 
 /// `synod check-history`.
@@ -216,13 +222,18 @@ pub fn main() -> i32 {
             return if e.use_stderr() { 2 } else { 0 };
         }
     };
-    init_logging(cli.log.as_deref());
+    // A real node logs at `info` unless told otherwise; simulations log nothing.
+    let default_log = matches!(cli.command, Command::Node(_)).then_some("info");
+    init_logging(cli.log.as_deref().or(default_log));
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let result = match cli.command {
         Command::Sim(args) => cmd_sim(&args, &mut out),
         Command::Check(args) => cmd_check(&args, &mut out),
         Command::Compare(args) => cmd_compare(&args, &mut out),
+        Command::Bench(args) => crate::cli_real::cmd_bench(&args, &mut out),
+        Command::Node(args) => crate::cli_real::cmd_node(&args),
+        Command::Cluster(args) => crate::cli_real::cmd_cluster(&args, &mut out),
         Command::CheckHistory(args) => {
             let args = crate::checker::CheckHistoryArgs {
                 file: args.file,

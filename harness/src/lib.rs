@@ -22,8 +22,10 @@
 pub mod adapters;
 pub mod checker;
 pub mod cli;
+pub mod cli_real;
 pub mod fixture;
 pub mod history;
+pub mod loadgen;
 pub mod protocol;
 pub mod runner;
 pub mod sim;

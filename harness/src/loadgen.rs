@@ -1,0 +1,219 @@
+//! `synod bench`: the simulator's closed-loop workload ([`Workload`]) run in real
+//! time against a real cluster over the client protocol.
+//!
+//! The same state machine decides what each client does next — retries with the
+//! same `(client, seq)`, redirects, back-off, Jepsen's ok/fail/info — so a history
+//! recorded here means exactly what a simulated one means and `check-history` reads
+//! it. One task runs the workload; one link task per node owns the connection to it
+//! (connecting, reconnecting, batching requests into one write).
+
+use crate::history::HistoryEvent;
+use crate::workload::{Answer, ClientStep, Phase, Workload, WorkloadConfig};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::net::SocketAddr;
+use std::time::Duration;
+use synod_core::{ClientId, KvOp, Outcome, Time};
+use synod_runtime::client::{self, KvReply};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct LoadConfig {
+    /// Client addresses of the cluster's nodes.
+    pub addrs: Vec<SocketAddr>,
+    /// Workload (clients, mix, keys, timeouts); `ops` is ignored, the run is timed.
+    pub workload: WorkloadConfig,
+    /// How long clients start new operations.
+    pub duration: Duration,
+    /// Seed of the operation generator.
+    pub seed: u64,
+}
+
+/// What a run measured.
+#[derive(Debug)]
+pub struct LoadReport {
+    /// Operations completed `ok`.
+    pub ok: u64,
+    /// Operations that definitely failed.
+    pub fail: u64,
+    /// Operations with an unknown outcome.
+    pub info: u64,
+    /// Attempts sent, retries included.
+    pub attempts: u64,
+    /// Wall time of the measured phase.
+    pub elapsed: Duration,
+    /// Latency of `ok` operations, microseconds.
+    pub latency_us: hdrhistogram::Histogram<u64>,
+    /// The recorded history (empty unless recording was on).
+    pub history: Vec<HistoryEvent>,
+}
+
+impl LoadReport {
+    /// `ok` operations per second.
+    pub fn throughput(&self) -> f64 {
+        self.ok as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// After the timed phase, how long outstanding operations may still finish.
+const DRAIN_GRACE: Duration = Duration::from_secs(3);
+
+enum Event {
+    Reply(KvReply),
+}
+
+/// Runs the load for `config.duration` and returns what it measured.
+pub async fn run(config: LoadConfig) -> LoadReport {
+    run_until(config, std::future::pending()).await
+}
+
+/// Like [`run`], but the timed phase also ends when `stop` completes.
+pub async fn run_until(
+    config: LoadConfig,
+    stop: impl std::future::Future<Output = ()>,
+) -> LoadReport {
+    tokio::pin!(stop);
+    let mut stopped = false;
+    let nodes = config.addrs.len();
+    let mut workload = Workload::new(config.workload.clone(), nodes, config.seed);
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let links: Vec<mpsc::UnboundedSender<(ClientId, u64, KvOp)>> = config
+        .addrs
+        .iter()
+        .map(|&addr| spawn_link(addr, events_tx.clone()))
+        .collect();
+    drop(events_tx);
+    let start = Instant::now();
+    let now = || Time::from_nanos(start.elapsed().as_nanos() as u64);
+    let mut wakeups: BinaryHeap<Reverse<(Instant, usize, u64)>> = BinaryHeap::new();
+    let mut phase = Phase::Main;
+    let mut measured = config.duration;
+    let mut steps = Vec::new();
+    for i in 0..workload.len() {
+        steps.push((i, workload.start_next(i, now(), phase)));
+    }
+    loop {
+        for (i, step) in steps.drain(..) {
+            match step {
+                ClientStep::Send {
+                    node,
+                    seq,
+                    op,
+                    timeout,
+                } => {
+                    let _ = links[node].send((workload.client_id(i), seq, op));
+                    wakeups.push(Reverse((Instant::now() + timeout, i, workload.token(i))));
+                }
+                ClientStep::Sleep(d) => {
+                    wakeups.push(Reverse((Instant::now() + d, i, workload.token(i))));
+                }
+                ClientStep::Idle => {}
+            }
+        }
+        if phase == Phase::Main && (stopped || start.elapsed() >= config.duration) {
+            phase = Phase::Done;
+            measured = start.elapsed();
+        }
+        if phase == Phase::Done
+            && (workload.all_idle() || start.elapsed() >= measured + DRAIN_GRACE)
+        {
+            break;
+        }
+        let next_wake = wakeups.peek().map(|Reverse((at, _, _))| *at);
+        let phase_end = start + config.duration;
+        let deadline = next_wake
+            .unwrap_or(phase_end)
+            .min(phase_end.max(Instant::now()));
+        tokio::select! {
+            event = events.recv() => match event {
+                Some(Event::Reply(reply)) => {
+                    let Some(i) = workload.index_of(reply.client) else { continue };
+                    let answer = answer_of(&reply, &config.addrs);
+                    steps.push((i, workload.on_answer(i, reply.seq, answer, now())));
+                }
+                None => break,
+            },
+            _ = tokio::time::sleep_until(deadline) => {}
+            _ = &mut stop, if !stopped => stopped = true,
+        }
+        let t = Instant::now();
+        while let Some(Reverse((at, i, token))) = wakeups.peek().copied() {
+            if at > t {
+                break;
+            }
+            wakeups.pop();
+            steps.push((i, workload.on_wake(i, token, now(), phase)));
+        }
+    }
+    LoadReport {
+        ok: workload.stats.ok,
+        fail: workload.stats.fail,
+        info: workload.stats.info,
+        attempts: workload.stats.attempts,
+        elapsed: measured,
+        latency_us: workload.stats.latency_us.clone(),
+        history: workload.take_history(),
+    }
+}
+
+fn answer_of(reply: &KvReply, addrs: &[SocketAddr]) -> Answer {
+    match &reply.outcome {
+        Outcome::Done(result) => Answer::Done(result.clone()),
+        Outcome::NotLeader { .. } => Answer::NotLeader(
+            reply
+                .leader_addr
+                .and_then(|a| addrs.iter().position(|&n| n == a)),
+        ),
+        Outcome::Unavailable => Answer::Unavailable,
+        Outcome::Unknown => Answer::Unknown,
+    }
+}
+
+/// The connection to one node: requests in, replies out to `events`. While the node
+/// is unreachable requests are dropped; their clients time out and retry elsewhere.
+fn spawn_link(
+    addr: SocketAddr,
+    events: mpsc::UnboundedSender<Event>,
+) -> mpsc::UnboundedSender<(ClientId, u64, KvOp)> {
+    let (tx, mut requests) = mpsc::unbounded_channel::<(ClientId, u64, KvOp)>();
+    tokio::spawn(async move {
+        let mut batch = Vec::new();
+        loop {
+            let connected = tokio::time::timeout(Duration::from_millis(500), client::connect(addr));
+            let (mut sender, mut receiver) = match connected.await {
+                Ok(Ok((_, sender, receiver))) => (sender, receiver),
+                _ => {
+                    // Drop what piled up while the node was unreachable, then retry.
+                    while requests.try_recv().is_ok() {}
+                    if events.is_closed() {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let events = events.clone();
+            let reader = tokio::spawn(async move {
+                while let Ok(reply) = receiver.recv().await {
+                    if events.send(Event::Reply(reply)).is_err() {
+                        return;
+                    }
+                }
+            });
+            loop {
+                if requests.recv_many(&mut batch, 1024).await == 0 {
+                    reader.abort();
+                    return;
+                }
+                if reader.is_finished() || sender.send(batch.drain(..)).await.is_err() {
+                    batch.clear();
+                    break;
+                }
+            }
+            reader.abort();
+        }
+    });
+    tx
+}
