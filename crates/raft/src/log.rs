@@ -122,12 +122,9 @@ impl RaftLog {
         let Some(offset) = from.0.checked_sub(self.first_index().0) else {
             return Vec::new();
         };
-        self.entries
-            .iter()
-            .skip(offset as usize)
-            .take(max)
-            .cloned()
-            .collect()
+        let start = (offset as usize).min(self.entries.len());
+        let end = start + max.min(self.entries.len() - start);
+        self.entries.range(start..end).cloned().collect()
     }
 
     /// §5.4.1 election restriction: is a log ending at `(last_index, last_term)` at

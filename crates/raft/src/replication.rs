@@ -36,16 +36,25 @@ impl RaftNode {
     /// slot — batching falls out of flow control.
     pub(crate) fn broadcast_append(&mut self, out: &mut Fx) {
         // Indexing rather than collecting the peer ids: this runs on every proposal.
+        // Under load most windows are full; those peers are passed over here (as
+        // `send_appends` would) without looking them up again.
+        let inflight_max = self.cfg.inflight_max;
+        match &self.role {
+            Role::Leader(state) if state.progress.values().any(|p| p.can_send(inflight_max)) => {}
+            _ => return,
+        }
         let mut i = 0;
         loop {
             let peer = match &self.role {
-                Role::Leader(state) => match state.progress.keys().nth(i) {
-                    Some(&peer) => peer,
+                Role::Leader(state) => match state.progress.iter().nth(i) {
+                    Some((&peer, progress)) => progress.can_send(inflight_max).then_some(peer),
                     None => return,
                 },
                 _ => return,
             };
-            self.send_appends(peer, out);
+            if let Some(peer) = peer {
+                self.send_appends(peer, out);
+            }
             i += 1;
         }
     }

@@ -159,18 +159,18 @@ impl Command {
 
     /// Wraps `command` that a leader of `term` appends at `index`, encoding that entry.
     pub(crate) fn logged_at(term: Term, index: LogIndex, command: KvCommand) -> Command {
-        let len = command_entry_len(term, index, &command);
-        let bytes = if len <= ENTRY_INLINE_BYTES {
-            let mut inline = InlineBytes {
-                len: 0,
-                bytes: [0; ENTRY_INLINE_BYTES],
-            };
-            put_command_entry(&mut inline, term, index, &command);
-            EntryBytes::Inline(inline)
-        } else {
-            let mut heap = Vec::with_capacity(len);
+        let mut inline = InlineBytes {
+            len: 0,
+            overflow: false,
+            bytes: [0; ENTRY_INLINE_BYTES],
+        };
+        put_command_entry(&mut inline, term, index, &command);
+        let bytes = if inline.overflow {
+            let mut heap = Vec::with_capacity(command_entry_len(term, index, &command));
             put_command_entry(&mut heap, term, index, &command);
             EntryBytes::Heap(heap.into_boxed_slice())
+        } else {
+            EntryBytes::Inline(inline)
         };
         Command {
             command,
@@ -203,25 +203,37 @@ impl EntryBytes {
     }
 }
 
+/// A fixed buffer that notes when something did not fit (and then holds garbage).
 #[derive(Clone)]
 struct InlineBytes {
     len: u8,
+    overflow: bool,
     bytes: [u8; ENTRY_INLINE_BYTES],
 }
 
-const _: () = assert!(ENTRY_INLINE_BYTES <= u8::MAX as usize);
+const _: () = assert!(ENTRY_INLINE_BYTES < u8::MAX as usize);
 
-/// Written only after checking the total length fits; an overflow would panic on
-/// the slice bounds, never write out of place.
 impl Sink for InlineBytes {
+    #[inline]
     fn put_byte(&mut self, byte: u8) {
-        self.bytes[usize::from(self.len)] = byte;
-        self.len += 1;
+        match self.bytes.get_mut(usize::from(self.len)) {
+            Some(b) => {
+                *b = byte;
+                self.len += 1;
+            }
+            None => self.overflow = true,
+        }
     }
+    #[inline]
     fn put_slice(&mut self, bytes: &[u8]) {
         let start = usize::from(self.len);
-        self.bytes[start..start + bytes.len()].copy_from_slice(bytes);
-        self.len += bytes.len() as u8;
+        match self.bytes.get_mut(start..start + bytes.len()) {
+            Some(to) => {
+                to.copy_from_slice(bytes);
+                self.len += bytes.len() as u8;
+            }
+            None => self.overflow = true,
+        }
     }
 }
 
