@@ -196,6 +196,13 @@ async fn write_replies<N: KvNode>(
             biased;
             n = replies.recv_many(&mut batch, 1024) => {
                 if n == 0 {
+                    // The reader is done: it either hung up cleanly (the sender of
+                    // `refuse` is dropped) or is about to say what was wrong.
+                    if let Ok(message) = (&mut refuse).await {
+                        let frame = ServerFrame::Error { message };
+                        let _ = write_frames(&mut out, [frame], CLIENT_FRAME_BYTES_MAX, &mut buf).await;
+                        let _ = out.flush().await;
+                    }
                     break;
                 }
                 let frames = batch.drain(..).map(|r| frame_of::<N>(&config, r));

@@ -1,0 +1,297 @@
+//! The tokio driver carries out effects in the contract's order: early sends at once,
+//! sends and replies only after every batch submitted up to their input is durable,
+//! persist notifications after their batch, timers never early.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use synod_core::{
+    ClientId, ClientReply, ClientRequest, Node, NodeEffects, NodeId, Outcome, Recovered, Storage,
+    StorageError, Time, Transport, TransportError, WriteBatch,
+};
+use synod_runtime::driver::{self, Submission};
+use tokio::sync::{mpsc, Semaphore};
+
+/// What the test node is asked to do.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, Serialize, Deserialize)]
+enum Op {
+    /// Persist a batch, send one message early and one normally, and reply.
+    Write,
+    /// No batch: just a message and a reply (like a vote reply that reveals state).
+    Read,
+    /// Persist with a notification; the node replies when notified.
+    Notify,
+    /// Arm a timer `ms` from now; the node sends `Fired` when it fires.
+    Timer { ms: u64 },
+}
+
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, Serialize, Deserialize)]
+enum Msg {
+    Early(u64),
+    Late(u64),
+    Fired(u64),
+}
+
+struct TestNode {
+    pending_notify: Option<(ClientId, u64)>,
+}
+
+impl Node for TestNode {
+    type Message = Msg;
+    type Timer = u64;
+    type Request = Op;
+    type Response = u64;
+
+    fn id(&self) -> NodeId {
+        NodeId(1)
+    }
+
+    fn on_start(&mut self, _now: Time, _recovered: Recovered, _out: &mut NodeEffects<Self>) {}
+
+    fn on_message(&mut self, _: Time, _: NodeId, _: Msg, _: &mut NodeEffects<Self>) {}
+
+    fn on_timer(&mut self, now: Time, timer: u64, out: &mut NodeEffects<Self>) {
+        out.send(NodeId(2), Msg::Fired(now.as_nanos() / 1_000_000 - timer));
+    }
+
+    fn on_client_request(
+        &mut self,
+        now: Time,
+        request: ClientRequest<Op>,
+        out: &mut NodeEffects<Self>,
+    ) {
+        let ClientRequest { client, seq, op } = request;
+        match op {
+            Op::Write => {
+                out.persist.set_meta("k", seq.to_le_bytes().to_vec());
+                out.send_early(NodeId(2), Msg::Early(seq));
+                out.send(NodeId(2), Msg::Late(seq));
+                out.reply(client, seq, Outcome::Done(seq));
+            }
+            Op::Read => {
+                out.send(NodeId(2), Msg::Late(seq));
+                out.reply(client, seq, Outcome::Done(seq));
+            }
+            Op::Notify => {
+                out.persist.set_meta("k", seq.to_le_bytes().to_vec());
+                out.persist_notify = Some(seq);
+                self.pending_notify = Some((client, seq));
+            }
+            Op::Timer { ms } => {
+                // The timer's id is its deadline in ms, so on_timer can report lateness.
+                let at = now + Duration::from_millis(ms);
+                out.set_timer(at.as_nanos() / 1_000_000, at);
+            }
+        }
+    }
+
+    fn on_persisted(&mut self, _now: Time, tag: u64, out: &mut NodeEffects<Self>) {
+        if let Some((client, seq)) = self.pending_notify.take() {
+            assert_eq!(seq, tag);
+            out.reply(client, seq, Outcome::Done(seq));
+        }
+    }
+}
+
+/// Peer messages go to a channel the test reads.
+struct Outbox(
+    mpsc::UnboundedSender<Msg>,
+    mpsc::UnboundedReceiver<(NodeId, Msg)>,
+);
+
+#[async_trait]
+impl Transport<Msg> for Outbox {
+    async fn send(&mut self, _to: NodeId, msg: Msg) -> Result<(), TransportError> {
+        self.0.send(msg).map_err(|_| TransportError::Closed)
+    }
+
+    async fn recv(&mut self) -> Result<(NodeId, Msg), TransportError> {
+        self.1.recv().await.ok_or(TransportError::Closed)
+    }
+}
+
+/// Storage whose every group commit waits for a permit from the test.
+struct GatedStorage {
+    gate: Arc<Semaphore>,
+    groups: Arc<AtomicU64>,
+}
+
+#[async_trait]
+impl Storage for GatedStorage {
+    async fn load(&mut self) -> Result<Recovered, StorageError> {
+        Ok(Recovered::default())
+    }
+
+    async fn persist(&mut self, batch: WriteBatch) -> Result<(), StorageError> {
+        self.persist_all(vec![batch]).await
+    }
+
+    async fn persist_all(&mut self, _batches: Vec<WriteBatch>) -> Result<(), StorageError> {
+        self.gate.acquire().await.expect("gate open").forget();
+        self.groups.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+struct Rig {
+    handle: driver::NodeHandle<TestNode>,
+    sent: mpsc::UnboundedReceiver<Msg>,
+    replies_tx: mpsc::UnboundedSender<ClientReply<u64>>,
+    replies: mpsc::UnboundedReceiver<ClientReply<u64>>,
+    gate: Arc<Semaphore>,
+    groups: Arc<AtomicU64>,
+    _inbox: mpsc::UnboundedSender<(NodeId, Msg)>,
+}
+
+fn rig() -> Rig {
+    let (sent_tx, sent) = mpsc::unbounded_channel();
+    let (inbox, inbox_rx) = mpsc::unbounded_channel();
+    let gate = Arc::new(Semaphore::new(0));
+    let groups = Arc::new(AtomicU64::new(0));
+    let storage = GatedStorage {
+        gate: Arc::clone(&gate),
+        groups: Arc::clone(&groups),
+    };
+    let node = TestNode {
+        pending_notify: None,
+    };
+    let handle = driver::spawn(node, Outbox(sent_tx, inbox_rx), storage);
+    let (replies_tx, replies) = mpsc::unbounded_channel();
+    Rig {
+        handle,
+        sent,
+        replies_tx,
+        replies,
+        gate,
+        groups,
+        _inbox: inbox,
+    }
+}
+
+impl Rig {
+    async fn submit(&self, seq: u64, op: Op) {
+        let request = ClientRequest {
+            client: ClientId(7),
+            seq,
+            op,
+        };
+        let submission = Submission {
+            request,
+            reply_to: self.replies_tx.clone(),
+        };
+        self.handle
+            .requests()
+            .send(submission)
+            .await
+            .expect("node running");
+    }
+}
+
+const QUIET: Duration = Duration::from_millis(150);
+const LONG: Duration = Duration::from_secs(10);
+
+async fn next<T>(rx: &mut mpsc::UnboundedReceiver<T>) -> T {
+    tokio::time::timeout(LONG, rx.recv())
+        .await
+        .expect("in time")
+        .expect("channel open")
+}
+
+async fn nothing<T: std::fmt::Debug>(rx: &mut mpsc::UnboundedReceiver<T>) {
+    if let Ok(Some(x)) = tokio::time::timeout(QUIET, rx.recv()).await {
+        panic!("released before its batch was durable: {x:?}");
+    }
+}
+
+#[tokio::test]
+async fn sends_and_replies_wait_for_durability_but_early_sends_do_not() {
+    let mut r = rig();
+    r.submit(1, Op::Write).await;
+    assert_eq!(next(&mut r.sent).await, Msg::Early(1));
+    nothing(&mut r.sent).await;
+    nothing(&mut r.replies).await;
+    r.gate.add_permits(1);
+    assert_eq!(next(&mut r.sent).await, Msg::Late(1));
+    assert_eq!(next(&mut r.replies).await.seq, 1);
+    assert_eq!(r.groups.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn an_input_without_a_batch_waits_for_earlier_batches() {
+    let mut r = rig();
+    r.submit(1, Op::Write).await;
+    assert_eq!(next(&mut r.sent).await, Msg::Early(1));
+    r.submit(2, Op::Read).await;
+    // The read's reply may reveal the write's state: it must not overtake it.
+    nothing(&mut r.replies).await;
+    r.gate.add_permits(1);
+    assert_eq!(next(&mut r.replies).await.seq, 1);
+    assert_eq!(next(&mut r.replies).await.seq, 2);
+    assert_eq!(next(&mut r.sent).await, Msg::Late(1));
+    assert_eq!(next(&mut r.sent).await, Msg::Late(2));
+}
+
+#[tokio::test]
+async fn batches_queued_during_a_sync_share_the_next_one() {
+    let mut r = rig();
+    r.submit(1, Op::Write).await;
+    assert_eq!(next(&mut r.sent).await, Msg::Early(1));
+    for seq in 2..=20 {
+        r.submit(seq, Op::Write).await;
+        assert_eq!(next(&mut r.sent).await, Msg::Early(seq));
+    }
+    // Batch 1 is being synced alone; 2..=20 queued behind it form one group.
+    r.gate.add_permits(2);
+    for seq in 1..=20 {
+        assert_eq!(next(&mut r.replies).await.seq, seq);
+    }
+    assert_eq!(
+        r.groups.load(Ordering::SeqCst),
+        2,
+        "group commit: two syncs for 20 batches"
+    );
+}
+
+#[tokio::test]
+async fn persist_notification_comes_after_the_batch_is_durable() {
+    let mut r = rig();
+    r.submit(1, Op::Notify).await;
+    nothing(&mut r.replies).await;
+    r.gate.add_permits(1);
+    assert_eq!(next(&mut r.replies).await.outcome, Outcome::Done(1));
+}
+
+#[tokio::test]
+async fn timers_fire_at_their_deadline_not_before() {
+    let mut r = rig();
+    let started = tokio::time::Instant::now();
+    r.submit(1, Op::Timer { ms: 80 }).await;
+    let Msg::Fired(late_ms) = next(&mut r.sent).await else {
+        panic!("expected the timer's message");
+    };
+    assert!(
+        started.elapsed() >= Duration::from_millis(80),
+        "fired early"
+    );
+    assert!(late_ms < 5_000, "fired {late_ms} ms late");
+}
+
+#[tokio::test]
+async fn a_stopped_node_finishes_its_queued_batches_first() {
+    let mut r = rig();
+    r.submit(1, Op::Write).await;
+    assert_eq!(next(&mut r.sent).await, Msg::Early(1));
+    r.handle.stop();
+    r.gate.add_permits(1);
+    assert_eq!(
+        next(&mut r.replies).await.seq,
+        1,
+        "the durable write is still answered"
+    );
+    tokio::time::timeout(LONG, r.handle.join())
+        .await
+        .expect("stops in time")
+        .expect("clean stop");
+}
