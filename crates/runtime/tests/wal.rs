@@ -320,9 +320,17 @@ fn flipped_byte_in_a_middle_record_is_corruption_naming_file_and_offset() {
     let dir = tempfile::tempdir().unwrap();
     let (_, ends) = ten_batches(dir.path());
     let record_4 = ends[2]; // record of batch 4 starts where batch 3's ends
-    flip_byte(&dir.path().join(segment_name(1)), record_4 + 12);
+    let path = dir.path().join(segment_name(1));
+    flip_byte(&path, record_4 + 12);
+    let damaged = fs::read(&path).unwrap();
 
     let message = open_err(dir.path());
+
+    assert_eq!(
+        fs::read(&path).unwrap(),
+        damaged,
+        "a refused WAL is left untouched"
+    );
 
     assert!(message.contains(&segment_name(1)), "{message}");
     assert!(message.contains(&format!("offset {record_4}")), "{message}");

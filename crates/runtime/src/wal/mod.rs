@@ -6,14 +6,14 @@
 //!
 //! # Layout
 //!
-//! * [`storage`](FileStorage) — the public [`FileStorage`] and [`WalOptions`]:
-//!   group commit, segment rolling, deletion of dead segments.
+//! * `storage` — the public [`FileStorage`] and [`WalOptions`]: group commit,
+//!   segment rolling, deletion of dead segments.
 //! * `format` — file names, headers, record framing (pure functions).
 //! * `recovery` — listing, replay, torn-tail cutting, snapshot lookup.
 //! * `state` — what the writer remembers between batches (meta map, snapshot
 //!   generation, which segment holds each live entry) and the replay of ops.
 //! * `segment`, `snapshot`, `files` — the file operations.
-//! * [`durability`](Syncer) — the [`Syncer`] seam where bytes become durable.
+//! * [`durability`] — [`SyncMode`] and the [`Syncer`] seam where bytes become durable.
 //! * [`group_commit`] — the queue between a node's driver and the WAL thread.
 //!
 //! # Files
@@ -103,6 +103,18 @@
 //! file and byte offset. (A crash that persists a group's pages out of order can leave
 //! a damaged record before an intact one of the same unacknowledged group; we refuse
 //! then too — the safe side — and an operator can cut the file at the named offset.)
+//!
+//! # Model checking the group-commit queue
+//!
+//! [`group_commit`] is checked with loom. `--cfg loom` must reach this crate but not
+//! tokio (whose own loom mode drops `tokio::net`, which the transport needs), so the
+//! run goes through a small rustc wrapper that strips the flag from every other crate,
+//! and uses its own target directory so the shared build cache stays valid:
+//!
+//! ```text
+//! RUSTC_WRAPPER=$PWD/crates/runtime/src/wal/loom-rustc.sh RUSTFLAGS="--cfg loom" \
+//!   CARGO_TARGET_DIR=/tmp/loom-target cargo test -p synod-runtime --release --lib group_commit
+//! ```
 
 pub mod durability;
 mod files;

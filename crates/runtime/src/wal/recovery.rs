@@ -50,17 +50,19 @@ struct Listing {
 
 /// Recovers the WAL in `dir`. With `repair`, also makes the directory clean for
 /// appending — cuts a torn tail, removes temporary files and unreferenced snapshots —
-/// syncing through `repair`; without it, only reads.
+/// syncing through `repair`; without it, only reads. Nothing is changed on disk unless
+/// the whole directory checks out.
 pub(crate) fn recover(
     dir: &Path,
-    mut repair: Option<&mut dyn Syncer>,
+    repair: Option<&mut dyn Syncer>,
 ) -> Result<Outcome, StorageError> {
     let listing = list(dir)?;
-    if let Some(syncer) = reborrow(&mut repair) {
-        remove_temps(dir, &listing.temps, syncer)?;
-    }
     let Some((first, last)) = check_dense(dir, &listing.segments)? else {
-        return fresh(dir, &listing);
+        let outcome = fresh(dir, &listing)?;
+        if let Some(syncer) = repair {
+            remove_temps(dir, &listing.temps, syncer)?;
+        }
+        return Ok(outcome);
     };
     let mut replay = Replay::default();
     let mut last_end = SegmentEnd::default();
@@ -73,14 +75,6 @@ pub(crate) fn recover(
         };
         let bytes = files::read_all(&segment.path)?;
         last_end = replay_segment(&segment, &bytes, &mut replay)?;
-        if let Some(torn) = &last_end.torn {
-            cut_torn_tail(
-                &segment.path,
-                last_end.valid_len,
-                torn,
-                reborrow(&mut repair),
-            )?;
-        }
     }
     assert_eq!(
         replay.state.liveness.live_len(),
@@ -88,11 +82,18 @@ pub(crate) fn recover(
         "the writer's liveness index tracks exactly the recovered log"
     );
     let referenced = replay.state.snapshot;
+    let snapshot = referenced.map(|g| read_snapshot(dir, g)).transpose()?;
     let mut snapshot_files: BTreeSet<u64> = listing.snapshots.iter().copied().collect();
+    if let Some(torn) = &last_end.torn {
+        warn_torn_tail(&segment_path(dir, last), last_end.valid_len, torn);
+    }
     if let Some(syncer) = repair {
+        if last_end.torn.is_some() {
+            files::truncate(syncer, &segment_path(dir, last), last_end.valid_len)?;
+        }
+        remove_temps(dir, &listing.temps, syncer)?;
         remove_unreferenced_snapshots(dir, &mut snapshot_files, referenced, syncer)?;
     }
-    let snapshot = referenced.map(|g| read_snapshot(dir, g)).transpose()?;
     let newest = listing.snapshots.iter().copied().chain(referenced).max();
     Ok(Outcome {
         recovered: Recovered {
@@ -310,23 +311,14 @@ fn check_torn_tail(
     Ok(())
 }
 
-/// Logs a torn tail and, when repairing, cuts it off durably.
-fn cut_torn_tail(
-    path: &Path,
-    valid_len: u64,
-    why: &str,
-    repair: Option<&mut dyn Syncer>,
-) -> Result<(), StorageError> {
+/// Logs the torn tail that recovery discards.
+fn warn_torn_tail(path: &Path, valid_len: u64, why: &str) {
     tracing::warn!(
         file = %path.display(),
         offset = valid_len,
         reason = why,
         "WAL ends with a torn record (a write cut short by a crash); discarding it"
     );
-    match repair {
-        Some(syncer) => files::truncate(syncer, path, valid_len),
-        None => Ok(()),
-    }
 }
 
 /// Removes snapshot files other than `referenced`: older ones are superseded, newer
@@ -368,14 +360,6 @@ fn remove_temps(
         return Ok(());
     }
     files::sync_dir(syncer, dir)
-}
-
-/// A shorter-lived copy of the optional syncer, for one call.
-fn reborrow<'a>(repair: &'a mut Option<&mut dyn Syncer>) -> Option<&'a mut dyn Syncer> {
-    match repair {
-        Some(syncer) => Some(&mut **syncer),
-        None => None,
-    }
 }
 
 fn describe(bad: &BadRecord) -> String {

@@ -21,7 +21,7 @@ pub struct WalOptions {
     /// A segment rolls over to a new file once the next record would take it past
     /// this many bytes (every segment holds at least one batch, so a larger batch
     /// gets a segment of its own). Smaller segments let compaction free space sooner;
-    /// each roll costs two syncs.
+    /// each roll costs two file syncs and a directory sync.
     pub segment_bytes: u64,
     /// Whether to sync before acknowledging.
     pub sync_mode: SyncMode,
@@ -139,6 +139,10 @@ impl FileStorage {
     /// when all of them are durable. A batch with a snapshot also writes and syncs the
     /// snapshot file first, and a group that fills a segment syncs it before rolling
     /// to the next; otherwise the whole group costs exactly one file sync.
+    ///
+    /// Any failure — including a batch whose record would exceed
+    /// [`RECORD_BYTES_MAX`](super::RECORD_BYTES_MAX) — is fatal for this instance (see
+    /// the type's docs): some of the group may be on disk and some not.
     pub fn write_batches(&mut self, batches: &[WriteBatch]) -> Result<(), StorageError> {
         if let Some(why) = &self.failed {
             return Err(files::io_error(
@@ -181,6 +185,9 @@ impl FileStorage {
     }
 
     fn write_group(&mut self, batches: &[WriteBatch]) -> Result<(), StorageError> {
+        if batches.is_empty() {
+            return Ok(());
+        }
         self.pending.clear();
         let mut record_bytes = Vec::new();
         for batch in batches {
