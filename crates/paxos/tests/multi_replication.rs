@@ -6,7 +6,7 @@ mod common;
 use common::multi::*;
 use common::*;
 use synod_core::{ClientId, KvOp, Outcome};
-use synod_paxos::{Message, Request, Slot};
+use synod_paxos::{Ballot, Message, MultiPaxosTimer, Request, Slot};
 
 fn accept_sizes_to(c: &MultiCluster, dest: u64) -> Vec<usize> {
     c.delivered
@@ -229,4 +229,57 @@ fn multipaxos_full_queue_refuses_with_unavailable() {
     assert_eq!(c.outcome(ts[3]), Some(&Outcome::Unavailable));
     c.deliver_all();
     assert!(ts[..3].iter().all(|t| c.outcome(*t) == Some(&WRITTEN)));
+}
+
+/// "Paxos Made Simple" §2.2: a value is chosen when a majority accepted *the same
+/// proposal*. The leader tracks acceptances per accept batch of its ballot, so an
+/// `Accepted` from an earlier ballot — even its own — never completes the batch
+/// that re-proposes those slots after a ballot change.
+#[test]
+fn multipaxos_acceptances_of_an_earlier_ballot_do_not_count_after_a_ballot_change() {
+    // init: n1 leads b1; n2 accepts slot 1 in b1 but its answer is held back
+    let mut c = multi_cluster(3);
+    c.elect(1);
+    let b1 = c.node(1).promised();
+    c.put(1, "x", "1");
+    let i = c
+        .wire
+        .iter()
+        .position(|(_, to, m)| *to == n(2) && kind(m) == "Accept")
+        .expect("an accept to n2");
+    c.deliver_at(i);
+    let (from, to, stale) = c
+        .drop_next(|_, to, m| to == n(1) && kind(m) == "Accepted")
+        .expect("n2 answered");
+    c.drop_all(|_, _, _| true);
+
+    // act: n1 hears of a higher ballot, steps down, and wins phase 1 again
+    let higher = Ballot {
+        round: b1.round + 1,
+        node: n(3),
+    };
+    let beat = Message::Heartbeat {
+        ballot: higher,
+        decided: Slot(1),
+        read_ctx: 0,
+    };
+    c.send(3, 1, beat);
+    c.deliver_all();
+    assert!(!c.node(1).is_leader());
+    c.fire(1, MultiPaxosTimer::Election);
+    while !c.node(1).is_leader() {
+        c.deliver_at(0);
+    }
+    let b3 = c.node(1).promised();
+    assert!(b3 > higher);
+    assert_eq!(c.node(1).next_slot(), Some(Slot(2)), "slot 1 re-proposed");
+    c.send(from.0, to.0, stale);
+    let last = c.wire.len() - 1;
+    c.deliver_at(last);
+
+    // check: the b1 acceptance did not choose the b3 batch; b3's own answers do
+    assert_eq!(c.node(1).decided(), Some(Slot(1)));
+    c.deliver_all();
+    assert_eq!(c.node(1).decided(), Some(Slot(2)));
+    assert_eq!(c.node(1).state_machine().read("x"), Some("1"));
 }

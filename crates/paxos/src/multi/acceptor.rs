@@ -69,12 +69,16 @@ impl MultiPaxosNode {
         self.raise_promise(ballot, out);
         self.follow(from, out);
         let last = first.plus(values.len() as u64 - 1);
+        if !self.log.within_reach(last) {
+            // The leader is far ahead of our log: ignore the accept (an acceptor may
+            // always stay silent) and catch up first; it will be retransmitted.
+            self.request_catch_up(from, out);
+            return;
+        }
         for (slot, value) in (first.0..).map(Slot).zip(values) {
-            if self
-                .log
-                .accept(slot, ballot, value.clone(), &mut out.persist)
-            {
-                self.journal.accepted.push((slot, ballot, value));
+            let journaled = value.clone();
+            if self.log.accept(slot, ballot, value, &mut out.persist) {
+                self.journal.accepted.push((slot, ballot, journaled));
             }
         }
         self.learn_from_leader(from, ballot, decided, out);

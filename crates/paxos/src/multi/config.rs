@@ -48,6 +48,10 @@ pub struct MultiPaxosConfig {
     pub seed: u64,
 }
 
+/// Members a configuration may have: a leader tracks who accepted a batch as one
+/// bit per member.
+pub const MEMBERS_MAX: usize = 64;
+
 /// The smallest majority of `n`.
 pub fn majority(n: usize) -> usize {
     n / 2 + 1
@@ -57,6 +61,9 @@ impl MultiPaxosConfig {
     /// Checks the relationships between parameters; returns what is wrong.
     pub fn validate(&self) -> Result<(), String> {
         let n = self.members.len();
+        if n > MEMBERS_MAX {
+            return Err(format!("at most {MEMBERS_MAX} members, got {n}"));
+        }
         if !self.members.contains(&self.id) {
             return Err(format!("{} is not among the members", self.id));
         }
@@ -87,6 +94,15 @@ impl MultiPaxosConfig {
             );
         }
         Ok(())
+    }
+
+    /// `member`'s bit in a leader's acknowledgement sets: one bit per position in
+    /// `members` (0 for a non-member).
+    pub fn member_bit(&self, member: NodeId) -> u64 {
+        self.members
+            .iter()
+            .position(|&m| m == member)
+            .map_or(0, |k| 1 << k)
     }
 
     /// Acknowledgements of a ballot that prove no higher ballot completed phase 1:

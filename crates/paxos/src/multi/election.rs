@@ -194,6 +194,7 @@ impl MultiPaxosNode {
                 // how much the peer knows chosen (for our own catch-up).
                 let promise = phase1.promises.get(&m);
                 let peer = Peer {
+                    bit: self.cfg.member_bit(m),
                     first_unchosen: promise.map_or(Slot::default(), |r| r.first_unchosen),
                     last_ack: promise.map(|_| self.now),
                     ..Peer::default()
@@ -205,10 +206,10 @@ impl MultiPaxosNode {
         self.role = Role::Leader(Box::new(LeaderState {
             start,
             next_slot: start,
-            proposals: BTreeMap::new(),
             batches: VecDeque::new(),
+            unchosen: 0,
             queue: VecDeque::new(),
-            waiters: BTreeMap::new(),
+            waiters: VecDeque::new(),
             decided: start,
             takeover_end,
             peers,
@@ -220,8 +221,7 @@ impl MultiPaxosNode {
         self.leader = Some(self.cfg.id);
         self.leader_contact = None;
         for chunk in values.chunks(self.cfg.accept_batch_max) {
-            let batch = chunk.iter().map(|v| (v.clone(), None)).collect();
-            self.propose_batch(batch, out);
+            self.propose_batch(chunk.to_vec(), out);
         }
         self.on_heartbeat_timer(out);
         self.advance_decided(out);

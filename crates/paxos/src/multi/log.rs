@@ -4,12 +4,22 @@
 //! Durable layout: meta [`META_FIRST_UNCHOSEN`] and [`META_LOG_START`], and one log
 //! entry per slot holding a [`LogEntry`]. Every entry write goes through the input's
 //! `WriteBatch`, so the driver sends an `Accepted` only once the acceptance is durable.
+//!
+//! In memory the log is dense: a deque indexed by `slot - start`, with `None` for a
+//! hole. Multi-Paxos slots are nearly contiguous (a stable leader proposes
+//! consecutive slots; holes are slots an acceptor missed), so one index computation
+//! replaces a tree search on every acceptance, decision and execution. Holes are
+//! bounded by [`HOLE_MAX`].
 
 use super::message::AcceptedSlot;
 use crate::types::{Ballot, Slot, Value};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
-use synod_core::{codec, WriteBatch};
+use std::collections::VecDeque;
+use synod_core::codec::{
+    self,
+    postcard_format::{put_varint, Sink},
+};
+use synod_core::WriteBatch;
 
 /// Meta key of the first slot not known chosen.
 pub const META_FIRST_UNCHOSEN: &str = "first_unchosen";
@@ -22,6 +32,13 @@ pub const META_LOG_START: &str = "log_start";
 /// lazily costs a little catch-up after a crash, never safety — and spares a leader
 /// one disk write per decision, which its client's answer would wait for.
 pub const FRONTIER_LAG_MAX: u64 = 64;
+
+/// The largest run of empty slots the log opens past its last entry for one
+/// acceptance. A healthy acceptor's holes are accepts it missed, at most the
+/// leader's window; an accept further out comes from a leader far ahead of us, and
+/// the acceptor ignores it (always safe in Paxos) and catches up first, instead of
+/// allocating for the gap.
+pub const HOLE_MAX: u64 = 1 << 16;
 
 /// What the log holds for one slot.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
@@ -40,6 +57,12 @@ pub enum LogEntry {
     },
 }
 
+/// Serde's variant indices (declaration order; below 128, so one byte each).
+const ENTRY_ACCEPTED: u64 = 0;
+const ENTRY_CHOSEN: u64 = 1;
+const VALUE_NOOP: u64 = 0;
+const VALUE_COMMAND: u64 = 1;
+
 impl LogEntry {
     /// The value held, whichever way.
     pub fn value(&self) -> &Value {
@@ -47,11 +70,97 @@ impl LogEntry {
             LogEntry::Accepted { value, .. } | LogEntry::Chosen { value } => value,
         }
     }
+
+    /// The entry's storage bytes, `codec::encode(self)`, written by hand: every
+    /// acceptor encodes every entry it accepts, and postcard's serde path costs
+    /// several times more. The entry is written into a buffer on the stack and
+    /// copied out at its exact size (no length pre-pass, no growth checks); one
+    /// too large for it is encoded again onto the heap. The destructuring stops the
+    /// build if a field or variant is added without updating it;
+    /// `entries_encode_as_serde_does` checks the bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut buf = StackBytes {
+            len: 0,
+            overflow: false,
+            bytes: [0; ENTRY_STACK_BYTES],
+        };
+        self.encode_into(&mut buf);
+        if !buf.overflow {
+            return buf.bytes[..buf.len].to_vec();
+        }
+        let mut heap = Vec::with_capacity(2 * ENTRY_STACK_BYTES);
+        self.encode_into(&mut heap);
+        heap
+    }
+
+    fn encode_into(&self, out: &mut impl Sink) {
+        match self {
+            LogEntry::Accepted {
+                ballot: Ballot { round, node },
+                value,
+            } => {
+                put_varint(out, ENTRY_ACCEPTED);
+                put_varint(out, *round);
+                put_varint(out, node.0);
+                put_value(out, value);
+            }
+            LogEntry::Chosen { value } => {
+                put_varint(out, ENTRY_CHOSEN);
+                put_value(out, value);
+            }
+        }
+    }
+}
+
+/// Entries encoded in at most this many bytes (a command with short strings) are
+/// written on the stack first.
+const ENTRY_STACK_BYTES: usize = 96;
+
+/// A fixed buffer that notes when something did not fit (and then holds garbage).
+struct StackBytes {
+    len: usize,
+    overflow: bool,
+    bytes: [u8; ENTRY_STACK_BYTES],
+}
+
+impl Sink for StackBytes {
+    #[inline]
+    fn put_byte(&mut self, byte: u8) {
+        match self.bytes.get_mut(self.len) {
+            Some(b) => {
+                *b = byte;
+                self.len += 1;
+            }
+            None => self.overflow = true,
+        }
+    }
+    #[inline]
+    fn put_slice(&mut self, bytes: &[u8]) {
+        match self.bytes.get_mut(self.len..self.len + bytes.len()) {
+            Some(to) => {
+                to.copy_from_slice(bytes);
+                self.len += bytes.len();
+            }
+            None => self.overflow = true,
+        }
+    }
+}
+
+fn put_value(out: &mut impl Sink, value: &Value) {
+    match value {
+        Value::Noop => put_varint(out, VALUE_NOOP),
+        Value::Command(cmd) => {
+            put_varint(out, VALUE_COMMAND);
+            cmd.encode_into(out);
+        }
+    }
 }
 
 /// The slot log.
 ///
 /// Invariants (checked on recovery and on every advance):
+/// * `entries[k]` is slot `start + k`'s entry (`None`: nothing held), and the last
+///   element, if any, is an entry — so equal logs have equal representations;
 /// * `start <= first_unchosen`;
 /// * every slot in `start..first_unchosen` holds an entry, and its value is the
 ///   chosen one — so a replica can execute up to `first_unchosen` from its own log;
@@ -62,7 +171,7 @@ impl LogEntry {
 ///   falls below the durable log start.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct SlotLog {
-    entries: BTreeMap<Slot, LogEntry>,
+    entries: VecDeque<Option<LogEntry>>,
     start: Slot,
     first_unchosen: Slot,
     saved_first_unchosen: Slot,
@@ -71,7 +180,7 @@ pub struct SlotLog {
 impl Default for SlotLog {
     fn default() -> Self {
         SlotLog {
-            entries: BTreeMap::new(),
+            entries: VecDeque::new(),
             start: Slot::FIRST,
             first_unchosen: Slot::FIRST,
             saved_first_unchosen: Slot::FIRST,
@@ -89,23 +198,25 @@ impl SlotLog {
         first_unchosen: Slot,
         entries: impl IntoIterator<Item = (Slot, LogEntry)>,
     ) -> SlotLog {
-        let entries: BTreeMap<Slot, LogEntry> =
-            entries.into_iter().filter(|(s, _)| *s >= start).collect();
         assert!(
             start <= first_unchosen,
             "log start {start} above {first_unchosen}"
         );
-        let mut s = start;
-        while s < first_unchosen {
-            assert!(entries.contains_key(&s), "chosen {s} missing from the log");
-            s = s.next();
-        }
-        SlotLog {
-            entries,
+        let mut log = SlotLog {
+            entries: VecDeque::new(),
             start,
             first_unchosen,
             saved_first_unchosen: first_unchosen,
+        };
+        for (slot, entry) in entries.into_iter().filter(|(s, _)| *s >= start) {
+            log.put(slot, entry);
         }
+        let mut s = start;
+        while s < first_unchosen {
+            assert!(log.entry(s).is_some(), "chosen {s} missing from the log");
+            s = s.next();
+        }
+        log
     }
 
     /// First slot still held (below it, the snapshot covers).
@@ -118,14 +229,20 @@ impl SlotLog {
         self.first_unchosen
     }
 
+    /// Position of `slot` in `entries`, if it lies within them.
+    fn position(&self, slot: Slot) -> Option<usize> {
+        let k = usize::try_from(slot.0.checked_sub(self.start.0)?).ok()?;
+        (k < self.entries.len()).then_some(k)
+    }
+
     /// The entry at `slot`.
     pub fn entry(&self, slot: Slot) -> Option<&LogEntry> {
-        self.entries.get(&slot)
+        self.entries.get(self.position(slot)?)?.as_ref()
     }
 
     /// The proposal accepted at `slot`, if the entry is an acceptance.
     pub fn accepted(&self, slot: Slot) -> Option<(Ballot, &Value)> {
-        match self.entries.get(&slot)? {
+        match self.entry(slot)? {
             LogEntry::Accepted { ballot, value } => Some((*ballot, value)),
             LogEntry::Chosen { .. } => None,
         }
@@ -134,18 +251,42 @@ impl SlotLog {
     /// The chosen value of `slot`, if known and still held.
     pub fn chosen(&self, slot: Slot) -> Option<&Value> {
         (slot < self.first_unchosen)
-            .then(|| self.entries.get(&slot).map(LogEntry::value))
+            .then(|| self.entry(slot).map(LogEntry::value))
             .flatten()
     }
 
     /// The highest slot holding an entry.
     pub fn last_slot(&self) -> Option<Slot> {
-        self.entries.keys().next_back().copied()
+        (!self.entries.is_empty()).then(|| self.start.plus(self.entries.len() as u64 - 1))
+    }
+
+    /// `true` if accepting at `slot` opens at most [`HOLE_MAX`] empty slots.
+    pub fn within_reach(&self, slot: Slot) -> bool {
+        let end = self.start.0 + self.entries.len() as u64;
+        slot.0.saturating_sub(end) <= HOLE_MAX
+    }
+
+    /// Stores `entry` at `slot` (at or above `start`), opening a hole if needed;
+    /// returns the previous entry.
+    fn put(&mut self, slot: Slot, entry: LogEntry) -> Option<LogEntry> {
+        let k = usize::try_from(slot.0 - self.start.0).expect("slot offset fits in memory");
+        if let Some(e) = self.entries.get_mut(k) {
+            return e.replace(entry);
+        }
+        while self.entries.len() < k {
+            self.entries.push_back(None);
+        }
+        self.entries.push_back(Some(entry));
+        None
     }
 
     /// Phase 2(b) write: accept `value` at `slot` in `ballot`. A slot known chosen is
     /// not rewritten (its value is the one any later ballot proposes, asserted when
     /// we still hold it). Returns `true` if an acceptance was recorded.
+    ///
+    /// # Panics
+    /// If the acceptance would go back to a lower ballot, if `ballot` already has
+    /// another value here, or if `slot` is not [`within_reach`](Self::within_reach).
     pub fn accept(&mut self, slot: Slot, ballot: Ballot, value: Value, b: &mut WriteBatch) -> bool {
         if slot < self.first_unchosen {
             if let Some(chosen) = self.chosen(slot) {
@@ -156,18 +297,30 @@ impl SlotLog {
             }
             return false;
         }
-        if let Some((prev, v)) = self.accepted(slot) {
+        assert!(
+            self.within_reach(slot),
+            "{slot} is more than {HOLE_MAX} slots past the log's end"
+        );
+        let entry = LogEntry::Accepted { ballot, value };
+        b.put_entry(slot.0, entry.encode());
+        // One lookup: write the new entry, then check what it replaced.
+        if let Some(LogEntry::Accepted {
+            ballot: prev,
+            value: v,
+        }) = self.put(slot, entry)
+        {
             assert!(
                 prev <= ballot,
                 "{slot}: acceptance went back from {prev} to {ballot}"
             );
             if prev == ballot {
-                assert_eq!(*v, value, "{slot}: two values proposed in {ballot}");
+                let LogEntry::Accepted { value, .. } = self.entry(slot).expect("just written")
+                else {
+                    unreachable!("just written as an acceptance")
+                };
+                assert_eq!(v, *value, "{slot}: two values proposed in {ballot}");
             }
         }
-        let entry = LogEntry::Accepted { ballot, value };
-        b.put_entry(slot.0, codec::encode(&entry));
-        self.entries.insert(slot, entry);
         true
     }
 
@@ -175,15 +328,18 @@ impl SlotLog {
     /// reports ("Paxos Made Simple" Phase 1(b), for all instances at once).
     pub fn unchosen_from(&self, from: Slot) -> Vec<AcceptedSlot> {
         let from = from.max(self.first_unchosen);
-        self.entries
-            .range(from..)
-            .filter_map(|(&slot, e)| match e {
-                LogEntry::Accepted { ballot, value } => Some(AcceptedSlot {
+        let skip = usize::try_from(from.0 - self.start.0).unwrap_or(usize::MAX);
+        (self.start.0..)
+            .map(Slot)
+            .zip(&self.entries)
+            .skip(skip)
+            .filter_map(|(slot, e)| match e {
+                Some(LogEntry::Accepted { ballot, value }) => Some(AcceptedSlot {
                     slot,
                     ballot: *ballot,
                     value: value.clone(),
                 }),
-                LogEntry::Chosen { .. } => None,
+                _ => None,
             })
             .collect()
     }
@@ -224,8 +380,8 @@ impl SlotLog {
                 break;
             }
             let entry = LogEntry::Chosen { value };
-            b.put_entry(slot.0, codec::encode(&entry));
-            self.entries.insert(slot, entry);
+            b.put_entry(slot.0, entry.encode());
+            self.put(slot, entry);
             self.first_unchosen = slot.next();
         }
         self.save_frontier(b, false);
@@ -250,10 +406,15 @@ impl SlotLog {
             "{from} is compacted (log starts at {})",
             self.start
         );
+        let n = usize::try_from(self.first_unchosen.0.saturating_sub(from.0))
+            .unwrap_or(usize::MAX)
+            .min(max);
+        let skip = usize::try_from(from.0 - self.start.0).unwrap_or(usize::MAX);
         self.entries
-            .range(from..self.first_unchosen)
-            .take(max)
-            .map(|(_, e)| e.value().clone())
+            .iter()
+            .skip(skip)
+            .take(n)
+            .map(|e| e.as_ref().expect("chosen slots are held").value().clone())
             .collect()
     }
 
@@ -270,7 +431,8 @@ impl SlotLog {
         self.save_frontier(b, true);
         b.compact_to(start.0 - 1);
         b.set_meta(META_LOG_START, codec::encode(&start));
-        self.entries = self.entries.split_off(&start);
+        let dropped = usize::try_from(start.0 - self.start.0).unwrap_or(usize::MAX);
+        self.entries.drain(..dropped.min(self.entries.len()));
         self.start = start;
     }
 
@@ -282,7 +444,6 @@ impl SlotLog {
         self.compact(below, b);
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,6 +515,133 @@ mod tests {
             .ops()
             .iter()
             .any(|op| matches!(op, synod_core::StorageOp::SetMeta { key, .. } if key == META_FIRST_UNCHOSEN)));
+    }
+
+    fn put(n: u64, value: &str) -> Value {
+        Value::Command(std::sync::Arc::new(synod_core::KvCommand {
+            client: synod_core::ClientId(n),
+            seq: n,
+            op: synod_core::KvOp::Put {
+                key: "k".into(),
+                value: value.into(),
+            },
+        }))
+    }
+
+    /// Round-trips `log` through the batches it wrote (`rec` holds what was durable).
+    fn recovered(rec: &synod_core::Recovered) -> SlotLog {
+        let start = rec
+            .meta
+            .get(META_LOG_START)
+            .map_or(Slot::FIRST, |b| codec::decode(b).unwrap());
+        let fu = rec
+            .meta
+            .get(META_FIRST_UNCHOSEN)
+            .map_or(Slot::FIRST, |b| codec::decode(b).unwrap());
+        let entries = rec
+            .log
+            .iter()
+            .map(|(i, e)| (Slot(*i), codec::decode(e).unwrap()));
+        SlotLog::recover(start, fu, entries)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn entries_encode_as_serde_does(
+            round in proptest::prelude::any::<u64>(),
+            node in proptest::prelude::any::<u64>(),
+            client in proptest::prelude::any::<u64>(),
+            value in ".{0,200}",
+            chosen in proptest::prelude::any::<bool>(),
+            noop in proptest::prelude::any::<bool>(),
+        ) {
+            let value = if noop { Value::Noop } else { put(client, &value) };
+            let entry = if chosen {
+                LogEntry::Chosen { value }
+            } else {
+                LogEntry::Accepted { ballot: Ballot { round, node: NodeId(node) }, value }
+            };
+            let bytes = entry.encode();
+            proptest::prop_assert_eq!(&bytes, &codec::encode(&entry));
+            proptest::prop_assert_eq!(codec::decode::<LogEntry>(&bytes).unwrap(), entry);
+        }
+    }
+
+    #[test]
+    fn the_dense_log_indexes_slots_across_holes_compaction_and_recovery() {
+        let mut log = SlotLog::default();
+        let mut rec = synod_core::Recovered::default();
+        let mut wb = WriteBatch::new();
+        for s in [1, 2, 3, 5, 8] {
+            log.accept(Slot(s), b(1), put(s, "v"), &mut wb);
+        }
+        assert_eq!(log.last_slot(), Some(Slot(8)));
+        assert_eq!(log.entry(Slot(4)), None, "a hole");
+        assert_eq!(log.entry(Slot(9)), None, "past the end");
+        assert_eq!(log.accepted(Slot(5)), Some((b(1), &put(5, "v"))));
+        // A higher ballot overwrites in place; the hole at 4 stays one.
+        log.accept(Slot(5), b(2), put(50, "w"), &mut wb);
+        assert_eq!(log.accepted(Slot(5)), Some((b(2), &put(50, "w"))));
+        assert!(log.learn_in_ballot(Slot(9), b(1)));
+        assert_eq!(log.first_unchosen(), Slot(4), "stops at the hole");
+        log.learn_chosen(Slot(4), vec![put(4, "c"), put(50, "w")], &mut wb);
+        assert_eq!(log.first_unchosen(), Slot(6));
+        assert_eq!(log.chosen(Slot(4)), Some(&put(4, "c")));
+        assert_eq!(
+            log.unchosen_from(Slot(1))
+                .iter()
+                .map(|a| a.slot)
+                .collect::<Vec<_>>(),
+            vec![Slot(8)]
+        );
+        log.compact(Slot(3), &mut wb);
+        assert_eq!((log.start(), log.entry(Slot(2))), (Slot(3), None));
+        assert_eq!(log.chosen(Slot(3)), Some(&put(3, "v")));
+        assert_eq!(
+            log.chosen_from(Slot(3), 10),
+            vec![put(3, "v"), put(4, "c"), put(50, "w")]
+        );
+        assert_eq!(log.chosen_from(Slot(4), 1), vec![put(4, "c")]);
+        rec.apply(&wb);
+        assert_eq!(recovered(&rec), log);
+        // A snapshot beyond everything held empties the log; it restarts there.
+        let mut wb = WriteBatch::new();
+        log.install_snapshot(Slot(20), &mut wb);
+        assert_eq!(
+            (log.start(), log.first_unchosen(), log.last_slot()),
+            (Slot(20), Slot(20), None)
+        );
+        log.accept(Slot(22), b(3), Value::Noop, &mut wb);
+        assert_eq!(log.entry(Slot(21)), None);
+        assert_eq!(log.accepted(Slot(22)), Some((b(3), &Value::Noop)));
+        rec.apply(&wb);
+        assert_eq!(recovered(&rec), log);
+        // A snapshot inside the log keeps the entries from it on.
+        let mut log2 = recovered(&rec);
+        let mut wb = WriteBatch::new();
+        log2.install_snapshot(Slot(22), &mut wb);
+        assert_eq!((log2.start(), log2.first_unchosen()), (Slot(22), Slot(22)));
+        assert_eq!(log2.accepted(Slot(22)), Some((b(3), &Value::Noop)));
+    }
+
+    #[test]
+    fn holes_are_bounded_past_the_last_entry() {
+        let mut log = SlotLog::default();
+        let mut wb = WriteBatch::new();
+        assert!(log.within_reach(Slot(1 + HOLE_MAX)));
+        assert!(!log.within_reach(Slot(2 + HOLE_MAX)));
+        log.accept(Slot(10), b(1), Value::Noop, &mut wb);
+        assert!(log.within_reach(Slot(11 + HOLE_MAX)));
+        assert!(!log.within_reach(Slot(12 + HOLE_MAX)));
+    }
+
+    #[test]
+    #[should_panic(expected = "two values")]
+    fn one_value_per_slot_per_ballot() {
+        let mut log = SlotLog::default();
+        let mut wb = WriteBatch::new();
+        log.accept(Slot(1), b(2), put(1, "a"), &mut wb);
+        log.accept(Slot(1), b(2), put(1, "b"), &mut wb);
     }
 
     #[test]

@@ -64,17 +64,29 @@ pub(crate) struct Phase1 {
     pub refusals: BTreeSet<NodeId>,
 }
 
-/// A slot proposed in the leader's ballot and not yet chosen.
+/// Acceptors as bits, one per member (its position in `MultiPaxosConfig::members`;
+/// the configuration allows at most 64 members).
+pub(crate) type AckSet = u64;
+
+/// One accept message's run of consecutive slots `first..=last`, proposed in the
+/// leader's ballot — the unit the leader tracks phase 2 by. Every accept the leader
+/// sends (first transmission or retransmission) carries exactly one batch, so an
+/// `Accepted` for it says the acceptor accepted every slot of it in our ballot.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
-pub(crate) struct Proposal {
-    pub value: Value,
-    pub acks: BTreeSet<NodeId>,
+pub(crate) struct Batch {
+    pub first: Slot,
+    pub last: Slot,
+    /// Acceptors that accepted the batch in our ballot, the leader included.
+    pub acks: AckSet,
+    /// Chosen: a phase-2 quorum accepted it.
+    pub chosen: bool,
     pub sent_at: Time,
 }
-
 /// The leader's view of one peer.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Default)]
 pub(crate) struct Peer {
+    /// The peer's bit in an [`AckSet`].
+    pub bit: AckSet,
     pub last_ack: Option<Time>,
     pub read_ctx: u64,
     pub first_unchosen: Slot,
@@ -91,19 +103,23 @@ pub(crate) struct PendingRead {
     pub key: String,
 }
 
-/// Leader-only state. Invariants: every slot in `proposals` lies in
-/// `decided..next_slot`; `decided` is the first key of `proposals` or `next_slot`.
+/// Leader-only state. Invariants: `batches` are consecutive runs covering exactly
+/// `decided..next_slot`, the first of them not chosen (chosen ones are retired from
+/// the front); `unchosen` counts those not chosen; `waiters` are in slot order,
+/// at or above the execution index.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub(crate) struct LeaderState {
     /// First slot of this ballot's takeover: below it, everything was chosen
     /// before we led (we may still have to fetch those values).
     pub start: Slot,
     pub next_slot: Slot,
-    pub proposals: BTreeMap<Slot, Proposal>,
-    /// Accept messages in flight, as `(first, last)` slot ranges.
-    pub batches: VecDeque<(Slot, Slot)>,
+    /// Accept batches from `decided` on, in slot order.
+    pub batches: VecDeque<Batch>,
+    /// Batches not chosen yet: the accept window in use.
+    pub unchosen: usize,
     pub queue: VecDeque<(Waiter, Arc<KvCommand>)>,
-    pub waiters: BTreeMap<Slot, Waiter>,
+    /// Clients waiting for the slots we proposed their commands in.
+    pub waiters: VecDeque<(Slot, Waiter)>,
     /// First slot not known chosen.
     pub decided: Slot,
     /// End of the slots re-proposed at takeover: reads wait until they are executed.
@@ -346,27 +362,30 @@ impl MultiPaxosNode {
             let value = self
                 .log
                 .chosen(slot)
-                .unwrap_or_else(|| panic!("chosen {slot} is not in the log"))
-                .clone();
-            let result = match &value {
+                .unwrap_or_else(|| panic!("chosen {slot} is not in the log"));
+            let result = match value {
                 Value::Noop => None,
-                Value::Command(cmd) => self.kv.apply(cmd).result().cloned(),
+                Value::Command(cmd) => self.kv.apply(cmd).into_result(),
             };
             self.first_unexecuted = slot.next();
             if let Role::Leader(st) = &mut self.role {
-                if let Some(w) = st.waiters.remove(&slot) {
-                    // We proposed this slot in our ballot, so it chose our command.
-                    assert_eq!(
-                        value.request_id(),
-                        Some((w.client, w.seq)),
-                        "{slot} chose another value than its leader proposed"
-                    );
-                    if let Some(r) = result {
-                        out.reply(w.client, w.seq, Outcome::Done(Response::Kv(r)));
+                if let Some(&(s, w)) = st.waiters.front() {
+                    assert!(s >= slot, "{s} executed before its client was answered");
+                    if s == slot {
+                        st.waiters.pop_front();
+                        // We proposed this slot in our ballot, so it chose our command.
+                        assert_eq!(
+                            value.request_id(),
+                            Some((w.client, w.seq)),
+                            "{slot} chose another value than its leader proposed"
+                        );
+                        if let Some(r) = result {
+                            out.reply(w.client, w.seq, Outcome::Done(Response::Kv(r)));
+                        }
                     }
                 }
             }
-            self.journal.executed.push((slot, value));
+            self.journal.executed.push((slot, value.clone()));
         }
         self.serve_reads(out);
         self.maybe_snapshot(out);

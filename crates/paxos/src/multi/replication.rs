@@ -14,41 +14,42 @@
 //!   steps down, so clients stop waiting on it.
 
 use super::message::Message;
-use super::node::{Fx, MultiPaxosNode, MultiPaxosTimer, Proposal, Role, Waiter};
+use super::node::{AckSet, Batch, Fx, MultiPaxosNode, MultiPaxosTimer, Role, Waiter};
 use crate::types::{Ballot, Slot, Value};
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::Duration;
-use synod_core::{KvCommand, NodeId, Outcome, Time};
+use synod_core::{KvCommand, NodeId, Outcome};
 
-/// Runs of consecutive proposals `peer` has not acknowledged and that were last sent
-/// at least `interval` ago, each at most `batch_max` long: what to retransmit.
-pub(crate) fn stale_runs(
-    proposals: &BTreeMap<Slot, Proposal>,
-    peer: NodeId,
-    now: Time,
-    interval: Duration,
-    batch_max: usize,
-) -> Vec<(Slot, Vec<Value>)> {
-    let mut runs: Vec<(Slot, Vec<Value>)> = Vec::new();
-    let mut prev: Option<Slot> = None;
-    for (&slot, p) in proposals {
-        let due = now >= p.sent_at + interval && !p.acks.contains(&peer);
-        if !due {
-            prev = None;
+/// `true` once the acceptors in `acks` form a phase-2 quorum of `q2`.
+pub(crate) fn is_quorum(acks: AckSet, q2: usize) -> bool {
+    acks.count_ones() as usize >= q2
+}
+
+/// Marks `acks_from` on every batch not yet chosen that lies within `first..=last`
+/// (an acceptor's `Accepted` for those slots) and marks chosen the batches that now
+/// have a phase-2 quorum of `q2`; returns how many became chosen. A batch only
+/// partly inside the range gains nothing: its acceptor did not accept all of it.
+pub(crate) fn ack_range(
+    batches: &mut std::collections::VecDeque<Batch>,
+    first: Slot,
+    last: Slot,
+    acks_from: AckSet,
+    q2: usize,
+) -> usize {
+    let mut newly_chosen = 0;
+    for b in batches.iter_mut() {
+        if b.first > last {
+            break;
+        }
+        if b.chosen || b.first < first || b.last > last {
             continue;
         }
-        match runs.last_mut() {
-            Some((_, values))
-                if prev.is_some_and(|s| s.next() == slot) && values.len() < batch_max =>
-            {
-                values.push(p.value.clone())
-            }
-            _ => runs.push((slot, vec![p.value.clone()])),
+        b.acks |= acks_from;
+        if is_quorum(b.acks, q2) {
+            b.chosen = true;
+            newly_chosen += 1;
         }
-        prev = Some(slot);
     }
-    runs
+    newly_chosen
 }
 
 impl MultiPaxosNode {
@@ -58,8 +59,9 @@ impl MultiPaxosNode {
         let Role::Leader(st) = &mut self.role else {
             unreachable!("only a leader proposes");
         };
-        if st.queue.is_empty() && st.batches.len() < self.cfg.accept_inflight_max {
-            self.propose_batch(vec![(Value::Command(cmd), Some(waiter))], out);
+        if st.queue.is_empty() && st.unchosen < self.cfg.accept_inflight_max {
+            st.waiters.push_back((st.next_slot, waiter));
+            self.propose_batch(vec![Value::Command(cmd)], out);
             self.advance_decided(out); // a phase-2 quorum of one chooses at once
         } else if st.queue.len() >= self.cfg.proposal_queue_max {
             out.reply(waiter.client, waiter.seq, Outcome::Unavailable);
@@ -68,48 +70,60 @@ impl MultiPaxosNode {
         }
     }
 
-    /// Phase 2(a) for consecutive new slots: accept them ourselves (persisted before
-    /// the accept leaves) and send one accept message to every peer.
-    pub(crate) fn propose_batch(&mut self, batch: Vec<(Value, Option<Waiter>)>, out: &mut Fx) {
+    /// Phase 2(a) for consecutive new slots from `next_slot`, one per value: accept
+    /// them ourselves (persisted before the accept leaves) and send one accept
+    /// message to every peer. The caller registered the waiting clients.
+    pub(crate) fn propose_batch(&mut self, values: Vec<Value>, out: &mut Fx) {
         let (ballot, id, now) = (self.promised, self.cfg.id, self.now);
         let Role::Leader(st) = &mut self.role else {
             return;
         };
-        assert!(!batch.is_empty(), "empty batch");
+        assert!(!values.is_empty(), "empty batch");
         let first = st.next_slot;
-        let mut values = Vec::with_capacity(batch.len());
-        for (slot, (value, waiter)) in (first.0..).map(Slot).zip(batch) {
+        for (slot, value) in (first.0..).map(Slot).zip(&values) {
             let fresh = self
                 .log
                 .accept(slot, ballot, value.clone(), &mut out.persist);
             assert!(fresh, "leader of {ballot} proposes {slot}, already chosen");
             self.journal.accepted.push((slot, ballot, value.clone()));
-            let proposal = Proposal {
-                value: value.clone(),
-                acks: BTreeSet::from([id]),
-                sent_at: now,
-            };
-            assert!(
-                st.proposals.insert(slot, proposal).is_none(),
-                "{slot} proposed twice in {ballot}"
-            );
-            if let Some(w) = waiter {
-                st.waiters.insert(slot, w);
-            }
-            values.push(value);
         }
         let last = first.plus(values.len() as u64 - 1);
         st.next_slot = last.next();
-        st.batches.push_back((first, last));
-        let msg = Message::Accept {
-            ballot,
+        let acks = self.cfg.member_bit(id);
+        let chosen = is_quorum(acks, self.cfg.phase2_quorum);
+        if let Some(prev) = st.batches.back() {
+            assert_eq!(
+                prev.last.next(),
+                first,
+                "{first} proposed twice in {ballot}"
+            );
+        }
+        st.batches.push_back(Batch {
             first,
-            values,
-            decided: st.decided,
-        };
-        for (&peer, p) in st.peers.iter_mut() {
+            last,
+            acks,
+            chosen,
+            sent_at: now,
+        });
+        st.unchosen += usize::from(!chosen);
+        let decided = st.decided;
+        // Every peer gets its own copy of the values; the last takes the original.
+        let mut values = Some(values);
+        let n = st.peers.len();
+        for (k, (&peer, p)) in st.peers.iter_mut().enumerate() {
             p.sent_at = Some(now);
-            out.send(peer, msg.clone());
+            let values = if k + 1 == n {
+                values.take().expect("moved once")
+            } else {
+                values.clone().expect("not moved yet")
+            };
+            let msg = Message::Accept {
+                ballot,
+                first,
+                values,
+                decided,
+            };
+            out.send(peer, msg);
         }
     }
 
@@ -119,20 +133,21 @@ impl MultiPaxosNode {
         let Role::Leader(st) = &mut self.role else {
             return false;
         };
-        if st.queue.is_empty() || st.batches.len() >= self.cfg.accept_inflight_max {
+        if st.queue.is_empty() || st.unchosen >= self.cfg.accept_inflight_max {
             return false;
         }
         let n = st.queue.len().min(self.cfg.accept_batch_max);
-        let batch = st
-            .queue
-            .drain(..n)
-            .map(|(w, cmd)| (Value::Command(cmd), Some(w)))
-            .collect();
-        self.propose_batch(batch, out);
+        let mut values = Vec::with_capacity(n);
+        for (slot, (w, cmd)) in (st.next_slot.0..).map(Slot).zip(st.queue.drain(..n)) {
+            st.waiters.push_back((slot, w));
+            values.push(Value::Command(cmd));
+        }
+        self.propose_batch(values, out);
         true
     }
 
-    /// Phase 2(b) answers for our ballot.
+    /// Phase 2(b) answers for our ballot: `from` accepted every slot in
+    /// `first..=last` in it.
     pub(crate) fn on_accepted(
         &mut self,
         from: NodeId,
@@ -153,10 +168,12 @@ impl MultiPaxosNode {
         };
         peer.last_ack = Some(self.now);
         peer.first_unchosen = peer.first_unchosen.max(first_unchosen);
-        for (_, p) in st.proposals.range_mut(first..=last) {
-            p.acks.insert(from);
+        let bit = peer.bit;
+        let chosen = ack_range(&mut st.batches, first, last, bit, self.cfg.phase2_quorum);
+        if chosen > 0 {
+            st.unchosen -= chosen;
+            self.advance_decided(out);
         }
-        self.advance_decided(out);
     }
 
     /// A value is chosen once a phase-2 quorum accepted it in our ballot ("Paxos
@@ -172,16 +189,17 @@ impl MultiPaxosNode {
         }
     }
 
+    /// Retires the chosen batches at the front: everything below the first batch
+    /// not chosen is chosen, so `decided` moves there.
     fn retire_chosen(&mut self, out: &mut Fx) {
-        let (ballot, q2) = (self.promised, self.cfg.phase2_quorum);
+        let ballot = self.promised;
         let Role::Leader(st) = &mut self.role else {
             return;
         };
-        st.proposals.retain(|_, p| p.acks.len() < q2);
-        st.decided = st.proposals.keys().next().copied().unwrap_or(st.next_slot);
-        let proposals = &st.proposals;
-        st.batches
-            .retain(|&(a, b)| proposals.range(a..=b).next().is_some());
+        while st.batches.front().is_some_and(|b| b.chosen) {
+            st.batches.pop_front();
+        }
+        st.decided = st.batches.front().map_or(st.next_slot, |b| b.first);
         let decided = st.decided;
         self.log.learn_in_ballot(decided, ballot);
         self.execute_chosen(out);
@@ -245,29 +263,37 @@ impl MultiPaxosNode {
         }
     }
 
-    /// Resends accepts a peer has not acknowledged within a heartbeat interval
-    /// (the accept or its answer was lost, or the peer was down).
+    /// Resends, whole, each batch not chosen that a peer has not acknowledged
+    /// within a heartbeat interval (the accept or its answer was lost, or the peer
+    /// was down). The values come from our own acceptances in our ballot.
     fn retransmit(&mut self, out: &mut Fx) {
         let (ballot, now, interval) = (self.promised, self.now, self.cfg.heartbeat_interval);
-        let batch_max = self.cfg.accept_batch_max;
         let Role::Leader(st) = &mut self.role else {
             return;
         };
-        let peers: Vec<NodeId> = st.peers.keys().copied().collect();
-        for peer in peers {
-            for (first, values) in stale_runs(&st.proposals, peer, now, interval, batch_max) {
+        for batch in st.batches.iter_mut() {
+            if batch.chosen || now < batch.sent_at + interval {
+                continue;
+            }
+            batch.sent_at = now;
+            let missing = st.peers.iter().filter(|(_, p)| batch.acks & p.bit == 0);
+            let mut values: Option<Vec<Value>> = None;
+            for (&peer, _) in missing {
+                let values = values.get_or_insert_with(|| {
+                    (batch.first.0..=batch.last.0)
+                        .map(|s| match self.log.accepted(Slot(s)) {
+                            Some((b, v)) if b == ballot => v.clone(),
+                            other => panic!("{ballot} proposed s{s}, the log holds {other:?}"),
+                        })
+                        .collect()
+                });
                 let msg = Message::Accept {
                     ballot,
-                    first,
-                    values,
+                    first: batch.first,
+                    values: values.clone(),
                     decided: st.decided,
                 };
                 out.send(peer, msg);
-            }
-        }
-        for p in st.proposals.values_mut() {
-            if now >= p.sent_at + interval {
-                p.sent_at = now;
             }
         }
     }
@@ -323,42 +349,53 @@ impl MultiPaxosNode {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::VecDeque;
+    use synod_core::Time;
 
-    fn proposal(sent_ms: u64, acks: &[u64]) -> Proposal {
-        Proposal {
-            value: Value::Noop,
-            acks: acks.iter().map(|&a| NodeId(a)).collect(),
-            sent_at: Time::from_millis(sent_ms),
-        }
+    fn batches(ranges: &[(u64, u64)]) -> VecDeque<Batch> {
+        ranges
+            .iter()
+            .map(|&(first, last)| Batch {
+                first: Slot(first),
+                last: Slot(last),
+                acks: 0b001, // the leader's own acceptance
+                chosen: false,
+                sent_at: Time::ZERO,
+            })
+            .collect()
+    }
+
+    fn chosen(b: &VecDeque<Batch>) -> Vec<bool> {
+        b.iter().map(|b| b.chosen).collect()
     }
 
     #[test]
-    fn stale_runs_split_at_acked_recent_and_missing_slots_and_at_the_batch_bound() {
-        let mut p = BTreeMap::new();
-        p.insert(Slot(1), proposal(0, &[1]));
-        p.insert(Slot(2), proposal(0, &[1]));
-        p.insert(Slot(3), proposal(0, &[1, 2])); // acked by n2
-        p.insert(Slot(4), proposal(0, &[1]));
-        p.insert(Slot(6), proposal(0, &[1])); // 5 missing: a new run
-        p.insert(Slot(7), proposal(90, &[1])); // sent recently
-        p.insert(Slot(8), proposal(0, &[1]));
-        let runs = stale_runs(
-            &p,
-            NodeId(2),
-            Time::from_millis(100),
-            Duration::from_millis(50),
-            8,
-        );
-        let shape: Vec<(u64, usize)> = runs.iter().map(|(s, v)| (s.0, v.len())).collect();
-        assert_eq!(shape, vec![(1, 2), (4, 1), (6, 1), (8, 1)]);
-        let capped = stale_runs(
-            &p,
-            NodeId(3),
-            Time::from_millis(100),
-            Duration::from_millis(50),
-            2,
-        );
-        let shape: Vec<(u64, usize)> = capped.iter().map(|(s, v)| (s.0, v.len())).collect();
-        assert_eq!(shape, vec![(1, 2), (3, 2), (6, 1), (8, 1)]);
+    fn a_batch_is_chosen_when_a_phase2_quorum_accepted_all_of_it() {
+        let mut b = batches(&[(1, 4), (5, 8), (9, 9)]);
+        // n2 accepted the second batch: with the leader that is 2 of 3.
+        assert_eq!(ack_range(&mut b, Slot(5), Slot(8), 0b010, 2), 1);
+        assert_eq!(chosen(&b), vec![false, true, false]);
+        // Acks for a chosen batch change nothing; a range covering several batches
+        // acknowledges each.
+        assert_eq!(ack_range(&mut b, Slot(1), Slot(9), 0b100, 2), 2);
+        assert_eq!(chosen(&b), vec![true, true, true]);
+    }
+
+    #[test]
+    fn a_range_covering_part_of_a_batch_acknowledges_nothing_of_it() {
+        let mut b = batches(&[(1, 4), (5, 8)]);
+        assert_eq!(ack_range(&mut b, Slot(2), Slot(6), 0b010, 2), 0);
+        assert_eq!(ack_range(&mut b, Slot(1), Slot(3), 0b010, 2), 0);
+        assert_eq!(b[0].acks, 0b001);
+        assert_eq!(b[1].acks, 0b001);
+    }
+
+    #[test]
+    fn the_same_acceptor_acknowledging_twice_counts_once() {
+        let mut b = batches(&[(1, 4)]);
+        assert_eq!(ack_range(&mut b, Slot(1), Slot(4), 0b010, 3), 0);
+        assert_eq!(ack_range(&mut b, Slot(1), Slot(4), 0b010, 3), 0);
+        assert_eq!(chosen(&b), vec![false]);
+        assert_eq!(ack_range(&mut b, Slot(1), Slot(4), 0b100, 3), 1);
     }
 }
