@@ -95,8 +95,14 @@ pub async fn run_until(
         steps.push((i, workload.start_next(i, now(), phase)));
     }
     loop {
-        for (i, step) in steps.drain(..) {
+        while let Some((i, step)) = steps.pop() {
             match step {
+                // No think time: start the next operation now rather than after a
+                // timer tick (tokio's timer has millisecond granularity).
+                ClientStep::Sleep(d) if d.is_zero() => {
+                    let token = workload.token(i);
+                    steps.push((i, workload.on_wake(i, token, now(), phase)));
+                }
                 ClientStep::Send {
                     node,
                     seq,

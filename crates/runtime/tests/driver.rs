@@ -112,10 +112,12 @@ impl Transport<Msg> for Outbox {
     }
 }
 
-/// Storage whose every group commit waits for a permit from the test.
+/// Storage whose every group commit announces its size, then waits for a permit
+/// from the test.
 struct GatedStorage {
     gate: Arc<Semaphore>,
     groups: Arc<AtomicU64>,
+    entered: mpsc::UnboundedSender<usize>,
 }
 
 #[async_trait]
@@ -128,7 +130,8 @@ impl Storage for GatedStorage {
         self.persist_all(vec![batch]).await
     }
 
-    async fn persist_all(&mut self, _batches: Vec<WriteBatch>) -> Result<(), StorageError> {
+    async fn persist_all(&mut self, batches: Vec<WriteBatch>) -> Result<(), StorageError> {
+        let _ = self.entered.send(batches.len());
         self.gate.acquire().await.expect("gate open").forget();
         self.groups.fetch_add(1, Ordering::SeqCst);
         Ok(())
@@ -142,6 +145,8 @@ struct Rig {
     replies: mpsc::UnboundedReceiver<ClientReply<u64>>,
     gate: Arc<Semaphore>,
     groups: Arc<AtomicU64>,
+    /// Sizes of the groups storage started to sync, in order.
+    entered: mpsc::UnboundedReceiver<usize>,
     _inbox: mpsc::UnboundedSender<(NodeId, Msg)>,
 }
 
@@ -150,9 +155,11 @@ fn rig() -> Rig {
     let (inbox, inbox_rx) = mpsc::unbounded_channel();
     let gate = Arc::new(Semaphore::new(0));
     let groups = Arc::new(AtomicU64::new(0));
+    let (entered_tx, entered) = mpsc::unbounded_channel();
     let storage = GatedStorage {
         gate: Arc::clone(&gate),
         groups: Arc::clone(&groups),
+        entered: entered_tx,
     };
     let node = TestNode {
         pending_notify: None,
@@ -166,6 +173,7 @@ fn rig() -> Rig {
         replies,
         gate,
         groups,
+        entered,
         _inbox: inbox,
     }
 }
@@ -238,20 +246,23 @@ async fn batches_queued_during_a_sync_share_the_next_one() {
     let mut r = rig();
     r.submit(1, Op::Write).await;
     assert_eq!(next(&mut r.sent).await, Msg::Early(1));
+    // Batch 1 is being synced alone ...
+    assert_eq!(next(&mut r.entered).await, 1);
     for seq in 2..=20 {
         r.submit(seq, Op::Write).await;
         assert_eq!(next(&mut r.sent).await, Msg::Early(seq));
     }
-    // Batch 1 is being synced alone; 2..=20 queued behind it form one group.
+    // ... and 2..=20, queued behind it, form the next group.
     r.gate.add_permits(2);
+    assert_eq!(
+        next(&mut r.entered).await,
+        19,
+        "group commit: one sync for 19 batches"
+    );
     for seq in 1..=20 {
         assert_eq!(next(&mut r.replies).await.seq, seq);
     }
-    assert_eq!(
-        r.groups.load(Ordering::SeqCst),
-        2,
-        "group commit: two syncs for 20 batches"
-    );
+    assert_eq!(r.groups.load(Ordering::SeqCst), 2);
 }
 
 #[tokio::test]

@@ -109,10 +109,11 @@
 //! [`group_commit`] is checked with loom. `--cfg loom` must reach this crate but not
 //! tokio (whose own loom mode drops `tokio::net`, which the transport needs), so the
 //! run goes through a small rustc wrapper that strips the flag from every other crate,
-//! and uses its own target directory so the shared build cache stays valid:
+//! and uses its own target directory so the shared build cache stays valid
+//! (`scripts/loom.sh` runs exactly this):
 //!
 //! ```text
-//! RUSTC_WRAPPER=$PWD/crates/runtime/src/wal/loom-rustc.sh RUSTFLAGS="--cfg loom" \
+//! RUSTC_WRAPPER=$PWD/scripts/loom-rustc.sh RUSTFLAGS="--cfg loom" \
 //!   CARGO_TARGET_DIR=/tmp/loom-target cargo test -p synod-runtime --release --lib group_commit
 //! ```
 
