@@ -26,11 +26,11 @@ pub const META_FIRST_UNCHOSEN: &str = "first_unchosen";
 /// Meta key of the first slot still held in the log (below it: compacted).
 pub const META_LOG_START: &str = "log_start";
 
-/// How far the in-memory chosen prefix may run ahead of its durable copy before a
-/// batch with nothing else to write saves it anyway. The durable copy is only a
-/// lower bound used at restart (slots above it are fetched again), so saving it
-/// lazily costs a little catch-up after a crash, never safety — and spares a leader
-/// one disk write per decision, which its client's answer would wait for.
+/// How far the in-memory chosen prefix may run ahead of its durable copy before an
+/// input saves it. The durable copy is only a lower bound used at restart (slots
+/// above it are learned or fetched again), so saving it lazily costs a little
+/// catch-up after a crash, never safety — and spares every replica a meta write per
+/// decision (and a leader a disk write its client's answer would wait for).
 pub const FRONTIER_LAG_MAX: u64 = 64;
 
 /// The largest run of empty slots the log opens past its last entry for one
@@ -384,15 +384,16 @@ impl SlotLog {
             self.put(slot, entry);
             self.first_unchosen = slot.next();
         }
-        self.save_frontier(b, false);
+        // Catch-up is rare and writes anyway: save how far it got.
+        self.save_frontier(b, true);
         self.first_unchosen != before
     }
 
-    /// Saves the chosen prefix in `b` if it moved and `force` is set, `b` is written
-    /// anyway, or the durable copy lags by `FRONTIER_LAG_MAX` slots.
+    /// Saves the chosen prefix in `b` if it moved and `force` is set or the durable
+    /// copy lags by `FRONTIER_LAG_MAX` slots.
     pub fn save_frontier(&mut self, b: &mut WriteBatch, force: bool) {
         let lag = self.first_unchosen.0 - self.saved_first_unchosen.0;
-        if lag == 0 || !(force || !b.is_empty() || lag >= FRONTIER_LAG_MAX) {
+        if lag == 0 || !(force || lag >= FRONTIER_LAG_MAX) {
             return;
         }
         b.set_meta(META_FIRST_UNCHOSEN, codec::encode(&self.first_unchosen));
@@ -507,7 +508,9 @@ mod tests {
         log.save_frontier(&mut quiet, false);
         assert!(quiet.is_empty(), "nothing else to write: deferred");
         log.save_frontier(&mut wb, false);
-        assert_eq!(wb.ops().len(), 4, "rides along with the acceptances");
+        assert_eq!(wb.ops().len(), 3, "deferred beside the acceptances too");
+        log.save_frontier(&mut wb, true);
+        assert_eq!(wb.ops().len(), 4, "saved when forced");
         log.learn_in_ballot(Slot(4), b(1));
         let mut compacting = WriteBatch::new();
         log.compact(Slot(4), &mut compacting);

@@ -10,6 +10,7 @@ use crate::types::{Ballot, Slot, Value};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
+use std::time::Duration;
 use synod_core::{
     codec, ClientId, ClientRequest, KvCommand, KvOp, KvResult, KvStateMachine, Node, NodeEffects,
     NodeId, Outcome, Prng, Recovered, Time,
@@ -161,7 +162,14 @@ pub struct MultiPaxosNode {
     pub(crate) role: Role,
     pub(crate) leader: Option<NodeId>,
     pub(crate) leader_contact: Option<Time>,
+    /// When we start phase 1 unless a leader is heard from before.
     pub(crate) election_deadline: Time,
+    /// The randomised timeout drawn when the election timer was last reset; hearing
+    /// from the leader moves the deadline to `now` plus it.
+    pub(crate) election_timeout: Duration,
+    /// When the armed election timer fires, if armed: at or before the deadline,
+    /// so moving the deadline later needs no new timer (see `follow`).
+    pub(crate) election_armed: Option<Time>,
     pub(crate) first_unexecuted: Slot,
     pub(crate) kv: KvStateMachine,
     pub(crate) snapshot: Option<(Slot, Arc<Vec<u8>>)>,
@@ -193,6 +201,8 @@ impl MultiPaxosNode {
             leader: None,
             leader_contact: None,
             election_deadline: Time::ZERO,
+            election_timeout: Duration::ZERO,
+            election_armed: None,
             first_unexecuted: Slot::FIRST,
             kv: KvStateMachine::new(),
             snapshot: None,
@@ -308,14 +318,20 @@ impl MultiPaxosNode {
         self.round_seen = self.round_seen.max(ballot.round);
     }
 
-    /// A valid message from the leader: follow it, stay quiet (reset the timer).
+    /// A valid message from the leader: follow it, stay quiet (push the election
+    /// deadline back). The timer already armed fires at or before the new deadline
+    /// and is re-armed then (`on_election_timer`), so the steady stream of accepts
+    /// costs no timer operation each.
     pub(crate) fn follow(&mut self, leader: NodeId, out: &mut Fx) {
         if !matches!(self.role, Role::Follower) {
             self.step_down(Some(leader), out);
         }
         self.leader = Some(leader);
         self.leader_contact = Some(self.now);
-        self.reset_election_timer(out);
+        self.election_deadline = self.now + self.election_timeout;
+        if self.election_armed.is_none() {
+            self.arm_election_timer(out);
+        }
     }
 
     /// Leaves the leader or candidate role. A deposed leader cannot tell whether its
@@ -346,11 +362,30 @@ impl MultiPaxosNode {
 
     /// Arms the election timer at a random point of `[min, max)`.
     pub(crate) fn reset_election_timer(&mut self, out: &mut Fx) {
-        let timeout = self
+        self.election_timeout = self
             .rng
             .duration_between(self.cfg.election_timeout_min, self.cfg.election_timeout_max);
-        self.election_deadline = self.now + timeout;
+        self.election_deadline = self.now + self.election_timeout;
+        self.arm_election_timer(out);
+    }
+
+    fn arm_election_timer(&mut self, out: &mut Fx) {
+        self.election_armed = Some(self.election_deadline);
         out.set_timer(MultiPaxosTimer::Election, self.election_deadline);
+    }
+
+    /// The election timer fired: start phase 1 if the deadline passed (and we do
+    /// not lead), else wait for the deadline, which hearing from the leader moved.
+    fn on_election_timer(&mut self, out: &mut Fx) {
+        self.election_armed = None;
+        if self.is_leader() {
+            return; // stepping down re-arms it
+        }
+        if self.now >= self.election_deadline {
+            self.campaign(out);
+        } else {
+            self.arm_election_timer(out);
+        }
     }
 
     /// Executes chosen slots in order ("Paxos Made Simple" §3: a server "can execute
@@ -490,16 +525,13 @@ impl Node for MultiPaxosNode {
     fn on_timer(&mut self, now: Time, timer: MultiPaxosTimer, out: &mut Fx) {
         self.begin_input(now);
         match timer {
-            MultiPaxosTimer::Election if now >= self.election_deadline && !self.is_leader() => {
-                self.campaign(out)
-            }
+            MultiPaxosTimer::Election => self.on_election_timer(out),
             MultiPaxosTimer::Heartbeat => {
                 let due = matches!(&self.role, Role::Leader(st) if now >= st.heartbeat_at);
                 if due {
                     self.on_heartbeat_timer(out);
                 }
             }
-            _ => {} // spurious or stale firing
         }
         self.log.save_frontier(&mut out.persist, false);
     }
