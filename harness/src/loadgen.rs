@@ -13,7 +13,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::net::SocketAddr;
 use std::time::Duration;
-use synod_core::{ClientId, KvOp, Outcome, Time};
+use synod_core::{ClientId, KvOp, Time};
 use synod_runtime::client::{self, KvReply};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -165,16 +165,10 @@ pub async fn run_until(
 }
 
 fn answer_of(reply: &KvReply, addrs: &[SocketAddr]) -> Answer {
-    match &reply.outcome {
-        Outcome::Done(result) => Answer::Done(result.clone()),
-        Outcome::NotLeader { .. } => Answer::NotLeader(
-            reply
-                .leader_addr
-                .and_then(|a| addrs.iter().position(|&n| n == a)),
-        ),
-        Outcome::Unavailable => Answer::Unavailable,
-        Outcome::Unknown => Answer::Unknown,
-    }
+    Answer::from_outcome(&reply.outcome, Clone::clone, || {
+        let leader = reply.leader_addr?;
+        addrs.iter().position(|&n| n == leader)
+    })
 }
 
 /// The connection to one node: requests in, replies out to `events`. While the node

@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
-use synod_core::{ClientId, KvOp, KvResult, Time};
+use synod_core::{ClientId, KvOp, KvResult, Outcome, Time};
 
 /// How keys are chosen.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -293,6 +293,23 @@ pub enum Answer {
     Unavailable,
     /// May or may not take effect.
     Unknown,
+}
+
+impl Answer {
+    /// The client's view of a node's `outcome`: `result` reads the protocol's
+    /// response; `leader` is the node index of a `NotLeader` hint, if known.
+    pub fn from_outcome<R>(
+        outcome: &Outcome<R>,
+        result: impl FnOnce(&R) -> KvResult,
+        leader: impl FnOnce() -> Option<usize>,
+    ) -> Answer {
+        match outcome {
+            Outcome::Done(r) => Answer::Done(result(r)),
+            Outcome::NotLeader { .. } => Answer::NotLeader(leader()),
+            Outcome::Unavailable => Answer::Unavailable,
+            Outcome::Unknown => Answer::Unknown,
+        }
+    }
 }
 
 /// What the simulator should do for a client next.

@@ -1,10 +1,12 @@
 //! TCP transport on loopback: delivery and order, handshake admission, hostile input,
 //! reconnects, the drop policy, batching and configuration checks.
 //!
-//! Every wait is bounded by [`WAIT`]; conditions are polled, never slept on.
+//! Every wait is bounded by `common::WAIT`; conditions are polled, never slept on.
 
+mod common;
+
+use common::{from, recv_n, send_all, wait_until, within, Node};
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 use synod_core::codec::encode_frame;
@@ -12,15 +14,11 @@ use synod_core::{NodeId, Transport, TransportError};
 use synod_runtime::transport::{peer_map, ConfigError, Handshake, TcpTransport, TransportConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::time::{sleep, timeout, Instant};
+use tokio::time::Instant;
 
-/// Upper bound on any single wait; generous for a loaded 2-core machine.
-const WAIT: Duration = Duration::from_secs(10);
 const CLUSTER: &str = "test-cluster";
 const PROTOCOL: &str = "echo";
 const FRAME_BYTES_MAX: usize = 4096;
-
-type Node = TcpTransport<u64>;
 
 fn config(me: u64, listen: SocketAddr, peers: &BTreeMap<NodeId, SocketAddr>) -> TransportConfig {
     let mut config = TransportConfig::new(CLUSTER, PROTOCOL, NodeId(me), listen, peers.clone());
@@ -53,44 +51,6 @@ async fn cluster(n: u64, adjust: impl Fn(&mut TransportConfig)) -> Vec<Node> {
         nodes.push(TcpTransport::start(config, listener).unwrap());
     }
     nodes
-}
-
-async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
-    timeout(WAIT, future)
-        .await
-        .unwrap_or_else(|_| panic!("timed out after {WAIT:?}: {what}"))
-}
-
-async fn recv_n(node: &mut Node, n: usize) -> Vec<(NodeId, u64)> {
-    let mut got = Vec::with_capacity(n);
-    within(&format!("receiving {n} messages"), async {
-        while got.len() < n {
-            got.push(node.recv().await.unwrap());
-        }
-    })
-    .await;
-    got
-}
-
-async fn wait_until(what: &str, condition: impl Fn() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !condition() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {WAIT:?}: {what}"
-        );
-        sleep(Duration::from_millis(5)).await;
-    }
-}
-
-async fn send_all(node: &mut Node, to: u64, values: impl IntoIterator<Item = u64>) {
-    for value in values {
-        node.send(NodeId(to), value).await.unwrap();
-    }
-}
-
-fn from(node: u64, values: impl IntoIterator<Item = u64>) -> Vec<(NodeId, u64)> {
-    values.into_iter().map(|v| (NodeId(node), v)).collect()
 }
 
 /// Node 1 sends to node 2 and node 2 receives exactly that: the transport still serves.

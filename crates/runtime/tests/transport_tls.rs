@@ -2,30 +2,28 @@
 //! three ways a peer can fail authentication (foreign CA, a certificate naming another
 //! node on either side), plus clear errors for unusable PEM files.
 //!
-//! Every wait is bounded by [`WAIT`]; conditions are polled, never slept on.
+//! Every wait is bounded by `common::WAIT`; conditions are polled, never slept on.
 
+mod common;
+
+use common::{from, recv_n, send_all, wait_until, within, Node};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
-use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use synod_core::codec::encode_frame;
-use synod_core::{NodeId, Transport};
+use synod_core::NodeId;
 use synod_runtime::transport::{
     node_server_name, Handshake, TcpTransport, TlsConfig, TransportConfig,
 };
 use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::time::{sleep, timeout, Instant};
 
-const WAIT: Duration = Duration::from_secs(10);
 const CLUSTER: &str = "tls-cluster";
 const PROTOCOL: &str = "echo";
 const FRAME_BYTES_MAX: usize = 4096;
-
-type Node = TcpTransport<u64>;
 
 /// A certificate authority whose certificate is written to `<dir>/<name>-ca.pem`.
 struct Ca {
@@ -134,44 +132,6 @@ async fn pair(pki: &Pki) -> (Node, Node) {
         TcpTransport::start(a_config, a).unwrap(),
         TcpTransport::start(b_config, b).unwrap(),
     )
-}
-
-async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
-    timeout(WAIT, future)
-        .await
-        .unwrap_or_else(|_| panic!("timed out after {WAIT:?}: {what}"))
-}
-
-async fn recv_n(node: &mut Node, n: usize) -> Vec<(NodeId, u64)> {
-    let mut got = Vec::with_capacity(n);
-    within(&format!("receiving {n} messages"), async {
-        while got.len() < n {
-            got.push(node.recv().await.unwrap());
-        }
-    })
-    .await;
-    got
-}
-
-async fn wait_until(what: &str, condition: impl Fn() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !condition() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {WAIT:?}: {what}"
-        );
-        sleep(Duration::from_millis(5)).await;
-    }
-}
-
-async fn send_all(node: &mut Node, to: u64, values: impl IntoIterator<Item = u64>) {
-    for value in values {
-        node.send(NodeId(to), value).await.unwrap();
-    }
-}
-
-fn from(node: u64, values: impl IntoIterator<Item = u64>) -> Vec<(NodeId, u64)> {
-    values.into_iter().map(|v| (NodeId(node), v)).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

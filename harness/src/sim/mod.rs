@@ -1009,14 +1009,14 @@ impl<P: SimProtocol> Simulator<P> {
 
     fn client_answer(&mut self, client: usize, reply: ClientReply<Resp<P>>) {
         self.stats.client_delivered += 1;
-        let answer = match &reply.outcome {
-            Outcome::Done(r) => Answer::Done(P::result(r)),
-            Outcome::NotLeader { leader } => {
-                Answer::NotLeader(leader.and_then(|l| self.members.iter().position(|&m| m == l)))
-            }
-            Outcome::Unavailable => Answer::Unavailable,
-            Outcome::Unknown => Answer::Unknown,
+        let hint = match reply.outcome {
+            Outcome::NotLeader { leader } => leader,
+            _ => None,
         };
+        let members = &self.members;
+        let answer = Answer::from_outcome(&reply.outcome, P::result, || {
+            hint.and_then(|l| members.iter().position(|&m| m == l))
+        });
         let step = self.workload.on_answer(client, reply.seq, answer, self.now);
         self.client_step(client, step);
     }
