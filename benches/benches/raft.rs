@@ -6,40 +6,14 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::time::Duration;
-use synod_benches::direct::DirectCluster;
+use synod_benches::direct::raft_cluster;
 use synod_benches::raftrs_driver::RaftRsCluster;
 use synod_benches::time_runs;
-use synod_core::{Node, NodeId};
-use synod_raft::{RaftConfig, RaftNode, RaftTimer, Request};
 
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const ENTRIES: u64 = 20_000;
-
-/// Three Synod Raft nodes, node 1 elected; pipelining window 64, up to 1024 entries
-/// per AppendEntries, snapshots every 10,000 entries keeping 1,000.
-fn synod_cluster() -> DirectCluster<RaftNode> {
-    let ids = [NodeId(1), NodeId(2), NodeId(3)];
-    let nodes = ids
-        .iter()
-        .map(|&id| {
-            let mut cfg = RaftConfig::lan(id, ids, id.0);
-            cfg.inflight_max = 64;
-            cfg.batch_entries_max = 1024;
-            cfg.snapshot_threshold = 10_000;
-            cfg.snapshot_trailing = 1_000;
-            RaftNode::new(cfg)
-        })
-        .collect();
-    let c = DirectCluster::new(
-        nodes,
-        |n, now, fx| n.on_timer(now, RaftTimer::Election, fx),
-        Request::Kv,
-    );
-    assert!(c.node(0).is_leader(), "node 1 must win the first election");
-    c
-}
 
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("raft_commit");
@@ -48,7 +22,7 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Elements(ENTRIES));
     for in_flight in [1u64, 64, 1024] {
         group.bench_with_input(BenchmarkId::new("synod", in_flight), &in_flight, |b, &k| {
-            b.iter_custom(|iters| time_runs(iters, synod_cluster, |c| c.run(ENTRIES, k)))
+            b.iter_custom(|iters| time_runs(iters, raft_cluster, |c| c.run(ENTRIES, k)))
         });
         group.bench_with_input(
             BenchmarkId::new("raft-rs", in_flight),

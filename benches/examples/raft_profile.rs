@@ -10,35 +10,11 @@
 //! Only `measured` (the steady-state run after a warm-up) is counted, so the
 //! instruction total divided by the entry count is the cost of one committed entry.
 
-use synod_benches::direct::DirectCluster;
-use synod_core::{Node, NodeId};
-use synod_raft::{RaftConfig, RaftNode, RaftTimer, Request};
+use synod_benches::direct::{raft_cluster, DirectCluster};
+use synod_raft::RaftNode;
 
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// The same cluster as `benches/raft.rs`.
-fn synod_cluster() -> DirectCluster<RaftNode> {
-    let ids = [NodeId(1), NodeId(2), NodeId(3)];
-    let nodes = ids
-        .iter()
-        .map(|&id| {
-            let mut cfg = RaftConfig::lan(id, ids, id.0);
-            cfg.inflight_max = 64;
-            cfg.batch_entries_max = 1024;
-            cfg.snapshot_threshold = 10_000;
-            cfg.snapshot_trailing = 1_000;
-            RaftNode::new(cfg)
-        })
-        .collect();
-    let c = DirectCluster::new(
-        nodes,
-        |n, now, fx| n.on_timer(now, RaftTimer::Election, fx),
-        Request::Kv,
-    );
-    assert!(c.node(0).is_leader(), "node 1 must win the first election");
-    c
-}
 
 #[inline(never)]
 fn measured(c: &mut DirectCluster<RaftNode>, entries: u64, in_flight: u64) {
@@ -49,7 +25,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let entries: u64 = args.next().map_or(200_000, |a| a.parse().expect("entries"));
     let in_flight: u64 = args.next().map_or(1024, |a| a.parse().expect("in flight"));
-    let mut c = synod_cluster();
+    let mut c = raft_cluster();
     c.run(20_000, in_flight); // warm-up: buffers and the state machine reach steady size
     let start = std::time::Instant::now();
     measured(&mut c, entries, in_flight);

@@ -122,3 +122,29 @@ impl<N: Node> DirectCluster<N> {
         }
     }
 }
+
+/// The Synod Raft cluster of the `raft` bench (and its profiling example): three
+/// nodes, node 1 elected; pipelining window 64, up to 1024 entries per
+/// AppendEntries, snapshots every 10,000 entries keeping 1,000.
+pub fn raft_cluster() -> DirectCluster<synod_raft::RaftNode> {
+    use synod_raft::{RaftConfig, RaftNode, RaftTimer, Request};
+    let ids = [NodeId(1), NodeId(2), NodeId(3)];
+    let nodes = ids
+        .iter()
+        .map(|&id| {
+            let mut cfg = RaftConfig::lan(id, ids, id.0);
+            cfg.inflight_max = 64;
+            cfg.batch_entries_max = 1024;
+            cfg.snapshot_threshold = 10_000;
+            cfg.snapshot_trailing = 1_000;
+            RaftNode::new(cfg)
+        })
+        .collect();
+    let c = DirectCluster::new(
+        nodes,
+        |n, now, fx| n.on_timer(now, RaftTimer::Election, fx),
+        Request::Kv,
+    );
+    assert!(c.node(0).is_leader(), "node 1 must win the first election");
+    c
+}
