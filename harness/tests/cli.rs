@@ -359,3 +359,97 @@ fn recorded_sim_history_passes_check_history() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Real-cluster commands refuse bad input with exit 2 and a message naming what is
+/// wrong, before binding any port or touching any file.
+#[test]
+fn real_cluster_commands_name_bad_input() {
+    let twice = "1=127.0.0.1:7001/127.0.0.1:7101,1=127.0.0.1:7002/127.0.0.1:7102";
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &[
+                "node",
+                "--protocol",
+                "raft",
+                "--id",
+                "1",
+                "--peers",
+                twice,
+                "--data-dir",
+                "/nonexistent",
+            ],
+            "node n1 is listed twice",
+        ),
+        (
+            &[
+                "node",
+                "--protocol",
+                "raft",
+                "--id",
+                "4",
+                "--peers",
+                "1=127.0.0.1:7001/127.0.0.1:7101",
+                "--data-dir",
+                "/nonexistent",
+            ],
+            "node n4 is not in the member list",
+        ),
+        (
+            &[
+                "node",
+                "--protocol",
+                "raft",
+                "--id",
+                "1",
+                "--peers",
+                "1=127.0.0.1:7001",
+                "--data-dir",
+                "/nonexistent",
+            ],
+            "expected PEER_ADDR/CLIENT_ADDR",
+        ),
+        (
+            &["bench", "--addr", "nope"],
+            "`nope` is not a socket address",
+        ),
+        (
+            &["bench", "--addr", "127.0.0.1:1", "--duration", "0"],
+            "between 0 and 86400 seconds",
+        ),
+    ];
+    for (args, expected) in cases {
+        let o = synod(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(expected), "{args:?}: {}", stderr(&o));
+    }
+}
+
+/// A WAL damaged before its tail stops the node at start with the file and offset,
+/// instead of serving from a log that lost acknowledged writes.
+#[test]
+fn a_corrupt_wal_refuses_to_start_with_file_and_offset() {
+    let dir = std::env::temp_dir().join(format!("synod-cli-badwal-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let segment = dir.join("wal-00000000000000000001.log");
+    std::fs::write(&segment, b"garbage!").unwrap();
+    // Storage is opened before any port is bound, so these ports are never used.
+    let peers = "1=127.0.0.1:1/127.0.0.1:2";
+    let o = synod(&[
+        "node",
+        "--protocol",
+        "raft",
+        "--id",
+        "1",
+        "--peers",
+        peers,
+        "--data-dir",
+        dir.to_str().unwrap(),
+    ]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("wal-00000000000000000001.log") && e.contains("byte offset 0"),
+        "{e}"
+    );
+}

@@ -80,4 +80,8 @@ pub trait Transport<M: Send + 'static>: Send {
     async fn send(&mut self, to: NodeId, msg: M) -> Result<(), TransportError>;
     /// The next message from any peer.
     async fn recv(&mut self) -> Result<(NodeId, M), TransportError>;
+
+    /// Stops the transport and releases what it holds; once this returns, its
+    /// listening address is free for a restarted node. The default does nothing.
+    async fn shutdown(&mut self) {}
 }

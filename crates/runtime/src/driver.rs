@@ -225,9 +225,12 @@ where
         let recovered = loaded.await.map_err(|_| DriverError::StorageThreadGone)??;
         let result = self.serve(recovered).await;
         self.queue.close();
-        if result.is_ok() {
-            self.drain().await?;
-        }
+        let result = match result {
+            Ok(()) => self.drain().await,
+            failed => failed,
+        };
+        // Free the node's ports before reporting that it stopped.
+        self.transport.shutdown().await;
         result
     }
 

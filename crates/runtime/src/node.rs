@@ -239,10 +239,34 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     }
 }
 
+enum Opened {
+    File(FileStorage),
+    Memory(MemStorage),
+}
+
+async fn open_storage(choice: &StorageChoice) -> Result<Opened, NodeError> {
+    match choice {
+        StorageChoice::File { dir, sync } => {
+            let options = WalOptions::default().with_sync_mode(*sync);
+            let dir = dir.clone();
+            // Opening recovers (and repairs a torn tail); the driver's `load` then
+            // reads the repaired state back.
+            let (storage, _) =
+                tokio::task::spawn_blocking(move || FileStorage::open(&dir, options))
+                    .await
+                    .map_err(|_| NodeError::Driver(DriverError::StorageThreadGone))??;
+            Ok(Opened::File(storage))
+        }
+        StorageChoice::Memory => Ok(Opened::Memory(MemStorage::new())),
+    }
+}
+
 async fn start_kv<N: KvNode + Send + 'static>(
     config: NodeConfig,
 ) -> Result<RunningNode, NodeError> {
     let me = *config.me()?;
+    // Storage first: a damaged WAL stops the node before it takes any port.
+    let storage = open_storage(&config.storage).await?;
     let peers = peer_map(config.members.iter().map(|m| (m.id, m.peer)))
         .map_err(|e| NodeError::Config(e.to_string()))?;
     let mut transport_config =
@@ -262,19 +286,9 @@ async fn start_kv<N: KvNode + Send + 'static>(
     })?;
     let ids: Vec<NodeId> = config.members.iter().map(|m| m.id).collect();
     let node = N::new_kv(me.id, &ids, config.seed);
-    let handle = match &config.storage {
-        StorageChoice::File { dir, sync } => {
-            let options = WalOptions::default().with_sync_mode(*sync);
-            let dir = dir.clone();
-            // Opening recovers (and repairs a torn tail); the driver's `load` then
-            // reads the repaired state back.
-            let (storage, _) =
-                tokio::task::spawn_blocking(move || FileStorage::open(&dir, options))
-                    .await
-                    .map_err(|_| NodeError::Driver(DriverError::StorageThreadGone))??;
-            driver::spawn(node, transport, storage)
-        }
-        StorageChoice::Memory => driver::spawn(node, transport, MemStorage::new()),
+    let handle = match storage {
+        Opened::File(storage) => driver::spawn(node, transport, storage),
+        Opened::Memory(storage) => driver::spawn(node, transport, storage),
     };
     let server_config = Arc::new(ClientServerConfig {
         node: me.id,
@@ -295,7 +309,9 @@ async fn start_kv<N: KvNode + Send + 'static>(
     ));
     let task = tokio::spawn(async move {
         let result = handle.run_until(stopped).await;
+        // Wait for the accept loop to be gone, so the client port is free again.
         server.abort();
+        let _ = server.await;
         result.map_err(NodeError::from)
     });
     Ok(RunningNode {

@@ -315,6 +315,10 @@ where
         }
         self.inbox.recv().await.ok_or(TransportError::Closed)
     }
+
+    async fn shutdown(&mut self) {
+        TcpTransport::shutdown(self).await;
+    }
 }
 
 /// A listening socket with `SO_REUSEADDR`, so a restarted node can bind its port again
