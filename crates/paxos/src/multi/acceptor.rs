@@ -6,7 +6,7 @@
 //! Every promise and acceptance is written to this input's batch; the answer is
 //! queued in the same effects, so the driver sends it only once it is durable.
 
-use super::message::Message;
+use super::message::{EncodedEntries, Message};
 use super::node::{Fx, MultiPaxosNode};
 use crate::types::{Ballot, Slot, Value};
 use synod_core::NodeId;
@@ -56,7 +56,7 @@ impl MultiPaxosNode {
         from: NodeId,
         ballot: Ballot,
         first: Slot,
-        values: Vec<Value>,
+        (values, encoded): (Vec<Value>, EncodedEntries),
         decided: Slot,
         out: &mut Fx,
     ) {
@@ -75,10 +75,17 @@ impl MultiPaxosNode {
             self.request_catch_up(from, out);
             return;
         }
-        for (slot, value) in (first.0..).map(Slot).zip(values) {
-            let journaled = value.clone();
-            if self.log.accept(slot, ballot, value, &mut out.persist) {
-                self.journal.accepted.push((slot, ballot, journaled));
+        let leaders = encoded.made_for(ballot, first, values.len());
+        for (k, (slot, value)) in (first.0..).map(Slot).zip(values).enumerate() {
+            let fresh = match leaders.and_then(|e| e.entry(k)) {
+                Some(bytes) => {
+                    self.log
+                        .accept_encoded(slot, ballot, value, bytes, &mut out.persist)
+                }
+                None => self.log.accept(slot, ballot, value, &mut out.persist),
+            };
+            if fresh {
+                self.facts.accepted(slot, ballot);
             }
         }
         self.learn_from_leader(from, ballot, decided, out);

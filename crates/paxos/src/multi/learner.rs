@@ -143,7 +143,14 @@ impl MultiPaxosNode {
             data: data.clone(),
         });
         let keep_from = Slot(below.0.saturating_sub(self.cfg.snapshot_trailing).max(1));
-        self.log.compact(keep_from, &mut out.persist);
+        // Entries of slots this input recorded stay readable for its journal.
+        let oldest = self.facts.oldest();
+        let facts = &mut self.facts;
+        self.log.compact_with(keep_from, &mut out.persist, |s, e| {
+            if oldest.is_some_and(|o| s >= o) {
+                facts.compacted(s, e)
+            }
+        });
         tracing::debug!(%below, bytes = data.len(), "snapshot taken");
         self.snapshot = Some((below, Arc::new(data)));
     }

@@ -95,15 +95,7 @@ impl LogEntry {
 
     fn encode_into(&self, out: &mut impl Sink) {
         match self {
-            LogEntry::Accepted {
-                ballot: Ballot { round, node },
-                value,
-            } => {
-                put_varint(out, ENTRY_ACCEPTED);
-                put_varint(out, *round);
-                put_varint(out, node.0);
-                put_value(out, value);
-            }
+            LogEntry::Accepted { ballot, value } => put_accepted(out, *ballot, value),
             LogEntry::Chosen { value } => {
                 put_varint(out, ENTRY_CHOSEN);
                 put_value(out, value);
@@ -144,6 +136,15 @@ impl Sink for StackBytes {
             None => self.overflow = true,
         }
     }
+}
+
+/// The bytes of `LogEntry::Accepted { ballot, value }`, without building one.
+pub(crate) fn put_accepted(out: &mut impl Sink, ballot: Ballot, value: &Value) {
+    let Ballot { round, node } = ballot;
+    put_varint(out, ENTRY_ACCEPTED);
+    put_varint(out, round);
+    put_varint(out, node.0);
+    put_value(out, value);
 }
 
 fn put_value(out: &mut impl Sink, value: &Value) {
@@ -288,6 +289,31 @@ impl SlotLog {
     /// If the acceptance would go back to a lower ballot, if `ballot` already has
     /// another value here, or if `slot` is not [`within_reach`](Self::within_reach).
     pub fn accept(&mut self, slot: Slot, ballot: Ballot, value: Value, b: &mut WriteBatch) -> bool {
+        self.accept_as(slot, ballot, value, None, b)
+    }
+
+    /// [`accept`](Self::accept), storing `bytes` — the entry as its leader encoded
+    /// it (asserted equal to our own encoding in debug builds) — instead of
+    /// encoding the entry again.
+    pub(crate) fn accept_encoded(
+        &mut self,
+        slot: Slot,
+        ballot: Ballot,
+        value: Value,
+        bytes: &[u8],
+        b: &mut WriteBatch,
+    ) -> bool {
+        self.accept_as(slot, ballot, value, Some(bytes), b)
+    }
+
+    fn accept_as(
+        &mut self,
+        slot: Slot,
+        ballot: Ballot,
+        value: Value,
+        bytes: Option<&[u8]>,
+        b: &mut WriteBatch,
+    ) -> bool {
         if slot < self.first_unchosen {
             if let Some(chosen) = self.chosen(slot) {
                 assert_eq!(
@@ -302,7 +328,14 @@ impl SlotLog {
             "{slot} is more than {HOLE_MAX} slots past the log's end"
         );
         let entry = LogEntry::Accepted { ballot, value };
-        b.put_entry(slot.0, entry.encode());
+        let encoded = match bytes {
+            Some(bytes) => {
+                debug_assert_eq!(bytes, entry.encode(), "{slot}: foreign entry bytes");
+                bytes.to_vec()
+            }
+            None => entry.encode(),
+        };
+        b.put_entry(slot.0, encoded);
         // One lookup: write the new entry, then check what it replaced.
         if let Some(LogEntry::Accepted {
             ballot: prev,
@@ -421,6 +454,16 @@ impl SlotLog {
 
     /// Drops every entry below `start` (they are chosen and covered by a snapshot).
     pub fn compact(&mut self, start: Slot, b: &mut WriteBatch) {
+        self.compact_with(start, b, |_, _| {});
+    }
+
+    /// [`compact`](Self::compact), handing each removed entry to `removed`.
+    pub(crate) fn compact_with(
+        &mut self,
+        start: Slot,
+        b: &mut WriteBatch,
+        mut removed: impl FnMut(Slot, LogEntry),
+    ) {
         assert!(
             start <= self.first_unchosen,
             "compacting unchosen slots below {start}"
@@ -433,7 +476,16 @@ impl SlotLog {
         b.compact_to(start.0 - 1);
         b.set_meta(META_LOG_START, codec::encode(&start));
         let dropped = usize::try_from(start.0 - self.start.0).unwrap_or(usize::MAX);
-        self.entries.drain(..dropped.min(self.entries.len()));
+        let first = self.start.0;
+        for (k, entry) in self
+            .entries
+            .drain(..dropped.min(self.entries.len()))
+            .enumerate()
+        {
+            if let Some(entry) = entry {
+                removed(Slot(first + k as u64), entry);
+            }
+        }
         self.start = start;
     }
 

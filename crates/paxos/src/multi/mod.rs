@@ -17,12 +17,14 @@
 //! | `election` | phase 1 for all slots, takeover with no-op filling, stickiness |
 //! | `acceptor` | phase 1(b)/2(b), following the leader, learning decided slots |
 //! | `replication` | the leader's pipelined, batched phase 2; retransmission; check-quorum |
+//! | `journal` | [`StepJournal`]: what each input accepted and executed, for observers |
 //! | `learner` | catch-up of lagging replicas, snapshot transfer, local snapshots |
 //! | `read` | linearizable reads by a quorum read round |
 
 mod acceptor;
 mod config;
 mod election;
+mod journal;
 mod learner;
 mod log;
 mod message;
@@ -31,8 +33,7 @@ mod read;
 mod replication;
 
 pub use config::{majority, MultiPaxosConfig};
+pub use journal::StepJournal;
 pub use log::{LogEntry, SlotLog, FRONTIER_LAG_MAX, META_FIRST_UNCHOSEN, META_LOG_START};
-pub use message::{AcceptedSlot, Message};
-pub use node::{
-    Fx, MultiPaxosNode, MultiPaxosTimer, Request, Response, StepJournal, META_PROMISED,
-};
+pub use message::{AcceptedSlot, EncodedEntries, Message};
+pub use node::{Fx, MultiPaxosNode, MultiPaxosTimer, Request, Response, META_PROMISED};

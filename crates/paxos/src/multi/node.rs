@@ -4,6 +4,7 @@
 //! `learner` (catch-up, snapshots) and `read`.
 
 use super::config::MultiPaxosConfig;
+use super::journal::{JournalFacts, StepJournal};
 use super::log::{LogEntry, SlotLog, META_FIRST_UNCHOSEN, META_LOG_START};
 use super::message::Message;
 use crate::types::{Ballot, Slot, Value};
@@ -140,16 +141,6 @@ pub(crate) enum Role {
     Leader(Box<LeaderState>),
 }
 
-/// What one input did, for observers (the simulator's invariants, tests): the
-/// acceptances it recorded and the slots it executed. Cleared at every input.
-#[derive(Clone, PartialEq, Eq, Hash, Debug, Default)]
-pub struct StepJournal {
-    /// `(slot, ballot, value)` accepted in this input.
-    pub accepted: Vec<(Slot, Ballot, Value)>,
-    /// `(slot, value)` executed in this input, in order.
-    pub executed: Vec<(Slot, Value)>,
-}
-
 /// One Multi-Paxos replica: proposer (leader), acceptor and learner at once.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct MultiPaxosNode {
@@ -176,7 +167,8 @@ pub struct MultiPaxosNode {
     pub(crate) catchup_sent_at: Option<Time>,
     /// The highest round seen anywhere, so our next ballot tops it.
     pub(crate) round_seen: u64,
-    pub(crate) journal: StepJournal,
+    /// What the current input accepted and executed (see `journal`).
+    pub(crate) facts: JournalFacts,
     pub(crate) now: Time,
 }
 
@@ -208,7 +200,7 @@ impl MultiPaxosNode {
             snapshot: None,
             catchup_sent_at: None,
             round_seen: 0,
-            journal: StepJournal::default(),
+            facts: JournalFacts::default(),
             now: Time::ZERO,
         }
     }
@@ -286,7 +278,7 @@ impl MultiPaxosNode {
     }
     /// What the last input accepted and executed.
     pub fn journal(&self) -> &StepJournal {
-        &self.journal
+        self.facts.view(&self.log)
     }
 
     // ----- shared transitions --------------------------------------------------------
@@ -420,7 +412,7 @@ impl MultiPaxosNode {
                     }
                 }
             }
-            self.journal.executed.push((slot, value.clone()));
+            self.facts.executed(slot);
         }
         self.serve_reads(out);
         self.maybe_snapshot(out);
@@ -454,8 +446,7 @@ impl MultiPaxosNode {
 
     fn begin_input(&mut self, now: Time) {
         self.now = now;
-        self.journal.accepted.clear();
-        self.journal.executed.clear();
+        self.facts.clear();
     }
 
     /// Starts a client write: only a leader proposes.
@@ -509,7 +500,7 @@ impl Node for MultiPaxosNode {
 
     fn on_start(&mut self, now: Time, recovered: Recovered, out: &mut Fx) {
         self.now = now;
-        self.journal = StepJournal::default();
+        self.facts.clear();
         self.recover(recovered);
         tracing::debug!(promised = %self.promised, first_unchosen = %self.log.first_unchosen(), "recovered");
         self.execute_chosen(out);
@@ -577,7 +568,8 @@ impl MultiPaxosNode {
                 first,
                 values,
                 decided,
-            } => self.on_accept(from, ballot, first, values, decided, out),
+                encoded,
+            } => self.on_accept(from, ballot, first, (values, encoded), decided, out),
             Message::Accepted {
                 ballot,
                 first,

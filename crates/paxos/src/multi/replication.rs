@@ -13,7 +13,7 @@
 //! * check-quorum: a leader that heard no phase-2 quorum for `election_timeout_max`
 //!   steps down, so clients stop waiting on it.
 
-use super::message::Message;
+use super::message::{EncodedEntries, EntryBytes, Message};
 use super::node::{AckSet, Batch, Fx, MultiPaxosNode, MultiPaxosTimer, Role, Waiter};
 use crate::types::{Ballot, Slot, Value};
 use std::sync::Arc;
@@ -80,12 +80,15 @@ impl MultiPaxosNode {
         };
         assert!(!values.is_empty(), "empty batch");
         let first = st.next_slot;
+        // Encode each entry once; every acceptor stores these bytes.
+        let mut encoded = EntryBytes::new(ballot, first, values.len());
         for (slot, value) in (first.0..).map(Slot).zip(&values) {
-            let fresh = self
-                .log
-                .accept(slot, ballot, value.clone(), &mut out.persist);
+            let bytes = encoded.push(value);
+            let fresh =
+                self.log
+                    .accept_encoded(slot, ballot, value.clone(), bytes, &mut out.persist);
             assert!(fresh, "leader of {ballot} proposes {slot}, already chosen");
-            self.journal.accepted.push((slot, ballot, value.clone()));
+            self.facts.accepted(slot, ballot);
         }
         let last = first.plus(values.len() as u64 - 1);
         st.next_slot = last.next();
@@ -107,6 +110,7 @@ impl MultiPaxosNode {
         });
         st.unchosen += usize::from(!chosen);
         let decided = st.decided;
+        let encoded = EncodedEntries::new(encoded);
         // Every peer gets its own copy of the values; the last takes the original.
         let mut values = Some(values);
         let n = st.peers.len();
@@ -122,6 +126,7 @@ impl MultiPaxosNode {
                 first,
                 values,
                 decided,
+                encoded: encoded.clone(),
             };
             out.send(peer, msg);
         }
@@ -292,6 +297,7 @@ impl MultiPaxosNode {
                     first: batch.first,
                     values: values.clone(),
                     decided: st.decided,
+                    encoded: EncodedEntries::NONE,
                 };
                 out.send(peer, msg);
             }
