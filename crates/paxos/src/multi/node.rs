@@ -253,10 +253,11 @@ impl MultiPaxosNode {
             _ => None,
         }
     }
-    /// For a leader: accept batches in flight and commands queued behind them.
+    /// For a leader: accept batches in flight (not chosen yet) and commands queued
+    /// behind them.
     pub fn pipeline(&self) -> Option<(usize, usize)> {
         match &self.role {
-            Role::Leader(st) => Some((st.batches.len(), st.queue.len())),
+            Role::Leader(st) => Some((st.unchosen, st.queue.len())),
             _ => None,
         }
     }
