@@ -7,38 +7,14 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::time::Duration;
-use synod_benches::direct::DirectCluster;
+use synod_benches::direct::paxos_cluster;
 use synod_benches::omnipaxos_driver::OmniPaxosCluster;
 use synod_benches::time_runs;
-use synod_core::{Node, NodeId};
-use synod_paxos::{MultiPaxosConfig, MultiPaxosNode, MultiPaxosTimer, Request};
 
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const ENTRIES: u64 = 20_000;
-
-/// Three Synod Multi-Paxos nodes, node 1 leading; `MultiPaxosConfig::lan` (8 accept
-/// messages of up to 64 commands in flight), snapshots every 10,000 slots keeping 1,000.
-fn synod_cluster() -> DirectCluster<MultiPaxosNode> {
-    let ids = [NodeId(1), NodeId(2), NodeId(3)];
-    let nodes = ids
-        .iter()
-        .map(|&id| {
-            let mut cfg = MultiPaxosConfig::lan(id, ids, id.0);
-            cfg.snapshot_threshold = 10_000;
-            cfg.snapshot_trailing = 1_000;
-            MultiPaxosNode::new(cfg)
-        })
-        .collect();
-    let c = DirectCluster::new(
-        nodes,
-        |n, now, fx| n.on_timer(now, MultiPaxosTimer::Election, fx),
-        Request::Kv,
-    );
-    assert!(c.node(0).is_leader(), "node 1 must win phase 1");
-    c
-}
 
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("paxos_commit");
@@ -47,7 +23,7 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Elements(ENTRIES));
     for in_flight in [1u64, 64, 1024] {
         group.bench_with_input(BenchmarkId::new("synod", in_flight), &in_flight, |b, &k| {
-            b.iter_custom(|iters| time_runs(iters, synod_cluster, |c| c.run(ENTRIES, k)))
+            b.iter_custom(|iters| time_runs(iters, paxos_cluster, |c| c.run(ENTRIES, k)))
         });
         group.bench_with_input(
             BenchmarkId::new("omnipaxos", in_flight),

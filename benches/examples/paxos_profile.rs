@@ -14,34 +14,12 @@
 //! instruction total divided by the command count is the cost of one committed
 //! command, everything included (driver, three nodes, three state machines).
 
-use synod_benches::direct::DirectCluster;
+use synod_benches::direct::{paxos_cluster, DirectCluster};
 use synod_benches::omnipaxos_driver::OmniPaxosCluster;
-use synod_core::{Node, NodeId};
-use synod_paxos::{MultiPaxosConfig, MultiPaxosNode, MultiPaxosTimer, Request};
+use synod_paxos::MultiPaxosNode;
 
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// The same cluster as `benches/paxos.rs`.
-fn synod_cluster() -> DirectCluster<MultiPaxosNode> {
-    let ids = [NodeId(1), NodeId(2), NodeId(3)];
-    let nodes = ids
-        .iter()
-        .map(|&id| {
-            let mut cfg = MultiPaxosConfig::lan(id, ids, id.0);
-            cfg.snapshot_threshold = 10_000;
-            cfg.snapshot_trailing = 1_000;
-            MultiPaxosNode::new(cfg)
-        })
-        .collect();
-    let c = DirectCluster::new(
-        nodes,
-        |n, now, fx| n.on_timer(now, MultiPaxosTimer::Election, fx),
-        Request::Kv,
-    );
-    assert!(c.node(0).is_leader(), "node 1 must win phase 1");
-    c
-}
 
 #[inline(never)]
 fn measured_synod(c: &mut DirectCluster<MultiPaxosNode>, commands: u64, in_flight: u64) {
@@ -63,7 +41,7 @@ fn main() {
     let start;
     match which.as_str() {
         "synod" => {
-            let mut c = synod_cluster();
+            let mut c = paxos_cluster();
             c.run(20_000, in_flight); // warm-up: buffers, log and state machine at steady size
             start = std::time::Instant::now();
             measured_synod(&mut c, commands, in_flight);

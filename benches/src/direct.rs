@@ -148,3 +148,27 @@ pub fn raft_cluster() -> DirectCluster<synod_raft::RaftNode> {
     assert!(c.node(0).is_leader(), "node 1 must win the first election");
     c
 }
+
+/// The Synod Multi-Paxos cluster of the `paxos` bench (and its profiling example):
+/// three nodes, node 1 leading; `MultiPaxosConfig::lan` (8 accept messages of up to
+/// 64 commands in flight), snapshots every 10,000 slots keeping 1,000.
+pub fn paxos_cluster() -> DirectCluster<synod_paxos::MultiPaxosNode> {
+    use synod_paxos::{MultiPaxosConfig, MultiPaxosNode, MultiPaxosTimer, Request};
+    let ids = [NodeId(1), NodeId(2), NodeId(3)];
+    let nodes = ids
+        .iter()
+        .map(|&id| {
+            let mut cfg = MultiPaxosConfig::lan(id, ids, id.0);
+            cfg.snapshot_threshold = 10_000;
+            cfg.snapshot_trailing = 1_000;
+            MultiPaxosNode::new(cfg)
+        })
+        .collect();
+    let c = DirectCluster::new(
+        nodes,
+        |n, now, fx| n.on_timer(now, MultiPaxosTimer::Election, fx),
+        Request::Kv,
+    );
+    assert!(c.node(0).is_leader(), "node 1 must win phase 1");
+    c
+}
