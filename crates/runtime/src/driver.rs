@@ -84,7 +84,7 @@ impl<N: Node> NodeHandle<N> {
 
     /// Waits for the node task to end, and reports why it did.
     pub async fn join(self) -> Result<(), DriverError> {
-        outcome(self.task.await)
+        joined(self.task.await)
     }
 
     /// Runs until `stop` flips (then stops gracefully) or the node fails.
@@ -94,7 +94,7 @@ impl<N: Node> NodeHandle<N> {
                 self.stop();
                 self.join().await
             }
-            ended = &mut self.task => outcome(ended),
+            ended = &mut self.task => joined(ended),
         }
     }
 
@@ -104,9 +104,9 @@ impl<N: Node> NodeHandle<N> {
     }
 }
 
-fn outcome(
-    ended: Result<Result<(), DriverError>, tokio::task::JoinError>,
-) -> Result<(), DriverError> {
+/// The result of a finished task: its own, a panic passed on, or `Ok` if the runtime
+/// cancelled it while shutting down.
+pub(crate) fn joined<E>(ended: Result<Result<(), E>, tokio::task::JoinError>) -> Result<(), E> {
     match ended {
         Ok(result) => result,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),

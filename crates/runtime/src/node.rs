@@ -17,7 +17,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use synod_core::{KvNode, MemStorage, NodeId, StorageError, TransportError};
+use synod_core::{
+    KvNode, MemStorage, NodeId, Recovered, Storage, StorageError, TransportError, WriteBatch,
+};
 use synod_paxos::MultiPaxosNode;
 use synod_raft::RaftNode;
 use tokio::net::TcpListener;
@@ -197,11 +199,7 @@ impl RunningNode {
 
     /// Waits until the node has stopped (after [`RunningNode::stop`] or a fatal error).
     pub async fn wait(self) -> Result<(), NodeError> {
-        match self.task.await {
-            Ok(result) => result,
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(_) => Ok(()),
-        }
+        driver::joined(self.task.await)
     }
 
     /// Runs until `stop` completes (then stops gracefully) or the node fails.
@@ -214,11 +212,7 @@ impl RunningNode {
                 self.stop();
                 self.wait().await
             }
-            ended = &mut self.task => match ended {
-                Ok(result) => result,
-                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                Err(_) => Ok(()),
-            },
+            ended = &mut self.task => driver::joined(ended),
         }
     }
 
@@ -239,9 +233,36 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     }
 }
 
+/// Opened storage of either kind; lives only until the driver takes it.
+#[allow(clippy::large_enum_variant)]
 enum Opened {
-    File(FileStorage),
+    File(Preloaded<FileStorage>),
     Memory(MemStorage),
+}
+
+/// Storage whose state was already recovered when it was opened: `load` hands that
+/// state over instead of reading the directory a second time.
+struct Preloaded<S> {
+    storage: S,
+    recovered: Option<Recovered>,
+}
+
+#[async_trait::async_trait]
+impl<S: Storage> Storage for Preloaded<S> {
+    async fn load(&mut self) -> Result<Recovered, StorageError> {
+        match self.recovered.take() {
+            Some(recovered) => Ok(recovered),
+            None => self.storage.load().await,
+        }
+    }
+
+    async fn persist(&mut self, batch: WriteBatch) -> Result<(), StorageError> {
+        self.storage.persist(batch).await
+    }
+
+    async fn persist_all(&mut self, batches: Vec<WriteBatch>) -> Result<(), StorageError> {
+        self.storage.persist_all(batches).await
+    }
 }
 
 async fn open_storage(choice: &StorageChoice) -> Result<Opened, NodeError> {
@@ -249,13 +270,15 @@ async fn open_storage(choice: &StorageChoice) -> Result<Opened, NodeError> {
         StorageChoice::File { dir, sync } => {
             let options = WalOptions::default().with_sync_mode(*sync);
             let dir = dir.clone();
-            // Opening recovers (and repairs a torn tail); the driver's `load` then
-            // reads the repaired state back.
-            let (storage, _) =
+            // Opening recovers (and repairs a torn tail).
+            let (storage, recovered) =
                 tokio::task::spawn_blocking(move || FileStorage::open(&dir, options))
                     .await
                     .map_err(|_| NodeError::Driver(DriverError::StorageThreadGone))??;
-            Ok(Opened::File(storage))
+            Ok(Opened::File(Preloaded {
+                storage,
+                recovered: Some(recovered),
+            }))
         }
         StorageChoice::Memory => Ok(Opened::Memory(MemStorage::new())),
     }

@@ -105,21 +105,22 @@ impl<N: KvNode + 'static> Connection<N> {
             refuse,
         ));
         if let Err(problem) = self.read_requests(&mut frames, replies_tx).await {
-            self.stats.rejected.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(client = %self.peer, %problem, "closing a client connection");
+            self.reject(&problem);
             let _ = refuse_tx.send(problem);
         }
         let _ = writer.await;
     }
 
     async fn refuse(&self, out: &mut BufWriter<OwnedWriteHalf>, problem: String) {
+        self.reject(&problem);
+        write_error(out, &mut Vec::new(), problem).await;
+        let _ = out.shutdown().await;
+    }
+
+    /// Counts and logs a connection closed because the client broke the protocol.
+    fn reject(&self, problem: &str) {
         self.stats.rejected.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(client = %self.peer, %problem, "closing a client connection");
-        let mut buf = Vec::new();
-        let frame = ServerFrame::Error { message: problem };
-        let _ = write_frames(out, [frame], CLIENT_FRAME_BYTES_MAX, &mut buf).await;
-        let _ = out.flush().await;
-        let _ = out.shutdown().await;
     }
 
     /// Reads requests until the client hangs up (`Ok`) or breaks the protocol (`Err`
@@ -199,9 +200,7 @@ async fn write_replies<N: KvNode>(
                     // The reader is done: it either hung up cleanly (the sender of
                     // `refuse` is dropped) or is about to say what was wrong.
                     if let Ok(message) = (&mut refuse).await {
-                        let frame = ServerFrame::Error { message };
-                        let _ = write_frames(&mut out, [frame], CLIENT_FRAME_BYTES_MAX, &mut buf).await;
-                        let _ = out.flush().await;
+                        write_error(&mut out, &mut buf, message).await;
                     }
                     break;
                 }
@@ -214,15 +213,20 @@ async fn write_replies<N: KvNode>(
             }
             problem = &mut refuse => {
                 if let Ok(message) = problem {
-                    let frame = ServerFrame::Error { message };
-                    let _ = write_frames(&mut out, [frame], CLIENT_FRAME_BYTES_MAX, &mut buf).await;
-                    let _ = out.flush().await;
+                    write_error(&mut out, &mut buf, message).await;
                 }
                 break;
             }
         }
     }
     let _ = out.shutdown().await;
+}
+
+/// Best effort: the connection is being closed anyway.
+async fn write_error(out: &mut BufWriter<OwnedWriteHalf>, buf: &mut Vec<u8>, message: String) {
+    let frame = ServerFrame::Error { message };
+    let _ = write_frames(out, [frame], CLIENT_FRAME_BYTES_MAX, buf).await;
+    let _ = out.flush().await;
 }
 
 fn frame_of<N: KvNode>(
