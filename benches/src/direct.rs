@@ -68,7 +68,12 @@ impl<N: Node> DirectCluster<N> {
         for env in self.fx.early_sends.drain(..).chain(self.fx.sends.drain(..)) {
             self.wire.push_back((from, env.to, env.msg));
         }
-        for r in self.fx.replies.drain(..) {
+        for r in self
+            .fx
+            .early_replies
+            .drain(..)
+            .chain(self.fx.replies.drain(..))
+        {
             if matches!(r.outcome, Outcome::Done(_)) {
                 self.committed += 1;
             }

@@ -13,9 +13,11 @@
 //!   calls to the same node.
 //! * **Outputs** — after each input the driver takes the [`Effects`] and carries them
 //!   out in this order:
-//!   1. [`Effects::early_sends`] may be sent at once (they are marked by the
-//!      protocol as not depending on the batch, e.g. a Raft leader's AppendEntries
-//!      sent while its own write is in flight, thesis §10.2.1);
+//!   1. [`Effects::early_sends`] may be sent and [`Effects::early_replies`]
+//!      delivered at once (the protocol marks them as not depending on any batch
+//!      that is not durable yet, e.g. a Raft leader's AppendEntries sent while its
+//!      own write is in flight, thesis §10.2.1, or the answer to a client whose
+//!      entry a quorum already holds durably);
 //!   2. the [`WriteBatch`] is made durable, atomically, after every earlier batch of
 //!      the same node;
 //!   3. only then are [`Effects::sends`] and [`Effects::replies`] delivered
@@ -135,8 +137,14 @@ pub struct Effects<M, T, R> {
     /// Messages the protocol declares independent of `persist`; a driver may send
     /// them before the batch is durable. Use only where the paper allows it.
     pub early_sends: Vec<Envelope<M>>,
-    /// Client answers; like `sends`, they wait for `persist`.
+    /// Client answers; like `sends`, they wait for `persist` (and every earlier batch).
     pub replies: Vec<ClientReply<R>>,
+    /// Client answers the protocol declares independent of every batch that is not
+    /// durable yet: they report only what a quorum already holds durably, such as the
+    /// result of a committed entry. A driver may deliver them at once, so an answer
+    /// does not wait for an unrelated write that happens to be in flight. Use only
+    /// where the commit rule itself counted durable copies alone.
+    pub early_replies: Vec<ClientReply<R>>,
     /// Timer operations, effective immediately.
     pub timers: Vec<TimerOp<T>>,
     /// If set, call [`Node::on_persisted`] with this tag once `persist` is durable.
@@ -150,6 +158,7 @@ impl<M, T, R> Default for Effects<M, T, R> {
             sends: Vec::new(),
             early_sends: Vec::new(),
             replies: Vec::new(),
+            early_replies: Vec::new(),
             timers: Vec::new(),
             persist_notify: None,
         }
@@ -168,6 +177,7 @@ impl<M, T, R> Effects<M, T, R> {
             && self.sends.is_empty()
             && self.early_sends.is_empty()
             && self.replies.is_empty()
+            && self.early_replies.is_empty()
             && self.timers.is_empty()
             && self.persist_notify.is_none()
     }
@@ -191,6 +201,16 @@ impl<M, T, R> Effects<M, T, R> {
         });
     }
 
+    /// Answers a client at once, independent of this input's batch (see
+    /// [`Effects::early_replies`]).
+    pub fn reply_early(&mut self, client: ClientId, seq: u64, outcome: Outcome<R>) {
+        self.early_replies.push(ClientReply {
+            client,
+            seq,
+            outcome,
+        });
+    }
+
     /// Arms (or re-arms) `timer` to fire at `at`.
     pub fn set_timer(&mut self, timer: T, at: Time) {
         self.timers.push(TimerOp::Set { timer, at });
@@ -207,6 +227,7 @@ impl<M, T, R> Effects<M, T, R> {
         self.sends.clear();
         self.early_sends.clear();
         self.replies.clear();
+        self.early_replies.clear();
         self.timers.clear();
         self.persist_notify = None;
     }

@@ -55,7 +55,7 @@
 //!         for env in fx.early_sends.drain(..).chain(fx.sends.drain(..)) {
 //!             self.wire.push_back((from, env.to, env.msg));
 //!         }
-//!         self.replies.extend(fx.replies.drain(..));
+//!         self.replies.extend(fx.early_replies.drain(..).chain(fx.replies.drain(..)));
 //!         fx.timers.clear(); // this toy driver fires timers by hand
 //!     }
 //!     fn deliver_all(&mut self, now: Time) {

@@ -295,7 +295,10 @@ impl RaftNode {
                 if state.pending.front().is_some_and(|(i, _)| *i == index) {
                     let (_, w) = state.pending.pop_front().expect("front exists");
                     if let Some(r) = result {
-                        out.reply(w.client, w.seq, Outcome::Done(r));
+                        // Committed means durable on a majority (`advance_commit`
+                        // counts only durable copies), so the answer need not wait
+                        // for whatever write of ours is in flight.
+                        out.reply_early(w.client, w.seq, Outcome::Done(r));
                     }
                 }
                 if state.config_pending.is_some_and(|i| i <= index) {

@@ -77,7 +77,8 @@ impl RaftNode {
             }
             let read = state.reads.pop_front().expect("front exists");
             let value = self.kv.read(&read.key).map(str::to_owned);
-            out.reply(
+            // Applied state is committed, hence durable on a majority.
+            out.reply_early(
                 read.waiter.client,
                 read.waiter.seq,
                 Outcome::Done(Response::Kv(KvResult::Value(value))),

@@ -249,6 +249,8 @@ impl RaftNode {
         // batch was durable, so any majority that includes a follower ack is a
         // majority of durable copies and we may count our whole log. A lone voter has
         // no follower to vouch for that: it counts only what storage confirmed.
+        // Either way a committed entry is durable on a majority, which is what lets
+        // its answer skip our in-flight writes (`reply_early`).
         let own = if self.membership.voters.len() == 1 {
             self.durable_last.min(self.log.last_index())
         } else {

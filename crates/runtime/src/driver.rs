@@ -7,7 +7,9 @@
 //!
 //! * timers are armed and cancelled at once; a fired timer is disarmed, and none fires
 //!   before its deadline;
-//! * `early_sends` go out at once (Raft §10.2.1: the leader sends while it writes);
+//! * `early_sends` and `early_replies` go out at once (the protocol declared them
+//!   independent of every batch not yet durable, e.g. the answer for an entry a
+//!   quorum already holds);
 //! * the write batch goes to storage through a [`GroupCommitQueue`]: a dedicated OS
 //!   thread takes everything queued, persists it with one sync
 //!   ([`Storage::persist_all`]) and reports the last durable batch;
@@ -373,6 +375,9 @@ where
         for Envelope { to, msg } in fx.early_sends.drain(..) {
             self.send(to, msg).await?;
         }
+        for reply in fx.early_replies.drain(..) {
+            self.answer(reply);
+        }
         let batch = if fx.persist.is_empty() {
             None
         } else {
@@ -398,13 +403,18 @@ where
             self.send(to, msg).await?;
         }
         for reply in deferred.replies {
-            if let Some(to) = self.pending.remove(&(reply.client, reply.seq)) {
-                // The client may have hung up; its retry will find the result.
-                let _ = to.send(reply);
-            }
+            self.answer(reply);
         }
         self.notifies.extend(deferred.notify);
         Ok(())
+    }
+
+    /// Hands `reply` to the connection that asked.
+    fn answer(&mut self, reply: ClientReply<N::Response>) {
+        if let Some(to) = self.pending.remove(&(reply.client, reply.seq)) {
+            // The client may have hung up; its retry will find the result.
+            let _ = to.send(reply);
+        }
     }
 
     async fn send(&mut self, to: synod_core::NodeId, msg: N::Message) -> Result<(), DriverError> {

@@ -21,6 +21,9 @@ enum Op {
     Write,
     /// No batch: just a message and a reply (like a vote reply that reveals state).
     Read,
+    /// No batch: an answer about durable state (`reply_early`), like the result of
+    /// a committed entry.
+    Committed,
     /// Persist with a notification; the node replies when notified.
     Notify,
     /// Arm a timer `ms` from now; the node sends `Fired` when it fires.
@@ -74,6 +77,7 @@ impl Node for TestNode {
                 out.send(NodeId(2), Msg::Late(seq));
                 out.reply(client, seq, Outcome::Done(seq));
             }
+            Op::Committed => out.reply_early(client, seq, Outcome::Done(seq)),
             Op::Notify => {
                 out.persist.set_meta("k", seq.to_le_bytes().to_vec());
                 out.persist_notify = Some(seq);
@@ -239,6 +243,19 @@ async fn an_input_without_a_batch_waits_for_earlier_batches() {
     assert_eq!(next(&mut r.replies).await.seq, 2);
     assert_eq!(next(&mut r.sent).await, Msg::Late(1));
     assert_eq!(next(&mut r.sent).await, Msg::Late(2));
+}
+
+#[tokio::test]
+async fn early_replies_do_not_wait_for_an_unrelated_write_in_flight() {
+    let mut r = rig();
+    r.submit(1, Op::Write).await;
+    assert_eq!(next(&mut r.sent).await, Msg::Early(1));
+    r.submit(2, Op::Committed).await;
+    // The write is still syncing, yet the answer about durable state goes out.
+    assert_eq!(next(&mut r.replies).await.seq, 2);
+    nothing(&mut r.replies).await;
+    r.gate.add_permits(1);
+    assert_eq!(next(&mut r.replies).await.seq, 1);
 }
 
 #[tokio::test]

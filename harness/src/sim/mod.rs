@@ -731,6 +731,9 @@ impl<P: SimProtocol> Simulator<P> {
         for env in fx.early_sends.drain(..) {
             self.transmit(index, env);
         }
+        for reply in fx.early_replies.drain(..) {
+            self.reply(index, reply);
+        }
         let slot = &mut self.slots[index];
         if !fx.persist.is_empty() || fx.persist_notify.is_some() {
             self.stats.persists += 1;

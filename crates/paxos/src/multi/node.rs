@@ -381,10 +381,20 @@ impl MultiPaxosNode {
         }
     }
 
+    /// Whether answers about chosen slots may go out before our pending batches are
+    /// durable ([`synod_core::Effects::early_replies`]). They may when a phase-2
+    /// quorum needs another acceptor: its `Accepted` answers an `Accept` we sent only
+    /// after our own acceptance was durable, so whatever is chosen is durable on a
+    /// whole quorum. A phase-2 quorum of one is us alone, still writing.
+    pub(crate) fn answers_early(&self) -> bool {
+        self.cfg.phase2_quorum > 1
+    }
+
     /// Executes chosen slots in order ("Paxos Made Simple" §3: a server "can execute
     /// command i only after it has learned commands 1 through i"), answers the
     /// clients waiting on them, serves ready reads and snapshots if due.
     pub(crate) fn execute_chosen(&mut self, out: &mut Fx) {
+        let early = self.answers_early();
         while self.first_unexecuted < self.log.first_unchosen() {
             let slot = self.first_unexecuted;
             let value = self
@@ -408,7 +418,12 @@ impl MultiPaxosNode {
                             "{slot} chose another value than its leader proposed"
                         );
                         if let Some(r) = result {
-                            out.reply(w.client, w.seq, Outcome::Done(Response::Kv(r)));
+                            let done = Outcome::Done(Response::Kv(r));
+                            if early {
+                                out.reply_early(w.client, w.seq, done);
+                            } else {
+                                out.reply(w.client, w.seq, done);
+                            }
                         }
                     }
                 }

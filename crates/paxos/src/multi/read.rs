@@ -42,6 +42,7 @@ impl MultiPaxosNode {
     /// Answers, in arrival order, every read whose round is confirmed and whose
     /// index is executed.
     pub(crate) fn serve_reads(&mut self, out: &mut Fx) {
+        let early = self.answers_early();
         let Role::Leader(st) = &mut self.role else {
             return;
         };
@@ -60,7 +61,11 @@ impl MultiPaxosNode {
             let read = st.reads.pop_front().expect("front exists");
             let value = self.kv.read(&read.key).map(str::to_owned);
             let answer = Outcome::Done(Response::Kv(KvResult::Value(value)));
-            out.reply(read.waiter.client, read.waiter.seq, answer);
+            if early {
+                out.reply_early(read.waiter.client, read.waiter.seq, answer);
+            } else {
+                out.reply(read.waiter.client, read.waiter.seq, answer);
+            }
         }
     }
 }

@@ -328,7 +328,8 @@ impl<N: Node> Cluster<N> {
         for env in fx.early_sends.drain(..).chain(fx.sends.drain(..)) {
             self.send(id.0, env.to.0, env.msg);
         }
-        self.replies.extend(fx.replies.drain(..).map(|r| (id, r)));
+        let replies = fx.early_replies.drain(..).chain(fx.replies.drain(..));
+        self.replies.extend(replies.map(|r| (id, r)));
     }
 }
 

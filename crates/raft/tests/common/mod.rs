@@ -399,7 +399,8 @@ impl Cluster {
         for env in fx.early_sends.drain(..).chain(fx.sends.drain(..)) {
             self.send(id.0, env.to.0, env.msg);
         }
-        self.replies.extend(fx.replies.drain(..).map(|r| (id, r)));
+        let replies = fx.early_replies.drain(..).chain(fx.replies.drain(..));
+        self.replies.extend(replies.map(|r| (id, r)));
         // The batch is durable (MemStorage::persist is synchronous): tell the node
         // if it asked (a lone voter waits for this to commit).
         if let Some(tag) = notify {
