@@ -65,18 +65,18 @@ impl<N: Node> DirectCluster<N> {
         // this keeps the batch's allocation for the next input.
         self.disks[i].persist_from(&mut self.fx.persist);
         let from = self.nodes[i].id();
-        for env in self.fx.early_sends.drain(..).chain(self.fx.sends.drain(..)) {
-            self.wire.push_back((from, env.to, env.msg));
-        }
-        for r in self
-            .fx
-            .early_replies
-            .drain(..)
-            .chain(self.fx.replies.drain(..))
-        {
-            if matches!(r.outcome, Outcome::Done(_)) {
-                self.committed += 1;
+        for sends in [&mut self.fx.early_sends, &mut self.fx.sends] {
+            if !sends.is_empty() {
+                let sent = sends.drain(..).map(|env| (from, env.to, env.msg));
+                self.wire.extend(sent);
             }
+        }
+        for replies in [&mut self.fx.early_replies, &mut self.fx.replies] {
+            let done = replies
+                .iter()
+                .filter(|r| matches!(r.outcome, Outcome::Done(_)));
+            self.committed += done.count() as u64;
+            replies.clear();
         }
         self.fx.timers.clear();
         if let Some(tag) = self.fx.persist_notify.take() {

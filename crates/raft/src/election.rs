@@ -207,6 +207,8 @@ impl RaftNode {
             term_start: last.next(),
             transfer: None,
             config_pending: None,
+            durable: LogIndex(0),
+            durable_waits: VecDeque::new(),
         }));
         self.leader = Some(self.cfg.id);
         let noop = self.leader_append(Payload::Noop, out);

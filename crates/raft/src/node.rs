@@ -103,6 +103,23 @@ pub(crate) struct LeaderState {
     pub transfer: Option<(NodeId, Time)>,
     /// Index of an uncommitted configuration entry (one change at a time, §4.1).
     pub config_pending: Option<LogIndex>,
+    /// Our own log is durable through this index. The leader writes its entries in
+    /// parallel with sending them (thesis §10.2.1) and counts itself toward a
+    /// majority only for what its storage confirmed (`on_persisted`). Starts at 0
+    /// each term; the confirmation of the term's no-op covers everything before it.
+    pub durable: LogIndex,
+    /// Appends whose durability we asked to hear about: (tag, last index written).
+    pub durable_waits: VecDeque<(u64, LogIndex)>,
+}
+
+impl LeaderState {
+    /// Whether AppendEntries may leave before our own write is durable (§10.2.1).
+    /// Not until this term's no-op is durable: that confirms every earlier batch,
+    /// including the one holding the term and vote an AppendEntries speaks for (a
+    /// lone voter wins in the very input that writes them).
+    pub fn sends_early(&self) -> bool {
+        self.durable >= self.term_start
+    }
 }
 
 /// A snapshot being received in chunks.
@@ -135,10 +152,9 @@ pub struct RaftNode {
     /// When we last heard from a leader of the current term (for pre-vote and
     /// check-quorum stickiness).
     pub(crate) leader_contact: Option<Time>,
-    /// Highest log index known durable in our own storage: everything recovered, and
-    /// what `on_persisted` reported since. Counts as our own match index when we are
-    /// the only voter.
-    pub(crate) durable_last: LogIndex,
+    /// Tag of the last `persist_notify` asked for. Volatile: a driver never reports
+    /// an earlier incarnation's tags to a restarted node.
+    pub(crate) persist_tag: u64,
     pub(crate) now: Time,
 }
 
@@ -170,7 +186,7 @@ impl RaftNode {
             incoming: None,
             election_deadline: Time::ZERO,
             leader_contact: None,
-            durable_last: LogIndex(0),
+            persist_tag: 0,
             now: Time::ZERO,
         }
     }
@@ -360,10 +376,18 @@ impl RaftNode {
             payload,
         };
         self.log.append(entry, &mut out.persist);
-        if self.membership.voters.len() == 1 {
-            // A lone voter is its own majority: an entry is committed only once *its*
-            // write is durable, which the driver reports through `on_persisted`.
-            out.persist_notify = Some(index.0);
+        // We count ourselves toward a majority only once this write is durable, which
+        // the driver reports through `on_persisted` (§10.2.1).
+        if let Role::Leader(state) = &mut self.role {
+            match state.durable_waits.back_mut() {
+                // A second append in the same input: one notification covers both.
+                Some((tag, last)) if out.persist_notify == Some(*tag) => *last = index,
+                _ => {
+                    self.persist_tag += 1;
+                    state.durable_waits.push_back((self.persist_tag, index));
+                    out.persist_notify = Some(self.persist_tag);
+                }
+            }
         }
         index
     }
@@ -395,7 +419,6 @@ impl RaftNode {
             .values()
             .map(|b| codec::decode::<Entry>(b).expect("corrupt log entry"));
         self.log = RaftLog::recover(prev, entries);
-        self.durable_last = self.log.last_index();
         if let Some((m, _)) = &self.snapshot {
             assert!(
                 self.log.prev().index <= m.index && m.index <= self.log.last_index(),
@@ -556,12 +579,29 @@ impl Node for RaftNode {
         }
     }
 
-    /// Our write up to log index `tag` is durable (requested by `leader_append` for a
-    /// lone voter).
+    /// The batch tagged `tag` by `leader_append`, and every earlier one, is durable.
+    /// Tags from an earlier leadership find nothing to confirm in this one's queue.
     fn on_persisted(&mut self, now: Time, tag: u64, out: &mut Fx) {
         self.now = now;
-        self.durable_last = self.durable_last.max(LogIndex(tag));
-        self.advance_commit(out);
+        let Role::Leader(state) = &mut self.role else {
+            return;
+        };
+        let before = state.durable;
+        while let Some(&(t, index)) = state.durable_waits.front() {
+            if t > tag {
+                break;
+            }
+            state.durable_waits.pop_front();
+            state.durable = state.durable.max(index);
+        }
+        // Our copy completes a majority only if enough followers are past the commit
+        // index already (learners counted too: an overestimate only costs a call).
+        // Otherwise the acks still to come will count us: skip the quorum count.
+        let commit = self.commit;
+        let ahead = state.progress.values().filter(|p| p.match_index() > commit);
+        if state.durable > before && ahead.count() + 1 >= self.membership.quorum() {
+            self.advance_commit(out);
+        }
     }
 
     fn on_client_request(&mut self, now: Time, req: ClientRequest<Request>, out: &mut Fx) {

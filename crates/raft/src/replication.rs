@@ -21,12 +21,10 @@ impl RaftNode {
             state.pending.push_back((index, waiter));
         }
         self.broadcast_append(out);
-        // Otherwise appending raises only our own match index, which is already the
-        // highest (no follower acknowledges past our log): the `quorum`-th highest,
-        // hence the commit index, moves only when the quorum is 1 (a lone voter, which
-        // commits once its write is durable, `on_persisted`). Skipping the count here
-        // saves a quorum computation per proposal.
-        if reconfigures || self.membership.quorum() == 1 {
+        // Otherwise appending changes no match index we count: ours moves when the
+        // write is durable (`on_persisted`), the followers' when they acknowledge.
+        // Skipping the count here saves a quorum computation per proposal.
+        if reconfigures {
             self.advance_commit(out);
         }
     }
@@ -68,6 +66,7 @@ impl RaftNode {
             let Role::Leader(state) = &mut self.role else {
                 return;
             };
+            let early = state.sends_early();
             let Some(progress) = state.progress.get_mut(&peer) else {
                 return;
             };
@@ -89,16 +88,20 @@ impl RaftNode {
             let last = entries.last().map_or(prev_index, |e| e.index);
             progress.sent(last);
             progress.append_sent_at = Some(self.now);
-            out.send(
-                peer,
-                Message::Append {
-                    term: self.term,
-                    prev_index,
-                    prev_term,
-                    entries,
-                    commit: self.commit,
-                },
-            );
+            let msg = Message::Append {
+                term: self.term,
+                prev_index,
+                prev_term,
+                entries,
+                commit: self.commit,
+            };
+            // §10.2.1: the entries may reach followers before our own copy is
+            // durable; we count ourselves only once it is (`advance_commit`).
+            if early {
+                out.send_early(peer, msg);
+            } else {
+                out.send(peer, msg);
+            }
             if probing {
                 return;
             }
@@ -245,17 +248,11 @@ impl RaftNode {
             return;
         };
         let id = self.cfg.id;
-        // Our own match index. With followers, our entries went out only after our
-        // batch was durable, so any majority that includes a follower ack is a
-        // majority of durable copies and we may count our whole log. A lone voter has
-        // no follower to vouch for that: it counts only what storage confirmed.
-        // Either way a committed entry is durable on a majority, which is what lets
-        // its answer skip our in-flight writes (`reply_early`).
-        let own = if self.membership.voters.len() == 1 {
-            self.durable_last.min(self.log.last_index())
-        } else {
-            self.log.last_index()
-        };
+        // Our own match index: only what our storage confirmed, since our entries go
+        // out while we write them (§10.2.1). So a committed entry is durable on a
+        // majority, which is what lets its answer skip our in-flight writes
+        // (`reply_early`).
+        let own = state.durable.min(self.log.last_index());
         let matched = self.membership.voters.iter().map(|v| {
             if *v == id {
                 own

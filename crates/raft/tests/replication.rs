@@ -34,6 +34,39 @@ fn raft_5_3_entries_are_replicated_committed_and_applied_everywhere() {
     }
 }
 
+/// Thesis §10.2.1: "the leader can write to its disk in parallel with replicating to
+/// the followers" — its AppendEntries leave before its own write is durable — but
+/// then it may count itself toward a majority only for entries its storage has
+/// confirmed. One follower's ack plus an unconfirmed leader write is not a majority
+/// of durable copies; the confirmation completes it.
+#[test]
+fn raft_10_2_1_leader_replicates_while_writing_but_counts_itself_once_durable() {
+    // init: n3 is unreachable; the leader's storage confirms nothing for now
+    let mut c = Cluster::new(3);
+    c.elect(1);
+    c.isolate(3);
+    c.hold_notifications();
+
+    // act
+    let put = c.put(1, "x", "1");
+    c.deliver_all();
+
+    // check: the entry went out early and n2 stored it, but nothing is committed …
+    let early_appends = c
+        .early_sent
+        .iter()
+        .filter(|(from, to, m)| (from.0, to.0, kind(m)) == (1, 2, "Append"));
+    assert_eq!(early_appends.count(), 1);
+    assert_eq!(c.node(2).log().last_index(), LogIndex(2));
+    assert_eq!(c.node(1).commit_index(), LogIndex(1));
+    assert_eq!(c.outcome(put), None);
+    // … until the leader's own write is confirmed
+    c.release_notifications();
+    let written = Outcome::Done(Response::Kv(synod_core::KvResult::Written));
+    assert_eq!(c.outcome(put), Some(&written));
+    assert_eq!(c.node(1).commit_index(), LogIndex(2));
+}
+
 /// §5.3: "If followers crash or run slowly, or if network packets are lost, the leader
 /// retries AppendEntries RPCs indefinitely (even after it has responded to the
 /// client) until all followers eventually store all log entries." Also when the lost

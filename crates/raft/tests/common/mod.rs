@@ -98,6 +98,12 @@ pub struct Cluster {
     pub fired: BTreeMap<(NodeId, RaftTimer), usize>,
     clients: u64,
     figure_3: Figure3,
+    /// While `Some`, persist notifications are kept here instead of delivered: the
+    /// disk is "slow" as far as the nodes can tell (their batches are durable, but
+    /// they have not heard so).
+    held: Option<Vec<(NodeId, u64)>>,
+    /// Messages sent as `early_sends` (before their input's batch was durable).
+    pub early_sent: Vec<Wire>,
 }
 
 impl Cluster {
@@ -119,6 +125,8 @@ impl Cluster {
             fired: BTreeMap::new(),
             clients: 0,
             figure_3: Figure3::default(),
+            held: None,
+            early_sent: Vec::new(),
         };
         for id in 1..=voters + spares {
             let mut cfg = RaftConfig::lan(n(id), (1..=voters).map(n), seed * 1000 + id);
@@ -358,6 +366,19 @@ impl Cluster {
         )
     }
 
+    /// From now on, keeps persist notifications until [`Cluster::release_notifications`].
+    pub fn hold_notifications(&mut self) {
+        self.held.get_or_insert_with(Vec::new);
+    }
+    /// Delivers the held persist notifications, in order, and stops holding them.
+    pub fn release_notifications(&mut self) {
+        for (id, tag) in self.held.take().unwrap_or_default() {
+            if self.is_up(id.0) {
+                self.input_dyn(id, &mut |n, t, fx| n.on_persisted(t, tag, fx));
+            }
+        }
+    }
+
     // ----- the driver loop ----------------------------------------------------------
 
     fn input(
@@ -396,15 +417,21 @@ impl Cluster {
             };
         }
         self.figure_3.after_step(id, node);
-        for env in fx.early_sends.drain(..).chain(fx.sends.drain(..)) {
+        for env in fx.early_sends.drain(..) {
+            self.early_sent.push((id, env.to, env.msg.clone()));
+            self.send(id.0, env.to.0, env.msg);
+        }
+        for env in fx.sends.drain(..) {
             self.send(id.0, env.to.0, env.msg);
         }
         let replies = fx.early_replies.drain(..).chain(fx.replies.drain(..));
         self.replies.extend(replies.map(|r| (id, r)));
         // The batch is durable (MemStorage::persist is synchronous): tell the node
-        // if it asked (a lone voter waits for this to commit).
-        if let Some(tag) = notify {
-            self.input_dyn(id, &mut |n, t, fx| n.on_persisted(t, tag, fx));
+        // if it asked (a leader counts itself toward a majority only after this).
+        match (notify, &mut self.held) {
+            (Some(tag), Some(held)) => held.push((id, tag)),
+            (Some(tag), None) => self.input_dyn(id, &mut |n, t, fx| n.on_persisted(t, tag, fx)),
+            (None, _) => {}
         }
     }
 }

@@ -39,6 +39,10 @@ struct Pending {
     first_seq: u64,
     /// Set by [`GroupCommitQueue::close`]; never cleared.
     closed: bool,
+    /// The consumer is blocked in `take_all` (or about to be: it sets this under the
+    /// lock that `wait` releases). Only then does a push signal the condvar: while the
+    /// consumer is busy syncing, pushes skip the wake-up system call.
+    consumer_waiting: bool,
 }
 
 /// [`GroupCommitQueue::push`] after [`close`](GroupCommitQueue::close): the batch is
@@ -62,8 +66,11 @@ impl GroupCommitQueue {
         }
         let seq = pending.first_seq + pending.batches.len() as u64;
         pending.batches.push(batch);
+        let wake = pending.consumer_waiting;
         drop(pending);
-        self.consumer_wakeup.notify_one();
+        if wake {
+            self.consumer_wakeup.notify_one();
+        }
         Ok(seq)
     }
 
@@ -73,10 +80,12 @@ impl GroupCommitQueue {
     pub fn take_all(&self) -> Option<(u64, Vec<WriteBatch>)> {
         let mut pending = self.lock();
         while pending.batches.is_empty() && !pending.closed {
+            pending.consumer_waiting = true;
             pending = self
                 .consumer_wakeup
                 .wait(pending)
                 .unwrap_or_else(PoisonError::into_inner);
+            pending.consumer_waiting = false;
         }
         if pending.batches.is_empty() {
             return None;
