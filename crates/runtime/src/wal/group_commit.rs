@@ -299,6 +299,32 @@ mod loom_tests {
         });
     }
 
+    /// A push alone (no close) wakes a consumer that waits: the producer closes the
+    /// queue only after the consumer took its batch, so a push that skipped the
+    /// signal while the consumer slept would hang the model (push signals only when
+    /// `consumer_waiting`, which this checks in every interleaving).
+    #[test]
+    fn a_push_wakes_a_waiting_consumer_without_help_from_close() {
+        check(|| {
+            let queue = Arc::new(GroupCommitQueue::new());
+            let taken = Arc::new(AtomicUsize::new(0));
+            let consumer = {
+                let (queue, taken) = (Arc::clone(&queue), Arc::clone(&taken));
+                thread::spawn(move || {
+                    while let Some((_, batches)) = queue.take_all() {
+                        taken.fetch_add(batches.len(), Ordering::AcqRel);
+                    }
+                })
+            };
+            queue.push(tagged(0, 0)).expect("open");
+            while taken.load(Ordering::Acquire) == 0 {
+                thread::yield_now();
+            }
+            queue.close();
+            consumer.join().unwrap();
+        });
+    }
+
     /// Producer 0 pushes and then closes, racing producer 1's push: whatever push
     /// accepted is taken (at its sequence number), whatever it refused is handed back,
     /// and the consumer ends.
