@@ -12,6 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 /// One durable change. Batches apply their ops in order.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
@@ -27,8 +28,10 @@ pub enum StorageOp {
     PutEntry {
         /// Log index (protocol-defined; Raft uses 1-based indices, Paxos slots).
         index: u64,
-        /// Encoded entry.
-        entry: Vec<u8>,
+        /// Encoded entry. Shared, so a protocol that encodes an entry once can hand
+        /// the same bytes to the batch, to its own cache and (in one process) to
+        /// other nodes without copying; a store keeps or writes them as they are.
+        entry: Arc<[u8]>,
     },
     /// Remove every log entry with index `>= index` (a follower discarding a conflicting suffix).
     TruncateFrom(u64),
@@ -101,9 +104,13 @@ impl WriteBatch {
         });
     }
 
-    /// Writes the log entry at `index`.
-    pub fn put_entry(&mut self, index: u64, entry: Vec<u8>) {
-        self.ops.push(StorageOp::PutEntry { index, entry });
+    /// Writes the log entry at `index` (a `Vec<u8>` is moved into a shared buffer;
+    /// pass an `Arc<[u8]>` to share bytes already encoded).
+    pub fn put_entry(&mut self, index: u64, entry: impl Into<Arc<[u8]>>) {
+        self.ops.push(StorageOp::PutEntry {
+            index,
+            entry: entry.into(),
+        });
     }
 
     /// Removes log entries at `index` and above.
@@ -165,7 +172,7 @@ impl Recovered {
                     self.meta.insert(key, value);
                 }
                 StorageOp::PutEntry { index, entry } => {
-                    self.log.insert(index, entry);
+                    self.log.insert(index, entry.to_vec());
                 }
                 StorageOp::TruncateFrom(index) => {
                     self.log.split_off(&index);
@@ -186,7 +193,7 @@ impl Recovered {
 struct DenseLog {
     /// Index of `slots[0]`.
     first: u64,
-    slots: VecDeque<Option<Vec<u8>>>,
+    slots: VecDeque<Option<Arc<[u8]>>>,
 }
 
 /// Largest gap a [`DenseLog`] accepts between its entries; beyond it a protocol is
@@ -194,7 +201,7 @@ struct DenseLog {
 const DENSE_GAP_MAX: u64 = 1 << 24;
 
 impl DenseLog {
-    fn put(&mut self, index: u64, entry: Vec<u8>) {
+    fn put(&mut self, index: u64, entry: Arc<[u8]>) {
         if self.slots.is_empty() {
             self.first = index;
         }
@@ -251,7 +258,7 @@ impl DenseLog {
         self.slots
             .iter()
             .enumerate()
-            .filter_map(|(k, e)| e.as_ref().map(|e| (self.first + k as u64, e.clone())))
+            .filter_map(|(k, e)| e.as_ref().map(|e| (self.first + k as u64, e.to_vec())))
             .collect()
     }
 }
@@ -472,7 +479,7 @@ mod tests {
         let op = prop_oneof![
             (0u64..40, any::<u8>()).prop_map(|(i, b)| StorageOp::PutEntry {
                 index: i,
-                entry: vec![b]
+                entry: vec![b].into()
             }),
             (0u64..40).prop_map(StorageOp::TruncateFrom),
             (0u64..40).prop_map(StorageOp::CompactTo),

@@ -80,26 +80,22 @@ impl Entry {
     ///
     /// Every node stores every entry. A client command — nearly every entry — carries
     /// the bytes of the entry its leader appended it as ([`Command`]), so each node
-    /// stores a copy of those bytes rather than encoding the entry again; any other
-    /// entry is encoded now.
-    pub fn encode(&self) -> Vec<u8> {
+    /// stores those very bytes (sharing them) rather than encoding the entry again;
+    /// any other entry is encoded now.
+    pub fn encode(&self) -> Arc<[u8]> {
         let Entry {
             term,
             index,
             payload,
         } = self;
         let Payload::Command(command) = payload else {
-            return codec::encode(self);
+            return codec::encode(self).into();
         };
         match &command.logged {
             Some(logged) if logged.term == *term && logged.index == *index => {
-                logged.bytes.as_slice().to_vec()
+                Arc::clone(&logged.bytes)
             }
-            _ => {
-                let mut bytes = Vec::with_capacity(command_entry_len(*term, *index, command));
-                put_command_entry(&mut bytes, *term, *index, command);
-                bytes
-            }
+            _ => encode_command_entry(*term, *index, command),
         }
     }
 }
@@ -145,7 +141,7 @@ pub struct Command {
 struct LoggedBytes {
     term: Term,
     index: LogIndex,
-    bytes: EntryBytes,
+    bytes: Arc<[u8]>,
 }
 
 impl Command {
@@ -159,19 +155,7 @@ impl Command {
 
     /// Wraps `command` that a leader of `term` appends at `index`, encoding that entry.
     pub(crate) fn logged_at(term: Term, index: LogIndex, command: KvCommand) -> Command {
-        let mut inline = InlineBytes {
-            len: 0,
-            overflow: false,
-            bytes: [0; ENTRY_INLINE_BYTES],
-        };
-        put_command_entry(&mut inline, term, index, &command);
-        let bytes = if inline.overflow {
-            let mut heap = Vec::with_capacity(command_entry_len(term, index, &command));
-            put_command_entry(&mut heap, term, index, &command);
-            EntryBytes::Heap(heap.into_boxed_slice())
-        } else {
-            EntryBytes::Inline(inline)
-        };
+        let bytes = encode_command_entry(term, index, &command);
         Command {
             command,
             logged: Some(LoggedBytes { term, index, bytes }),
@@ -185,26 +169,27 @@ impl Command {
 }
 
 /// Entries encoded in at most this many bytes (a command with a short key and value)
-/// keep their bytes inside the `Command`, in the `Arc`'s allocation.
-const ENTRY_INLINE_BYTES: usize = 56;
+/// are encoded on the stack, then copied once into their shared buffer.
+const ENTRY_INLINE_BYTES: usize = 128;
 
-#[derive(Clone)]
-enum EntryBytes {
-    Inline(InlineBytes),
-    Heap(Box<[u8]>),
-}
-
-impl EntryBytes {
-    fn as_slice(&self) -> &[u8] {
-        match self {
-            EntryBytes::Inline(b) => &b.bytes[..usize::from(b.len)],
-            EntryBytes::Heap(b) => b,
-        }
+/// The storage bytes of a command entry, in a buffer of their own.
+fn encode_command_entry(term: Term, index: LogIndex, command: &KvCommand) -> Arc<[u8]> {
+    let mut inline = InlineBytes {
+        len: 0,
+        overflow: false,
+        bytes: [0; ENTRY_INLINE_BYTES],
+    };
+    put_command_entry(&mut inline, term, index, command);
+    if inline.overflow {
+        let mut heap = Vec::with_capacity(command_entry_len(term, index, command));
+        put_command_entry(&mut heap, term, index, command);
+        heap.into()
+    } else {
+        Arc::from(&inline.bytes[..usize::from(inline.len)])
     }
 }
 
 /// A fixed buffer that notes when something did not fit (and then holds garbage).
-#[derive(Clone)]
 struct InlineBytes {
     len: u8,
     overflow: bool,
@@ -347,7 +332,7 @@ mod tests {
             for c in [plain, Arc::new(logged)] {
                 let e = Entry { term: Term(term), index: LogIndex(index), payload: Payload::Command(c) };
                 let bytes = e.encode();
-                prop_assert_eq!(&bytes, &codec::encode(&e));
+                prop_assert_eq!(&bytes[..], &codec::encode(&e)[..]);
                 prop_assert_eq!(codec::decode::<Entry>(&bytes).unwrap(), e);
             }
         }
@@ -396,7 +381,11 @@ mod tests {
                     index: LogIndex(index),
                     payload: Payload::Command(Arc::clone(&logged)),
                 };
-                assert_eq!(e.encode(), codec::encode(&e), "at ({term}, {index})");
+                assert_eq!(
+                    e.encode()[..],
+                    codec::encode(&e)[..],
+                    "at ({term}, {index})"
+                );
             }
         }
     }
@@ -412,7 +401,7 @@ mod tests {
                 index: LogIndex(2),
                 payload,
             };
-            assert_eq!(e.encode(), codec::encode(&e));
+            assert_eq!(e.encode()[..], codec::encode(&e)[..]);
         }
     }
 }

@@ -53,7 +53,7 @@ fn batch(ops: impl IntoIterator<Item = StorageOp>) -> WriteBatch {
 fn put(index: u64, entry: &[u8]) -> StorageOp {
     StorageOp::PutEntry {
         index,
-        entry: entry.to_vec(),
+        entry: entry.into(),
     }
 }
 
@@ -139,7 +139,7 @@ const META_KEYS: [&str; 4] = ["term", "vote", "epoch", "ballot"];
 
 fn op_strategy() -> impl Strategy<Value = StorageOp> {
     prop_oneof![
-        6 => (0u64..48, vec(any::<u8>(), 0..24)).prop_map(|(index, entry)| StorageOp::PutEntry { index, entry }),
+        6 => (0u64..48, vec(any::<u8>(), 0..24)).prop_map(|(index, entry)| StorageOp::PutEntry { index, entry: entry.into() }),
         1 => (0u64..48).prop_map(StorageOp::TruncateFrom),
         1 => (0u64..48).prop_map(StorageOp::CompactTo),
         1 => Just(StorageOp::CompactTo(u64::MAX)),
