@@ -1,8 +1,11 @@
 //! A single-threaded cluster of sans-IO nodes wired directly: messages go through a
 //! FIFO queue, every batch is applied to a `MemStorage` before the messages and
 //! replies of the same input are released (persist before send), persist
-//! notifications are delivered, and proposals are kept at a fixed number in flight.
-//! Timers are not fired: the benches measure steady-state replication.
+//! notifications are delivered, and proposals are kept at a fixed number in flight:
+//! whenever commits free room, the proposals due go to the leader together, as one
+//! input (`Node::on_client_requests`, like a server reading several requests from
+//! its sockets at once). Timers are not fired: the benches measure steady-state
+//! replication.
 
 use std::collections::VecDeque;
 use synod_core::{
@@ -19,6 +22,8 @@ pub struct DirectCluster<N: Node> {
     next_seq: u64,
     value: String,
     request: fn(KvOp) -> N::Request,
+    /// Proposals of the next input (kept for its allocation).
+    proposals: Vec<ClientRequest<N::Request>>,
 }
 
 const NOW: Time = Time::from_secs(1);
@@ -40,6 +45,7 @@ impl<N: Node> DirectCluster<N> {
             next_seq: 0,
             value: "0123456789abcdef".to_string(), // 16-byte payload
             request,
+            proposals: Vec::new(),
         };
         for i in 0..c.nodes.len() {
             let rec = c.disks[i].recover();
@@ -91,18 +97,22 @@ impl<N: Node> DirectCluster<N> {
         self.drain(i);
     }
 
-    fn propose(&mut self) {
-        self.next_seq += 1;
-        let op = (self.request)(KvOp::Put {
-            key: "k".to_string(),
-            value: self.value.clone(),
-        });
-        let req = ClientRequest {
-            client: ClientId(1),
-            seq: self.next_seq,
-            op,
-        };
-        self.nodes[0].on_client_request(NOW, req, &mut self.fx);
+    /// Hands `n` new proposals to the leader as one input.
+    fn propose(&mut self, n: u64) {
+        for _ in 0..n {
+            self.next_seq += 1;
+            let op = (self.request)(KvOp::Put {
+                key: "k".to_string(),
+                value: self.value.clone(),
+            });
+            self.proposals.push(ClientRequest {
+                client: ClientId(1),
+                seq: self.next_seq,
+                op,
+            });
+        }
+        let proposals = self.proposals.drain(..);
+        self.nodes[0].on_client_requests(NOW, proposals, &mut self.fx);
         self.drain(0);
     }
 
@@ -114,9 +124,13 @@ impl<N: Node> DirectCluster<N> {
         let start = self.committed;
         let mut proposed = 0;
         while self.committed - start < entries {
-            while proposed < entries && proposed - (self.committed - start) < in_flight {
-                self.propose();
-                proposed += 1;
+            let outstanding = proposed - (self.committed - start);
+            let due = in_flight
+                .saturating_sub(outstanding)
+                .min(entries - proposed);
+            if due > 0 {
+                self.propose(due);
+                proposed += due;
             }
             // One message at a time, so new proposals interleave with acks.
             let (from, to, msg) = self

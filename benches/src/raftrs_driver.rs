@@ -131,7 +131,6 @@ impl RaftRsCluster {
         self.nodes[0]
             .propose(vec![], codec::encode(&cmd))
             .expect("propose");
-        self.handle_ready(0);
     }
 
     /// Commits `entries` more entries keeping `in_flight` proposals outstanding.
@@ -139,9 +138,17 @@ impl RaftRsCluster {
         let start = self.committed;
         let mut proposed = 0;
         while self.committed - start < entries {
-            while proposed < entries && proposed - (self.committed - start) < in_flight {
+            // The proposals due go in together, then one Ready: like DirectCluster.
+            let outstanding = proposed - (self.committed - start);
+            let due = in_flight
+                .saturating_sub(outstanding)
+                .min(entries - proposed);
+            for _ in 0..due {
                 self.propose();
-                proposed += 1;
+            }
+            if due > 0 {
+                self.handle_ready(0);
+                proposed += due;
             }
             if let Some(m) = self.wire.pop_front() {
                 let i = (m.to - 1) as usize;

@@ -287,6 +287,24 @@ pub trait Node {
         out: &mut NodeEffects<Self>,
     );
 
+    /// Client requests that arrived together, in order, as **one input** (one
+    /// `Effects`, one batch). The default hands them to
+    /// [`on_client_request`](Node::on_client_request) one by one; a protocol may
+    /// override it to batch them, e.g. one replication round for all. Drivers that
+    /// read several requests at once (a socket buffer, a queue) call this.
+    fn on_client_requests(
+        &mut self,
+        now: Time,
+        requests: impl IntoIterator<Item = ClientRequest<Self::Request>>,
+        out: &mut NodeEffects<Self>,
+    ) where
+        Self: Sized,
+    {
+        for request in requests {
+            self.on_client_request(now, request, out);
+        }
+    }
+
     /// The batch tagged `tag` through [`Effects::persist_notify`] is durable.
     /// Protocols that never set the tag keep the default no-op.
     fn on_persisted(&mut self, now: Time, tag: u64, out: &mut NodeEffects<Self>) {

@@ -605,6 +605,33 @@ impl Node for RaftNode {
     }
 
     fn on_client_request(&mut self, now: Time, req: ClientRequest<Request>, out: &mut Fx) {
+        if self.take_request(now, req, out) {
+            self.broadcast_append(out);
+        }
+    }
+
+    /// Appends every command of the batch, then replicates them together: one round
+    /// of AppendEntries (window permitting) and one persist notification for all.
+    fn on_client_requests(
+        &mut self,
+        now: Time,
+        requests: impl IntoIterator<Item = ClientRequest<Request>>,
+        out: &mut Fx,
+    ) {
+        let mut appended = false;
+        for req in requests {
+            appended |= self.take_request(now, req, out);
+        }
+        if appended {
+            self.broadcast_append(out);
+        }
+    }
+}
+
+impl RaftNode {
+    /// Handles one client request. Returns `true` if it appended a command that is
+    /// not sent yet: the caller replicates it (with the rest of its batch).
+    fn take_request(&mut self, now: Time, req: ClientRequest<Request>, out: &mut Fx) -> bool {
         self.now = now;
         let waiter = Waiter {
             client: req.client,
@@ -618,12 +645,12 @@ impl Node for RaftNode {
                     leader: self.leader,
                 },
             );
-            return;
+            return false;
         };
         if state.transfer.is_some() {
             // Thesis §3.10: a leader stops accepting requests while it hands over.
             out.reply(req.client, req.seq, Outcome::Unavailable);
-            return;
+            return false;
         }
         match req.op {
             Request::Kv(KvOp::Get { key }) => self.read_index(waiter, key, out),
@@ -636,7 +663,8 @@ impl Node for RaftNode {
                 // Where `propose` will append it: the entry is encoded once, here.
                 let at = self.log.last_index().next();
                 let cmd = Arc::new(Command::logged_at(self.term, at, kv));
-                self.propose(Payload::Command(cmd), waiter, out);
+                self.append_proposal(Payload::Command(cmd), waiter, out);
+                return true;
             }
             Request::AddLearner(id) => self.change_membership(
                 waiter,
@@ -667,6 +695,7 @@ impl Node for RaftNode {
             ),
             Request::TransferLeader(target) => self.transfer_leadership(waiter, target, out),
         }
+        false
     }
 }
 

@@ -16,16 +16,22 @@ impl RaftNode {
         // A configuration entry takes effect when appended (§6) and may shrink the
         // quorum, which can commit at once.
         let reconfigures = matches!(payload, Payload::Config(_));
-        let index = self.leader_append(payload, out);
-        if let Role::Leader(state) = &mut self.role {
-            state.pending.push_back((index, waiter));
-        }
+        self.append_proposal(payload, waiter, out);
         self.broadcast_append(out);
         // Otherwise appending changes no match index we count: ours moves when the
         // write is durable (`on_persisted`), the followers' when they acknowledge.
         // Skipping the count here saves a quorum computation per proposal.
         if reconfigures {
             self.advance_commit(out);
+        }
+    }
+
+    /// The first half of [`propose`](Self::propose): appends the entry and notes who
+    /// waits for it, without sending it yet.
+    pub(crate) fn append_proposal(&mut self, payload: Payload, waiter: Waiter, out: &mut Fx) {
+        let index = self.leader_append(payload, out);
+        if let Role::Leader(state) = &mut self.role {
+            state.pending.push_back((index, waiter));
         }
     }
 

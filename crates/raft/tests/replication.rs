@@ -34,6 +34,38 @@ fn raft_5_3_entries_are_replicated_committed_and_applied_everywhere() {
     }
 }
 
+/// §5.3 with batching (thesis §10.2): client commands that arrive together are
+/// appended together and go to each follower in one AppendEntries, and each gets its
+/// own answer once committed.
+#[test]
+fn raft_5_3_requests_that_arrive_together_share_one_append_per_follower() {
+    // init
+    let mut c = Cluster::new(3);
+    c.elect(1);
+    let appends_before = c.count_kind("Append");
+
+    // act
+    let puts = c.put_batch(1, &[("a", "1"), ("b", "2"), ("c", "3")]);
+    c.deliver_all();
+
+    // check: one AppendEntries per follower carried all three entries …
+    let appends = c.delivered.iter().filter(|(_, _, m)| kind(m) == "Append");
+    let sizes: Vec<usize> = appends
+        .skip(appends_before)
+        .map(|(_, _, m)| match m {
+            Message::Append { entries, .. } => entries.len(),
+            _ => unreachable!(),
+        })
+        .collect();
+    assert_eq!(sizes, vec![3, 3]);
+    // … and every client got its own answer
+    let written = Outcome::Done(Response::Kv(synod_core::KvResult::Written));
+    for t in puts {
+        assert_eq!(c.outcome(t), Some(&written));
+    }
+    assert_eq!(c.node(1).commit_index(), LogIndex(4));
+}
+
 /// Thesis §10.2.1: "the leader can write to its disk in parallel with replicating to
 /// the followers" — its AppendEntries leave before its own write is durable — but
 /// then it may count itself toward a majority only for entries its storage has

@@ -348,6 +348,27 @@ impl Cluster {
         self.input(n(id), |r, now, fx| r.on_client_request(now, req, fx));
         Ticket { client, seq }
     }
+    /// Puts from fresh client sessions, handed to `id` together as one input
+    /// (`Node::on_client_requests`).
+    pub fn put_batch(&mut self, id: u64, kvs: &[(&str, &str)]) -> Vec<Ticket> {
+        let mut reqs = Vec::new();
+        for (key, value) in kvs {
+            self.clients += 1;
+            let (key, value) = (key.to_string(), value.to_string());
+            reqs.push(ClientRequest {
+                client: ClientId(1000 + self.clients),
+                seq: 1,
+                op: Request::Kv(KvOp::Put { key, value }),
+            });
+        }
+        let tickets = reqs.iter().map(|r| Ticket {
+            client: r.client,
+            seq: r.seq,
+        });
+        let tickets = tickets.collect();
+        self.input(n(id), |r, now, fx| r.on_client_requests(now, reqs, fx));
+        tickets
+    }
     /// A request from a fresh client session (so proposals never dedup each other).
     pub fn propose(&mut self, id: u64, op: Request) -> Ticket {
         self.clients += 1;
