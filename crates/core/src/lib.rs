@@ -89,5 +89,7 @@ pub use node::{
     ClientReply, ClientRequest, Effects, Envelope, Node, NodeEffects, Outcome, TimerOp,
 };
 pub use rng::Prng;
-pub use storage::{MemStorage, Recovered, Snapshot, StorageOp, WriteBatch};
+pub use storage::{
+    AsEntryBytes, EntryBytes, MemStorage, Recovered, Snapshot, StorageOp, WriteBatch,
+};
 pub use time::Time;

@@ -14,6 +14,80 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
+/// The bytes of one encoded log entry, shared rather than copied.
+///
+/// A protocol that keeps an entry's encoding next to the entry (Raft keeps it inside
+/// the command its leader appended) hands that very buffer to the batch with
+/// [`EntryBytes::shared`]; in one process several nodes, the batch and the store then
+/// hold one buffer. A `Vec<u8>` converts without copying its bytes. Equality,
+/// hashing, `Debug` and serde see only the bytes (serialized exactly as a `Vec<u8>`).
+#[derive(Clone)]
+pub struct EntryBytes(Arc<dyn AsEntryBytes>);
+
+/// A buffer that holds an encoded log entry; see [`EntryBytes::shared`].
+pub trait AsEntryBytes: Send + Sync + 'static {
+    /// The encoded entry.
+    fn entry_bytes(&self) -> &[u8];
+}
+
+impl AsEntryBytes for Vec<u8> {
+    fn entry_bytes(&self) -> &[u8] {
+        self
+    }
+}
+
+impl EntryBytes {
+    /// Shares the encoding `owner` holds.
+    pub fn shared<T: AsEntryBytes>(owner: Arc<T>) -> EntryBytes {
+        EntryBytes(owner)
+    }
+}
+
+impl From<Vec<u8>> for EntryBytes {
+    fn from(bytes: Vec<u8>) -> EntryBytes {
+        EntryBytes(Arc::new(bytes))
+    }
+}
+
+impl std::ops::Deref for EntryBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.0.entry_bytes()
+    }
+}
+
+impl PartialEq for EntryBytes {
+    fn eq(&self, other: &EntryBytes) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for EntryBytes {}
+
+impl std::hash::Hash for EntryBytes {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (**self).hash(state);
+    }
+}
+
+impl std::fmt::Debug for EntryBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
+impl Serialize for EntryBytes {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        (**self).serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for EntryBytes {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<EntryBytes, D::Error> {
+        Vec::<u8>::deserialize(deserializer).map(EntryBytes::from)
+    }
+}
+
 /// One durable change. Batches apply their ops in order.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 pub enum StorageOp {
@@ -28,10 +102,9 @@ pub enum StorageOp {
     PutEntry {
         /// Log index (protocol-defined; Raft uses 1-based indices, Paxos slots).
         index: u64,
-        /// Encoded entry. Shared, so a protocol that encodes an entry once can hand
-        /// the same bytes to the batch, to its own cache and (in one process) to
-        /// other nodes without copying; a store keeps or writes them as they are.
-        entry: Arc<[u8]>,
+        /// Encoded entry, shared (see [`EntryBytes`]); a store keeps or writes the
+        /// bytes as they are.
+        entry: EntryBytes,
     },
     /// Remove every log entry with index `>= index` (a follower discarding a conflicting suffix).
     TruncateFrom(u64),
@@ -104,9 +177,9 @@ impl WriteBatch {
         });
     }
 
-    /// Writes the log entry at `index` (a `Vec<u8>` is moved into a shared buffer;
-    /// pass an `Arc<[u8]>` to share bytes already encoded).
-    pub fn put_entry(&mut self, index: u64, entry: impl Into<Arc<[u8]>>) {
+    /// Writes the log entry at `index` (a `Vec<u8>`, or [`EntryBytes`] to share an
+    /// encoding the protocol keeps).
+    pub fn put_entry(&mut self, index: u64, entry: impl Into<EntryBytes>) {
         self.ops.push(StorageOp::PutEntry {
             index,
             entry: entry.into(),
@@ -193,7 +266,7 @@ impl Recovered {
 struct DenseLog {
     /// Index of `slots[0]`.
     first: u64,
-    slots: VecDeque<Option<Arc<[u8]>>>,
+    slots: VecDeque<Option<EntryBytes>>,
 }
 
 /// Largest gap a [`DenseLog`] accepts between its entries; beyond it a protocol is
@@ -201,7 +274,7 @@ struct DenseLog {
 const DENSE_GAP_MAX: u64 = 1 << 24;
 
 impl DenseLog {
-    fn put(&mut self, index: u64, entry: Arc<[u8]>) {
+    fn put(&mut self, index: u64, entry: EntryBytes) {
         if self.slots.is_empty() {
             self.first = index;
         }
@@ -396,6 +469,35 @@ impl MemStorage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `EntryBytes` is its bytes to everything but the allocator: serialized exactly
+    /// as a `Vec<u8>` (so stored batches do not change), equal and hashed by content,
+    /// and a shared owner's buffer is not copied.
+    #[test]
+    fn entry_bytes_are_their_bytes_and_share_the_owners_buffer() {
+        struct Owner([u8; 3]);
+        impl AsEntryBytes for Owner {
+            fn entry_bytes(&self) -> &[u8] {
+                &self.0
+            }
+        }
+        let owner = Arc::new(Owner([1, 2, 3]));
+        let shared = EntryBytes::shared(Arc::clone(&owner));
+        let owned = EntryBytes::from(vec![1, 2, 3]);
+        assert_eq!(shared, owned);
+        assert_eq!(shared.as_ptr(), owner.0.as_ptr(), "no copy");
+        let encoded = crate::codec::encode(&shared);
+        assert_eq!(encoded, crate::codec::encode(&vec![1u8, 2, 3]));
+        assert_eq!(crate::codec::decode::<EntryBytes>(&encoded).unwrap(), owned);
+        let hash = |b: &EntryBytes| {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            b.hash(&mut h);
+            h.finish()
+        };
+        assert_eq!(hash(&shared), hash(&owned));
+        assert_eq!(format!("{shared:?}"), "[1, 2, 3]");
+    }
 
     fn batch(f: impl FnOnce(&mut WriteBatch)) -> WriteBatch {
         let mut b = WriteBatch::new();

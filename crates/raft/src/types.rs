@@ -8,7 +8,7 @@ use synod_core::codec::{
     self,
     postcard_format::{put_varint, varint_len, Sink},
 };
-use synod_core::{KvCommand, NodeId};
+use synod_core::{AsEntryBytes, EntryBytes, KvCommand, NodeId};
 
 /// A Raft term (§5.1): a logical clock that numbers leaderships.
 #[derive(
@@ -82,7 +82,7 @@ impl Entry {
     /// the bytes of the entry its leader appended it as ([`Command`]), so each node
     /// stores those very bytes (sharing them) rather than encoding the entry again;
     /// any other entry is encoded now.
-    pub fn encode(&self) -> Arc<[u8]> {
+    pub fn encode(&self) -> EntryBytes {
         let Entry {
             term,
             index,
@@ -93,9 +93,13 @@ impl Entry {
         };
         match &command.logged {
             Some(logged) if logged.term == *term && logged.index == *index => {
-                Arc::clone(&logged.bytes)
+                EntryBytes::shared(Arc::clone(command))
             }
-            _ => encode_command_entry(*term, *index, command),
+            _ => {
+                let mut bytes = Vec::with_capacity(command_entry_len(*term, *index, command));
+                put_command_entry(&mut bytes, *term, *index, command);
+                bytes.into()
+            }
         }
     }
 }
@@ -141,7 +145,7 @@ pub struct Command {
 struct LoggedBytes {
     term: Term,
     index: LogIndex,
-    bytes: Arc<[u8]>,
+    bytes: LoggedBuf,
 }
 
 impl Command {
@@ -155,7 +159,19 @@ impl Command {
 
     /// Wraps `command` that a leader of `term` appends at `index`, encoding that entry.
     pub(crate) fn logged_at(term: Term, index: LogIndex, command: KvCommand) -> Command {
-        let bytes = encode_command_entry(term, index, &command);
+        let mut inline = InlineBytes {
+            len: 0,
+            overflow: false,
+            bytes: [0; ENTRY_INLINE_BYTES],
+        };
+        put_command_entry(&mut inline, term, index, &command);
+        let bytes = if inline.overflow {
+            let mut heap = Vec::with_capacity(command_entry_len(term, index, &command));
+            put_command_entry(&mut heap, term, index, &command);
+            LoggedBuf::Heap(heap.into_boxed_slice())
+        } else {
+            LoggedBuf::Inline(inline)
+        };
         Command {
             command,
             logged: Some(LoggedBytes { term, index, bytes }),
@@ -169,27 +185,35 @@ impl Command {
 }
 
 /// Entries encoded in at most this many bytes (a command with a short key and value)
-/// are encoded on the stack, then copied once into their shared buffer.
-const ENTRY_INLINE_BYTES: usize = 128;
+/// keep their bytes inside the `Command`, in the `Arc`'s allocation.
+const ENTRY_INLINE_BYTES: usize = 56;
 
-/// The storage bytes of a command entry, in a buffer of their own.
-fn encode_command_entry(term: Term, index: LogIndex, command: &KvCommand) -> Arc<[u8]> {
-    let mut inline = InlineBytes {
-        len: 0,
-        overflow: false,
-        bytes: [0; ENTRY_INLINE_BYTES],
-    };
-    put_command_entry(&mut inline, term, index, command);
-    if inline.overflow {
-        let mut heap = Vec::with_capacity(command_entry_len(term, index, command));
-        put_command_entry(&mut heap, term, index, command);
-        heap.into()
-    } else {
-        Arc::from(&inline.bytes[..usize::from(inline.len)])
+#[derive(Clone)]
+enum LoggedBuf {
+    Inline(InlineBytes),
+    Heap(Box<[u8]>),
+}
+
+impl LoggedBuf {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            LoggedBuf::Inline(b) => &b.bytes[..usize::from(b.len)],
+            LoggedBuf::Heap(b) => b,
+        }
+    }
+}
+
+/// What a batch stores for a command entry: the bytes of the entry its leader
+/// appended it as (empty for a command that was never logged; [`Entry::encode`]
+/// shares them only for that very entry).
+impl AsEntryBytes for Command {
+    fn entry_bytes(&self) -> &[u8] {
+        self.logged.as_ref().map_or(&[], |l| l.bytes.as_slice())
     }
 }
 
 /// A fixed buffer that notes when something did not fit (and then holds garbage).
+#[derive(Clone)]
 struct InlineBytes {
     len: u8,
     overflow: bool,

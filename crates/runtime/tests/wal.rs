@@ -53,7 +53,7 @@ fn batch(ops: impl IntoIterator<Item = StorageOp>) -> WriteBatch {
 fn put(index: u64, entry: &[u8]) -> StorageOp {
     StorageOp::PutEntry {
         index,
-        entry: entry.into(),
+        entry: entry.to_vec().into(),
     }
 }
 
