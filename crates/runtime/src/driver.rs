@@ -17,6 +17,10 @@
 //!   submitted up to their input is durable — **persist before send** — then go out
 //!   in input order.
 //!
+//! Client requests that are queued together (up to 256) reach the node as one input,
+//! [`Node::on_client_requests`](synod_core::Node::on_client_requests), so a protocol
+//! may replicate them in one round.
+//!
 //! While a sync is in progress the node keeps processing inputs; their batches queue
 //! up and the next sync covers all of them. That is group commit, and what makes many
 //! concurrent clients cost few fsyncs.
@@ -119,6 +123,9 @@ pub(crate) fn joined<E>(ended: Result<Result<(), E>, tokio::task::JoinError>) ->
 /// Depth of the client request channel of a node.
 pub const REQUEST_QUEUE_DEPTH: usize = 4096;
 
+/// Most client requests handed to the node as one input.
+const REQUESTS_PER_INPUT: usize = 256;
+
 /// Starts `node` on the current tokio runtime: loads its state from `storage`, then
 /// runs it until [`NodeHandle::stop`] or a fatal error. `transport.recv()` must be
 /// cancel-safe (the driver polls it alongside other inputs).
@@ -155,6 +162,7 @@ where
         pipeline: Pipeline::new(),
         notifies: VecDeque::new(),
         pending: BTreeMap::new(),
+        submissions: Vec::new(),
         spare: NodeEffects::<N>::new(),
     };
     let task = tokio::spawn(driver.run(loaded));
@@ -213,6 +221,8 @@ struct Driver<N: Node, T> {
     pending: BTreeMap<(ClientId, u64), ReplyTo<N>>,
     /// An empty effects buffer, reused across inputs.
     spare: NodeEffects<N>,
+    /// Client requests taken from the queue for the next input (kept for its buffer).
+    submissions: Vec<Submission<N>>,
 }
 
 impl<N, T> Driver<N, T>
@@ -259,10 +269,13 @@ where
                     self.node.on_message(now, from, msg, &mut fx);
                     self.process(fx).await?;
                 }
-                submission = self.requests.recv(), if clients_open => match submission {
-                    Some(s) => self.on_client_request(s).await?,
-                    None => clients_open = false,
-                },
+                n = self.requests.recv_many(&mut self.submissions, REQUESTS_PER_INPUT), if clients_open => {
+                    if n == 0 {
+                        clients_open = false;
+                    } else {
+                        self.on_client_requests().await?;
+                    }
+                }
                 _ = tokio::time::sleep_until(deadline) => {}
             }
         }
@@ -323,16 +336,25 @@ where
         Ok(())
     }
 
-    async fn on_client_request(&mut self, submission: Submission<N>) -> Result<(), DriverError> {
-        let Submission { request, reply_to } = submission;
+    /// The requests waiting in `submissions`, as one input
+    /// ([`Node::on_client_requests`]: a protocol may replicate them together).
+    async fn on_client_requests(&mut self) -> Result<(), DriverError> {
+        let mut submissions = std::mem::take(&mut self.submissions);
         if self.pending.len() >= 4 * REQUEST_QUEUE_DEPTH {
             // Requests whose connection is gone will never be answered to anyone.
             self.pending.retain(|_, to| !to.is_closed());
         }
-        self.pending.insert((request.client, request.seq), reply_to);
-        let mut fx = self.take_effects();
         let now = self.now();
-        self.node.on_client_request(now, request, &mut fx);
+        let mut fx = self.take_effects();
+        let pending = &mut self.pending;
+        let requests = submissions
+            .drain(..)
+            .map(|Submission { request, reply_to }| {
+                pending.insert((request.client, request.seq), reply_to);
+                request
+            });
+        self.node.on_client_requests(now, requests, &mut fx);
+        self.submissions = submissions;
         self.process(fx).await
     }
 

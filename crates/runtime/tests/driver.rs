@@ -39,6 +39,8 @@ enum Msg {
 
 struct TestNode {
     pending_notify: Option<(ClientId, u64)>,
+    /// How many requests each client-request input carried.
+    request_inputs: Arc<std::sync::Mutex<Vec<usize>>>,
 }
 
 impl Node for TestNode {
@@ -88,6 +90,19 @@ impl Node for TestNode {
                 let at = now + Duration::from_millis(ms);
                 out.set_timer(at.as_nanos() / 1_000_000, at);
             }
+        }
+    }
+
+    fn on_client_requests(
+        &mut self,
+        now: Time,
+        requests: impl IntoIterator<Item = ClientRequest<Op>>,
+        out: &mut NodeEffects<Self>,
+    ) {
+        let requests: Vec<_> = requests.into_iter().collect();
+        self.request_inputs.lock().unwrap().push(requests.len());
+        for request in requests {
+            self.on_client_request(now, request, out);
         }
     }
 
@@ -151,6 +166,7 @@ struct Rig {
     groups: Arc<AtomicU64>,
     /// Sizes of the groups storage started to sync, in order.
     entered: mpsc::UnboundedReceiver<usize>,
+    request_inputs: Arc<std::sync::Mutex<Vec<usize>>>,
     _inbox: mpsc::UnboundedSender<(NodeId, Msg)>,
 }
 
@@ -165,8 +181,10 @@ fn rig() -> Rig {
         groups: Arc::clone(&groups),
         entered: entered_tx,
     };
+    let request_inputs = Arc::new(std::sync::Mutex::new(Vec::new()));
     let node = TestNode {
         pending_notify: None,
+        request_inputs: Arc::clone(&request_inputs),
     };
     let handle = driver::spawn(node, Outbox(sent_tx, inbox_rx), storage);
     let (replies_tx, replies) = mpsc::unbounded_channel();
@@ -178,6 +196,7 @@ fn rig() -> Rig {
         gate,
         groups,
         entered,
+        request_inputs,
         _inbox: inbox,
     }
 }
@@ -243,6 +262,18 @@ async fn an_input_without_a_batch_waits_for_earlier_batches() {
     assert_eq!(next(&mut r.replies).await.seq, 2);
     assert_eq!(next(&mut r.sent).await, Msg::Late(1));
     assert_eq!(next(&mut r.sent).await, Msg::Late(2));
+}
+
+#[tokio::test]
+async fn requests_queued_together_reach_the_node_as_one_input() {
+    let mut r = rig();
+    for seq in 1..=3 {
+        r.submit(seq, Op::Read).await;
+    }
+    for seq in 1..=3 {
+        assert_eq!(next(&mut r.replies).await.seq, seq);
+    }
+    assert_eq!(*r.request_inputs.lock().unwrap(), vec![3]);
 }
 
 #[tokio::test]
