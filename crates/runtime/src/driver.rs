@@ -18,8 +18,7 @@
 //!   in input order.
 //!
 //! Client requests that are queued together (up to 256) reach the node as one input,
-//! [`Node::on_client_requests`](synod_core::Node::on_client_requests), so a protocol
-//! may replicate them in one round.
+//! [`Node::on_client_requests`], so a protocol may replicate them in one round.
 //!
 //! While a sync is in progress the node keeps processing inputs; their batches queue
 //! up and the next sync covers all of them. That is group commit, and what makes many
