@@ -93,17 +93,24 @@ impl MultiPaxosNode {
         };
         assert!(!values.is_empty(), "empty batch");
         let first = st.next_slot;
-        // Encode each entry once; every acceptor stores these bytes.
-        let mut encoded = EntryBytes::new(ballot, first, values.len());
-        for (slot, value) in (first.0..).map(Slot).zip(&values) {
-            let bytes = encoded.push(value);
-            let fresh =
-                self.log
-                    .accept_encoded(slot, ballot, value.clone(), bytes, &mut out.persist);
-            assert!(fresh, "leader of {ballot} proposes {slot}, already chosen");
-            self.facts.accepted(slot, ballot);
-        }
+        // Encode each entry once; every acceptor stores these bytes, as one run.
+        let encoded = EntryBytes::encode(ballot, first, &values);
+        let fresh = self.log.accept_run(
+            first,
+            ballot,
+            values.iter().cloned(),
+            Some(&encoded),
+            &mut out.persist,
+        );
+        assert_eq!(
+            fresh,
+            Some(first),
+            "leader of {ballot} proposes from {first}, already chosen"
+        );
         let last = first.plus(values.len() as u64 - 1);
+        for slot in first.0..=last.0 {
+            self.facts.accepted(Slot(slot), ballot);
+        }
         st.next_slot = last.next();
         let acks = self.cfg.member_bit(id);
         let chosen = is_quorum(acks, self.cfg.phase2_quorum);
