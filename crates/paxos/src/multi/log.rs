@@ -1,5 +1,5 @@
 //! The slot log: an acceptor's accepted proposals per slot and a learner's chosen
-//! values, as one durable sequence (storage log index = slot).
+//! values, made durable as a sequence of numbered runs of consecutive slots.
 //!
 //! Durable layout: meta [`META_FIRST_UNCHOSEN`], [`META_LOG_START`] and
 //! [`META_RUN_FLOOR`], and one storage log entry per *run*: a [`LogRun`] holding the
