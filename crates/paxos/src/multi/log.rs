@@ -770,7 +770,7 @@ mod tests {
         let synod_core::StorageOp::PutEntry { entry, .. } = &wb.ops()[0] else {
             unreachable!("one run written")
         };
-        assert_eq!(entry, &codec::encode(&run));
+        assert_eq!(entry[..], codec::encode(&run)[..]);
         // Slots known chosen are not rewritten: the next run holds the suffix.
         log.learn_in_ballot(Slot(3), b(1));
         let mut wb = WriteBatch::new();
