@@ -117,8 +117,8 @@ pub mod single;
 mod types;
 
 pub use multi::{
-    AcceptedSlot, LogEntry, Message, MultiPaxosConfig, MultiPaxosNode, MultiPaxosTimer, Request,
-    Response, SlotLog, StepJournal,
+    AcceptedSlot, LogEntry, LogRun, Message, MultiPaxosConfig, MultiPaxosNode, MultiPaxosTimer,
+    Request, Response, SlotLog, StepJournal,
 };
 pub use synod_core;
 pub use types::{Ballot, Slot, Value};

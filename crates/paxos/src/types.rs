@@ -43,7 +43,7 @@ impl fmt::Display for Ballot {
 /// A position in the Multi-Paxos sequence: one instance of single-decree Paxos
 /// ("Paxos Made Simple" §3: "a separate instance of the Paxos consensus algorithm
 /// chooses the i-th state machine command"). Slots start at 1; the durable log stores
-/// slot `s` under log index `s`.
+/// them in runs of consecutive slots (`multi::LogRun`).
 #[derive(
     Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize,
 )]

@@ -43,33 +43,48 @@ fn multipaxos_commands_are_chosen_executed_and_answered() {
 }
 
 /// Pipelining and batching ("Paxos Made Live" §5; PMMC's concurrent commanders):
-/// at most `accept_inflight_max` accepts are in flight; commands arriving meanwhile
-/// wait, and leave together, `accept_batch_max` per accept, as the window frees up.
+/// at most `accept_inflight_max` accepts are in flight; a command goes out alone
+/// only while at most half of that window is in use, and commands arriving
+/// meanwhile wait and leave together, `accept_batch_max` per accept, as batches
+/// complete and the window frees up.
 #[test]
 fn multipaxos_window_bounds_accepts_in_flight_and_batches_when_full() {
-    // init: a window of 2 accepts of up to 4 commands
+    // init: a window of 4 accepts of up to 4 commands
     let mut c = build(3, 1, |cfg| {
-        cfg.accept_inflight_max = 2;
+        cfg.accept_inflight_max = 4;
         cfg.accept_batch_max = 4;
     });
     c.elect(1);
 
-    // act: ten commands arrive at once
-    let tickets: Vec<Ticket> = (0..10).map(|i| c.put(1, "k", &i.to_string())).collect();
+    // act: eighteen commands arrive at once
+    let tickets: Vec<Ticket> = (0..18).map(|i| c.put(1, "k", &i.to_string())).collect();
 
-    // check: two accepts per peer went out; eight commands wait
-    assert_eq!(c.node(1).pipeline(), Some((2, 8)));
-    assert_eq!(
+    // check: two lone accepts per peer (half the window) went out; sixteen wait
+    assert_eq!(c.node(1).pipeline(), Some((2, 16)));
+    let accepts = |c: &MultiCluster| {
         c.wire
             .iter()
             .filter(|(_, _, m)| kind(m) == "Accept")
-            .count(),
-        4
-    );
+            .count()
+    };
+    assert_eq!(accepts(&c), 4);
+
+    // act: n2 accepts the first command and its answer reaches the leader
+    assert_eq!((kind(&c.wire[0].2), c.wire[0].1), ("Accept", n(2)));
+    c.deliver_at(0);
+    let answer = c
+        .wire
+        .iter()
+        .position(|(_, _, m)| kind(m) == "Accepted")
+        .expect("n2 answered");
+    c.deliver_at(answer);
+
+    // check: the queue filled the window (4 in flight) in batches of 4; 4 still wait
+    assert_eq!(c.node(1).pipeline(), Some((4, 4)));
     c.deliver_all();
-    assert_eq!(accept_sizes_to(&c, 2), vec![1, 1, 4, 4]);
+    assert_eq!(accept_sizes_to(&c, 2), vec![1, 1, 4, 4, 4, 4]);
     assert!(tickets.iter().all(|t| c.outcome(*t) == Some(&WRITTEN)));
-    assert_eq!(c.node(1).state_machine().read("k"), Some("9"));
+    assert_eq!(c.node(1).state_machine().read("k"), Some("17"));
     assert_eq!(c.node(1).pipeline(), Some((0, 0)));
 }
 

@@ -76,16 +76,12 @@ impl MultiPaxosNode {
             return;
         }
         let leaders = encoded.made_for(ballot, first, values.len());
-        for (k, (slot, value)) in (first.0..).map(Slot).zip(values).enumerate() {
-            let fresh = match leaders.and_then(|e| e.entry(k)) {
-                Some(bytes) => {
-                    self.log
-                        .accept_encoded(slot, ballot, value, bytes, &mut out.persist)
-                }
-                None => self.log.accept(slot, ballot, value, &mut out.persist),
-            };
-            if fresh {
-                self.facts.accepted(slot, ballot);
+        let fresh = self
+            .log
+            .accept_run(first, ballot, values, leaders, &mut out.persist);
+        if let Some(from) = fresh {
+            for slot in from.0..=last.0 {
+                self.facts.accepted(Slot(slot), ballot);
             }
         }
         self.learn_from_leader(from, ballot, decided, out);

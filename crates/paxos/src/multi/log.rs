@@ -1,9 +1,15 @@
 //! The slot log: an acceptor's accepted proposals per slot and a learner's chosen
-//! values, as one durable sequence (storage log index = slot).
+//! values, made durable as a sequence of numbered runs of consecutive slots.
 //!
-//! Durable layout: meta [`META_FIRST_UNCHOSEN`] and [`META_LOG_START`], and one log
-//! entry per slot holding a [`LogEntry`]. Every entry write goes through the input's
-//! `WriteBatch`, so the driver sends an `Accepted` only once the acceptance is durable.
+//! Durable layout: meta [`META_FIRST_UNCHOSEN`], [`META_LOG_START`] and
+//! [`META_RUN_FLOOR`], and one storage log entry per *run*: a [`LogRun`] holding the
+//! [`LogEntry`] of each of the consecutive slots one accept (or one catch-up answer)
+//! wrote, stored under a run number that grows with every write. A later run
+//! overrides an earlier one slot by slot, exactly as rewriting a per-slot entry
+//! would, so recovery replays runs in number order. One entry per accept instead of
+//! one per slot spares every replica an allocation, a storage write and a later
+//! free per slot. Every run goes through the input's `WriteBatch`, so the driver
+//! sends an `Accepted` only once the acceptance is durable.
 //!
 //! In memory the log is dense: a deque indexed by `slot - start`, with `None` for a
 //! hole. Multi-Paxos slots are nearly contiguous (a stable leader proposes
@@ -11,13 +17,13 @@
 //! replaces a tree search on every acceptance, decision and execution. Holes are
 //! bounded by [`HOLE_MAX`].
 
-use super::message::AcceptedSlot;
+use super::message::{AcceptedSlot, EntryBytes};
 use crate::types::{Ballot, Slot, Value};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use synod_core::codec::{
     self,
-    postcard_format::{put_varint, Sink},
+    postcard_format::{put_varint, varint_len, Sink},
 };
 use synod_core::WriteBatch;
 
@@ -25,6 +31,9 @@ use synod_core::WriteBatch;
 pub const META_FIRST_UNCHOSEN: &str = "first_unchosen";
 /// Meta key of the first slot still held in the log (below it: compacted).
 pub const META_LOG_START: &str = "log_start";
+/// Meta key of the lowest run number still stored (runs below it were compacted):
+/// a restarted replica numbers its next run at least this, never reusing a number.
+pub const META_RUN_FLOOR: &str = "run_floor";
 
 /// How far the in-memory chosen prefix may run ahead of its durable copy before an
 /// input saves it. The durable copy is only a lower bound used at restart (slots
@@ -57,6 +66,16 @@ pub enum LogEntry {
     },
 }
 
+/// One storage log entry: the entries of consecutive slots from `first`, written by
+/// one input (an accept's acceptances, or the values one catch-up answer taught).
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct LogRun {
+    /// Slot of `entries[0]`.
+    pub first: Slot,
+    /// One entry per slot.
+    pub entries: Vec<LogEntry>,
+}
+
 /// Serde's variant indices (declaration order; below 128, so one byte each).
 const ENTRY_ACCEPTED: u64 = 0;
 const ENTRY_CHOSEN: u64 = 1;
@@ -71,29 +90,17 @@ impl LogEntry {
         }
     }
 
-    /// The entry's storage bytes, `codec::encode(self)`, written by hand: every
-    /// acceptor encodes every entry it accepts, and postcard's serde path costs
-    /// several times more. The entry is written into a buffer on the stack and
-    /// copied out at its exact size (no length pre-pass, no growth checks); one
-    /// too large for it is encoded again onto the heap. The destructuring stops the
-    /// build if a field or variant is added without updating it;
-    /// `entries_encode_as_serde_does` checks the bytes.
+    /// The entry's bytes, `codec::encode(self)`, written by hand: acceptors write
+    /// entries into every run they store, and postcard's serde path costs several
+    /// times more. The destructuring stops the build if a field or variant is added
+    /// without updating it; `entries_encode_as_serde_does` checks the bytes.
     pub fn encode(&self) -> Vec<u8> {
-        let mut buf = StackBytes {
-            len: 0,
-            overflow: false,
-            bytes: [0; ENTRY_STACK_BYTES],
-        };
-        self.encode_into(&mut buf);
-        if !buf.overflow {
-            return buf.bytes[..buf.len].to_vec();
-        }
-        let mut heap = Vec::with_capacity(2 * ENTRY_STACK_BYTES);
-        self.encode_into(&mut heap);
-        heap
+        let mut out = Vec::with_capacity(ENTRY_BYTES_HINT);
+        self.encode_into(&mut out);
+        out
     }
 
-    fn encode_into(&self, out: &mut impl Sink) {
+    pub(crate) fn encode_into(&self, out: &mut impl Sink) {
         match self {
             LogEntry::Accepted { ballot, value } => put_accepted(out, *ballot, value),
             LogEntry::Chosen { value } => {
@@ -104,39 +111,8 @@ impl LogEntry {
     }
 }
 
-/// Entries encoded in at most this many bytes (a command with short strings) are
-/// written on the stack first.
-const ENTRY_STACK_BYTES: usize = 96;
-
-/// A fixed buffer that notes when something did not fit (and then holds garbage).
-struct StackBytes {
-    len: usize,
-    overflow: bool,
-    bytes: [u8; ENTRY_STACK_BYTES],
-}
-
-impl Sink for StackBytes {
-    #[inline]
-    fn put_byte(&mut self, byte: u8) {
-        match self.bytes.get_mut(self.len) {
-            Some(b) => {
-                *b = byte;
-                self.len += 1;
-            }
-            None => self.overflow = true,
-        }
-    }
-    #[inline]
-    fn put_slice(&mut self, bytes: &[u8]) {
-        match self.bytes.get_mut(self.len..self.len + bytes.len()) {
-            Some(to) => {
-                to.copy_from_slice(bytes);
-                self.len += bytes.len();
-            }
-            None => self.overflow = true,
-        }
-    }
-}
+/// Typical bytes of one entry (a small command), to size buffers once.
+pub(crate) const ENTRY_BYTES_HINT: usize = 48;
 
 /// The bytes of `LogEntry::Accepted { ballot, value }`, without building one.
 pub(crate) fn put_accepted(out: &mut impl Sink, ballot: Ballot, value: &Value) {
@@ -169,13 +145,27 @@ fn put_value(out: &mut impl Sink, value: &Value) {
 ///   never overwritten with another value;
 /// * `start <= saved_first_unchosen <= first_unchosen`: the durable copy of the
 ///   chosen prefix lags the in-memory one (see [`FRONTIER_LAG_MAX`]) but never
-///   falls below the durable log start.
+///   falls below the durable log start;
+/// * every held entry's `run` is the durable run that wrote it (the latest run
+///   covering its slot), and `run_floor <= run < next_run`: compaction drops only
+///   runs below every held entry's run.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct SlotLog {
-    entries: VecDeque<Option<LogEntry>>,
+    entries: VecDeque<Option<Held>>,
     start: Slot,
     first_unchosen: Slot,
     saved_first_unchosen: Slot,
+    /// Storage index of the next run written.
+    next_run: u64,
+    /// Runs below it were compacted away (durable as [`META_RUN_FLOOR`]).
+    run_floor: u64,
+}
+
+/// A slot's entry and the run that made it durable.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+struct Held {
+    entry: LogEntry,
+    run: u64,
 }
 
 impl Default for SlotLog {
@@ -185,19 +175,23 @@ impl Default for SlotLog {
             start: Slot::FIRST,
             first_unchosen: Slot::FIRST,
             saved_first_unchosen: Slot::FIRST,
+            next_run: 1,
+            run_floor: 1,
         }
     }
 }
 
 impl SlotLog {
-    /// Rebuilds the log from storage.
+    /// Rebuilds the log from storage: `runs` by storage index, ascending, so a
+    /// later run overrides an earlier one slot by slot, as it did when written.
     ///
     /// # Panics
     /// If the recovered state breaks the invariants (storage corruption).
     pub fn recover(
         start: Slot,
         first_unchosen: Slot,
-        entries: impl IntoIterator<Item = (Slot, LogEntry)>,
+        run_floor: u64,
+        runs: impl IntoIterator<Item = (u64, LogRun)>,
     ) -> SlotLog {
         assert!(
             start <= first_unchosen,
@@ -208,9 +202,20 @@ impl SlotLog {
             start,
             first_unchosen,
             saved_first_unchosen: first_unchosen,
+            next_run: run_floor.max(1),
+            run_floor: run_floor.max(1),
         };
-        for (slot, entry) in entries.into_iter().filter(|(s, _)| *s >= start) {
-            log.put(slot, entry);
+        for (run, LogRun { first, entries }) in runs {
+            assert!(
+                run >= log.next_run,
+                "run {run} out of order or below the compacted floor"
+            );
+            for (slot, entry) in (first.0..).map(Slot).zip(entries) {
+                if slot >= start {
+                    log.put(slot, entry, run);
+                }
+            }
+            log.next_run = run + 1;
         }
         let mut s = start;
         while s < first_unchosen {
@@ -238,7 +243,10 @@ impl SlotLog {
 
     /// The entry at `slot`.
     pub fn entry(&self, slot: Slot) -> Option<&LogEntry> {
-        self.entries.get(self.position(slot)?)?.as_ref()
+        self.entries
+            .get(self.position(slot)?)?
+            .as_ref()
+            .map(|h| &h.entry)
     }
 
     /// The proposal accepted at `slot`, if the entry is an acceptance.
@@ -267,18 +275,35 @@ impl SlotLog {
         slot.0.saturating_sub(end) <= HOLE_MAX
     }
 
-    /// Stores `entry` at `slot` (at or above `start`), opening a hole if needed;
-    /// returns the previous entry.
-    fn put(&mut self, slot: Slot, entry: LogEntry) -> Option<LogEntry> {
+    /// Stores `entry` at `slot` (at or above `start`), written durably by `run`,
+    /// opening a hole if needed; returns the previous entry.
+    #[inline]
+    fn put(&mut self, slot: Slot, entry: LogEntry, run: u64) -> Option<LogEntry> {
         let k = usize::try_from(slot.0 - self.start.0).expect("slot offset fits in memory");
+        let held = Held { entry, run };
         if let Some(e) = self.entries.get_mut(k) {
-            return e.replace(entry);
+            return e.replace(held).map(|h| h.entry);
         }
         while self.entries.len() < k {
             self.entries.push_back(None);
         }
-        self.entries.push_back(Some(entry));
+        self.entries.push_back(Some(held));
         None
+    }
+
+    /// The storage bytes of the run of our entries `from..=to` (`LogRun` as serde
+    /// encodes it, written by hand as [`LogEntry::encode`] is).
+    fn encode_run(&self, from: Slot, to: Slot) -> Vec<u8> {
+        let count = to.0 - from.0 + 1;
+        let mut out = Vec::with_capacity(2 * varint_len(count) + ENTRY_BYTES_HINT * count as usize);
+        put_varint(&mut out, from.0);
+        put_varint(&mut out, count);
+        for s in from.0..=to.0 {
+            self.entry(Slot(s))
+                .unwrap_or_else(|| panic!("run entry s{s} not held"))
+                .encode_into(&mut out);
+        }
+        out
     }
 
     /// Phase 2(b) write: accept `value` at `slot` in `ballot`. A slot known chosen is
@@ -289,31 +314,53 @@ impl SlotLog {
     /// If the acceptance would go back to a lower ballot, if `ballot` already has
     /// another value here, or if `slot` is not [`within_reach`](Self::within_reach).
     pub fn accept(&mut self, slot: Slot, ballot: Ballot, value: Value, b: &mut WriteBatch) -> bool {
-        self.accept_as(slot, ballot, value, None, b)
+        self.accept_run(slot, ballot, [value], None, b).is_some()
     }
 
-    /// [`accept`](Self::accept), storing `bytes` — the entry as its leader encoded
-    /// it (asserted equal to our own encoding in debug builds) — instead of
-    /// encoding the entry again.
-    pub(crate) fn accept_encoded(
+    /// [`accept`](Self::accept) for consecutive slots from `first`, one value
+    /// each, made durable as one run. The slots recorded are those not known chosen
+    /// — a suffix of the run; returns its first slot, `None` if there is none.
+    /// `leader`, when the accept's leader encoded the entries (in our process),
+    /// gives their bytes (asserted equal to our own encoding in debug builds).
+    pub(crate) fn accept_run(
         &mut self,
-        slot: Slot,
+        first: Slot,
         ballot: Ballot,
-        value: Value,
-        bytes: &[u8],
+        values: impl IntoIterator<Item = Value>,
+        leader: Option<&EntryBytes>,
         b: &mut WriteBatch,
-    ) -> bool {
-        self.accept_as(slot, ballot, value, Some(bytes), b)
+    ) -> Option<Slot> {
+        let run = self.next_run;
+        let mut fresh: Option<(Slot, Slot)> = None;
+        for (slot, value) in (first.0..).map(Slot).zip(values) {
+            if !self.accept_slot(slot, ballot, value, run) {
+                continue;
+            }
+            match &mut fresh {
+                Some((_, last)) => {
+                    assert_eq!(last.next(), slot, "acceptances of a run not consecutive");
+                    *last = slot;
+                }
+                None => fresh = Some((slot, slot)),
+            }
+        }
+        let (from, to) = fresh?;
+        let bytes = match leader {
+            Some(entries) => {
+                let bytes = entries.run_bytes(from);
+                debug_assert_eq!(bytes, self.encode_run(from, to), "foreign run bytes");
+                bytes
+            }
+            None => self.encode_run(from, to),
+        };
+        b.put_entry(run, bytes);
+        self.next_run += 1;
+        Some(from)
     }
 
-    fn accept_as(
-        &mut self,
-        slot: Slot,
-        ballot: Ballot,
-        value: Value,
-        bytes: Option<&[u8]>,
-        b: &mut WriteBatch,
-    ) -> bool {
+    /// The in-memory part of an acceptance at `slot`, made durable by `run`.
+    #[inline(always)]
+    fn accept_slot(&mut self, slot: Slot, ballot: Ballot, value: Value, run: u64) -> bool {
         if slot < self.first_unchosen {
             if let Some(chosen) = self.chosen(slot) {
                 assert_eq!(
@@ -328,19 +375,11 @@ impl SlotLog {
             "{slot} is more than {HOLE_MAX} slots past the log's end"
         );
         let entry = LogEntry::Accepted { ballot, value };
-        let encoded = match bytes {
-            Some(bytes) => {
-                debug_assert_eq!(bytes, entry.encode(), "{slot}: foreign entry bytes");
-                bytes.to_vec()
-            }
-            None => entry.encode(),
-        };
-        b.put_entry(slot.0, encoded);
         // One lookup: write the new entry, then check what it replaced.
         if let Some(LogEntry::Accepted {
             ballot: prev,
             value: v,
-        }) = self.put(slot, entry)
+        }) = self.put(slot, entry, run)
         {
             assert!(
                 prev <= ballot,
@@ -366,7 +405,7 @@ impl SlotLog {
             .map(Slot)
             .zip(&self.entries)
             .skip(skip)
-            .filter_map(|(slot, e)| match e {
+            .filter_map(|(slot, e)| match e.as_ref().map(|h| &h.entry) {
                 Some(LogEntry::Accepted { ballot, value }) => Some(AcceptedSlot {
                     slot,
                     ballot: *ballot,
@@ -399,6 +438,7 @@ impl SlotLog {
     /// is the new chosen prefix.
     pub fn learn_chosen(&mut self, first: Slot, values: Vec<Value>, b: &mut WriteBatch) -> bool {
         let before = self.first_unchosen;
+        let run = self.next_run;
         for (slot, value) in (first.0..).map(Slot).zip(values) {
             if slot < self.first_unchosen {
                 if let Some(mine) = self.chosen(slot) {
@@ -412,10 +452,14 @@ impl SlotLog {
             if slot > self.first_unchosen {
                 break;
             }
-            let entry = LogEntry::Chosen { value };
-            b.put_entry(slot.0, entry.encode());
-            self.put(slot, entry);
+            self.put(slot, LogEntry::Chosen { value }, run);
             self.first_unchosen = slot.next();
+        }
+        if self.first_unchosen != before {
+            // The slots learned are `before..first_unchosen`: one run.
+            let last = Slot(self.first_unchosen.0 - 1);
+            b.put_entry(run, self.encode_run(before, last));
+            self.next_run += 1;
         }
         // Catch-up is rare and writes anyway: save how far it got.
         self.save_frontier(b, true);
@@ -448,7 +492,10 @@ impl SlotLog {
             .iter()
             .skip(skip)
             .take(n)
-            .map(|e| e.as_ref().expect("chosen slots are held").value().clone())
+            .map(|e| {
+                let held = e.as_ref().expect("chosen slots are held");
+                held.entry.value().clone()
+            })
             .collect()
     }
 
@@ -473,7 +520,6 @@ impl SlotLog {
         }
         // The durable chosen prefix must reach the new start (recovery checks it).
         self.save_frontier(b, true);
-        b.compact_to(start.0 - 1);
         b.set_meta(META_LOG_START, codec::encode(&start));
         let dropped = usize::try_from(start.0 - self.start.0).unwrap_or(usize::MAX);
         let first = self.start.0;
@@ -482,11 +528,25 @@ impl SlotLog {
             .drain(..dropped.min(self.entries.len()))
             .enumerate()
         {
-            if let Some(entry) = entry {
-                removed(Slot(first + k as u64), entry);
+            if let Some(held) = entry {
+                removed(Slot(first + k as u64), held.entry);
             }
         }
         self.start = start;
+        // A run below the oldest run still holding a kept entry holds only slots
+        // below `start` or entries a later run overrode: drop them from storage.
+        let floor = self
+            .entries
+            .iter()
+            .flatten()
+            .map(|h| h.run)
+            .min()
+            .unwrap_or(self.next_run);
+        if floor > self.run_floor {
+            b.compact_to(floor - 1);
+            b.set_meta(META_RUN_FLOOR, codec::encode(&floor));
+            self.run_floor = floor;
+        }
     }
 
     /// Restarts the log at a received snapshot covering every slot below `below`:
@@ -536,13 +596,7 @@ mod tests {
         log.learn_in_ballot(Slot(5), b(1));
         log.compact(Slot(3), &mut wb);
         rec.apply(&wb);
-        let start = codec::decode(&rec.meta[META_LOG_START]).unwrap();
-        let fu = codec::decode(&rec.meta[META_FIRST_UNCHOSEN]).unwrap();
-        let entries = rec
-            .log
-            .iter()
-            .map(|(i, e)| (Slot(*i), codec::decode(e).unwrap()));
-        let back = SlotLog::recover(start, fu, entries);
+        let back = recovered(&rec);
         assert_eq!(back, log);
         assert_eq!(back.start(), Slot(3));
         assert_eq!(back.chosen_from(Slot(3), 10).len(), 2);
@@ -593,11 +647,12 @@ mod tests {
             .meta
             .get(META_FIRST_UNCHOSEN)
             .map_or(Slot::FIRST, |b| codec::decode(b).unwrap());
-        let entries = rec
-            .log
-            .iter()
-            .map(|(i, e)| (Slot(*i), codec::decode(e).unwrap()));
-        SlotLog::recover(start, fu, entries)
+        let floor = rec
+            .meta
+            .get(META_RUN_FLOOR)
+            .map_or(1, |b| codec::decode(b).unwrap());
+        let runs = rec.log.iter().map(|(i, r)| (*i, codec::decode(r).unwrap()));
+        SlotLog::recover(start, fu, floor, runs)
     }
 
     proptest::proptest! {
@@ -677,6 +732,110 @@ mod tests {
         log2.install_snapshot(Slot(22), &mut wb);
         assert_eq!((log2.start(), log2.first_unchosen()), (Slot(22), Slot(22)));
         assert_eq!(log2.accepted(Slot(22)), Some((b(3), &Value::Noop)));
+    }
+
+    /// The storage entry of each `PutEntry` in `wb`, decoded.
+    fn runs_in(wb: &WriteBatch) -> Vec<(u64, LogRun)> {
+        wb.ops()
+            .iter()
+            .filter_map(|op| match op {
+                synod_core::StorageOp::PutEntry { index, entry } => {
+                    Some((*index, codec::decode(entry).unwrap()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_accept_is_one_durable_run_encoded_as_serde_does() {
+        let mut log = SlotLog::default();
+        let mut wb = WriteBatch::new();
+        let values = vec![put(1, "a"), Value::Noop, put(3, "ccc")];
+        assert_eq!(
+            log.accept_run(Slot(1), b(1), values.clone(), None, &mut wb),
+            Some(Slot(1))
+        );
+        let run = LogRun {
+            first: Slot(1),
+            entries: values
+                .iter()
+                .map(|v| LogEntry::Accepted {
+                    ballot: b(1),
+                    value: v.clone(),
+                })
+                .collect(),
+        };
+        assert_eq!(runs_in(&wb), vec![(1, run.clone())]);
+        let synod_core::StorageOp::PutEntry { entry, .. } = &wb.ops()[0] else {
+            unreachable!("one run written")
+        };
+        assert_eq!(entry[..], codec::encode(&run)[..]);
+        // Slots known chosen are not rewritten: the next run holds the suffix.
+        log.learn_in_ballot(Slot(3), b(1));
+        let mut wb = WriteBatch::new();
+        assert_eq!(
+            log.accept_run(Slot(1), b(1), values.clone(), None, &mut wb),
+            Some(Slot(3))
+        );
+        assert_eq!(
+            runs_in(&wb),
+            vec![(
+                2,
+                LogRun {
+                    first: Slot(3),
+                    entries: run.entries[2..].to_vec()
+                }
+            )]
+        );
+        let mut wb = WriteBatch::new();
+        log.learn_in_ballot(Slot(4), b(1));
+        assert_eq!(log.accept_run(Slot(1), b(1), values, None, &mut wb), None);
+        assert!(wb.is_empty());
+    }
+
+    #[test]
+    fn a_later_run_overrides_slot_by_slot_and_compaction_keeps_runs_still_needed() {
+        let mut log = SlotLog::default();
+        let mut rec = synod_core::Recovered::default();
+        let mut wb = WriteBatch::new();
+        // Run 1 accepts slots 1..=4 in b1; run 2 re-accepts 2..=3 in b2; run 3 is 5.
+        let ones: Vec<Value> = (1..=4).map(|s| put(s, "b1")).collect();
+        log.accept_run(Slot(1), b(1), ones, None, &mut wb);
+        log.accept_run(Slot(2), b(2), [put(2, "b2"), put(3, "b2")], None, &mut wb);
+        log.accept_run(Slot(5), b(2), [put(5, "b2")], None, &mut wb);
+        rec.apply(&wb);
+        let back = recovered(&rec);
+        assert_eq!(back, log);
+        assert_eq!(back.accepted(Slot(3)), Some((b(2), &put(3, "b2"))));
+        assert_eq!(back.accepted(Slot(4)), Some((b(1), &put(4, "b1"))));
+        for (decided, ballot) in [(2, 1), (4, 2), (5, 1), (6, 2)] {
+            log.learn_in_ballot(Slot(decided), b(ballot));
+        }
+        assert_eq!(log.first_unchosen(), Slot(6));
+        // Below slot 4 everything is dropped from memory, but run 1 stays stored:
+        // slot 4's acceptance lives there.
+        let mut wb = WriteBatch::new();
+        log.compact(Slot(4), &mut wb);
+        rec.apply(&wb);
+        assert_eq!(rec.log.keys().copied().collect::<Vec<_>>(), vec![1, 2, 3]);
+        assert_eq!(recovered(&rec), log);
+        // Past slot 4, runs 1 and 2 hold nothing kept.
+        let mut wb = WriteBatch::new();
+        log.compact(Slot(5), &mut wb);
+        rec.apply(&wb);
+        assert_eq!(rec.log.keys().copied().collect::<Vec<_>>(), vec![3]);
+        assert_eq!(recovered(&rec), log);
+        let mut wb = WriteBatch::new();
+        log.compact(Slot(6), &mut wb);
+        rec.apply(&wb);
+        assert!(rec.log.is_empty());
+        let mut back = recovered(&rec);
+        assert_eq!(back, log);
+        // A restarted log numbers its next run above every compacted one.
+        let mut wb = WriteBatch::new();
+        back.accept(Slot(6), b(3), Value::Noop, &mut wb);
+        assert_eq!(runs_in(&wb)[0].0, 4);
     }
 
     #[test]

@@ -20,54 +20,117 @@ use synod_core::NodeId;
 #[derive(Clone, Default)]
 pub struct EncodedEntries(Option<Arc<EntryBytes>>);
 
-/// Entries `first..` of `ballot`, concatenated: entry `k` starts where entry
-/// `k - 1` ends (`ends[k - 1]`); the last one ends with `bytes` (so a batch of one
-/// entry, the common case at low load, needs no `ends` allocation).
+/// Entries `first..` of `ballot`, concatenated after room for a run header: entry
+/// `k` starts where entry `k - 1` ends (`ends[k - 1]`; entry 0 at [`HEADER_ROOM`]);
+/// the last one ends with `bytes` (so a batch of one entry, the common case at low
+/// load, needs no `ends` allocation). The header of the run of all of them sits
+/// right before entry 0, from `header_at`, so that run is one copy of a slice.
 pub(crate) struct EntryBytes {
     ballot: Ballot,
     first: Slot,
     count: usize,
     bytes: Vec<u8>,
     ends: Vec<usize>,
+    header_at: usize,
+}
+
+/// Bytes of a `u64` as a postcard varint, at most.
+const VARINT_BYTES_MAX: usize = 10;
+/// Room for a run header (first slot, entry count) before the entries.
+const HEADER_ROOM: usize = 2 * VARINT_BYTES_MAX;
+
+/// Writes `value` as a postcard varint (7 bits a byte, low first) into `buf` at
+/// `at`; returns where it ends.
+fn put_varint_at(buf: &mut [u8; HEADER_ROOM], mut at: usize, mut value: u64) -> usize {
+    while value >= 0x80 {
+        buf[at] = (value as u8) | 0x80;
+        value >>= 7;
+        at += 1;
+    }
+    buf[at] = value as u8;
+    at + 1
+}
+
+/// The run header for `count` entries from `first`: the bytes and their length.
+fn run_header(first: Slot, count: usize) -> ([u8; HEADER_ROOM], usize) {
+    let mut header = [0u8; HEADER_ROOM];
+    let len = put_varint_at(&mut header, 0, first.0);
+    let len = put_varint_at(&mut header, len, count as u64);
+    (header, len)
 }
 
 impl EntryBytes {
-    /// An empty run of entries from `first`, proposed in `ballot`, with room for
-    /// `entries` of them.
-    pub(crate) fn new(ballot: Ballot, first: Slot, entries: usize) -> EntryBytes {
+    /// Encodes `values` as the acceptances of consecutive slots from `first` in
+    /// `ballot`.
+    pub(crate) fn encode(ballot: Ballot, first: Slot, values: &[Value]) -> EntryBytes {
+        let mut bytes =
+            Vec::with_capacity(HEADER_ROOM + values.len() * super::log::ENTRY_BYTES_HINT);
+        bytes.resize(HEADER_ROOM, 0);
+        let mut ends = Vec::with_capacity(values.len().saturating_sub(1));
+        for (k, value) in values.iter().enumerate() {
+            if k > 0 {
+                ends.push(bytes.len());
+            }
+            super::log::put_accepted(&mut bytes, ballot, value);
+        }
+        let (header, len) = run_header(first, values.len());
+        let header_at = HEADER_ROOM - len;
+        bytes[header_at..HEADER_ROOM].copy_from_slice(&header[..len]);
         EntryBytes {
             ballot,
             first,
-            count: 0,
-            bytes: Vec::with_capacity(entries * ENTRY_BYTES_HINT),
-            ends: Vec::with_capacity(entries.saturating_sub(1)),
+            count: values.len(),
+            bytes,
+            ends,
+            header_at,
         }
     }
 
-    /// Appends the next slot's entry; returns its bytes.
-    pub(crate) fn push(&mut self, value: &Value) -> &[u8] {
-        let start = self.bytes.len();
-        if self.count > 0 {
-            self.ends.push(start);
+    /// Where entry `k` starts.
+    fn start_of(&self, k: usize) -> usize {
+        if k == 0 {
+            HEADER_ROOM
+        } else {
+            self.ends[k - 1]
         }
-        self.count += 1;
-        super::log::put_accepted(&mut self.bytes, self.ballot, value);
-        &self.bytes[start..]
+    }
+
+    /// The storage bytes of the run of entries from `from` to the last one
+    /// (`LogRun { first: from, entries }` as serde encodes it): one copy of the
+    /// entries behind a two-number header.
+    ///
+    /// # Panics
+    /// If `from` is not one of these entries' slots.
+    pub(crate) fn run_bytes(&self, from: Slot) -> Vec<u8> {
+        let k = from
+            .0
+            .checked_sub(self.first.0)
+            .and_then(|k| usize::try_from(k).ok())
+            .filter(|&k| k < self.count)
+            .unwrap_or_else(|| panic!("{from} is not among these entries"));
+        if k == 0 {
+            return self.bytes[self.header_at..].to_vec();
+        }
+        // A suffix (its first slots were known chosen): a header of its own.
+        let tail = &self.bytes[self.start_of(k)..];
+        let (header, len) = run_header(from, self.count - k);
+        let mut out = Vec::with_capacity(len + tail.len());
+        out.extend_from_slice(&header[..len]);
+        out.extend_from_slice(tail);
+        out
     }
 
     /// Entry `k`'s bytes.
+    #[cfg(test)]
     pub(crate) fn entry(&self, k: usize) -> Option<&[u8]> {
         if k >= self.count {
             return None;
         }
-        let start = if k == 0 { 0 } else { self.ends[k - 1] };
+        let start = self.start_of(k);
         let end = self.ends.get(k).copied().unwrap_or(self.bytes.len());
         Some(&self.bytes[start..end])
     }
 }
-
-/// Typical bytes of one entry (a small command), to size the buffer once.
-const ENTRY_BYTES_HINT: usize = 48;
 
 impl EncodedEntries {
     /// No bytes: the acceptor encodes.
@@ -242,11 +305,7 @@ mod tests {
             node: NodeId(2),
         };
         for values in [vec![put(1)], vec![put(0), Value::Noop, put(3)]] {
-            let mut bytes = EntryBytes::new(ballot, Slot(7), values.len());
-            for v in &values {
-                bytes.push(v);
-            }
-            let encoded = EncodedEntries::new(bytes);
+            let encoded = EncodedEntries::new(EntryBytes::encode(ballot, Slot(7), &values));
             let n = values.len();
             let made = encoded.made_for(ballot, Slot(7), n).expect("made for it");
             for (k, value) in values.iter().enumerate() {
@@ -257,6 +316,20 @@ mod tests {
                 assert_eq!(made.entry(k), Some(entry.encode().as_slice()), "entry {k}");
             }
             assert_eq!(made.entry(n), None);
+            for k in 0..n {
+                let from = Slot(7 + k as u64);
+                let run = crate::multi::LogRun {
+                    first: from,
+                    entries: values[k..]
+                        .iter()
+                        .map(|v| LogEntry::Accepted {
+                            ballot,
+                            value: v.clone(),
+                        })
+                        .collect(),
+                };
+                assert_eq!(made.run_bytes(from), synod_core::codec::encode(&run));
+            }
             let other = Ballot { round: 4, ..ballot };
             assert!(encoded.made_for(other, Slot(7), n).is_none());
             assert!(encoded.made_for(ballot, Slot(8), n).is_none());
@@ -274,8 +347,7 @@ mod tests {
             decided: Slot(1),
             encoded,
         };
-        let mut bytes = EntryBytes::new(Ballot::ZERO, Slot(1), 1);
-        bytes.push(&Value::Noop);
+        let bytes = EntryBytes::encode(Ballot::ZERO, Slot(1), &[Value::Noop]);
         let with = accept(EncodedEntries::new(bytes));
         assert_eq!(with, accept(EncodedEntries::NONE));
         let wire = synod_core::codec::encode(&with);

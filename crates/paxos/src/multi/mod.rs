@@ -34,6 +34,9 @@ mod replication;
 
 pub use config::{majority, MultiPaxosConfig};
 pub use journal::StepJournal;
-pub use log::{LogEntry, SlotLog, FRONTIER_LAG_MAX, META_FIRST_UNCHOSEN, META_LOG_START};
+pub use log::{
+    LogEntry, LogRun, SlotLog, FRONTIER_LAG_MAX, META_FIRST_UNCHOSEN, META_LOG_START,
+    META_RUN_FLOOR,
+};
 pub use message::{AcceptedSlot, EncodedEntries, Message};
 pub use node::{Fx, MultiPaxosNode, MultiPaxosTimer, Request, Response, META_PROMISED};

@@ -5,7 +5,7 @@
 
 use super::config::MultiPaxosConfig;
 use super::journal::{JournalFacts, StepJournal};
-use super::log::{LogEntry, SlotLog, META_FIRST_UNCHOSEN, META_LOG_START};
+use super::log::{LogRun, SlotLog, META_FIRST_UNCHOSEN, META_LOG_START, META_RUN_FLOOR};
 use super::message::Message;
 use crate::types::{Ballot, Slot, Value};
 use serde::{Deserialize, Serialize};
@@ -449,11 +449,12 @@ impl MultiPaxosNode {
             self.first_unexecuted = below;
             self.snapshot = Some((below, Arc::new(snap.data.clone())));
         }
-        let entries = rec.log.iter().map(|(i, b)| {
-            let e: LogEntry = codec::decode(b).expect("corrupt log entry");
-            (Slot(*i), e)
+        let run_floor: u64 = meta(&rec, META_RUN_FLOOR).unwrap_or(1);
+        let runs = rec.log.iter().map(|(i, b)| {
+            let run: LogRun = codec::decode(b).expect("corrupt log run");
+            (*i, run)
         });
-        self.log = SlotLog::recover(start, first_unchosen, entries);
+        self.log = SlotLog::recover(start, first_unchosen, run_floor, runs);
         assert!(
             self.first_unexecuted <= self.log.first_unchosen(),
             "snapshot beyond the chosen prefix"

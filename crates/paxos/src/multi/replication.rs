@@ -3,10 +3,11 @@
 //! pipelined and batched as in "Paxos Made Live" §5 / "Paxos Made Moderately
 //! Complex" (commanders run concurrently for different slots):
 //!
-//! * up to `accept_inflight_max` accept messages are in flight; a command that
-//!   arrives while the window is full waits in a queue bounded by
-//!   `proposal_queue_max`, and when a batch completes the queue leaves in one accept
-//!   of up to `accept_batch_max` consecutive slots — batching falls out of the window;
+//! * up to `accept_inflight_max` accept messages are in flight; a command goes out
+//!   alone only while at most half of that window is in use ([`lone_max`]), else it
+//!   waits in a queue bounded by `proposal_queue_max`, and when a batch completes the
+//!   queue leaves in accepts of up to `accept_batch_max` consecutive slots — the
+//!   upper half of the window carries batches, so batching falls out of the load;
 //! * a slot is chosen once a phase-2 quorum accepted it in our ballot; the leader's
 //!   `decided` (first slot not known chosen) rides on every accept and heartbeat;
 //! * unacknowledged accepts are retransmitted every heartbeat interval;
@@ -18,6 +19,17 @@ use super::node::{AckSet, Batch, Fx, MultiPaxosNode, MultiPaxosTimer, Role, Wait
 use crate::types::{Ballot, Slot, Value};
 use std::sync::Arc;
 use synod_core::{KvCommand, NodeId, Outcome};
+
+/// Accept messages in flight below which a command that finds the queue empty is
+/// proposed alone at once: half the window, rounded up (so a window of one still
+/// proposes). Above it commands queue and leave together when a batch completes.
+/// Without this bound every completion freed a window slot that the next lone
+/// command took, and under steady load batches stayed at a few commands each.
+/// Liveness: a command queues only while a batch is in flight (`lone_max >= 1`),
+/// and every completion drains the queue into the freed slots.
+pub(crate) fn lone_max(accept_inflight_max: usize) -> usize {
+    accept_inflight_max.div_ceil(2)
+}
 
 /// `true` once the acceptors in `acks` form a phase-2 quorum of `q2`.
 pub(crate) fn is_quorum(acks: AckSet, q2: usize) -> bool {
@@ -53,13 +65,14 @@ pub(crate) fn ack_range(
 }
 
 impl MultiPaxosNode {
-    /// A client write at the leader: propose it now if the window has room, else
-    /// queue it (or refuse it when the queue is full — nothing was proposed).
+    /// A client write at the leader: propose it now if nothing waits and at most
+    /// half the window is in use ([`lone_max`]), else queue it (or refuse it when the
+    /// queue is full — nothing was proposed).
     pub(crate) fn propose_command(&mut self, waiter: Waiter, cmd: Arc<KvCommand>, out: &mut Fx) {
         let Role::Leader(st) = &mut self.role else {
             unreachable!("only a leader proposes");
         };
-        if st.queue.is_empty() && st.unchosen < self.cfg.accept_inflight_max {
+        if st.queue.is_empty() && st.unchosen < lone_max(self.cfg.accept_inflight_max) {
             st.waiters.push_back((st.next_slot, waiter));
             self.propose_batch(vec![Value::Command(cmd)], out);
             self.advance_decided(out); // a phase-2 quorum of one chooses at once
@@ -80,17 +93,24 @@ impl MultiPaxosNode {
         };
         assert!(!values.is_empty(), "empty batch");
         let first = st.next_slot;
-        // Encode each entry once; every acceptor stores these bytes.
-        let mut encoded = EntryBytes::new(ballot, first, values.len());
-        for (slot, value) in (first.0..).map(Slot).zip(&values) {
-            let bytes = encoded.push(value);
-            let fresh =
-                self.log
-                    .accept_encoded(slot, ballot, value.clone(), bytes, &mut out.persist);
-            assert!(fresh, "leader of {ballot} proposes {slot}, already chosen");
-            self.facts.accepted(slot, ballot);
-        }
+        // Encode each entry once; every acceptor stores these bytes, as one run.
+        let encoded = EntryBytes::encode(ballot, first, &values);
+        let fresh = self.log.accept_run(
+            first,
+            ballot,
+            values.iter().cloned(),
+            Some(&encoded),
+            &mut out.persist,
+        );
+        assert_eq!(
+            fresh,
+            Some(first),
+            "leader of {ballot} proposes from {first}, already chosen"
+        );
         let last = first.plus(values.len() as u64 - 1);
+        for slot in first.0..=last.0 {
+            self.facts.accepted(Slot(slot), ballot);
+        }
         st.next_slot = last.next();
         let acks = self.cfg.member_bit(id);
         let chosen = is_quorum(acks, self.cfg.phase2_quorum);
