@@ -21,6 +21,7 @@ use super::message::{AcceptedSlot, EntryBytes};
 use crate::types::{Ballot, Slot, Value};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
+use std::sync::Arc;
 use synod_core::codec::{
     self,
     postcard_format::{put_varint, varint_len, Sink},
@@ -327,7 +328,7 @@ impl SlotLog {
         first: Slot,
         ballot: Ballot,
         values: impl IntoIterator<Item = Value>,
-        leader: Option<&EntryBytes>,
+        leader: Option<&Arc<EntryBytes>>,
         b: &mut WriteBatch,
     ) -> Option<Slot> {
         let run = self.next_run;
@@ -348,10 +349,10 @@ impl SlotLog {
         let bytes = match leader {
             Some(entries) => {
                 let bytes = entries.run_bytes(from);
-                debug_assert_eq!(bytes, self.encode_run(from, to), "foreign run bytes");
+                debug_assert_eq!(bytes[..], self.encode_run(from, to), "foreign run bytes");
                 bytes
             }
-            None => self.encode_run(from, to),
+            None => self.encode_run(from, to).into(),
         };
         b.put_entry(run, bytes);
         self.next_run += 1;

@@ -101,7 +101,7 @@ impl EntryBytes {
     ///
     /// # Panics
     /// If `from` is not one of these entries' slots.
-    pub(crate) fn run_bytes(&self, from: Slot) -> Vec<u8> {
+    pub(crate) fn run_bytes(self: &Arc<Self>, from: Slot) -> synod_core::EntryBytes {
         let k = from
             .0
             .checked_sub(self.first.0)
@@ -109,7 +109,8 @@ impl EntryBytes {
             .filter(|&k| k < self.count)
             .unwrap_or_else(|| panic!("{from} is not among these entries"));
         if k == 0 {
-            return self.bytes[self.header_at..].to_vec();
+            // The whole run: every node in our process shares these very bytes.
+            return synod_core::EntryBytes::shared(Arc::clone(self));
         }
         // A suffix (its first slots were known chosen): a header of its own.
         let tail = &self.bytes[self.start_of(k)..];
@@ -117,7 +118,7 @@ impl EntryBytes {
         let mut out = Vec::with_capacity(len + tail.len());
         out.extend_from_slice(&header[..len]);
         out.extend_from_slice(tail);
-        out
+        out.into()
     }
 
     /// Entry `k`'s bytes.
@@ -132,12 +133,20 @@ impl EntryBytes {
     }
 }
 
+/// The storage bytes of the run of all the entries (`run_bytes` from the first).
+impl synod_core::AsEntryBytes for EntryBytes {
+    fn entry_bytes(&self) -> &[u8] {
+        &self.bytes[self.header_at..]
+    }
+}
+
 impl EncodedEntries {
     /// No bytes: the acceptor encodes.
     pub const NONE: EncodedEntries = EncodedEntries(None);
 
-    pub(crate) fn new(bytes: EntryBytes) -> EncodedEntries {
-        EncodedEntries(Some(Arc::new(bytes)))
+    /// Bytes the leader also stores (the same buffer).
+    pub(crate) fn shared(bytes: Arc<EntryBytes>) -> EncodedEntries {
+        EncodedEntries(Some(bytes))
     }
 
     /// The bytes, if they were made for `count` entries from `first` in `ballot`.
@@ -146,9 +155,9 @@ impl EncodedEntries {
         ballot: Ballot,
         first: Slot,
         count: usize,
-    ) -> Option<&EntryBytes> {
+    ) -> Option<&Arc<EntryBytes>> {
         self.0
-            .as_deref()
+            .as_ref()
             .filter(|e| e.ballot == ballot && e.first == first && e.count == count)
     }
 }
@@ -305,7 +314,7 @@ mod tests {
             node: NodeId(2),
         };
         for values in [vec![put(1)], vec![put(0), Value::Noop, put(3)]] {
-            let encoded = EncodedEntries::new(EntryBytes::encode(ballot, Slot(7), &values));
+            let encoded = EncodedEntries::shared(Arc::new(EntryBytes::encode(ballot, Slot(7), &values)));
             let n = values.len();
             let made = encoded.made_for(ballot, Slot(7), n).expect("made for it");
             for (k, value) in values.iter().enumerate() {
@@ -328,7 +337,10 @@ mod tests {
                         })
                         .collect(),
                 };
-                assert_eq!(made.run_bytes(from), synod_core::codec::encode(&run));
+                assert_eq!(
+                    made.run_bytes(from)[..],
+                    synod_core::codec::encode(&run)[..]
+                );
             }
             let other = Ballot { round: 4, ..ballot };
             assert!(encoded.made_for(other, Slot(7), n).is_none());
@@ -348,7 +360,7 @@ mod tests {
             encoded,
         };
         let bytes = EntryBytes::encode(Ballot::ZERO, Slot(1), &[Value::Noop]);
-        let with = accept(EncodedEntries::new(bytes));
+        let with = accept(EncodedEntries::shared(Arc::new(bytes)));
         assert_eq!(with, accept(EncodedEntries::NONE));
         let wire = synod_core::codec::encode(&with);
         assert_eq!(

@@ -94,7 +94,7 @@ impl MultiPaxosNode {
         assert!(!values.is_empty(), "empty batch");
         let first = st.next_slot;
         // Encode each entry once; every acceptor stores these bytes, as one run.
-        let encoded = EntryBytes::encode(ballot, first, &values);
+        let encoded = Arc::new(EntryBytes::encode(ballot, first, &values));
         let fresh = self.log.accept_run(
             first,
             ballot,
@@ -130,7 +130,7 @@ impl MultiPaxosNode {
         });
         st.unchosen += usize::from(!chosen);
         let decided = st.decided;
-        let encoded = EncodedEntries::new(encoded);
+        let encoded = EncodedEntries::shared(encoded);
         // Every peer gets its own copy of the values; the last takes the original.
         let mut values = Some(values);
         let n = st.peers.len();
