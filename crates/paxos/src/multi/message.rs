@@ -314,7 +314,8 @@ mod tests {
             node: NodeId(2),
         };
         for values in [vec![put(1)], vec![put(0), Value::Noop, put(3)]] {
-            let encoded = EncodedEntries::shared(Arc::new(EntryBytes::encode(ballot, Slot(7), &values)));
+            let encoded =
+                EncodedEntries::shared(Arc::new(EntryBytes::encode(ballot, Slot(7), &values)));
             let n = values.len();
             let made = encoded.made_for(ballot, Slot(7), n).expect("made for it");
             for (k, value) in values.iter().enumerate() {
