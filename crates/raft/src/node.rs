@@ -605,9 +605,7 @@ impl Node for RaftNode {
     }
 
     fn on_client_request(&mut self, now: Time, req: ClientRequest<Request>, out: &mut Fx) {
-        if self.take_request(now, req, out) {
-            self.broadcast_append(out);
-        }
+        self.on_client_requests(now, [req], out);
     }
 
     /// Appends every command of the batch, then replicates them together: one round

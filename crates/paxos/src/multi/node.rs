@@ -51,6 +51,18 @@ pub(crate) struct Waiter {
     pub seq: u64,
 }
 
+impl Waiter {
+    /// Answers this client about chosen state: at once if `early` (see
+    /// [`MultiPaxosNode::answers_early`]), else after our pending batches.
+    pub(crate) fn answer(self, early: bool, outcome: Outcome<Response>, out: &mut Fx) {
+        if early {
+            out.reply_early(self.client, self.seq, outcome);
+        } else {
+            out.reply(self.client, self.seq, outcome);
+        }
+    }
+}
+
 /// What a promise told a candidate.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub(crate) struct Report {
@@ -418,12 +430,7 @@ impl MultiPaxosNode {
                             "{slot} chose another value than its leader proposed"
                         );
                         if let Some(r) = result {
-                            let done = Outcome::Done(Response::Kv(r));
-                            if early {
-                                out.reply_early(w.client, w.seq, done);
-                            } else {
-                                out.reply(w.client, w.seq, done);
-                            }
+                            w.answer(early, Outcome::Done(Response::Kv(r)), out);
                         }
                     }
                 }

@@ -61,11 +61,7 @@ impl MultiPaxosNode {
             let read = st.reads.pop_front().expect("front exists");
             let value = self.kv.read(&read.key).map(str::to_owned);
             let answer = Outcome::Done(Response::Kv(KvResult::Value(value)));
-            if early {
-                out.reply_early(read.waiter.client, read.waiter.seq, answer);
-            } else {
-                out.reply(read.waiter.client, read.waiter.seq, answer);
-            }
+            read.waiter.answer(early, answer, out);
         }
     }
 }

@@ -102,8 +102,9 @@ pub struct Cluster {
     /// disk is "slow" as far as the nodes can tell (their batches are durable, but
     /// they have not heard so).
     held: Option<Vec<(NodeId, u64)>>,
-    /// Messages sent as `early_sends` (before their input's batch was durable).
-    pub early_sent: Vec<Wire>,
+    /// (from, to, kind) of each message sent as an early send (before its input's
+    /// batch was durable).
+    pub early_sent: Vec<(u64, u64, &'static str)>,
 }
 
 impl Cluster {
@@ -439,7 +440,7 @@ impl Cluster {
         }
         self.figure_3.after_step(id, node);
         for env in fx.early_sends.drain(..) {
-            self.early_sent.push((id, env.to, env.msg.clone()));
+            self.early_sent.push((id.0, env.to.0, kind(&env.msg)));
             self.send(id.0, env.to.0, env.msg);
         }
         for env in fx.sends.drain(..) {
