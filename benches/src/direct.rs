@@ -125,9 +125,7 @@ impl<N: Node> DirectCluster<N> {
         let mut proposed = 0;
         while self.committed - start < entries {
             let outstanding = proposed - (self.committed - start);
-            let due = in_flight
-                .saturating_sub(outstanding)
-                .min(entries - proposed);
+            let due = crate::proposals_due(outstanding, in_flight, entries - proposed);
             if due > 0 {
                 self.propose(due);
                 proposed += due;

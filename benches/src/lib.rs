@@ -6,6 +6,13 @@ pub mod direct;
 pub mod omnipaxos_driver;
 pub mod raftrs_driver;
 
+/// How many new proposals a closed-loop driver hands the leader now: enough to
+/// bring `outstanding` back to `in_flight`, without passing the `remaining` ones.
+/// Every commit-throughput driver proposes by this rule, all due ones together.
+pub fn proposals_due(outstanding: u64, in_flight: u64, remaining: u64) -> u64 {
+    in_flight.saturating_sub(outstanding).min(remaining)
+}
+
 /// Times `iters` runs of `run` on one cluster built by `make` (building is not
 /// timed): the body of every commit-throughput bench's `iter_custom`.
 pub fn time_runs<C>(

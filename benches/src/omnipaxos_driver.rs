@@ -231,7 +231,7 @@ impl OmniPaxosCluster {
     /// Appends new commands at the leader until `in_flight` are outstanding or
     /// `remaining` were proposed; returns how many it proposed.
     fn top_up(&mut self, outstanding: u64, in_flight: u64, remaining: u64) -> u64 {
-        let n = in_flight.saturating_sub(outstanding).min(remaining);
+        let n = crate::proposals_due(outstanding, in_flight, remaining);
         for _ in 0..n {
             self.next_seq += 1;
             let cmd = KvCommand {

@@ -140,9 +140,7 @@ impl RaftRsCluster {
         while self.committed - start < entries {
             // The proposals due go in together, then one Ready: like DirectCluster.
             let outstanding = proposed - (self.committed - start);
-            let due = in_flight
-                .saturating_sub(outstanding)
-                .min(entries - proposed);
+            let due = crate::proposals_due(outstanding, in_flight, entries - proposed);
             for _ in 0..due {
                 self.propose();
             }
