@@ -42,6 +42,49 @@ fn multipaxos_commands_are_chosen_executed_and_answered() {
     c.assert_converged();
 }
 
+/// The leader writes its own acceptance while the accept travels (the Paxos twin of
+/// Raft thesis §10.2.1): an acceptance is real once durable, so the leader counts
+/// itself toward the majority of "Paxos Made Simple" §2.2 only when its storage
+/// confirmed the write — and sends accepts ahead of its batch only once its ballot's
+/// promise is known durable (a ballot must never be reused after a crash).
+#[test]
+fn multipaxos_leader_accepts_while_writing_but_counts_itself_once_durable() {
+    // init: the leader's storage confirms nothing, not even its promise
+    let mut c = multi_cluster(3);
+    c.hold_notifications();
+    c.elect(1);
+
+    // act
+    let first = c.put(1, "x", "1");
+    c.deliver_all();
+
+    // check: the accepts waited for the leader's batch; n2 and n3 chose without it
+    assert!(c.early_sent.is_empty(), "{:?}", c.early_sent);
+    assert_eq!(c.outcome(first), Some(&WRITTEN));
+
+    // init: the promise is confirmed; n3 becomes unreachable
+    c.release_notifications();
+    c.isolate(3);
+    c.hold_notifications();
+    let slot = c.node(1).first_unchosen();
+
+    // act
+    let second = c.put(1, "x", "2");
+    c.deliver_all();
+
+    // check: the accept left early and n2 accepted it, but one durable acceptance
+    // is no majority …
+    assert_eq!(c.early_sent, vec![(1, 2), (1, 3)]);
+    let ballot = c.node(1).promised();
+    assert_eq!(c.node(2).accepted_at(slot).map(|(b, _)| b), Some(ballot));
+    assert_eq!(c.node(1).first_unchosen(), slot);
+    assert_eq!(c.outcome(second), None);
+    // … until the leader's own write is confirmed
+    c.release_notifications();
+    assert_eq!(c.outcome(second), Some(&WRITTEN));
+    assert_eq!(c.node(1).first_unchosen(), slot.next());
+}
+
 /// Pipelining and batching ("Paxos Made Live" §5; PMMC's concurrent commanders):
 /// at most `accept_inflight_max` accepts are in flight; a command goes out alone
 /// only while at most half of that window is in use, and commands arriving

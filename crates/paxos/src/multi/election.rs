@@ -217,12 +217,17 @@ impl MultiPaxosNode {
             read_ctx: 0,
             since: self.now,
             heartbeat_at: self.now,
+            durable_waits: VecDeque::new(),
+            ballot_durable: false,
         }));
         self.leader = Some(self.cfg.id);
         self.leader_contact = None;
         for chunk in values.chunks(self.cfg.accept_batch_max) {
             self.propose_batch(chunk.to_vec(), out);
         }
+        // Our promise is in this batch or an earlier one: its confirmation tells us
+        // the ballot is durable, even if the takeover proposed nothing.
+        self.await_durable(out);
         self.on_heartbeat_timer(out);
         self.advance_decided(out);
     }

@@ -52,14 +52,13 @@ pub(crate) struct Waiter {
 }
 
 impl Waiter {
-    /// Answers this client about chosen state: at once if `early` (see
-    /// [`MultiPaxosNode::answers_early`]), else after our pending batches.
-    pub(crate) fn answer(self, early: bool, outcome: Outcome<Response>, out: &mut Fx) {
-        if early {
-            out.reply_early(self.client, self.seq, outcome);
-        } else {
-            out.reply(self.client, self.seq, outcome);
-        }
+    /// Answers this client about chosen state, at once
+    /// ([`synod_core::Effects::early_replies`]): a slot counts as chosen only once a
+    /// phase-2 quorum holds it durably — a peer's `Accepted` follows its write, and
+    /// our own acceptance counts once `on_persisted` confirmed it — so the answer
+    /// depends on no batch still being written.
+    pub(crate) fn answer(self, outcome: Outcome<Response>, out: &mut Fx) {
+        out.reply_early(self.client, self.seq, outcome);
     }
 }
 
@@ -143,6 +142,14 @@ pub(crate) struct LeaderState {
     pub read_ctx: u64,
     pub since: Time,
     pub heartbeat_at: Time,
+    /// Our own acceptances waiting to be durable: `(tag, end)` — once the driver
+    /// confirms the batch tagged `tag` (`Node::on_persisted`), we hold every slot we
+    /// proposed below `end` durably and count ourselves toward its phase-2 quorum.
+    pub durable_waits: VecDeque<(u64, Slot)>,
+    /// Our ballot's promise is durable (the driver confirmed a batch written since
+    /// we became leader): from then on accepts leave while our own acceptance is
+    /// still being written (the Paxos twin of Raft thesis §10.2.1).
+    pub ballot_durable: bool,
 }
 
 /// A node's role.
@@ -182,6 +189,9 @@ pub struct MultiPaxosNode {
     /// What the current input accepted and executed (see `journal`).
     pub(crate) facts: JournalFacts,
     pub(crate) now: Time,
+    /// Tag of the latest persist notification asked for (volatile: the driver's
+    /// notifications do not outlive the process).
+    pub(crate) persist_tag: u64,
 }
 
 /// Effects of a Multi-Paxos node.
@@ -214,6 +224,7 @@ impl MultiPaxosNode {
             round_seen: 0,
             facts: JournalFacts::default(),
             now: Time::ZERO,
+            persist_tag: 0,
         }
     }
 
@@ -393,20 +404,10 @@ impl MultiPaxosNode {
         }
     }
 
-    /// Whether answers about chosen slots may go out before our pending batches are
-    /// durable ([`synod_core::Effects::early_replies`]). They may when a phase-2
-    /// quorum needs another acceptor: its `Accepted` answers an `Accept` we sent only
-    /// after our own acceptance was durable, so whatever is chosen is durable on a
-    /// whole quorum. A phase-2 quorum of one is us alone, still writing.
-    pub(crate) fn answers_early(&self) -> bool {
-        self.cfg.phase2_quorum > 1
-    }
-
     /// Executes chosen slots in order ("Paxos Made Simple" §3: a server "can execute
     /// command i only after it has learned commands 1 through i"), answers the
     /// clients waiting on them, serves ready reads and snapshots if due.
     pub(crate) fn execute_chosen(&mut self, out: &mut Fx) {
-        let early = self.answers_early();
         while self.first_unexecuted < self.log.first_unchosen() {
             let slot = self.first_unexecuted;
             let value = self
@@ -430,7 +431,7 @@ impl MultiPaxosNode {
                             "{slot} chose another value than its leader proposed"
                         );
                         if let Some(r) = result {
-                            w.answer(early, Outcome::Done(Response::Kv(r)), out);
+                            w.answer(Outcome::Done(Response::Kv(r)), out);
                         }
                     }
                 }
@@ -566,6 +567,12 @@ impl Node for MultiPaxosNode {
             Request::Kv(KvOp::Get { key }) => self.read(waiter, key, out),
             Request::Kv(op) => self.on_write(waiter, op, out),
         }
+        self.log.save_frontier(&mut out.persist, false);
+    }
+
+    fn on_persisted(&mut self, now: Time, tag: u64, out: &mut Fx) {
+        self.begin_input(now);
+        self.on_own_acceptances_durable(tag, out);
         self.log.save_frontier(&mut out.persist, false);
     }
 }

@@ -42,7 +42,6 @@ impl MultiPaxosNode {
     /// Answers, in arrival order, every read whose round is confirmed and whose
     /// index is executed.
     pub(crate) fn serve_reads(&mut self, out: &mut Fx) {
-        let early = self.answers_early();
         let Role::Leader(st) = &mut self.role else {
             return;
         };
@@ -61,7 +60,7 @@ impl MultiPaxosNode {
             let read = st.reads.pop_front().expect("front exists");
             let value = self.kv.read(&read.key).map(str::to_owned);
             let answer = Outcome::Done(Response::Kv(KvResult::Value(value)));
-            read.waiter.answer(early, answer, out);
+            read.waiter.answer(answer, out);
         }
     }
 }

@@ -8,8 +8,13 @@
 //!   waits in a queue bounded by `proposal_queue_max`, and when a batch completes the
 //!   queue leaves in accepts of up to `accept_batch_max` consecutive slots — the
 //!   upper half of the window carries batches, so batching falls out of the load;
-//! * a slot is chosen once a phase-2 quorum accepted it in our ballot; the leader's
-//!   `decided` (first slot not known chosen) rides on every accept and heartbeat;
+//! * a slot is chosen once a phase-2 quorum accepted it durably in our ballot; the
+//!   leader's `decided` (first slot not known chosen) rides on every accept and
+//!   heartbeat;
+//! * the leader writes its own acceptance in parallel with sending the accept (the
+//!   Paxos twin of Raft thesis §10.2.1): once its ballot's promise is durable, accepts
+//!   go out as early sends, and the leader counts itself toward a phase-2 quorum only
+//!   for what `on_persisted` confirmed durable;
 //! * unacknowledged accepts are retransmitted every heartbeat interval;
 //! * check-quorum: a leader that heard no phase-2 quorum for `election_timeout_max`
 //!   steps down, so clients stop waiting on it.
@@ -75,7 +80,6 @@ impl MultiPaxosNode {
         if st.queue.is_empty() && st.unchosen < lone_max(self.cfg.accept_inflight_max) {
             st.waiters.push_back((st.next_slot, waiter));
             self.propose_batch(vec![Value::Command(cmd)], out);
-            self.advance_decided(out); // a phase-2 quorum of one chooses at once
         } else if st.queue.len() >= self.cfg.proposal_queue_max {
             out.reply(waiter.client, waiter.seq, Outcome::Unavailable);
         } else {
@@ -84,10 +88,11 @@ impl MultiPaxosNode {
     }
 
     /// Phase 2(a) for consecutive new slots from `next_slot`, one per value: accept
-    /// them ourselves (persisted before the accept leaves) and send one accept
-    /// message to every peer. The caller registered the waiting clients.
+    /// them ourselves (written in this input's batch; we count ourselves once it is
+    /// durable) and send one accept message to every peer — at once if our ballot is
+    /// durable, else after this batch. The caller registered the waiting clients.
     pub(crate) fn propose_batch(&mut self, values: Vec<Value>, out: &mut Fx) {
-        let (ballot, id, now) = (self.promised, self.cfg.id, self.now);
+        let (ballot, now) = (self.promised, self.now);
         let Role::Leader(st) = &mut self.role else {
             return;
         };
@@ -112,8 +117,6 @@ impl MultiPaxosNode {
             self.facts.accepted(Slot(slot), ballot);
         }
         st.next_slot = last.next();
-        let acks = self.cfg.member_bit(id);
-        let chosen = is_quorum(acks, self.cfg.phase2_quorum);
         if let Some(prev) = st.batches.back() {
             assert_eq!(
                 prev.last.next(),
@@ -124,12 +127,12 @@ impl MultiPaxosNode {
         st.batches.push_back(Batch {
             first,
             last,
-            acks,
-            chosen,
+            acks: 0, // ours counts once durable (`on_own_acceptances_durable`)
+            chosen: false,
             sent_at: now,
         });
-        st.unchosen += usize::from(!chosen);
-        let decided = st.decided;
+        st.unchosen += 1;
+        let (decided, early) = (st.decided, st.ballot_durable);
         let encoded = EncodedEntries::shared(encoded);
         // Every peer gets its own copy of the values; the last takes the original.
         let mut values = Some(values);
@@ -148,7 +151,58 @@ impl MultiPaxosNode {
                 decided,
                 encoded: encoded.clone(),
             };
-            out.send(peer, msg);
+            if early {
+                out.send_early(peer, msg);
+            } else {
+                out.send(peer, msg);
+            }
+        }
+        self.await_durable(out);
+    }
+
+    /// Asks the driver to confirm this input's batch (`Effects::persist_notify`),
+    /// which holds our acceptance of every slot proposed so far; one notification
+    /// covers all proposals of an input.
+    pub(crate) fn await_durable(&mut self, out: &mut Fx) {
+        let Role::Leader(st) = &mut self.role else {
+            return;
+        };
+        match st.durable_waits.back_mut() {
+            Some((tag, end)) if out.persist_notify == Some(*tag) => *end = st.next_slot,
+            _ => {
+                self.persist_tag += 1;
+                st.durable_waits.push_back((self.persist_tag, st.next_slot));
+                out.persist_notify = Some(self.persist_tag);
+            }
+        }
+    }
+
+    /// The batch tagged `tag` is durable, and with it every batch before it: our
+    /// acceptances there now count toward phase-2 quorums, and our ballot's promise
+    /// is durable. Notifications of an earlier leadership find no wait of ours.
+    pub(crate) fn on_own_acceptances_durable(&mut self, tag: u64, out: &mut Fx) {
+        let (me, q2) = (self.cfg.member_bit(self.cfg.id), self.cfg.phase2_quorum);
+        let Role::Leader(st) = &mut self.role else {
+            return;
+        };
+        let mut through = None;
+        while let Some(&(t, end)) = st.durable_waits.front() {
+            if t > tag {
+                break;
+            }
+            st.durable_waits.pop_front();
+            through = Some(end);
+        }
+        let Some(end) = through else {
+            return;
+        };
+        st.ballot_durable = true;
+        if end > st.decided {
+            let chosen = ack_range(&mut st.batches, st.decided, Slot(end.0 - 1), me, q2);
+            if chosen > 0 {
+                st.unchosen -= chosen;
+                self.advance_decided(out);
+            }
         }
     }
 
@@ -205,13 +259,8 @@ impl MultiPaxosNode {
     /// Made Simple" §2.2). Moves `decided`, frees completed batches, learns and
     /// executes what we now know chosen, and refills the window from the queue.
     pub(crate) fn advance_decided(&mut self, out: &mut Fx) {
-        loop {
-            self.retire_chosen(out);
-            // With a phase-2 quorum of one, a new batch is chosen at once: loop.
-            if !self.drain_one_batch(out) {
-                return;
-            }
-        }
+        self.retire_chosen(out);
+        while self.drain_one_batch(out) {}
     }
 
     /// Retires the chosen batches at the front: everything below the first batch

@@ -81,6 +81,11 @@ pub struct Cluster<N: Node> {
     pub replies: Vec<(NodeId, ClientReply<N::Response>)>,
     /// Every message handed to a live node, in delivery order.
     pub delivered: Vec<Wire<N>>,
+    /// (from, to) of every message sent ahead of its input's batch
+    /// (`Effects::early_sends`).
+    pub early_sent: Vec<(u64, u64)>,
+    /// Persist notifications kept back while set ([`Cluster::hold_notifications`]).
+    held: Option<Vec<(NodeId, u64)>>,
     clients: u64,
 }
 
@@ -100,6 +105,8 @@ impl<N: Node> Cluster<N> {
             cut: BTreeSet::new(),
             replies: Vec::new(),
             delivered: Vec::new(),
+            early_sent: Vec::new(),
+            held: None,
             clients: 0,
         };
         for id in 1..=size {
@@ -273,6 +280,9 @@ impl<N: Node> Cluster<N> {
         slot.node = None;
         slot.timers.clear();
         self.wire.retain(|(_, to, _)| *to != n(id));
+        if let Some(held) = &mut self.held {
+            held.retain(|&(to, _)| to != n(id));
+        }
         for c in &mut self.checks {
             c.crashed(n(id));
         }
@@ -299,9 +309,48 @@ impl<N: Node> Cluster<N> {
         self.request(id, ClientId(1000 + self.clients), 1, op)
     }
 
+    /// From now on, keeps persist notifications until [`Cluster::release_notifications`]
+    /// (the batches themselves are durable at once, as always).
+    pub fn hold_notifications(&mut self) {
+        self.held.get_or_insert_with(Vec::new);
+    }
+    /// Delivers the held persist notifications, in order, and stops holding them.
+    pub fn release_notifications(&mut self) {
+        for (id, tag) in self.held.take().unwrap_or_default() {
+            self.notify(id, tag);
+        }
+    }
+
     // ----- the driver loop ----------------------------------------------------------
 
+    /// One input, then the persist notifications it and its follow-ups asked for.
     fn input(&mut self, id: NodeId, f: impl FnOnce(&mut N, Time, &mut NodeEffects<N>)) {
+        if let Some(tag) = self.step(id, f) {
+            self.notify(id, tag);
+        }
+    }
+
+    /// Tells `id` its batch `tag` is durable (`MemStorage::persist` is synchronous),
+    /// unless notifications are held.
+    fn notify(&mut self, id: NodeId, mut tag: u64) {
+        loop {
+            if let Some(held) = &mut self.held {
+                held.push((id, tag));
+                return;
+            }
+            match self.step(id, |r, now, fx| r.on_persisted(now, tag, fx)) {
+                Some(next) => tag = next,
+                None => return,
+            }
+        }
+    }
+
+    /// Carries out one input of `id`; returns the persist notification it asked for.
+    fn step(
+        &mut self,
+        id: NodeId,
+        f: impl FnOnce(&mut N, Time, &mut NodeEffects<N>),
+    ) -> Option<u64> {
         let now = self.now;
         let slot = self.slots.get_mut(&id).expect("unknown node");
         let node = slot
@@ -310,10 +359,6 @@ impl<N: Node> Cluster<N> {
             .unwrap_or_else(|| panic!("input to crashed {id}"));
         let mut fx = Effects::new();
         f(node, now, &mut fx);
-        assert!(
-            fx.persist_notify.is_none(),
-            "synod-paxos asks for no notification"
-        );
         // Persist before send: the batch is durable before anything of this input leaves.
         slot.disk.persist(fx.persist.take());
         for op in fx.timers.drain(..) {
@@ -325,11 +370,16 @@ impl<N: Node> Cluster<N> {
         for c in &mut self.checks {
             c.after_step(id, node);
         }
-        for env in fx.early_sends.drain(..).chain(fx.sends.drain(..)) {
+        for env in fx.early_sends.drain(..) {
+            self.early_sent.push((id.0, env.to.0));
+            self.send(id.0, env.to.0, env.msg);
+        }
+        for env in fx.sends.drain(..) {
             self.send(id.0, env.to.0, env.msg);
         }
         let replies = fx.early_replies.drain(..).chain(fx.replies.drain(..));
         self.replies.extend(replies.map(|r| (id, r)));
+        fx.persist_notify
     }
 }
 
