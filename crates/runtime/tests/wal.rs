@@ -88,11 +88,12 @@ fn snapshot_name(g: u64) -> String {
     format!("snap-{g:020}.snap")
 }
 
-/// File names in `dir`, sorted.
+/// File names in `dir`, sorted, but for the directory lock (`wal.lock`, always there).
 fn names(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name != "wal.lock")
         .collect();
     names.sort();
     names
@@ -463,6 +464,28 @@ impl Syncer for RecordingSyncer {
         self.record(SyncEvent::Dir)?;
         fs::File::open(dir)?.sync_all()
     }
+}
+
+/// Two storages on one directory would append to the same segment and delete each
+/// other's files: the second open is refused, naming the directory, and succeeds once
+/// the first storage is gone (a crash releases the lock the same way).
+#[test]
+fn a_second_storage_on_the_same_directory_is_refused_while_the_first_lives() {
+    // init
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (mut first, _) = open(dir, big());
+    first.write_batch(&batch([put(1, b"a")])).unwrap();
+
+    // act
+    let err = open_err(dir);
+
+    // check
+    assert!(err.contains("in use by another storage"), "{err}");
+    assert!(err.contains(&dir.display().to_string()), "{err}");
+    drop(first);
+    let (_, recovered) = open(dir, big());
+    assert_eq!(recovered.log.len(), 1, "the refused open changed nothing");
 }
 
 fn open_recording(dir: &Path, options: WalOptions) -> (FileStorage, RecordingSyncer) {

@@ -29,6 +29,8 @@ const SNAPSHOT_PREFIX: &str = "snap-";
 const SNAPSHOT_SUFFIX: &str = ".snap";
 /// Suffix of files being written before their atomic rename.
 pub(crate) const TEMP_SUFFIX: &str = ".tmp";
+/// The directory lock's file (see `lock.rs`); empty.
+pub(crate) const LOCK_FILE: &str = "wal.lock";
 
 /// The name of segment `number`: fixed width, so names sort like numbers.
 pub(crate) fn segment_file_name(number: u64) -> String {
@@ -49,10 +51,15 @@ pub(crate) enum FileKind {
     Snapshot(u64),
     /// `<anything>.tmp`: a file whose writer crashed before renaming it.
     Temp,
+    /// `wal.lock`: the directory lock.
+    Lock,
 }
 
 /// Classifies a file name, or `None` if it is not one this WAL writes.
 pub(crate) fn classify_file_name(name: &str) -> Option<FileKind> {
+    if name == LOCK_FILE {
+        return Some(FileKind::Lock);
+    }
     if name.ends_with(TEMP_SUFFIX)
         && (name.starts_with(SEGMENT_PREFIX) || name.starts_with(SNAPSHOT_PREFIX))
     {

@@ -25,6 +25,7 @@
 //! | `wal-<20-digit number>.log` | a segment; numbers are dense from the oldest kept to the newest |
 //! | `snap-<20-digit generation>.snap` | a snapshot, referred to by the log |
 //! | `*.tmp` | a file being written before its atomic rename; removed on open |
+//! | `wal.lock` | empty; an open storage holds an exclusive `flock` on it, so a second storage on the directory is refused (`lock.rs`) |
 //!
 //! # Segment format
 //!
@@ -121,6 +122,7 @@ pub mod durability;
 mod files;
 mod format;
 pub mod group_commit;
+mod lock;
 mod recovery;
 mod segment;
 mod snapshot;

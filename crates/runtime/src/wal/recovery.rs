@@ -152,11 +152,13 @@ fn list(dir: &Path) -> Result<Listing, StorageError> {
             Some(FileKind::Segment(n)) => listing.segments.push(n),
             Some(FileKind::Snapshot(g)) => listing.snapshots.push(g),
             Some(FileKind::Temp) => listing.temps.push(path),
+            Some(FileKind::Lock) => {}
             None => {
                 return Err(files::corrupt_file(
                     &path,
                     "unexpected entry in the WAL directory (not a segment `wal-<20 digits>.log`, \
-                     snapshot `snap-<20 digits>.snap` or `.tmp` file this WAL writes)",
+                     snapshot `snap-<20 digits>.snap`, `.tmp` file or `wal.lock` this WAL \
+                     writes)",
                 ));
             }
         }

@@ -3,6 +3,7 @@
 use super::durability::{SyncMode, Syncer};
 use super::files;
 use super::format::{self, LogOp, Record};
+use super::lock::{lock_dir, DirLock};
 use super::recovery;
 use super::segment::{invalid_input, segment_path, ActiveSegment};
 use super::snapshot::{snapshot_path, write_snapshot};
@@ -59,7 +60,9 @@ impl Default for WalOptions {
 /// groups of batches — and [`Storage`] is implemented on top by calling the same code
 /// (which blocks the calling task; fine for tests and single-node tools).
 ///
-/// Only one `FileStorage` may use a directory at a time; nothing locks it.
+/// Only one `FileStorage` uses a directory at a time: opening takes an exclusive lock
+/// on it (`wal.lock`, released on drop or when the process dies) and fails with an
+/// error naming the directory if another storage holds it.
 ///
 /// After a failed write or sync every further write fails too: the file's state is
 /// then unknown (a failed `fsync` may have dropped dirty pages), and the node must
@@ -80,6 +83,8 @@ pub struct FileStorage {
     failed: Option<String>,
     /// Encoded records of the group being written, not yet handed to the file.
     pending: Vec<u8>,
+    /// Held while the storage lives.
+    _lock: DirLock,
 }
 
 impl FileStorage {
@@ -108,6 +113,8 @@ impl FileStorage {
     ) -> Result<(FileStorage, Recovered), StorageError> {
         let dir = dir.as_ref().to_path_buf();
         ensure_dir(&dir, &mut *syncer)?;
+        // Before recovery, which removes files a running storage may still use.
+        let lock = lock_dir(&dir)?;
         let outcome = recovery::recover(&dir, Some(&mut *syncer))?;
         let (first_segment, active) = match outcome.segments {
             Some(span) => (
@@ -130,6 +137,7 @@ impl FileStorage {
             next_snapshot_generation: outcome.next_snapshot_generation,
             failed: None,
             pending: Vec::new(),
+            _lock: lock,
         };
         storage.remove_dead_segments()?;
         Ok((storage, outcome.recovered))
