@@ -13,7 +13,7 @@ use common::*;
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use synod_core::{KvOp, KvResult, Outcome, Prng};
-use synod_paxos::{MultiPaxosConfig, Response, Slot, Value};
+use synod_paxos::{MultiPaxosConfig, Request, Response, Slot, Value};
 
 const FAULTS: Faults = Faults {
     drop: 10,
@@ -24,9 +24,23 @@ const FAULTS: Faults = Faults {
     partition: 1,
 };
 
+/// One write, or — a third of the time — two to four arriving together, as one input
+/// (a server that read several requests at once).
 fn random_put(c: &mut MultiCluster, rng: &mut Prng, id: u64) {
-    let key = format!("k{}", rng.below(5));
-    c.put(id, &key, &rng.next_u64().to_string());
+    let together = if rng.below(3) == 0 {
+        2 + rng.below(3)
+    } else {
+        1
+    };
+    let puts = (0..together)
+        .map(|_| {
+            Request::Kv(KvOp::Put {
+                key: format!("k{}", rng.below(5)),
+                value: rng.next_u64().to_string(),
+            })
+        })
+        .collect();
+    c.propose_all(id, puts);
 }
 
 /// Heals, waits for a leader, gets one more command through, and checks that every

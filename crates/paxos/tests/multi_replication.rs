@@ -261,6 +261,44 @@ fn multipaxos_acceptance_is_durable_before_it_is_acknowledged() {
     assert_eq!(c.disk(2).log_len(), 1);
 }
 
+/// Batching of commands that arrive together (PML §5: the leader batches requests):
+/// the writes of one client input — a server that read several requests at once —
+/// share one accept per peer, up to `accept_batch_max` slots, instead of the first
+/// few leaving alone; the rest wait for the window.
+#[test]
+fn multipaxos_writes_that_arrive_together_share_one_accept() {
+    // init: a window of 2 accepts of up to 4 commands
+    let mut c = build(3, 1, |cfg| {
+        cfg.accept_inflight_max = 2;
+        cfg.accept_batch_max = 4;
+    });
+    c.elect(1);
+    let put = |i: u64| {
+        Request::Kv(KvOp::Put {
+            key: "k".into(),
+            value: i.to_string(),
+        })
+    };
+
+    // act: six writes in one input
+    let tickets = c.propose_all(1, (0..6).map(put).collect());
+
+    // check: one accept of four slots per peer; two writes wait
+    assert_eq!(c.node(1).pipeline(), Some((1, 2)));
+    let sizes: Vec<usize> = c
+        .wire
+        .iter()
+        .filter_map(|(_, _, m)| match m {
+            Message::Accept { values, .. } => Some(values.len()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sizes, vec![4, 4]);
+    c.deliver_all();
+    assert!(tickets.iter().all(|t| c.outcome(*t) == Some(&WRITTEN)));
+    assert_eq!(accept_sizes_to(&c, 2), vec![4, 2]);
+}
+
 /// The leader's queue is bounded (`proposal_queue_max`): beyond it a command is
 /// refused with `Unavailable`, which promises it was not proposed.
 #[test]

@@ -40,6 +40,11 @@ impl MultiPaxosNode {
             // Give the candidate an election timeout to finish phase 1.
             self.reset_election_timer(out);
         }
+        // The candidate takes every slot below our first unchosen slot as chosen and
+        // will not propose it again: that knowledge must survive our crash, or no one
+        // may be left to supply those values (the chosen prefix is otherwise saved
+        // lazily, `save_frontier`). The promise leaves after this batch is durable.
+        self.log.save_frontier(&mut out.persist, true);
         let promise = Message::Promise {
             ballot,
             first_unchosen: self.log.first_unchosen(),

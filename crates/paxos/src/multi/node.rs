@@ -475,13 +475,31 @@ impl MultiPaxosNode {
     }
 
     /// Starts a client write: only a leader proposes.
-    fn on_write(&mut self, waiter: Waiter, op: KvOp, out: &mut Fx) {
+    /// Queues a client write at the leader, or refuses it when the queue is full
+    /// even after proposing what the window takes (nothing was proposed). Returns
+    /// `true` if it queued it.
+    fn queue_write(&mut self, waiter: Waiter, op: KvOp, out: &mut Fx) -> bool {
+        let full = |node: &MultiPaxosNode| match &node.role {
+            Role::Leader(st) => st.queue.len() >= node.cfg.proposal_queue_max,
+            _ => unreachable!("only a leader takes writes"),
+        };
+        if full(self) {
+            self.propose_queued(out);
+        }
+        if full(self) {
+            out.reply(waiter.client, waiter.seq, Outcome::Unavailable);
+            return false;
+        }
+        let Role::Leader(st) = &mut self.role else {
+            unreachable!("only a leader takes writes");
+        };
         let cmd = Arc::new(KvCommand {
             client: waiter.client,
             seq: waiter.seq,
             op,
         });
-        self.propose_command(waiter, cmd, out);
+        st.queue.push_back((waiter, cmd));
+        true
     }
 }
 
@@ -553,19 +571,36 @@ impl Node for MultiPaxosNode {
     }
 
     fn on_client_request(&mut self, now: Time, req: ClientRequest<Request>, out: &mut Fx) {
+        self.on_client_requests(now, [req], out);
+    }
+
+    /// Queues every write of the input, then proposes: writes that arrive together
+    /// share one accept (window permitting) instead of the first few leaving alone.
+    fn on_client_requests(
+        &mut self,
+        now: Time,
+        requests: impl IntoIterator<Item = ClientRequest<Request>>,
+        out: &mut Fx,
+    ) {
         self.begin_input(now);
-        let waiter = Waiter {
-            client: req.client,
-            seq: req.seq,
-        };
-        if !self.is_leader() {
-            let leader = self.leader.filter(|&l| l != self.cfg.id);
-            out.reply(req.client, req.seq, Outcome::NotLeader { leader });
-            return;
+        let mut wrote = false;
+        for req in requests {
+            let waiter = Waiter {
+                client: req.client,
+                seq: req.seq,
+            };
+            if !self.is_leader() {
+                let leader = self.leader.filter(|&l| l != self.cfg.id);
+                out.reply(req.client, req.seq, Outcome::NotLeader { leader });
+                continue;
+            }
+            match req.op {
+                Request::Kv(KvOp::Get { key }) => self.read(waiter, key, out),
+                Request::Kv(op) => wrote |= self.queue_write(waiter, op, out),
+            }
         }
-        match req.op {
-            Request::Kv(KvOp::Get { key }) => self.read(waiter, key, out),
-            Request::Kv(op) => self.on_write(waiter, op, out),
+        if wrote {
+            self.propose_queued(out);
         }
         self.log.save_frontier(&mut out.persist, false);
     }

@@ -3,11 +3,12 @@
 //! pipelined and batched as in "Paxos Made Live" §5 / "Paxos Made Moderately
 //! Complex" (commanders run concurrently for different slots):
 //!
-//! * up to `accept_inflight_max` accept messages are in flight; a command goes out
-//!   alone only while at most half of that window is in use ([`lone_max`]), else it
-//!   waits in a queue bounded by `proposal_queue_max`, and when a batch completes the
-//!   queue leaves in accepts of up to `accept_batch_max` consecutive slots — the
-//!   upper half of the window carries batches, so batching falls out of the load;
+//! * up to `accept_inflight_max` accept messages are in flight; the writes of a
+//!   client input (one, or all a server read at once) go out together in one accept
+//!   only while at most half of that window is in use ([`lone_max`]), else they wait
+//!   in a queue bounded by `proposal_queue_max`, and when a batch completes the queue
+//!   leaves in accepts of up to `accept_batch_max` consecutive slots — the upper half
+//!   of the window carries batches, so batching falls out of the load;
 //! * a slot is chosen once a phase-2 quorum accepted it durably in our ballot; the
 //!   leader's `decided` (first slot not known chosen) rides on every accept and
 //!   heartbeat;
@@ -20,18 +21,18 @@
 //!   steps down, so clients stop waiting on it.
 
 use super::message::{EncodedEntries, EntryBytes, Message};
-use super::node::{AckSet, Batch, Fx, MultiPaxosNode, MultiPaxosTimer, Role, Waiter};
+use super::node::{AckSet, Batch, Fx, MultiPaxosNode, MultiPaxosTimer, Role};
 use crate::types::{Ballot, Slot, Value};
 use std::sync::Arc;
-use synod_core::{KvCommand, NodeId, Outcome};
+use synod_core::NodeId;
 
-/// Accept messages in flight below which a command that finds the queue empty is
-/// proposed alone at once: half the window, rounded up (so a window of one still
-/// proposes). Above it commands queue and leave together when a batch completes.
-/// Without this bound every completion freed a window slot that the next lone
-/// command took, and under steady load batches stayed at a few commands each.
-/// Liveness: a command queues only while a batch is in flight (`lone_max >= 1`),
-/// and every completion drains the queue into the freed slots.
+/// Accept messages in flight below which the writes of a client input are proposed
+/// at once: half the window, rounded up (so a window of one still proposes). Above
+/// it writes queue and leave together when a batch completes. Without this bound
+/// every completion freed a window slot that the next lone command took, and under
+/// steady load batches stayed at a few commands each. Liveness: a write stays
+/// queued only while a batch is in flight (`lone_max >= 1`), and every completion
+/// drains the queue into the freed slots.
 pub(crate) fn lone_max(accept_inflight_max: usize) -> usize {
     accept_inflight_max.div_ceil(2)
 }
@@ -70,20 +71,15 @@ pub(crate) fn ack_range(
 }
 
 impl MultiPaxosNode {
-    /// A client write at the leader: propose it now if nothing waits and at most
-    /// half the window is in use ([`lone_max`]), else queue it (or refuse it when the
-    /// queue is full — nothing was proposed).
-    pub(crate) fn propose_command(&mut self, waiter: Waiter, cmd: Arc<KvCommand>, out: &mut Fx) {
-        let Role::Leader(st) = &mut self.role else {
-            unreachable!("only a leader proposes");
+    /// Proposes the queued writes of a client input now, as one batch, if at most
+    /// half the window is in use ([`lone_max`]); else they wait for a batch to
+    /// complete (`advance_decided` drains the queue into the freed window).
+    pub(crate) fn propose_queued(&mut self, out: &mut Fx) {
+        let Role::Leader(st) = &self.role else {
+            return;
         };
-        if st.queue.is_empty() && st.unchosen < lone_max(self.cfg.accept_inflight_max) {
-            st.waiters.push_back((st.next_slot, waiter));
-            self.propose_batch(vec![Value::Command(cmd)], out);
-        } else if st.queue.len() >= self.cfg.proposal_queue_max {
-            out.reply(waiter.client, waiter.seq, Outcome::Unavailable);
-        } else {
-            st.queue.push_back((waiter, cmd));
+        if st.unchosen < lone_max(self.cfg.accept_inflight_max) {
+            self.drain_one_batch(out);
         }
     }
 
@@ -217,9 +213,12 @@ impl MultiPaxosNode {
         }
         let n = st.queue.len().min(self.cfg.accept_batch_max);
         let mut values = Vec::with_capacity(n);
-        for (slot, (w, cmd)) in (st.next_slot.0..).map(Slot).zip(st.queue.drain(..n)) {
+        let mut slot = st.next_slot;
+        while values.len() < n {
+            let (w, cmd) = st.queue.pop_front().expect("n queued");
             st.waiters.push_back((slot, w));
             values.push(Value::Command(cmd));
+            slot = slot.next();
         }
         self.propose_batch(values, out);
         true

@@ -303,6 +303,20 @@ impl<N: Node> Cluster<N> {
         self.input(n(id), |r, now, fx| r.on_client_request(now, req, fx));
         Ticket { client, seq }
     }
+    /// Requests from fresh client sessions handed to node `id` together, as one input
+    /// (a server that read them at once).
+    pub fn propose_all(&mut self, id: u64, ops: Vec<N::Request>) -> Vec<Ticket> {
+        let mut tickets = Vec::new();
+        let mut reqs = Vec::new();
+        for op in ops {
+            self.clients += 1;
+            let client = ClientId(1000 + self.clients);
+            tickets.push(Ticket { client, seq: 1 });
+            reqs.push(ClientRequest { client, seq: 1, op });
+        }
+        self.input(n(id), |r, now, fx| r.on_client_requests(now, reqs, fx));
+        tickets
+    }
     /// A request from a fresh client session (so proposals never dedup each other).
     pub fn propose(&mut self, id: u64, op: N::Request) -> Ticket {
         self.clients += 1;
