@@ -289,6 +289,7 @@ fn run_json(protocol: &str, o: &RunOutcome) -> serde_json::Value {
         "messages_sent": o.stats.sent,
         "messages_delivered": o.stats.delivered,
         "client_messages_delivered": o.stats.client_delivered,
+        "client_inputs_batched": o.stats.client_batches,
         "dropped": {
             "partition": o.stats.dropped_partition,
             "loss": o.stats.dropped_loss,

@@ -283,6 +283,9 @@ pub struct SimStats {
     pub delivered: u64,
     /// Client requests delivered to a running node and replies delivered to clients.
     pub client_delivered: u64,
+    /// Inputs that handed a node two or more client requests together (those that
+    /// queued up while it was paused).
+    pub client_batches: u64,
     /// Dropped by a partition.
     pub dropped_partition: u64,
     /// Dropped by loss.
@@ -572,6 +575,28 @@ impl<P: SimProtocol> Simulator<P> {
         true
     }
 
+    /// Pops the next event if it is a client request for `node` due now, and
+    /// accounts for it as `step_event` would.
+    fn take_request_due_now(
+        &mut self,
+        node: usize,
+    ) -> Option<ClientRequest<<P::Node as Node>::Request>> {
+        let next = self.queue.peek()?;
+        let due = next.at == self.now
+            && matches!(self.slab.events[next.slot as usize], Some(Event::ToNode { node: n, .. }) if n == node);
+        if !due {
+            return None;
+        }
+        let Scheduled { at, slot, .. } = self.queue.pop()?;
+        let event = self.slab.take(slot);
+        self.stats.events += 1;
+        event.fold_into(at, &mut self.digest);
+        match event {
+            Event::ToNode { request, .. } => Some(request),
+            _ => unreachable!("checked above"),
+        }
+    }
+
     fn handle(&mut self, event: Event<P>) {
         match event {
             Event::Deliver { from, to, msg } => self.deliver(from, to, msg),
@@ -615,8 +640,16 @@ impl<P: SimProtocol> Simulator<P> {
             } => self.persist_done(node, incarnation, batches),
             Event::ToNode { node, request } => {
                 if self.slots[node].node.is_some() {
-                    self.stats.client_delivered += 1;
-                    self.step_node(node, |n, t, fx| n.on_client_request(t, request, fx));
+                    // Requests due at this node at this same instant — those that
+                    // queued up while it was paused — reach it as one input, the way
+                    // a server reads everything its sockets hold at once.
+                    let mut requests = vec![request];
+                    while let Some(next) = self.take_request_due_now(node) {
+                        requests.push(next);
+                    }
+                    self.stats.client_delivered += requests.len() as u64;
+                    self.stats.client_batches += u64::from(requests.len() > 1);
+                    self.step_node(node, |n, t, fx| n.on_client_requests(t, requests, fx));
                 }
             }
             Event::ToClient { client, reply } => self.client_answer(client, reply),

@@ -269,6 +269,22 @@ fn paused_node_processes_nothing_until_resumed() {
     );
 }
 
+/// A paused process finds several requests in its sockets when it resumes: the
+/// simulator hands a node the client requests that queued up while it was paused as
+/// one input (`Node::on_client_requests`), so the protocols' batched request paths
+/// run in every sweep with pauses.
+#[test]
+fn requests_queued_during_a_pause_reach_the_node_as_one_input() {
+    let batched: u64 = (0..20)
+        .map(|seed| {
+            let o = fixture_run(seed, "pause", 400);
+            assert!(o.violation.is_none(), "seed {seed}: {:?}", o.violation);
+            o.stats.client_batches
+        })
+        .sum();
+    assert!(batched > 0, "no input carried two requests in 20 seeds");
+}
+
 #[test]
 fn clogged_link_holds_then_releases_messages() {
     let mut sim = quiet(6);
