@@ -80,7 +80,7 @@ impl Cluster {
             .args(["--peers", &self.peers])
             .arg("--data-dir")
             .arg(self.dir.join(format!("node-{}", m.id)))
-            .args(["--log", "warn"])
+            .args(["--log", "info"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -98,6 +98,22 @@ impl Cluster {
 
     fn client_addrs(&self) -> Vec<SocketAddr> {
         self.members.iter().map(|m| m.client).collect()
+    }
+
+    /// The last `lines` lines of every member's log, for failure messages.
+    fn logs_tail(&self, lines: usize) -> String {
+        let mut out = String::new();
+        for m in &self.members {
+            let log = std::fs::read_to_string(self.dir.join(format!("node-{}.log", m.id)))
+                .unwrap_or_default();
+            let all: Vec<&str> = log.lines().collect();
+            out.push_str(&format!("--- node {} ---\n", m.id));
+            for line in &all[all.len().saturating_sub(lines)..] {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        out
     }
 
     /// Panics with the member's log if a member we did not kill has exited.
@@ -142,7 +158,12 @@ async fn leader_index(cluster: &Cluster, probe: &mut KvClient) -> usize {
                 .position(|m| m.client == addr)
                 .expect("the serving node is a member");
         }
-        assert!(Instant::now() < deadline, "no leader within 20 s");
+        if Instant::now() >= deadline {
+            panic!(
+                "no leader within 20 s; the members' logs:\n{}",
+                cluster.logs_tail(40)
+            );
+        }
     }
 }
 
