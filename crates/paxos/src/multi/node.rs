@@ -474,7 +474,6 @@ impl MultiPaxosNode {
         self.facts.clear();
     }
 
-    /// Starts a client write: only a leader proposes.
     /// Queues a client write at the leader, or refuses it when the queue is full
     /// even after proposing what the window takes (nothing was proposed). Returns
     /// `true` if it queued it.
