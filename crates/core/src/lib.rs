@@ -86,7 +86,8 @@ pub use driver::{Storage, StorageError, Transport, TransportError};
 pub use id::{ClientId, NodeId};
 pub use kv::{Applied, KvCommand, KvNode, KvOp, KvResult, KvStateMachine};
 pub use node::{
-    ClientReply, ClientRequest, Effects, Envelope, Node, NodeEffects, Outcome, TimerOp,
+    ClientReply, ClientRequest, DurableWaits, Effects, Envelope, Node, NodeEffects, Outcome,
+    TimerOp,
 };
 pub use rng::Prng;
 pub use storage::{

@@ -312,8 +312,82 @@ pub trait Node {
     }
 }
 
+/// A protocol's own writes waiting to be confirmed durable, for a leader that writes
+/// in parallel with sending and counts itself only for what its storage confirmed
+/// (Raft thesis §10.2.1, and its Multi-Paxos twin). Each wait is the input's
+/// [`Effects::persist_notify`] tag and a mark (how far that input's batch reaches);
+/// [`Node::on_persisted`] hands the tag back. Batches become durable in order, so a
+/// tag confirms every wait up to it.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct DurableWaits<M> {
+    waits: std::collections::VecDeque<(u64, M)>,
+}
+
+impl<M> Default for DurableWaits<M> {
+    fn default() -> DurableWaits<M> {
+        DurableWaits {
+            waits: std::collections::VecDeque::new(),
+        }
+    }
+}
+
+impl<M: Copy> DurableWaits<M> {
+    /// Asks to hear when this input's batch is durable, which reaches `mark`:
+    /// sets `notify` (the input's [`Effects::persist_notify`]). A second call in the
+    /// same input only moves the mark: one notification covers the input.
+    /// `last_tag` numbers the node's notifications; keep it across leaderships, so a
+    /// late notification of an earlier one matches no new wait.
+    pub fn await_batch(&mut self, mark: M, last_tag: &mut u64, notify: &mut Option<u64>) {
+        match self.waits.back_mut() {
+            Some((tag, m)) if *notify == Some(*tag) => *m = mark,
+            _ => {
+                *last_tag += 1;
+                self.waits.push_back((*last_tag, mark));
+                *notify = Some(*last_tag);
+            }
+        }
+    }
+
+    /// The batch tagged `tag` is durable, and every batch before it: drops the waits
+    /// it covers and returns the mark of the latest, or `None` if it covers none.
+    pub fn confirm(&mut self, tag: u64) -> Option<M> {
+        let mut through = None;
+        while let Some(&(t, mark)) = self.waits.front() {
+            if t > tag {
+                break;
+            }
+            self.waits.pop_front();
+            through = Some(mark);
+        }
+        through
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::DurableWaits;
+
+    /// One notification per input, whatever it wrote; a tag confirms every wait up to
+    /// it and reports the latest mark; a tag below every wait confirms nothing.
+    #[test]
+    fn durable_waits_coalesce_per_input_and_confirm_in_order() {
+        let (mut waits, mut last_tag) = (DurableWaits::default(), 0);
+        let mut input = |waits: &mut DurableWaits<u64>, marks: &[u64]| {
+            let mut notify = None;
+            for &m in marks {
+                waits.await_batch(m, &mut last_tag, &mut notify);
+            }
+            notify
+        };
+        assert_eq!(input(&mut waits, &[3, 5]), Some(1));
+        assert_eq!(input(&mut waits, &[8]), Some(2));
+        assert_eq!(input(&mut waits, &[9]), Some(3));
+        assert_eq!(waits.confirm(0), None);
+        assert_eq!(waits.confirm(2), Some(8));
+        assert_eq!(waits.confirm(2), None, "already confirmed");
+        assert_eq!(waits.confirm(7), Some(9));
+    }
+
     use super::*;
 
     #[test]

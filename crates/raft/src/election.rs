@@ -6,7 +6,7 @@ use crate::node::{Fx, LeaderState, RaftNode, RaftTimer, Role};
 use crate::progress::Progress;
 use crate::types::{LogIndex, Payload, Term};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use synod_core::NodeId;
+use synod_core::{DurableWaits, NodeId};
 
 impl RaftNode {
     /// The election timer fired on a follower or candidate (§5.2): campaign — first
@@ -208,7 +208,7 @@ impl RaftNode {
             transfer: None,
             config_pending: None,
             durable: LogIndex(0),
-            durable_waits: VecDeque::new(),
+            durable_waits: DurableWaits::default(),
         }));
         self.leader = Some(self.cfg.id);
         let noop = self.leader_append(Payload::Noop, out);

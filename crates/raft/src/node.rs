@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use synod_core::{
-    codec, ClientId, ClientRequest, KvOp, KvResult, KvStateMachine, Node, NodeEffects, NodeId,
-    Outcome, Prng, Recovered, Time,
+    codec, ClientId, ClientRequest, DurableWaits, KvOp, KvResult, KvStateMachine, Node,
+    NodeEffects, NodeId, Outcome, Prng, Recovered, Time,
 };
 
 /// Meta key of the current term.
@@ -108,8 +108,9 @@ pub(crate) struct LeaderState {
     /// majority only for what its storage confirmed (`on_persisted`). Starts at 0
     /// each term; the confirmation of the term's no-op covers everything before it.
     pub durable: LogIndex,
-    /// Appends whose durability we asked to hear about: (tag, last index written).
-    pub durable_waits: VecDeque<(u64, LogIndex)>,
+    /// Appends whose durability we asked to hear about, marked with the last index
+    /// each input wrote.
+    pub durable_waits: DurableWaits<LogIndex>,
 }
 
 impl LeaderState {
@@ -379,15 +380,10 @@ impl RaftNode {
         // We count ourselves toward a majority only once this write is durable, which
         // the driver reports through `on_persisted` (§10.2.1).
         if let Role::Leader(state) = &mut self.role {
-            match state.durable_waits.back_mut() {
-                // A second append in the same input: one notification covers both.
-                Some((tag, last)) if out.persist_notify == Some(*tag) => *last = index,
-                _ => {
-                    self.persist_tag += 1;
-                    state.durable_waits.push_back((self.persist_tag, index));
-                    out.persist_notify = Some(self.persist_tag);
-                }
-            }
+            let notify = &mut out.persist_notify;
+            state
+                .durable_waits
+                .await_batch(index, &mut self.persist_tag, notify);
         }
         index
     }
@@ -587,11 +583,7 @@ impl Node for RaftNode {
             return;
         };
         let before = state.durable;
-        while let Some(&(t, index)) = state.durable_waits.front() {
-            if t > tag {
-                break;
-            }
-            state.durable_waits.pop_front();
+        if let Some(index) = state.durable_waits.confirm(tag) {
             state.durable = state.durable.max(index);
         }
         // Our copy completes a majority only if enough followers are past the commit

@@ -14,7 +14,7 @@ use super::message::AcceptedSlot;
 use super::node::{Fx, LeaderState, MultiPaxosNode, Peer, Phase1, Report, Role};
 use crate::types::{Ballot, Slot, Value};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use synod_core::NodeId;
+use synod_core::{DurableWaits, NodeId};
 
 /// What a new leader must propose, from the promises of a phase-1 quorum: the
 /// first slot nobody in the quorum knows chosen, and for every later slot the value
@@ -217,7 +217,7 @@ impl MultiPaxosNode {
             read_ctx: 0,
             since: self.now,
             heartbeat_at: self.now,
-            durable_waits: VecDeque::new(),
+            durable_waits: DurableWaits::default(),
             ballot_durable: false,
         }));
         self.leader = Some(self.cfg.id);

@@ -77,6 +77,18 @@ pub struct LogRun {
     pub entries: Vec<LogEntry>,
 }
 
+/// Writes the header of a [`LogRun`] of `count` entries from `first`, as serde
+/// encodes it: `first`, then the length of `entries`.
+pub(crate) fn put_run_header(out: &mut impl Sink, first: Slot, count: u64) {
+    put_varint(out, first.0);
+    put_varint(out, count);
+}
+
+/// Bytes [`put_run_header`] writes.
+pub(crate) fn run_header_len(first: Slot, count: u64) -> usize {
+    varint_len(first.0) + varint_len(count)
+}
+
 /// Serde's variant indices (declaration order; below 128, so one byte each).
 const ENTRY_ACCEPTED: u64 = 0;
 const ENTRY_CHOSEN: u64 = 1;
@@ -296,9 +308,9 @@ impl SlotLog {
     /// encodes it, written by hand as [`LogEntry::encode`] is).
     fn encode_run(&self, from: Slot, to: Slot) -> Vec<u8> {
         let count = to.0 - from.0 + 1;
-        let mut out = Vec::with_capacity(2 * varint_len(count) + ENTRY_BYTES_HINT * count as usize);
-        put_varint(&mut out, from.0);
-        put_varint(&mut out, count);
+        let header = run_header_len(from, count);
+        let mut out = Vec::with_capacity(header + ENTRY_BYTES_HINT * count as usize);
+        put_run_header(&mut out, from, count);
         for s in from.0..=to.0 {
             self.entry(Slot(s))
                 .unwrap_or_else(|| panic!("run entry s{s} not held"))

@@ -2,10 +2,12 @@
 //! slots at once (§3); heartbeats, catch-up and snapshots are the engineering of
 //! "Paxos Made Live" (Chandra, Griesemer, Redstone 2007) §5.
 
+use super::log::{put_run_header, run_header_len};
 use crate::types::{Ballot, Slot, Value};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::sync::Arc;
+use synod_core::codec::postcard_format::Sink;
 use synod_core::NodeId;
 
 /// The storage bytes of an accept's entries (`LogEntry::Accepted { ballot, value }`
@@ -34,29 +36,21 @@ pub(crate) struct EntryBytes {
     header_at: usize,
 }
 
-/// Bytes of a `u64` as a postcard varint, at most.
-const VARINT_BYTES_MAX: usize = 10;
-/// Room for a run header (first slot, entry count) before the entries.
-const HEADER_ROOM: usize = 2 * VARINT_BYTES_MAX;
+/// Room for a run header before the entries: two varints of at most 10 bytes.
+const HEADER_ROOM: usize = 20;
 
-/// Writes `value` as a postcard varint (7 bits a byte, low first) into `buf` at
-/// `at`; returns where it ends.
-fn put_varint_at(buf: &mut [u8; HEADER_ROOM], mut at: usize, mut value: u64) -> usize {
-    while value >= 0x80 {
-        buf[at] = (value as u8) | 0x80;
-        value >>= 7;
-        at += 1;
+/// A [`Sink`] over a slice exactly as long as what is written into it.
+struct SliceSink<'a>(&'a mut [u8]);
+
+impl Sink for SliceSink<'_> {
+    fn put_byte(&mut self, byte: u8) {
+        self.put_slice(&[byte]);
     }
-    buf[at] = value as u8;
-    at + 1
-}
-
-/// The run header for `count` entries from `first`: the bytes and their length.
-fn run_header(first: Slot, count: usize) -> ([u8; HEADER_ROOM], usize) {
-    let mut header = [0u8; HEADER_ROOM];
-    let len = put_varint_at(&mut header, 0, first.0);
-    let len = put_varint_at(&mut header, len, count as u64);
-    (header, len)
+    fn put_slice(&mut self, bytes: &[u8]) {
+        let (to, rest) = std::mem::take(&mut self.0).split_at_mut(bytes.len());
+        to.copy_from_slice(bytes);
+        self.0 = rest;
+    }
 }
 
 impl EntryBytes {
@@ -73,9 +67,13 @@ impl EntryBytes {
             }
             super::log::put_accepted(&mut bytes, ballot, value);
         }
-        let (header, len) = run_header(first, values.len());
-        let header_at = HEADER_ROOM - len;
-        bytes[header_at..HEADER_ROOM].copy_from_slice(&header[..len]);
+        let count = values.len() as u64;
+        let header_at = HEADER_ROOM - run_header_len(first, count);
+        put_run_header(
+            &mut SliceSink(&mut bytes[header_at..HEADER_ROOM]),
+            first,
+            count,
+        );
         EntryBytes {
             ballot,
             first,
@@ -114,9 +112,9 @@ impl EntryBytes {
         }
         // A suffix (its first slots were known chosen): a header of its own.
         let tail = &self.bytes[self.start_of(k)..];
-        let (header, len) = run_header(from, self.count - k);
-        let mut out = Vec::with_capacity(len + tail.len());
-        out.extend_from_slice(&header[..len]);
+        let count = (self.count - k) as u64;
+        let mut out = Vec::with_capacity(run_header_len(from, count) + tail.len());
+        put_run_header(&mut out, from, count);
         out.extend_from_slice(tail);
         out.into()
     }

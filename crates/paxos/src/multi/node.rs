@@ -13,8 +13,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 use synod_core::{
-    codec, ClientId, ClientRequest, KvCommand, KvOp, KvResult, KvStateMachine, Node, NodeEffects,
-    NodeId, Outcome, Prng, Recovered, Time,
+    codec, ClientId, ClientRequest, DurableWaits, KvCommand, KvOp, KvResult, KvStateMachine, Node,
+    NodeEffects, NodeId, Outcome, Prng, Recovered, Time,
 };
 
 /// Meta key of the acceptor's promised ballot.
@@ -142,10 +142,11 @@ pub(crate) struct LeaderState {
     pub read_ctx: u64,
     pub since: Time,
     pub heartbeat_at: Time,
-    /// Our own acceptances waiting to be durable: `(tag, end)` — once the driver
-    /// confirms the batch tagged `tag` (`Node::on_persisted`), we hold every slot we
-    /// proposed below `end` durably and count ourselves toward its phase-2 quorum.
-    pub durable_waits: VecDeque<(u64, Slot)>,
+    /// Our own acceptances waiting to be durable, marked with `next_slot` after each
+    /// input: once the driver confirms a batch (`Node::on_persisted`), we hold every
+    /// slot we proposed below its mark durably and count ourselves toward its
+    /// phase-2 quorum.
+    pub durable_waits: DurableWaits<Slot>,
     /// Our ballot's promise is durable (the driver confirmed a batch written since
     /// we became leader): from then on accepts leave while our own acceptance is
     /// still being written (the Paxos twin of Raft thesis §10.2.1).
@@ -478,20 +479,17 @@ impl MultiPaxosNode {
     /// even after proposing what the window takes (nothing was proposed). Returns
     /// `true` if it queued it.
     fn queue_write(&mut self, waiter: Waiter, op: KvOp, out: &mut Fx) -> bool {
-        let full = |node: &MultiPaxosNode| match &node.role {
-            Role::Leader(st) => st.queue.len() >= node.cfg.proposal_queue_max,
-            _ => unreachable!("only a leader takes writes"),
-        };
-        if full(self) {
+        let max = self.cfg.proposal_queue_max;
+        if matches!(&self.role, Role::Leader(st) if st.queue.len() >= max) {
             self.propose_queued(out);
-        }
-        if full(self) {
-            out.reply(waiter.client, waiter.seq, Outcome::Unavailable);
-            return false;
         }
         let Role::Leader(st) = &mut self.role else {
             unreachable!("only a leader takes writes");
         };
+        if st.queue.len() >= max {
+            out.reply(waiter.client, waiter.seq, Outcome::Unavailable);
+            return false;
+        }
         let cmd = Arc::new(KvCommand {
             client: waiter.client,
             seq: waiter.seq,

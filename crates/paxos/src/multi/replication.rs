@@ -163,14 +163,9 @@ impl MultiPaxosNode {
         let Role::Leader(st) = &mut self.role else {
             return;
         };
-        match st.durable_waits.back_mut() {
-            Some((tag, end)) if out.persist_notify == Some(*tag) => *end = st.next_slot,
-            _ => {
-                self.persist_tag += 1;
-                st.durable_waits.push_back((self.persist_tag, st.next_slot));
-                out.persist_notify = Some(self.persist_tag);
-            }
-        }
+        let notify = &mut out.persist_notify;
+        st.durable_waits
+            .await_batch(st.next_slot, &mut self.persist_tag, notify);
     }
 
     /// The batch tagged `tag` is durable, and with it every batch before it: our
@@ -181,15 +176,7 @@ impl MultiPaxosNode {
         let Role::Leader(st) = &mut self.role else {
             return;
         };
-        let mut through = None;
-        while let Some(&(t, end)) = st.durable_waits.front() {
-            if t > tag {
-                break;
-            }
-            st.durable_waits.pop_front();
-            through = Some(end);
-        }
-        let Some(end) = through else {
+        let Some(end) = st.durable_waits.confirm(tag) else {
             return;
         };
         st.ballot_durable = true;
