@@ -170,3 +170,37 @@ fn multipaxos_new_leader_behind_its_quorum_fetches_chosen_values() {
     assert_eq!(c.node(3).first_unexecuted(), Slot(22));
     c.assert_converged();
 }
+
+/// A new leader behind its quorum whose takeover re-proposals are chosen before the
+/// catch-up answer for the slots below them arrives: they were decided while its
+/// chosen prefix still had a hole, and no later decision of its own names them again,
+/// so filling the hole must also learn them — else it never executes past the hole
+/// and every read waits forever. (Found by a full restart of a real 3-node cluster
+/// whose members came back ~100 ms apart: the read after the restart hung.)
+#[test]
+fn multipaxos_leader_learns_its_takeover_slots_once_catch_up_fills_the_gap_below() {
+    // init: n3 misses 20 chosen commands; slot 21 is accepted by n2 alone, and n1
+    // crashes before hearing back, so no one knows it chosen
+    let mut c = multi_cluster(3);
+    c.elect(1);
+    c.isolate(3);
+    write_many(&mut c, 1, 20);
+    c.run_for(ms(100));
+    c.put(1, "k", "21");
+    c.deliver_all_dropping(|_, to, _| to == n(1));
+    c.crash(1);
+    c.heal();
+
+    // act: n3 takes over (slot 21 re-proposed and chosen at once), then catches up
+    // 1..=20 from n2 at its first heartbeat; then a read
+    c.now += ms(200);
+    c.elect(3);
+    c.run_for(ms(300));
+    let t = c.get(3, "k");
+    c.run_for(ms(300));
+
+    // check
+    assert_eq!(c.outcome(t), Some(&read_ok(Some("21"))));
+    assert_eq!(c.node(3).first_unexecuted(), Slot(22));
+    c.assert_converged();
+}

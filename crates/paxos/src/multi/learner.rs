@@ -76,6 +76,7 @@ impl MultiPaxosNode {
             values.truncate(usize::try_from(room).unwrap_or(usize::MAX));
         }
         if self.log.learn_chosen(first, values, &mut out.persist) {
+            self.learn_own_decided();
             self.execute_chosen(out);
         }
         let wanted = match &self.role {
@@ -84,6 +85,17 @@ impl MultiPaxosNode {
         };
         if self.log.first_unchosen() < wanted {
             self.request_catch_up(from, out);
+        }
+    }
+
+    /// A leader's own ballot may have chosen slots above a gap it was still catching
+    /// up (its takeover re-proposals, chosen before the peer's answer came): those
+    /// were decided while `learn_in_ballot` could not reach them, and no later
+    /// decision of ours names them again, so learn them once the gap is filled.
+    /// (A follower needs no such step: every heartbeat repeats `decided`.)
+    fn learn_own_decided(&mut self) {
+        if let Role::Leader(st) = &self.role {
+            self.log.learn_in_ballot(st.decided, self.promised);
         }
     }
 
@@ -121,6 +133,7 @@ impl MultiPaxosNode {
         self.kv = kv;
         self.first_unexecuted = below;
         self.snapshot = Some((below, data));
+        self.learn_own_decided();
         self.execute_chosen(out);
         self.request_catch_up(from, out);
     }
