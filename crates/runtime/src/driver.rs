@@ -139,6 +139,7 @@ where
     let queue = Arc::new(GroupCommitQueue::new());
     let (durable_tx, durable) = mpsc::unbounded_channel();
     let (loaded_tx, loaded) = oneshot::channel();
+    let (exited_tx, storage_exited) = oneshot::channel();
     let storage_thread = StorageThread {
         storage,
         queue: Arc::clone(&queue),
@@ -147,7 +148,12 @@ where
     };
     std::thread::Builder::new()
         .name(format!("synod-storage-{}", node.id()))
-        .spawn(move || storage_thread.run(loaded_tx))
+        .spawn(move || {
+            // `run` consumes the thread's state: the storage (and its directory lock)
+            // is dropped before the driver hears that the thread is gone.
+            storage_thread.run(loaded_tx);
+            let _ = exited_tx.send(());
+        })
         .expect("the OS refused to start the storage thread");
     let driver = Driver {
         node,
@@ -156,6 +162,7 @@ where
         shutdown,
         queue,
         durable,
+        storage_exited,
         start: Instant::now(),
         timers: BTreeMap::new(),
         pipeline: Pipeline::new(),
@@ -210,6 +217,8 @@ struct Driver<N: Node, T> {
     shutdown: watch::Receiver<bool>,
     queue: Arc<GroupCommitQueue>,
     durable: mpsc::UnboundedReceiver<Result<u64, StorageError>>,
+    /// Fires once the storage thread has ended and dropped the storage.
+    storage_exited: oneshot::Receiver<()>,
     start: Instant,
     /// Armed timers and their deadlines.
     timers: BTreeMap<N::Timer, Instant>,
@@ -240,8 +249,12 @@ where
             Ok(()) => self.drain().await,
             failed => failed,
         };
-        // Free the node's ports before reporting that it stopped.
+        // Free the node's ports and its storage before reporting that it stopped, so
+        // that a new node can take both over at once (the storage holds the WAL
+        // directory's lock until dropped). The queue is closed, so the thread ends
+        // once its last sync returns.
         self.transport.shutdown().await;
+        let _ = (&mut self.storage_exited).await;
         result
     }
 

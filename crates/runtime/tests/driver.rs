@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use synod_core::{
@@ -132,11 +132,19 @@ impl Transport<Msg> for Outbox {
 }
 
 /// Storage whose every group commit announces its size, then waits for a permit
-/// from the test.
+/// from the test. Dropping it takes a while (as closing files can), then sets `dropped`.
 struct GatedStorage {
     gate: Arc<Semaphore>,
     groups: Arc<AtomicU64>,
     entered: mpsc::UnboundedSender<usize>,
+    dropped: Arc<AtomicBool>,
+}
+
+impl Drop for GatedStorage {
+    fn drop(&mut self) {
+        std::thread::sleep(Duration::from_millis(50));
+        self.dropped.store(true, Ordering::SeqCst);
+    }
 }
 
 #[async_trait]
@@ -167,6 +175,7 @@ struct Rig {
     /// Sizes of the groups storage started to sync, in order.
     entered: mpsc::UnboundedReceiver<usize>,
     request_inputs: Arc<std::sync::Mutex<Vec<usize>>>,
+    storage_dropped: Arc<AtomicBool>,
     _inbox: mpsc::UnboundedSender<(NodeId, Msg)>,
 }
 
@@ -176,10 +185,12 @@ fn rig() -> Rig {
     let gate = Arc::new(Semaphore::new(0));
     let groups = Arc::new(AtomicU64::new(0));
     let (entered_tx, entered) = mpsc::unbounded_channel();
+    let storage_dropped = Arc::new(AtomicBool::new(false));
     let storage = GatedStorage {
         gate: Arc::clone(&gate),
         groups: Arc::clone(&groups),
         entered: entered_tx,
+        dropped: Arc::clone(&storage_dropped),
     };
     let request_inputs = Arc::new(std::sync::Mutex::new(Vec::new()));
     let node = TestNode {
@@ -197,6 +208,7 @@ fn rig() -> Rig {
         groups,
         entered,
         request_inputs,
+        storage_dropped,
         _inbox: inbox,
     }
 }
@@ -353,4 +365,17 @@ async fn a_stopped_node_finishes_its_queued_batches_first() {
         .await
         .expect("stops in time")
         .expect("clean stop");
+}
+
+/// A stopped node must have let go of its storage — for a file WAL, the directory
+/// lock — so that a node restarted in the same process can open it at once.
+#[tokio::test]
+async fn a_stopped_node_has_dropped_its_storage_when_join_returns() {
+    let r = rig();
+    r.handle.stop();
+    tokio::time::timeout(LONG, r.handle.join())
+        .await
+        .expect("stops in time")
+        .expect("clean stop");
+    assert!(r.storage_dropped.load(Ordering::SeqCst));
 }
