@@ -117,8 +117,22 @@ fn file_len(path: &Path) -> u64 {
     fs::metadata(path).unwrap().len()
 }
 
+/// Where the records of segment file `path` end: its length, less the zero fill of a
+/// preallocated segment.
+fn records_end(path: &Path) -> u64 {
+    *record_ends(&fs::read(path).unwrap()).last().unwrap()
+}
+
+/// The last segment's file, filled with zeros after byte `cut` (what a crash leaves in
+/// a preallocated file: the blocks hold their old zeros wherever a write did not land).
+fn zeroed_after(segment: &[u8], cut: usize) -> Vec<u8> {
+    let mut bytes = segment.to_vec();
+    bytes[cut..].fill(0);
+    bytes
+}
+
 /// Writes each batch on its own and returns, per batch, the segment it went to and
-/// the segment's length after it: where its record ends.
+/// where its record ends.
 fn write_one_by_one(storage: &mut FileStorage, batches: &[WriteBatch]) -> Vec<(u64, u64)> {
     batches
         .iter()
@@ -127,7 +141,7 @@ fn write_one_by_one(storage: &mut FileStorage, batches: &[WriteBatch]) -> Vec<(u
             let segment = *storage.segments().end();
             (
                 segment,
-                file_len(&storage.dir().join(segment_name(segment))),
+                records_end(&storage.dir().join(segment_name(segment))),
             )
         })
         .collect()
@@ -205,7 +219,7 @@ proptest! {
             }
         }
         prop_assert_eq!(storage.read_back().unwrap(), mem.recover());
-        let on_disk: Vec<String> = names(dir.path()).into_iter().filter(|n| n.starts_with("wal-")).collect();
+        let on_disk: Vec<String> = names(dir.path()).into_iter().filter(|n| n.ends_with(".log")).collect();
         let in_use: Vec<String> = storage.segments().map(segment_name).collect();
         prop_assert_eq!(on_disk, in_use, "exactly the segments in use are on disk");
         drop(storage);
@@ -243,12 +257,16 @@ impl Syncer for CopyAtSync {
 }
 
 /// Where each record of a segment ends (the checkpoint's first), read from the framing
-/// documented in the module docs: a 24-byte header, then `length u32, crc u32, payload`.
+/// documented in the module docs: a 24-byte header, then `length u32, crc u32, payload`,
+/// up to the end of the file or of the records (a zero length: preallocated space).
 fn record_ends(segment: &[u8]) -> Vec<u64> {
     let mut ends = Vec::new();
     let mut offset = 24;
-    while offset < segment.len() {
+    while offset + 8 <= segment.len() {
         let len = u32::from_le_bytes(segment[offset..offset + 4].try_into().unwrap());
+        if len == 0 {
+            break;
+        }
         offset += 8 + len as usize;
         ends.push(offset as u64);
     }
@@ -281,21 +299,30 @@ proptest! {
         let in_last = ends.len() - 1;
         let group_in_last = in_last.min(group.len());
         let group_start = ends[in_last - group_in_last];
-        for cut in group_start..segment.len() as u64 {
-            let dir = root.path().join(format!("cut-{cut}"));
+        let records_end = *ends.last().unwrap();
+        // A crash leaves the file cut short (appended, not preallocated), or leaves
+        // zeros where the writes did not land (preallocated).
+        let cuts = (group_start..=records_end).flat_map(|cut| [(cut, false), (cut, true)]);
+        for (cut, zeroed) in cuts {
+            let dir = root.path().join(format!("cut-{cut}-{zeroed}"));
             copy_dir(&at_sync, &dir);
-            fs::write(dir.join(&last_name), &segment[..cut as usize]).unwrap();
+            let damaged = if zeroed {
+                zeroed_after(&segment, cut as usize)
+            } else {
+                segment[..cut as usize].to_vec()
+            };
+            fs::write(dir.join(&last_name), damaged).unwrap();
             let complete_in_last = ends[1..].iter().filter(|&&end| end <= cut).count();
             let surviving = &all[..all.len() - in_last + complete_in_last];
 
             let (mut storage, recovered) = open(&dir, tiny());
 
-            prop_assert_eq!(&recovered, &mem_after(surviving.iter().copied()), "cut at {}", cut);
+            prop_assert_eq!(&recovered, &mem_after(surviving.iter().copied()), "cut at {} (zeroed: {})", cut, zeroed);
             let extra = batch([set_meta("after-cut", &[1]), put(1000, b"x")]);
             storage.write_batch(&extra).unwrap();
             drop(storage);
             let expected = mem_after(surviving.iter().copied().chain([&extra]));
-            prop_assert_eq!(open(&dir, tiny()).1, expected, "write after cut at {}", cut);
+            prop_assert_eq!(open(&dir, tiny()).1, expected, "write after cut at {} (zeroed: {})", cut, zeroed);
             fs::remove_dir_all(&dir).unwrap();
         }
     }
@@ -407,18 +434,121 @@ fn missing_segment_is_corruption_naming_it() {
 }
 
 #[test]
-fn zero_filled_tail_is_a_torn_tail() {
+fn zeros_after_the_last_record_end_the_log_and_later_writes_overwrite_them() {
     let dir = tempfile::tempdir().unwrap();
-    let (batches, ends) = ten_batches(dir.path());
+    let (mut batches, ends) = ten_batches(dir.path());
     let path = dir.path().join(segment_name(1));
     let mut bytes = fs::read(&path).unwrap();
+    bytes.truncate(ends[9] as usize);
     bytes.extend_from_slice(&[0u8; 100]); // a file system extended the file, data never landed
     fs::write(&path, bytes).unwrap();
 
-    let (_, recovered) = open(dir.path(), big());
+    let (mut storage, recovered) = open(dir.path(), big());
 
     assert_eq!(recovered, mem_after(&batches));
-    assert_eq!(file_len(&path), ends[9]);
+    assert_eq!(file_len(&path), ends[9] + 100, "zeros are kept, not cut");
+    let more = batch([put(11, &[11; 200])]);
+    storage.write_batch(&more).unwrap();
+    drop(storage);
+    batches.push(more);
+    assert_eq!(open(dir.path(), big()).1, mem_after(&batches));
+    assert_eq!(
+        record_ends(&fs::read(&path).unwrap()).len(),
+        12,
+        "the checkpoint and eleven batches, the last written over the zeros"
+    );
+}
+
+#[test]
+fn zeros_after_the_last_record_of_an_older_segment_are_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut storage, _) = open(dir.path(), tiny());
+    let batches: Vec<WriteBatch> = (1..=20u64).map(|i| batch([put(i, &[7; 40])])).collect();
+    write_one_by_one(&mut storage, &batches);
+    drop(storage);
+    let path = dir.path().join(segment_name(1));
+    let mut bytes = fs::read(&path).unwrap();
+    bytes.extend_from_slice(&[0u8; 64]);
+    fs::write(&path, bytes).unwrap();
+
+    let message = open_err(dir.path());
+
+    assert!(message.contains(&segment_name(1)), "{message}");
+    assert!(message.contains("not the last"), "{message}");
+}
+
+#[test]
+fn preallocated_segments_are_zero_filled_and_older_ones_end_at_their_last_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = WalOptions::new(4096).with_sync_mode(SyncMode::Never);
+    let (mut storage, _) = open(dir.path(), options);
+    let first = dir.path().join(segment_name(1));
+    assert_eq!(
+        file_len(&first),
+        4096,
+        "a new segment is filled to segment_bytes"
+    );
+    let batches: Vec<WriteBatch> = (1..=60u64).map(|i| batch([put(i, &[9; 200])])).collect();
+    write_one_by_one(&mut storage, &batches);
+    let last = *storage.segments().end();
+    assert!(last >= 3, "the batches span several segments");
+
+    for n in 1..last {
+        let path = dir.path().join(segment_name(n));
+        assert_eq!(
+            file_len(&path),
+            records_end(&path),
+            "segment {n} was cut to its records"
+        );
+    }
+    let newest = dir.path().join(segment_name(last));
+    assert_eq!(file_len(&newest), 4096, "the newest segment keeps its fill");
+    assert!(records_end(&newest) < 4096);
+    drop(storage);
+    assert_eq!(open(dir.path(), options).1, mem_after(&batches));
+}
+
+#[test]
+fn the_next_segment_is_prepared_once_the_active_one_is_half_full_and_reopen_removes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = WalOptions::new(4096).with_sync_mode(SyncMode::Never);
+    let (mut storage, _) = open(dir.path(), options);
+    let prepared = format!("{}.tmp", segment_name(2));
+    storage.write_batch(&batch([put(1, &[1; 100])])).unwrap();
+    drop(storage); // waits for a preparer, if one was started
+    assert!(
+        !names(dir.path()).contains(&prepared),
+        "not before half full"
+    );
+
+    let (mut storage, _) = open(dir.path(), options);
+    storage.write_batch(&batch([put(2, &[2; 2100])])).unwrap();
+    // Dropping the storage would stop the fill; wait for it first (bounded).
+    let prepared_path = dir.path().join(&prepared);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while fs::metadata(&prepared_path).map_or(0, |m| m.len()) < 4096 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the fill never finished"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    drop(storage);
+    assert_eq!(file_len(&prepared_path), 4096);
+
+    let (mut storage, recovered) = open(dir.path(), options);
+    assert!(
+        !names(dir.path()).contains(&prepared),
+        "a reopen removes it"
+    );
+    assert_eq!(recovered.log.len(), 2);
+    // Roll: the prepared file (started again by this write) becomes segment 2.
+    storage.write_batch(&batch([put(3, &[3; 100])])).unwrap();
+    storage.write_batch(&batch([put(4, &[4; 2100])])).unwrap();
+    assert_eq!(*storage.segments().end(), 2);
+    assert_eq!(file_len(&dir.path().join(segment_name(2))), 4096);
+    drop(storage);
+    assert_eq!(open(dir.path(), options).1.log.len(), 4);
 }
 
 // ---------------------------------------------------------------------------------
@@ -456,7 +586,12 @@ impl RecordingSyncer {
 impl Syncer for RecordingSyncer {
     fn sync_file(&mut self, file: &fs::File, path: &Path) -> io::Result<()> {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        self.record(SyncEvent::File(name, file.metadata()?.len()))?;
+        let len = if name.ends_with(".log") || name.ends_with(".log.tmp") {
+            records_end(path)
+        } else {
+            file.metadata()?.len()
+        };
+        self.record(SyncEvent::File(name, len))?;
         file.sync_data()
     }
 
@@ -506,7 +641,7 @@ fn persist_returns_only_after_syncing_the_bytes_it_wrote() {
             .write_batch(&batch([put(i, b"entry"), set_meta("term", &[i as u8])]))
             .unwrap();
 
-        let len_now = file_len(&segment);
+        let len_now = records_end(&segment);
         assert_eq!(
             syncer.take(),
             vec![SyncEvent::File(segment_name(1), len_now)],
@@ -523,7 +658,7 @@ fn persist_all_of_many_batches_syncs_exactly_once() {
 
     storage.write_batches(&group).unwrap();
 
-    let len_now = file_len(&dir.path().join(segment_name(1)));
+    let len_now = records_end(&dir.path().join(segment_name(1)));
     assert_eq!(
         syncer.take(),
         vec![SyncEvent::File(segment_name(1), len_now)]
@@ -543,7 +678,10 @@ fn a_group_that_rolls_syncs_the_full_segment_before_the_next_exists() {
     let last = *storage.segments().end();
     assert!(last >= 2, "the group rolled");
     for n in 1..last {
-        let full = SyncEvent::File(segment_name(n), file_len(&dir.path().join(segment_name(n))));
+        let full = SyncEvent::File(
+            segment_name(n),
+            records_end(&dir.path().join(segment_name(n))),
+        );
         let synced = events
             .iter()
             .position(|e| *e == full)
@@ -560,7 +698,7 @@ fn a_group_that_rolls_syncs_the_full_segment_before_the_next_exists() {
         );
         assert_eq!(events[created + 1], SyncEvent::Dir, "rename made durable");
     }
-    let final_len = file_len(&dir.path().join(segment_name(last)));
+    let final_len = records_end(&dir.path().join(segment_name(last)));
     assert_eq!(
         events.last(),
         Some(&SyncEvent::File(segment_name(last), final_len))

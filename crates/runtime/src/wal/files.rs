@@ -4,6 +4,7 @@
 use super::durability::Syncer;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 use synod_core::StorageError;
 
@@ -42,18 +43,42 @@ pub(crate) fn create_new(path: &Path) -> Result<File, StorageError> {
         .map_err(|e| io_error("creating", path, e))
 }
 
-/// Opens the existing file `path` for appending.
-pub(crate) fn open_append(path: &Path) -> Result<File, StorageError> {
+/// Opens the existing file `path` for writing (at explicit offsets).
+pub(crate) fn open_write(path: &Path) -> Result<File, StorageError> {
     OpenOptions::new()
-        .append(true)
+        .write(true)
         .open(path)
-        .map_err(|e| io_error("opening for append", path, e))
+        .map_err(|e| io_error("opening for writing", path, e))
+}
+
+/// The length of `file` (at `path`).
+pub(crate) fn len(file: &File, path: &Path) -> Result<u64, StorageError> {
+    file.metadata()
+        .map(|m| m.len())
+        .map_err(|e| io_error("inspecting", path, e))
 }
 
 /// Writes all of `bytes` to `file` (at `path`).
 pub(crate) fn write_all(file: &mut File, path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
     file.write_all(bytes)
         .map_err(|e| io_error("writing to", path, e))
+}
+
+/// Writes all of `bytes` to `file` (at `path`) starting at byte `offset`.
+pub(crate) fn write_all_at(
+    file: &File,
+    path: &Path,
+    bytes: &[u8],
+    offset: u64,
+) -> Result<(), StorageError> {
+    file.write_all_at(bytes, offset)
+        .map_err(|e| io_error("writing to", path, e))
+}
+
+/// Cuts `file` (at `path`) to `len` bytes; durable with the file's next sync.
+pub(crate) fn set_len(file: &File, path: &Path, len: u64) -> Result<(), StorageError> {
+    file.set_len(len)
+        .map_err(|e| io_error("truncating", path, e))
 }
 
 /// Makes the data of `file` (at `path`) durable.

@@ -13,6 +13,7 @@
 //! * `state` — what the writer remembers between batches (meta map, snapshot
 //!   generation, which segment holds each live entry) and the replay of ops.
 //! * `segment`, `snapshot`, `files` — the file operations.
+//! * `prepare` — zero-filling the next segment on a background thread.
 //! * [`durability`] — [`SyncMode`] and the [`Syncer`] seam where bytes become durable.
 //! * [`group_commit`] — the queue between a node's driver and the WAL thread.
 //!
@@ -24,7 +25,7 @@
 //! |---|---|
 //! | `wal-<20-digit number>.log` | a segment; numbers are dense from the oldest kept to the newest |
 //! | `snap-<20-digit generation>.snap` | a snapshot, referred to by the log |
-//! | `*.tmp` | a file being written before its atomic rename; removed on open |
+//! | `*.tmp` | a file being written before its atomic rename (or the next segment, being zero-filled); removed on open |
 //! | `wal.lock` | empty; an open storage holds an exclusive `flock` on it, so a second storage on the directory is refused (`lock.rs`) |
 //!
 //! # Segment format
@@ -55,6 +56,19 @@
 //! A snapshot file is a header — magic `SYNODSNP` (8), version (4), generation (8),
 //! payload length (8), CRC32 of those 28 bytes and the payload (4) — followed by the
 //! postcard-encoded [`Snapshot`](synod_core::Snapshot).
+//!
+//! # Preallocation
+//!
+//! With [`WalOptions::preallocate`] (the default) a segment is created zero-filled to
+//! `segment_bytes`, and records overwrite the zeros: an `fdatasync` then writes the
+//! data alone, not the inode whose size would change with every append (on the
+//! reference VM, ~40 % more syncs per second with three members syncing at once). The
+//! records of a segment end at the first zero length; the newest segment's all-zero
+//! rest is simply unused space. When a segment rolls, its unused fill is cut off
+//! before it is synced for the last time, so every older segment ends exactly at its
+//! last record, and zeros there are damage like any other. The next segment is
+//! zero-filled by a background thread (`wal-<n>.log.tmp`) once the active one is half
+//! full, so a roll does not wait for it.
 //!
 //! # Writing
 //!
@@ -93,7 +107,8 @@
 //! # Recovery
 //!
 //! Segments are replayed oldest to newest; every checkpoint after the first must agree
-//! with the state replayed before it. A damaged record (short, zero-length or failing
+//! with the state replayed before it. The newest segment's records end where nothing
+//! but zeros follows (its preallocated rest, kept for appending). A damaged record (short, zero-length or failing
 //! its checksum) at the end of the newest segment, with no intact record anywhere
 //! after it, is a *torn tail*: a write a crash cut short, which was never acknowledged
 //! because its sync had not returned. It is cut off (`tracing::warn!` names file and
@@ -123,6 +138,7 @@ mod files;
 mod format;
 pub mod group_commit;
 mod lock;
+mod prepare;
 mod recovery;
 mod segment;
 mod snapshot;

@@ -226,6 +226,10 @@ fn replay_segment(
                 end.has_batches = true;
                 offset = framed.next;
             }
+            Err(BadRecord::Torn(_)) if segment.is_last && is_zero_fill(&bytes[offset..]) => {
+                // The preallocated rest of the newest segment: the log ends here.
+                break;
+            }
             Err(BadRecord::Torn(why)) => {
                 check_torn_tail(segment, bytes, offset, &why)?;
                 end.torn = Some(why);
@@ -289,6 +293,12 @@ fn replay_batch(
         apply_to_log(&mut replay.log, op);
     }
     Ok(())
+}
+
+/// `true` if `rest` is nothing but zeros: the unused part of a preallocated segment
+/// (a record never starts with a zero length).
+fn is_zero_fill(rest: &[u8]) -> bool {
+    rest.iter().all(|&b| b == 0)
 }
 
 /// A damaged record is a torn tail only at the end of the last segment with no intact

@@ -2,9 +2,11 @@
 
 use super::durability::Syncer;
 use super::files;
-use super::format::{self, Checkpoint, Record, TEMP_SUFFIX};
+use super::format::{self, Checkpoint, Record};
+use super::prepare::{temp_path, zero_fill};
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use synod_core::StorageError;
 
 /// The path of segment `number` in `dir`.
@@ -18,8 +20,12 @@ pub(crate) struct ActiveSegment {
     number: u64,
     path: PathBuf,
     file: File,
-    /// Bytes in the file, all of them valid records (or written but not yet synced).
+    /// Bytes of records in the file, all of them valid (or written but not yet
+    /// synced); the next record goes here.
     len: u64,
+    /// Bytes in the file: `len` plus the zero fill after the records, if the segment
+    /// was preallocated (see the module docs of `wal`).
+    file_len: u64,
     /// `true` once a batch record follows the checkpoint. A segment never rolls
     /// before holding one batch, so even a batch larger than `segment_bytes` (or a
     /// checkpoint that is) makes progress.
@@ -28,23 +34,34 @@ pub(crate) struct ActiveSegment {
 
 impl ActiveSegment {
     /// Creates segment `number` opening with `checkpoint`, atomically: header and
-    /// checkpoint are written to a temporary file, synced, and renamed into place,
-    /// then the directory is synced. A segment file therefore always starts with a
-    /// complete header and checkpoint, and damage to them is corruption, never a torn
-    /// write.
+    /// checkpoint are written to a temporary file zero-filled to `fill_to` bytes
+    /// (`prepared`, if a [`Preparer`](super::prepare::Preparer) made it, else made
+    /// here), synced, and renamed into place, then the directory is synced. A segment
+    /// file therefore always starts with a complete header and checkpoint, and damage
+    /// to them is corruption, never a torn write.
     pub(crate) fn create(
         dir: &Path,
         number: u64,
         checkpoint: Checkpoint<'_>,
+        fill_to: u64,
+        prepared: Option<File>,
         syncer: &mut dyn Syncer,
     ) -> Result<ActiveSegment, StorageError> {
         let path = segment_path(dir, number);
-        let temp = path.with_extension(format!("log{TEMP_SUFFIX}"));
+        let temp = temp_path(&path);
         let mut bytes = format::encode_segment_header(number).to_vec();
         format::encode_record(&Record::Checkpoint(checkpoint), &mut bytes)
             .map_err(|what| invalid_input(&path, what))?;
-        let mut file = files::create_new(&temp)?;
-        files::write_all(&mut file, &temp, &bytes)?;
+        let file = match prepared {
+            Some(file) => file,
+            None => {
+                let file = files::create_new(&temp)?;
+                zero_fill(&file, &temp, fill_to, &AtomicBool::new(false))?;
+                file
+            }
+        };
+        files::write_all_at(&file, &temp, &bytes, 0)?;
+        let file_len = files::len(&file, &temp)?;
         files::sync_file(syncer, &file, &temp)?;
         files::rename(&temp, &path)?;
         files::sync_dir(syncer, dir)?;
@@ -53,11 +70,13 @@ impl ActiveSegment {
             path,
             file,
             len: bytes.len() as u64,
+            file_len,
             has_batches: false,
         })
     }
 
-    /// Reopens the existing segment `number` of `len` valid bytes for appending.
+    /// Reopens the existing segment `number`, whose records end at byte `len`, for
+    /// appending.
     pub(crate) fn reopen(
         dir: &Path,
         number: u64,
@@ -65,12 +84,14 @@ impl ActiveSegment {
         has_batches: bool,
     ) -> Result<ActiveSegment, StorageError> {
         let path = segment_path(dir, number);
-        let file = files::open_append(&path)?;
+        let file = files::open_write(&path)?;
+        let file_len = files::len(&file, &path)?;
         Ok(ActiveSegment {
             number,
             path,
             file,
             len,
+            file_len,
             has_batches,
         })
     }
@@ -80,7 +101,7 @@ impl ActiveSegment {
         self.number
     }
 
-    /// Bytes in the segment.
+    /// Bytes of records in the segment.
     pub(crate) fn len(&self) -> u64 {
         self.len
     }
@@ -90,13 +111,15 @@ impl ActiveSegment {
         self.has_batches
     }
 
-    /// Appends encoded batch records (not durable until [`sync`](Self::sync)).
+    /// Appends encoded batch records after the last one (not durable until
+    /// [`sync`](Self::sync)).
     pub(crate) fn append_batches(&mut self, records: &[u8]) -> Result<(), StorageError> {
         if records.is_empty() {
             return Ok(());
         }
-        files::write_all(&mut self.file, &self.path, records)?;
+        files::write_all_at(&self.file, &self.path, records, self.len)?;
         self.len += records.len() as u64;
+        self.file_len = self.file_len.max(self.len);
         self.has_batches = true;
         Ok(())
     }
@@ -104,6 +127,17 @@ impl ActiveSegment {
     /// Makes everything appended so far durable.
     pub(crate) fn sync(&mut self, syncer: &mut dyn Syncer) -> Result<(), StorageError> {
         files::sync_file(syncer, &self.file, &self.path)
+    }
+
+    /// Closes the segment for good before its successor is created: cuts the unused
+    /// zero fill, so that every segment but the newest ends exactly at its last
+    /// record, and makes that and every record durable (one sync).
+    pub(crate) fn finish(&mut self, syncer: &mut dyn Syncer) -> Result<(), StorageError> {
+        if self.file_len > self.len {
+            files::set_len(&self.file, &self.path, self.len)?;
+            self.file_len = self.len;
+        }
+        self.sync(syncer)
     }
 }
 

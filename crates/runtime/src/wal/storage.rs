@@ -4,6 +4,7 @@ use super::durability::{SyncMode, Syncer};
 use super::files;
 use super::format::{self, LogOp, Record};
 use super::lock::{lock_dir, DirLock};
+use super::prepare::Preparer;
 use super::recovery;
 use super::segment::{invalid_input, segment_path, ActiveSegment};
 use super::snapshot::{snapshot_path, write_snapshot};
@@ -26,6 +27,12 @@ pub struct WalOptions {
     pub segment_bytes: u64,
     /// Whether to sync before acknowledging.
     pub sync_mode: SyncMode,
+    /// Whether segments are created zero-filled to `segment_bytes`, so that appends
+    /// overwrite zeros instead of growing the file (each sync then writes no inode);
+    /// the next segment is filled on a background thread once the active one is half
+    /// full. Costs `segment_bytes` of disk per node up front (two segments' worth
+    /// near a roll).
+    pub preallocate: bool,
 }
 
 impl WalOptions {
@@ -37,6 +44,7 @@ impl WalOptions {
         WalOptions {
             segment_bytes,
             sync_mode: SyncMode::Fsync,
+            preallocate: true,
         }
     }
 
@@ -44,10 +52,27 @@ impl WalOptions {
     pub fn with_sync_mode(self, sync_mode: SyncMode) -> WalOptions {
         WalOptions { sync_mode, ..self }
     }
+
+    /// The same options with segment preallocation on or off.
+    pub fn with_preallocation(self, preallocate: bool) -> WalOptions {
+        WalOptions {
+            preallocate,
+            ..self
+        }
+    }
+
+    /// Bytes a new segment is zero-filled to.
+    fn fill_bytes(&self) -> u64 {
+        if self.preallocate {
+            self.segment_bytes
+        } else {
+            0
+        }
+    }
 }
 
 impl Default for WalOptions {
-    /// 64 MiB segments, [`SyncMode::Fsync`].
+    /// 64 MiB preallocated segments, [`SyncMode::Fsync`].
     fn default() -> WalOptions {
         WalOptions::new(WalOptions::SEGMENT_BYTES_DEFAULT)
     }
@@ -83,6 +108,10 @@ pub struct FileStorage {
     failed: Option<String>,
     /// Encoded records of the group being written, not yet handed to the file.
     pending: Vec<u8>,
+    /// The next segment's file, being zero-filled (with `options.preallocate`).
+    /// Declared before `_lock`: dropping it waits for its thread, which must not
+    /// outlive the lock.
+    next_segment: Option<Preparer>,
     /// Held while the storage lives.
     _lock: DirLock,
 }
@@ -123,7 +152,14 @@ impl FileStorage {
             ),
             None => (
                 1,
-                ActiveSegment::create(&dir, 1, outcome.state.checkpoint(), &mut *syncer)?,
+                ActiveSegment::create(
+                    &dir,
+                    1,
+                    outcome.state.checkpoint(),
+                    options.fill_bytes(),
+                    None,
+                    &mut *syncer,
+                )?,
             ),
         };
         let mut storage = FileStorage {
@@ -137,6 +173,7 @@ impl FileStorage {
             next_snapshot_generation: outcome.next_snapshot_generation,
             failed: None,
             pending: Vec::new(),
+            next_segment: None,
             _lock: lock,
         };
         storage.remove_dead_segments()?;
@@ -218,7 +255,9 @@ impl FileStorage {
         self.pending.clear();
         self.active.sync(&mut *self.syncer)?;
         self.remove_unreferenced_snapshots()?;
-        self.remove_dead_segments()
+        self.remove_dead_segments()?;
+        self.prepare_next_segment();
+        Ok(())
     }
 
     /// The batch as logged. Its snapshots are written to their files now, before the
@@ -262,11 +301,38 @@ impl FileStorage {
     fn roll(&mut self) -> Result<(), StorageError> {
         self.active.append_batches(&self.pending)?;
         self.pending.clear();
-        self.active.sync(&mut *self.syncer)?;
+        self.active.finish(&mut *self.syncer)?;
         let next = self.active.number() + 1;
-        self.active =
-            ActiveSegment::create(&self.dir, next, self.state.checkpoint(), &mut *self.syncer)?;
+        let prepared = self
+            .next_segment
+            .take()
+            .filter(|p| p.number() == next)
+            .and_then(Preparer::finish);
+        self.active = ActiveSegment::create(
+            &self.dir,
+            next,
+            self.state.checkpoint(),
+            self.options.fill_bytes(),
+            prepared,
+            &mut *self.syncer,
+        )?;
         Ok(())
+    }
+
+    /// Starts zero-filling the next segment once the active one is half full, so the
+    /// file is ready when the roll comes (and a short-lived storage never makes one).
+    fn prepare_next_segment(&mut self) {
+        let half_full = self.active.len() >= self.options.segment_bytes / 2;
+        if !self.options.preallocate || self.next_segment.is_some() || !half_full {
+            return;
+        }
+        let next = self.active.number() + 1;
+        self.next_segment = Preparer::start(
+            &segment_path(&self.dir, next),
+            next,
+            self.options.segment_bytes,
+            self.options.sync_mode == SyncMode::Fsync,
+        );
     }
 
     /// Deletes snapshot files other than the current one. Runs only after the record
