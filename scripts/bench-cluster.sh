@@ -4,7 +4,8 @@
 # `synod bench` with 1, 16, 64 and 256 closed-loop clients.
 #
 # Usage: scripts/bench-cluster.sh [SECONDS_PER_POINT] [PROTOCOLS...]
-# Prints one markdown table row per point.
+# Prints one markdown table row per point: answered operations per second (`ok` and
+# `cas` mismatches, both committed through the log), `ok` ones alone, and latency.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-5}"
@@ -18,11 +19,11 @@ row='
 import json, sys
 d = json.load(sys.stdin)
 l = d["latency_us"]
-cells = [sys.argv[1], sys.argv[2], d["clients"], round(d["ops_per_sec"]), l["p50"], l["p99"], l["p999"]]
+cells = [sys.argv[1], sys.argv[2], d["clients"], round(d["ops_per_sec"]), round(d["ok_per_sec"]), l["p50"], l["p99"], l["p999"]]
 print("| " + " | ".join(str(c) for c in cells) + " |")
 '
-echo "| protocol | storage | clients | ops/s | p50 µs | p99 µs | p999 µs |"
-echo "|---|---|---|---|---|---|---|"
+echo "| protocol | storage | clients | ops/s | ok ops/s | p50 µs | p99 µs | p999 µs |"
+echo "|---|---|---|---|---|---|---|---|"
 for protocol in ${protocols[@]}; do
   for storage in fsync memory; do
     flags=()

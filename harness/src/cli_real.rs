@@ -97,7 +97,9 @@ fn print_report(args: &BenchArgs, r: &LoadReport, out: &mut dyn Write) -> std::i
             "workload": args.workload.to_string(),
             "seconds": r.elapsed.as_secs_f64(),
             "ok": r.ok, "fail": r.fail, "info": r.info, "attempts": r.attempts,
+            "cas_mismatch": r.cas_mismatch,
             "ops_per_sec": r.throughput(),
+            "ok_per_sec": r.ok_throughput(),
             "latency_us": {"p50": q(0.5), "p99": q(0.99), "p999": q(0.999), "max": r.latency_us.max()},
             "history": args.history.as_ref().map(|p| p.display().to_string()),
         });
@@ -105,16 +107,23 @@ fn print_report(args: &BenchArgs, r: &LoadReport, out: &mut dyn Write) -> std::i
     }
     writeln!(
         out,
-        "{} clients, {} workload, {:.1} s: {} ok, {} fail, {} info ({} attempts)",
+        "{} clients, {} workload, {:.1} s: {} ok, {} fail ({} of them cas mismatches), {} info \
+         ({} attempts)",
         args.clients,
         args.workload,
         r.elapsed.as_secs_f64(),
         r.ok,
         r.fail,
+        r.cas_mismatch,
         r.info,
         r.attempts
     )?;
-    writeln!(out, "throughput: {:.0} ops/s", r.throughput())?;
+    writeln!(
+        out,
+        "throughput: {:.0} ops/s answered (ok and cas mismatch), {:.0} ok ops/s",
+        r.throughput(),
+        r.ok_throughput()
+    )?;
     writeln!(
         out,
         "latency: p50 {} us, p99 {} us, p999 {} us, max {} us",

@@ -40,19 +40,28 @@ pub struct LoadReport {
     pub fail: u64,
     /// Operations with an unknown outcome.
     pub info: u64,
+    /// The `fail` operations the cluster answered: `cas` with a stale expected value,
+    /// committed and applied without effect.
+    pub cas_mismatch: u64,
     /// Attempts sent, retries included.
     pub attempts: u64,
     /// Wall time of the measured phase.
     pub elapsed: Duration,
-    /// Latency of `ok` operations, microseconds.
+    /// Latency of answered operations (`ok` and `cas_mismatch`), microseconds.
     pub latency_us: hdrhistogram::Histogram<u64>,
     /// The recorded history (empty unless recording was on).
     pub history: Vec<HistoryEvent>,
 }
 
 impl LoadReport {
-    /// `ok` operations per second.
+    /// Operations the cluster answered (`ok` and `cas_mismatch`: both went through
+    /// the log and the state machine) per second.
     pub fn throughput(&self) -> f64 {
+        (self.ok + self.cas_mismatch) as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// `ok` operations per second.
+    pub fn ok_throughput(&self) -> f64 {
         self.ok as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 }
@@ -157,6 +166,7 @@ pub async fn run_until(
         ok: workload.stats.ok,
         fail: workload.stats.fail,
         info: workload.stats.info,
+        cas_mismatch: workload.stats.cas_mismatch,
         attempts: workload.stats.attempts,
         elapsed: measured,
         latency_us: workload.stats.latency_us.clone(),

@@ -385,21 +385,35 @@ pub struct ClientStats {
     pub fail: u64,
     /// See `ok`.
     pub info: u64,
+    /// The `fail` ops the cluster answered itself: a `cas` whose expected value did
+    /// not match. Like an `ok` op it went through the log and the state machine, so
+    /// it counts toward throughput and latency.
+    pub cas_mismatch: u64,
     /// Attempts sent (including retries).
     pub attempts: u64,
-    /// Latency of `ok` ops in the main phase, microseconds.
+    /// Latency of answered ops (`ok` and `cas_mismatch`) in the main phase,
+    /// microseconds.
     pub latency_us: hdrhistogram::Histogram<u64>,
     /// `ok` completions per 100 ms of virtual time (availability over time).
     pub ok_timeline: Vec<u32>,
 }
 
 impl ClientStats {
+    /// Records how long an answered op of the main phase took.
+    fn record_latency(&mut self, flight: &InFlight, now: Time) {
+        if !flight.in_heal_phase {
+            let us = (now - flight.invoked_at).as_micros() as u64;
+            let _ = self.latency_us.record(us.max(1));
+        }
+    }
+
     /// No measurements.
     pub fn empty() -> ClientStats {
         ClientStats {
             ok: 0,
             fail: 0,
             info: 0,
+            cas_mismatch: 0,
             attempts: 0,
             latency_us: hdrhistogram::Histogram::new(3).expect("3 significant figures is valid"),
             ok_timeline: Vec::new(),
@@ -672,16 +686,16 @@ impl Workload {
                     now,
                 );
                 self.stats.fail += 1;
+                self.stats.cas_mismatch += 1;
+                self.stats.record_latency(&flight, now);
                 return;
             }
             (op, _) => invoke_value(op),
         };
         if flight.in_heal_phase {
             c.liveness_left = c.liveness_left.saturating_sub(1);
-        } else {
-            let us = (now - flight.invoked_at).as_micros() as u64;
-            let _ = self.stats.latency_us.record(us.max(1));
         }
+        self.stats.record_latency(&flight, now);
         let bucket = (now.as_nanos() / TIMELINE_BUCKET.as_nanos() as u64) as usize;
         if self.stats.ok_timeline.len() <= bucket {
             self.stats.ok_timeline.resize(bucket + 1, 0);
@@ -807,6 +821,49 @@ mod tests {
         w.on_answer(0, seq, Answer::Unavailable, Time::from_millis(3));
         assert_eq!(w.history()[1].kind, EventType::Fail);
         assert_eq!(w.stats.fail, 1);
+    }
+
+    /// A `cas` whose expected value is stale is a definite `fail` in the history, but
+    /// the cluster answered it (it went through the log): it counts as answered, and
+    /// its latency is recorded like an `ok` op's; a refusal is neither.
+    #[test]
+    fn a_cas_mismatch_is_a_fail_the_cluster_answered() {
+        let mut w = workload(1000);
+        let mut step = w.start_next(0, Time::ZERO, Phase::Main);
+        let mut now = Time::ZERO;
+        // Every op before the first cas is answered `ok`: `oks` of them.
+        for oks in 0..1000 {
+            let ClientStep::Send { seq, op, .. } = step else {
+                panic!("expected a send, got {step:?}")
+            };
+            now += Duration::from_millis(2);
+            if matches!(op, KvOp::Cas { .. }) {
+                let current = Some("other".to_owned());
+                w.on_answer(0, seq, Answer::Done(KvResult::CasMismatch { current }), now);
+                assert_eq!(w.history().last().unwrap().kind, EventType::Fail);
+                assert_eq!((w.stats.fail, w.stats.cas_mismatch), (1, 1));
+                assert_eq!(w.stats.latency_us.len(), oks + 1, "its latency is recorded");
+                assert_eq!(w.stats.latency_us.max(), 2000, "2 ms, like every op here");
+                let seq = send_seq(&w.start_next(0, now, Phase::Main));
+                w.on_answer(0, seq, Answer::Unavailable, now);
+                let t = w.token(0);
+                assert_eq!(send_seq(&w.on_wake(0, t, now, Phase::Main)), seq, "retried");
+                w.on_answer(0, seq, Answer::Unavailable, now);
+                assert_eq!(
+                    (w.stats.fail, w.stats.cas_mismatch),
+                    (2, 1),
+                    "a refusal is not answered"
+                );
+                return;
+            }
+            let result = match op {
+                KvOp::Get { .. } => KvResult::Value(None),
+                _ => KvResult::Written,
+            };
+            w.on_answer(0, seq, Answer::Done(result), now);
+            step = w.start_next(0, now, Phase::Main);
+        }
+        panic!("the standard mix produced no cas in 1000 ops");
     }
 
     #[test]
