@@ -365,7 +365,7 @@ fn recorded_sim_history_passes_check_history() {
 #[test]
 fn real_cluster_commands_name_bad_input() {
     let twice = "1=127.0.0.1:7001/127.0.0.1:7101,1=127.0.0.1:7002/127.0.0.1:7102";
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 6] = [
         (
             &[
                 "node",
@@ -415,6 +415,10 @@ fn real_cluster_commands_name_bad_input() {
         (
             &["bench", "--addr", "127.0.0.1:1", "--duration", "0"],
             "between 0 and 86400 seconds",
+        ),
+        (
+            &["bench", "--addr", "127.0.0.1:1", "--threads", "0"],
+            "--threads",
         ),
     ];
     for (args, expected) in cases {
