@@ -62,7 +62,7 @@
 //! With [`WalOptions::preallocate`] (the default) a segment is created zero-filled to
 //! `segment_bytes`, and records overwrite the zeros: an `fdatasync` then writes the
 //! data alone, not the inode whose size would change with every append (on the
-//! reference VM, ~40 % more syncs per second with three members syncing at once). The
+//! reference VM, 40–55 % more syncs per second with three members syncing at once). The
 //! records of a segment end at the first zero length; the newest segment's all-zero
 //! rest is simply unused space. When a segment rolls, its unused fill is cut off
 //! before it is synced for the last time, so every older segment ends exactly at its
@@ -108,10 +108,10 @@
 //!
 //! Segments are replayed oldest to newest; every checkpoint after the first must agree
 //! with the state replayed before it. The newest segment's records end where nothing
-//! but zeros follows (its preallocated rest, kept for appending). A damaged record (short, zero-length or failing
-//! its checksum) at the end of the newest segment, with no intact record anywhere
-//! after it, is a *torn tail*: a write a crash cut short, which was never acknowledged
-//! because its sync had not returned. It is cut off (`tracing::warn!` names file and
+//! but zeros follows (its preallocated rest, kept for appending). A damaged record
+//! (short, zero-length or failing its checksum) at the end of the newest segment, with
+//! no intact record anywhere after it, is a *torn tail*: a write a crash cut short,
+//! which was never acknowledged because its sync had not returned. It is cut off (`tracing::warn!` names file and
 //! offset). Any other damage — a damaged record followed by an intact one, any damage
 //! in an older segment or a checkpoint, a length above [`RECORD_BYTES_MAX`], a missing
 //! segment, an unknown file — may hide acknowledged writes, so [`FileStorage::open`]

@@ -4,7 +4,7 @@
 //! Why zeros: appending to a file makes every `fdatasync` also write the file's
 //! inode (its size changed) and allocate blocks; overwriting blocks that already
 //! hold zeros does neither, so each sync writes the data and nothing else. On the
-//! reference VM three members syncing at once did ~40 % more syncs per second on
+//! reference VM three members syncing at once did 40–55 % more syncs per second on
 //! zero-filled files (docs/performance.md, "Preallocated segments"). A file merely
 //! `fallocate`d was slower than plain appends there: its blocks are "unwritten"
 //! extents, and the first write to each converts it, which is again a metadata
