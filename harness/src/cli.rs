@@ -87,7 +87,8 @@ fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
 #[derive(Args, Debug, Clone)]
 pub struct RunOpts {
     /// Faults to inject: none, all, net, crash, or a comma list of
-    /// partition, asymmetric, loss, clog, crash, pause, clock.
+    /// partition, asymmetric, loss, clog, crash, pause, clock, restart-all
+    /// (every node down at once, back one by one; not part of all: `all,restart-all`).
     #[arg(long, default_value = "none", value_parser = parse_faults)]
     pub faults: FaultSpec,
     /// Operations in the main phase (all clients together).

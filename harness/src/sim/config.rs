@@ -61,12 +61,16 @@ pub struct FaultSpec {
     pub pause: bool,
     /// Clock drift.
     pub clock: bool,
+    /// Every node crashes at once and each restarts from storage after its own
+    /// delay (a power loss; Jepsen's "kill all"), so members come back one by one.
+    /// Not part of `all`, which keeps the schedules `all` has always drawn.
+    pub restart_all: bool,
 }
 
 impl FaultSpec {
     /// The names accepted in a fault spec, for error messages.
     pub const NAMES: &'static str =
-        "none, all, net, crash, or a comma list of partition, asymmetric, loss, clog, crash, pause, clock";
+        "none, all, net, crash, or a comma list of partition, asymmetric, loss, clog, crash, pause, clock, restart-all (not part of all)";
 
     /// `true` if no fault is enabled.
     pub fn is_none(&self) -> bool {
@@ -83,6 +87,7 @@ impl FaultSpec {
             crash: true,
             pause: true,
             clock: true,
+            restart_all: false,
         }
     }
 }
@@ -112,6 +117,7 @@ impl FromStr for FaultSpec {
                 "crash" => spec.crash = true,
                 "pause" => spec.pause = true,
                 "clock" => spec.clock = true,
+                "restart-all" => spec.restart_all = true,
                 other => {
                     return Err(format!(
                         "unknown fault kind `{other}`; expected {}",
@@ -140,6 +146,7 @@ impl fmt::Display for FaultSpec {
             (self.crash, "crash"),
             (self.pause, "pause"),
             (self.clock, "clock"),
+            (self.restart_all, "restart-all"),
         ];
         let on: Vec<&str> = names.iter().filter(|(b, _)| *b).map(|(_, n)| *n).collect();
         f.write_str(&on.join(","))

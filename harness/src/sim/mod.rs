@@ -1146,7 +1146,7 @@ impl<P: SimProtocol> Simulator<P> {
             return;
         }
         let active: Vec<Fault> = self.active_faults.iter().map(|(_, f)| f.clone()).collect();
-        if let Some((fault, duration)) = self.nemesis.pick(self.slots.len(), &active) {
+        for (fault, duration) in self.nemesis.pick(self.slots.len(), &active) {
             self.next_fault_id += 1;
             let id = self.next_fault_id;
             self.stats.faults.push(format!("{}: {fault}", self.now));

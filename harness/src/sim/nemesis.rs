@@ -81,6 +81,7 @@ enum Kind {
     Crash,
     Pause,
     Clock,
+    RestartAll,
 }
 
 /// The fault generator.
@@ -103,6 +104,7 @@ impl Nemesis {
             (f.crash, Kind::Crash),
             (f.pause, Kind::Pause),
             (f.clock, Kind::Clock),
+            (f.restart_all, Kind::RestartAll),
         ]
         .into_iter()
         .filter_map(|(on, k)| on.then_some(k))
@@ -124,12 +126,40 @@ impl Nemesis {
         uniform(&mut self.rng, self.cfg.gap_min, self.cfg.gap_max)
     }
 
-    /// Picks a fault compatible with the ones already `active` on a cluster of `n`
-    /// nodes, and its duration. `None` if the pick collides (the tick is skipped).
-    pub fn pick(&mut self, n: usize, active: &[Fault]) -> Option<(Fault, Duration)> {
-        let kind = *self.kinds.choose(&mut self.rng)?;
+    /// Picks faults compatible with the ones already `active` on a cluster of `n`
+    /// nodes, each with its duration: one fault, or one crash per node for
+    /// `restart-all`. Empty if the pick collides (the tick is skipped).
+    pub fn pick(&mut self, n: usize, active: &[Fault]) -> Vec<(Fault, Duration)> {
+        let Some(&kind) = self.kinds.choose(&mut self.rng) else {
+            return Vec::new();
+        };
         let duration = uniform(&mut self.rng, self.cfg.duration_min, self.cfg.duration_max);
         let busy = |i: usize| active.iter().any(|f| f.node() == Some(i));
+        if let Kind::RestartAll = kind {
+            if (0..n).any(busy) {
+                return Vec::new();
+            }
+            // All go down now; each comes back after a delay of its own.
+            return (0..n)
+                .map(|node| {
+                    let extra = uniform(&mut self.rng, Duration::ZERO, self.cfg.duration_max);
+                    (Fault::Crash(node), duration + extra)
+                })
+                .collect();
+        }
+        self.pick_one(kind, n, active, busy)
+            .map(|fault| vec![(fault, duration)])
+            .unwrap_or_default()
+    }
+
+    /// One fault of `kind`, or `None` if it collides with `active` ones.
+    fn pick_one(
+        &mut self,
+        kind: Kind,
+        n: usize,
+        active: &[Fault],
+        busy: impl Fn(usize) -> bool,
+    ) -> Option<Fault> {
         let fault = match kind {
             Kind::Partition | Kind::Asymmetric => {
                 if n < 2 || active.iter().any(Fault::is_partition) {
@@ -172,8 +202,9 @@ impl Nemesis {
                     }
                 }
             }
+            Kind::RestartAll => unreachable!("picked by `pick`"),
         };
-        Some((fault, duration))
+        Some(fault)
     }
 
     fn partition(&mut self, n: usize, one_way: bool) -> Fault {
@@ -228,7 +259,7 @@ mod tests {
         let mut nem = nemesis("all", 5);
         let mut active: Vec<Fault> = Vec::new();
         for _ in 0..2000 {
-            if let Some((f, _)) = nem.pick(3, &active) {
+            for (f, _) in nem.pick(3, &active) {
                 active.push(f);
             }
             let parts = active.iter().filter(|f| f.is_partition()).count();
@@ -245,7 +276,7 @@ mod tests {
     #[test]
     fn asymmetric_partition_blocks_one_direction_only() {
         let mut nem = nemesis("asymmetric", 9);
-        let (f, _) = nem.pick(5, &[]).unwrap();
+        let (f, _) = nem.pick(5, &[]).pop().unwrap();
         let Fault::Partition { blocked, .. } = f else {
             panic!("expected a partition")
         };
@@ -264,5 +295,20 @@ mod tests {
         };
         assert_eq!(run(1), run(1));
         assert_ne!(run(1), run(2));
+    }
+
+    #[test]
+    fn restart_all_crashes_every_node_each_with_its_own_restart() {
+        let mut nem = nemesis("restart-all", 3);
+        let picked = nem.pick(5, &[]);
+        let nodes: Vec<Option<usize>> = picked.iter().map(|(f, _)| f.node()).collect();
+        assert_eq!(nodes, (0..5).map(Some).collect::<Vec<_>>());
+        assert!(picked.iter().all(|(f, _)| matches!(f, Fault::Crash(_))));
+        let mut restarts: Vec<Duration> = picked.iter().map(|(_, d)| *d).collect();
+        restarts.sort_unstable();
+        restarts.dedup();
+        assert_eq!(restarts.len(), 5, "members come back one by one");
+        // Not while any node is already down.
+        assert!(nem.pick(5, &[Fault::Pause(2)]).is_empty());
     }
 }
