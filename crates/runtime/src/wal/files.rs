@@ -51,13 +51,6 @@ pub(crate) fn open_write(path: &Path) -> Result<File, StorageError> {
         .map_err(|e| io_error("opening for writing", path, e))
 }
 
-/// The length of `file` (at `path`).
-pub(crate) fn len(file: &File, path: &Path) -> Result<u64, StorageError> {
-    file.metadata()
-        .map(|m| m.len())
-        .map_err(|e| io_error("inspecting", path, e))
-}
-
 /// Writes all of `bytes` to `file` (at `path`).
 pub(crate) fn write_all(file: &mut File, path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
     file.write_all(bytes)

@@ -98,19 +98,14 @@ impl Preparer {
     /// the same fault, e.g. a full disk, then fails the write that needed the roll).
     pub(crate) fn finish(mut self) -> Option<File> {
         let handle = self.handle.take().expect("a preparer is finished once");
-        match handle.join() {
-            Ok(Ok(file)) => Some(file),
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "preallocating the next WAL segment failed");
-                let _ = std::fs::remove_file(&self.path);
-                None
-            }
-            Err(_) => {
-                tracing::warn!("the thread preallocating the next WAL segment panicked");
-                let _ = std::fs::remove_file(&self.path);
-                None
-            }
-        }
+        let why = match handle.join() {
+            Ok(Ok(file)) => return Some(file),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "the thread panicked".to_owned(),
+        };
+        tracing::warn!(error = %why, "preallocating the next WAL segment failed");
+        let _ = std::fs::remove_file(&self.path);
+        None
     }
 }
 

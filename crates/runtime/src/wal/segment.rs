@@ -23,9 +23,6 @@ pub(crate) struct ActiveSegment {
     /// Bytes of records in the file, all of them valid (or written but not yet
     /// synced); the next record goes here.
     len: u64,
-    /// Bytes in the file: `len` plus the zero fill after the records, if the segment
-    /// was preallocated (see the module docs of `wal`).
-    file_len: u64,
     /// `true` once a batch record follows the checkpoint. A segment never rolls
     /// before holding one batch, so even a batch larger than `segment_bytes` (or a
     /// checkpoint that is) makes progress.
@@ -61,7 +58,6 @@ impl ActiveSegment {
             }
         };
         files::write_all_at(&file, &temp, &bytes, 0)?;
-        let file_len = files::len(&file, &temp)?;
         files::sync_file(syncer, &file, &temp)?;
         files::rename(&temp, &path)?;
         files::sync_dir(syncer, dir)?;
@@ -70,7 +66,6 @@ impl ActiveSegment {
             path,
             file,
             len: bytes.len() as u64,
-            file_len,
             has_batches: false,
         })
     }
@@ -85,13 +80,11 @@ impl ActiveSegment {
     ) -> Result<ActiveSegment, StorageError> {
         let path = segment_path(dir, number);
         let file = files::open_write(&path)?;
-        let file_len = files::len(&file, &path)?;
         Ok(ActiveSegment {
             number,
             path,
             file,
             len,
-            file_len,
             has_batches,
         })
     }
@@ -119,7 +112,6 @@ impl ActiveSegment {
         }
         files::write_all_at(&self.file, &self.path, records, self.len)?;
         self.len += records.len() as u64;
-        self.file_len = self.file_len.max(self.len);
         self.has_batches = true;
         Ok(())
     }
@@ -130,13 +122,12 @@ impl ActiveSegment {
     }
 
     /// Closes the segment for good before its successor is created: cuts the unused
-    /// zero fill, so that every segment but the newest ends exactly at its last
-    /// record, and makes that and every record durable (one sync).
+    /// zero fill (if any: a segment recovered after a torn tail, or written without
+    /// preallocation, already ends at its last record), so that every segment but the
+    /// newest ends exactly at its last record, and makes that and every record
+    /// durable (one sync).
     pub(crate) fn finish(&mut self, syncer: &mut dyn Syncer) -> Result<(), StorageError> {
-        if self.file_len > self.len {
-            files::set_len(&self.file, &self.path, self.len)?;
-            self.file_len = self.len;
-        }
+        files::set_len(&self.file, &self.path, self.len)?;
         self.sync(syncer)
     }
 }
