@@ -61,6 +61,10 @@ pub enum Message {
     AppendResponse {
         /// Follower's term.
         term: Term,
+        /// Term of the AppendEntries this answers. The leader counts only answers to
+        /// its own term's messages: a follower answers a stale message with its newer
+        /// term, which the sender may since have reached as leader again.
+        answers: Term,
         /// `Ok(last)`: the follower's log matches the leader's through `last`.
         /// `Err(..)`: the consistency check failed at `rejected`.
         result: AppendResult,
@@ -79,6 +83,10 @@ pub enum Message {
     HeartbeatResponse {
         /// Follower's term.
         term: Term,
+        /// Term of the heartbeat this answers. Read contexts restart with each
+        /// leadership, so a context confirms a read only together with its term
+        /// (thesis §6.4: the heartbeats must be sent after the read arrived).
+        answers: Term,
         /// Echo of the read context.
         read_ctx: u64,
     },
@@ -99,6 +107,8 @@ pub enum Message {
     SnapshotResponse {
         /// Follower's term.
         term: Term,
+        /// Term of the chunk this answers (see [`Message::AppendResponse`]).
+        answers: Term,
         /// Bytes received so far (the offset the leader should send next), or, once
         /// installed, `None` together with `installed`.
         next_offset: u64,

@@ -528,17 +528,17 @@ impl Node for RaftNode {
                 entries,
                 commit,
             } => self.on_append(from, term, prev_index, prev_term, entries, commit, out),
-            Message::AppendResponse { term, result } => {
-                self.on_append_response(from, term, result, out)
-            }
+            Message::AppendResponse {
+                answers, result, ..
+            } => self.on_append_response(from, answers, result, out),
             Message::Heartbeat {
                 term,
                 commit,
                 read_ctx,
             } => self.on_heartbeat(from, term, commit, read_ctx, out),
-            Message::HeartbeatResponse { term, read_ctx } => {
-                self.on_heartbeat_response(from, term, read_ctx, out)
-            }
+            Message::HeartbeatResponse {
+                answers, read_ctx, ..
+            } => self.on_heartbeat_response(from, answers, read_ctx, out),
             Message::InstallSnapshot {
                 term,
                 meta,
@@ -547,10 +547,11 @@ impl Node for RaftNode {
                 done,
             } => self.on_install_snapshot(from, term, meta, offset, &data, done, out),
             Message::SnapshotResponse {
-                term,
+                answers,
                 next_offset,
                 installed,
-            } => self.on_snapshot_response(from, term, next_offset, installed, out),
+                ..
+            } => self.on_snapshot_response(from, answers, next_offset, installed, out),
             Message::TimeoutNow { term } => self.on_timeout_now(term, out),
         }
     }

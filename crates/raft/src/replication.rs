@@ -133,6 +133,7 @@ impl RaftNode {
                 from,
                 Message::AppendResponse {
                     term: self.term,
+                    answers: term,
                     result: AppendResult::Reject {
                         rejected: prev_index,
                         conflict_term: None,
@@ -180,6 +181,7 @@ impl RaftNode {
             from,
             Message::AppendResponse {
                 term: self.term,
+                answers: term,
                 result,
             },
         );
@@ -201,12 +203,15 @@ impl RaftNode {
     pub(crate) fn on_append_response(
         &mut self,
         from: NodeId,
-        term: Term,
+        answers: Term,
         result: AppendResult,
         out: &mut Fx,
     ) {
-        if term < self.term {
-            return; // an answer to a message of an earlier term
+        if answers != self.term {
+            // An answer to a message of an earlier term. The follower may have
+            // answered it in our current term, but it says nothing about what we
+            // sent in this one (a stale rejection would needlessly back us off).
+            return;
         }
         let log = &self.log;
         let Role::Leader(state) = &mut self.role else {
@@ -320,6 +325,7 @@ impl RaftNode {
                 from,
                 Message::HeartbeatResponse {
                     term: self.term,
+                    answers: term,
                     read_ctx,
                 },
             );
@@ -335,6 +341,7 @@ impl RaftNode {
             from,
             Message::HeartbeatResponse {
                 term: self.term,
+                answers: term,
                 read_ctx,
             },
         );
@@ -346,11 +353,15 @@ impl RaftNode {
     pub(crate) fn on_heartbeat_response(
         &mut self,
         from: NodeId,
-        term: Term,
+        answers: Term,
         read_ctx: u64,
         out: &mut Fx,
     ) {
-        if term < self.term {
+        if answers != self.term {
+            // Thesis §6.4: only heartbeats sent after a read was registered confirm
+            // it. Contexts restart with each leadership, so context 7 of an earlier
+            // term — answered by a follower that has since reached our term — must
+            // not confirm our read 7 (nor count toward check-quorum).
             return;
         }
         let Role::Leader(state) = &mut self.role else {

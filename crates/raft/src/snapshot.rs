@@ -121,6 +121,7 @@ impl RaftNode {
                 from,
                 Message::SnapshotResponse {
                     term: self.term,
+                    answers: term,
                     next_offset: 0,
                     installed: None,
                 },
@@ -135,6 +136,7 @@ impl RaftNode {
                 from,
                 Message::SnapshotResponse {
                     term: self.term,
+                    answers: term,
                     next_offset: 0,
                     installed: Some(self.commit),
                 },
@@ -162,6 +164,7 @@ impl RaftNode {
                 from,
                 Message::SnapshotResponse {
                     term: self.term,
+                    answers: term,
                     next_offset: expected,
                     installed: None,
                 },
@@ -174,6 +177,7 @@ impl RaftNode {
             from,
             Message::SnapshotResponse {
                 term: self.term,
+                answers: term,
                 next_offset: 0,
                 installed: Some(self.commit),
             },
@@ -209,13 +213,13 @@ impl RaftNode {
     pub(crate) fn on_snapshot_response(
         &mut self,
         from: NodeId,
-        term: Term,
+        answers: Term,
         next_offset: u64,
         installed: Option<LogIndex>,
         out: &mut Fx,
     ) {
-        if term < self.term {
-            return;
+        if answers != self.term {
+            return; // answers a chunk of an earlier term (see `on_append_response`)
         }
         let Role::Leader(state) = &mut self.role else {
             return;

@@ -4,8 +4,8 @@
 mod common;
 
 use common::*;
-use synod_core::{ClientId, KvOp, KvResult, Outcome};
-use synod_raft::{Payload, RaftTimer, Request, Response};
+use synod_core::{ClientId, KvOp, KvResult, NodeId, Outcome};
+use synod_raft::{Message, Payload, RaftTimer, Request, Response};
 
 fn value(v: Option<&str>) -> Outcome<Response> {
     Outcome::Done(Response::Kv(KvResult::Value(v.map(str::to_owned))))
@@ -200,4 +200,76 @@ fn raft_thesis_6_4_deposed_leader_does_not_answer_reads() {
     // check
     assert!(!c.node(1).is_leader());
     assert!(matches!(c.outcome(read), Some(Outcome::NotLeader { .. })));
+}
+
+/// Thesis §6.4 step 2: the leader "exchanges heartbeats with a majority of the cluster"
+/// *after* it recorded the read index. An answer to a heartbeat of an earlier
+/// leadership — even one of the same leader, answered by a follower that has since
+/// moved to the leader's new term — was not sent after the read and proves nothing.
+///
+/// The sequence (issue 14): n1 leads term t and its heartbeat (read context 1) to n2 is
+/// delayed; n1 crashes, restarts and leads again in t' (n2 at t'); the stale heartbeat
+/// reaches n2, which answers it in t' with context 1, delayed too; n2 and n3 elect n3
+/// in t'+1 and commit a write; n1, cut off, registers a read with context 1 in t' — its
+/// new leadership restarted contexts at 0 — and the old answer arrives. Before the
+/// fix, n1 counted it as n2 confirming this read and answered without the write.
+#[test]
+fn raft_thesis_6_4_heartbeat_answer_from_an_earlier_leadership_confirms_no_read() {
+    // init: n1 leads term t; a read's heartbeat to n2 is held on the wire.
+    let mut c = Cluster::new(3);
+    c.elect(1);
+    let t = c.node(1).term();
+    let first = c.get(1, "x");
+    let stale_heartbeat = c
+        .drop_next(|from, to, m| from == n(1) && to == n(2) && kind(m) == "Heartbeat")
+        .expect("the read's heartbeat to n2");
+    c.deliver_all();
+    assert_eq!(
+        c.outcome(first),
+        Some(&value(None)),
+        "n3's answer confirms it"
+    );
+
+    // n1 restarts and leads again in t' > t; "old" commits in t'.
+    c.crash(1);
+    c.restart(1);
+    c.elect(1);
+    let t_new = c.node(1).term();
+    assert!(t_new > t);
+    c.put(1, "x", "old");
+    c.deliver_all();
+    assert_eq!(c.node(2).term(), t_new);
+
+    // The stale heartbeat reaches n2, which answers it at t'; the answer is held.
+    c.wire.push_back(stale_heartbeat);
+    c.deliver_at(c.wire.len() - 1);
+    let stale_answer = c
+        .drop_next(|from, to, m| from == n(2) && to == n(1) && kind(m) == "HeartbeatResponse")
+        .unwrap_or_else(|| panic!("n2 answers the stale heartbeat: {:?}", c.wire));
+
+    // n2 and n3, cut off from n1, elect n3 in t'+1 and commit "new".
+    let to_or_from_n1 = |from: NodeId, to: NodeId, _: &Message| from == n(1) || to == n(1);
+    c.drop_all(to_or_from_n1);
+    c.fire(3, RaftTimer::Election);
+    c.deliver_all_dropping(to_or_from_n1);
+    if !c.node(3).is_leader() {
+        c.fire(3, RaftTimer::Election);
+        c.deliver_all_dropping(to_or_from_n1);
+    }
+    assert!(c.node(3).is_leader() && c.node(3).term() > t_new);
+    let write = c.put(3, "x", "new");
+    c.deliver_all_dropping(to_or_from_n1);
+    assert!(matches!(c.outcome(write), Some(Outcome::Done(_))));
+
+    // act: n1, still leader of t' as far as it knows, registers a read; its own
+    // heartbeats are lost; the stale answer arrives.
+    assert!(c.node(1).is_leader() && c.node(1).term() == t_new);
+    let read = c.get(1, "x");
+    c.drop_all(to_or_from_n1);
+    c.wire.push_back(stale_answer);
+    c.deliver_all();
+
+    // check: the read is not answered with the state from before "new".
+    assert_ne!(c.outcome(read), Some(&value(Some("old"))), "a stale read");
+    assert_eq!(c.outcome(read), None, "nothing confirmed this read");
 }

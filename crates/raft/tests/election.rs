@@ -496,3 +496,36 @@ fn raft_thesis_3_10_transfer_to_an_unreachable_target_is_aborted() {
         c.outcome(after)
     );
 }
+
+/// §5.2: "each server will vote for at most one candidate in a given term" — so a vote
+/// counts only for the election of the term it was granted in. A granted vote of an
+/// earlier campaign that arrives late (the candidate has since timed out and
+/// campaigns again in a newer term) must not make it leader of the newer term.
+#[test]
+fn raft_5_2_vote_granted_in_an_earlier_term_is_not_counted_in_a_later_one() {
+    // init: n1 campaigns in t; n2's vote is held, n3's lost.
+    let mut c = Cluster::build(3, 0, 1, |cfg| cfg.pre_vote = false);
+    c.fire(1, RaftTimer::Election);
+    let t = c.node(1).term();
+    let ask_n2 = c
+        .wire
+        .iter()
+        .position(|(_, to, m)| to.0 == 2 && kind(m) == "RequestVote")
+        .expect("n1 asks n2");
+    c.deliver_at(ask_n2);
+    let vote = c
+        .drop_next(|from, to, m| (from.0, to.0) == (2, 1) && kind(m) == "Vote")
+        .expect("n2 grants its vote in t");
+    assert!(matches!(vote.2, Message::Vote { granted: true, .. }));
+    c.wire.clear();
+
+    // act: n1 times out and campaigns in t+1; everything but the old vote is lost.
+    c.fire(1, RaftTimer::Election);
+    assert!(c.node(1).term() > t);
+    c.wire.clear();
+    c.wire.push_back(vote);
+    c.deliver_all();
+
+    // check
+    assert!(!c.node(1).is_leader(), "counted a vote of term {t}");
+}

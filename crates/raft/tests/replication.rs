@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use synod_core::NodeId;
 use synod_core::Outcome;
 use synod_raft::{LogIndex, Message, RaftTimer, Request, Response, Term};
 
@@ -362,4 +363,62 @@ fn raft_figure_2_committed_entries_survive_full_cluster_restart() {
         assert_eq!(c.node(id).state_machine().read("k4"), Some("4"), "n{id}");
     }
     c.assert_converged();
+}
+
+/// Figure 2, AppendEntries receiver rule 1 ("reply false if term < currentTerm") and
+/// §5.3's backtracking: the rejection of a stale AppendEntries carries the follower's
+/// newer term, which its sender may since have reached as leader again. It answers a
+/// message of that earlier leadership and must not back the new one off (before the
+/// fix it reset n1's probe to index 1 and resent the whole log).
+#[test]
+fn raft_5_3_rejection_of_an_earlier_terms_append_does_not_back_off_the_leader() {
+    // init: n1 led term t with a few entries; it restarts and wins t' > t; its first
+    // probe to n2 (at prev_index = its last entry) is still on the wire.
+    let mut c = Cluster::new(3);
+    c.elect(1);
+    let t = c.node(1).term();
+    for i in 0..3 {
+        c.put(1, &format!("k{i}"), "v");
+    }
+    c.run_for(ms(100));
+    let last = c.node(1).log().last_index();
+    c.crash(1);
+    c.restart(1);
+    c.fire(1, RaftTimer::Election);
+    c.deliver_until(|c| c.node(1).is_leader());
+    assert!(c.node(1).term() > t);
+    assert_eq!(c.node(2).term(), c.node(1).term());
+
+    // act: an AppendEntries n1 sent in term t, at that same prev_index, reaches n2
+    // now; n2 rejects it (rule 1) and the rejection reaches n1 first.
+    let stale = Message::Append {
+        term: t,
+        prev_index: last,
+        prev_term: t,
+        entries: Vec::new(),
+        commit: LogIndex(0),
+    };
+    c.send(1, 2, stale);
+    c.deliver_at(c.wire.len() - 1);
+    let reject = c
+        .wire
+        .iter()
+        .position(|(from, to, m)| (from.0, to.0) == (2, 1) && kind(m) == "AppendReject")
+        .expect("n2 rejects the stale append");
+    c.deliver_at(reject);
+
+    // check: n1 did not fall back to resending its log from the start
+    let from_start = |_: NodeId, to: NodeId, m: &Message| {
+        to == n(2) && matches!(m, Message::Append { prev_index, .. } if *prev_index < last)
+    };
+    assert!(
+        !c.wire.iter().any(|(a, b, m)| from_start(*a, *b, m)),
+        "n1 backed off on an answer to an earlier term's message: {:?}",
+        c.wire
+    );
+    let seen = c.delivered.len();
+    c.deliver_all();
+    let later = &c.delivered[seen..];
+    assert!(!later.iter().any(|(a, b, m)| from_start(*a, *b, m)));
+    assert_eq!(c.node(2).log().last_index(), c.node(1).log().last_index());
 }
