@@ -87,7 +87,7 @@ fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
 #[derive(Args, Debug, Clone)]
 pub struct RunOpts {
     /// Faults to inject: none, all, net, crash, or a comma list of
-    /// partition, asymmetric, loss, clog, crash, pause, clock, restart-all
+    /// partition, asymmetric, loss, clog, delay, crash, pause, clock, restart-all
     /// (every node down at once, back one by one; not part of all: `all,restart-all`).
     #[arg(long, default_value = "none", value_parser = parse_faults)]
     pub faults: FaultSpec,
@@ -297,6 +297,7 @@ fn run_json(protocol: &str, o: &RunOutcome) -> serde_json::Value {
             "node_down": o.stats.dropped_down,
         },
         "duplicated": o.stats.duplicated,
+        "delayed": o.stats.delayed,
         "persists": o.stats.persists,
         "crashes": o.stats.crashes,
         "faults": o.stats.faults,

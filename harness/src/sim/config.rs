@@ -29,6 +29,15 @@ pub struct NetworkConfig {
     pub reorder_delay_max: Duration,
     /// Loss probability during a "lossy network" fault.
     pub fault_loss: f64,
+    /// During a "delay" fault, the probability that a peer message or a client reply
+    /// is held back for a long time (a retransmission after a lost segment, a
+    /// reconnect, a sender paused mid-write) and delivered late, out of order.
+    pub fault_delay: f64,
+    /// Shortest hold of a delayed message.
+    pub fault_delay_min: Duration,
+    /// Longest hold of a delayed message: several election timeouts, so a message of
+    /// an earlier term or ballot arrives after the next leadership is established.
+    pub fault_delay_max: Duration,
     /// Peer links deliver in order, like TCP connections (a message picked for
     /// `reorder` and a duplicate copy are the exceptions).
     pub fifo_links: bool,
@@ -55,6 +64,9 @@ pub struct FaultSpec {
     pub loss: bool,
     /// Links that hold messages and release them later.
     pub clog: bool,
+    /// A fraction of peer messages and client replies held for up to several
+    /// election timeouts, then delivered (overtaking, or overtaken by, newer ones).
+    pub delay: bool,
     /// Crash and restart from storage.
     pub crash: bool,
     /// Pause and resume (a stopped process, a long GC).
@@ -70,7 +82,7 @@ pub struct FaultSpec {
 impl FaultSpec {
     /// The names accepted in a fault spec, for error messages.
     pub const NAMES: &'static str =
-        "none, all, net, crash, or a comma list of partition, asymmetric, loss, clog, crash, pause, clock, restart-all (not part of all)";
+        "none, all, net, crash, or a comma list of partition, asymmetric, loss, clog, delay, crash, pause, clock, restart-all (not part of all)";
 
     /// `true` if no fault is enabled.
     pub fn is_none(&self) -> bool {
@@ -84,6 +96,7 @@ impl FaultSpec {
             asymmetric: true,
             loss: true,
             clog: true,
+            delay: true,
             crash: true,
             pause: true,
             clock: true,
@@ -109,11 +122,13 @@ impl FromStr for FaultSpec {
                     spec.asymmetric = true;
                     spec.loss = true;
                     spec.clog = true;
+                    spec.delay = true;
                 }
                 "partition" => spec.partition = true,
                 "asymmetric" => spec.asymmetric = true,
                 "loss" => spec.loss = true,
                 "clog" => spec.clog = true,
+                "delay" => spec.delay = true,
                 "crash" => spec.crash = true,
                 "pause" => spec.pause = true,
                 "clock" => spec.clock = true,
@@ -143,6 +158,7 @@ impl fmt::Display for FaultSpec {
             (self.asymmetric, "asymmetric"),
             (self.loss, "loss"),
             (self.clog, "clog"),
+            (self.delay, "delay"),
             (self.crash, "crash"),
             (self.pause, "pause"),
             (self.clock, "clock"),
@@ -209,6 +225,9 @@ impl SimConfig {
                 reorder: if faults.is_none() { 0.0 } else { 0.02 },
                 reorder_delay_max: Duration::from_millis(20),
                 fault_loss: 0.3,
+                fault_delay: 0.2,
+                fault_delay_min: Duration::from_millis(200),
+                fault_delay_max: Duration::from_millis(2500),
                 fifo_links: true,
             },
             disk: DiskConfig {

@@ -10,7 +10,8 @@
 //! * **Network** — latency with an exponential tail (which reorders), loss,
 //!   duplication, extra reordering delay, symmetric and one-way partitions (checked
 //!   when a message is sent *and* when it arrives), clogged links that hold messages
-//!   and release them later.
+//!   and release them later, and long delays (up to several election timeouts) that
+//!   deliver a message of an earlier term after the next leadership formed.
 //! * **Disk** — each node's batches are written one after another, each taking a
 //!   random time. **Persist before send** is enforced: the messages and replies of an
 //!   input are released only when its batch (and every earlier one) is durable.
@@ -294,6 +295,8 @@ pub struct SimStats {
     pub dropped_down: u64,
     /// Extra copies made by duplication.
     pub duplicated: u64,
+    /// Peer messages and client replies held back by a "delay" fault.
+    pub delayed: u64,
     /// Timer firings delivered.
     pub timers_fired: u64,
     /// Batches written.
@@ -348,6 +351,8 @@ pub struct Simulator<P: SimProtocol> {
     link_last: Vec<Time>,
     held: Vec<(usize, usize, Msg<P>)>,
     lossy: bool,
+    /// A "delay" fault is active.
+    delaying: bool,
     workload: Workload,
     /// Per client: deadline and token of the outstanding attempt.
     client_deadline: Vec<Option<(Time, u64)>>,
@@ -409,6 +414,7 @@ impl<P: SimProtocol> Simulator<P> {
             link_last: vec![Time::ZERO; n * n],
             held: Vec::new(),
             lossy: false,
+            delaying: false,
             client_deadline: vec![None; cfg.workload.clients],
             client_timeout_at: vec![None; cfg.workload.clients],
             phase: Phase::Main,
@@ -1007,7 +1013,11 @@ impl<P: SimProtocol> Simulator<P> {
             let msg = env.msg.clone();
             self.schedule(d, Event::Deliver { from, to, msg });
         }
-        let at = self.arrival(link);
+        let at = match self.long_delay() {
+            // Held far past the link's order: newer messages overtake it.
+            Some(d) => self.now + d,
+            None => self.arrival(link),
+        };
         self.schedule_at(
             at,
             Event::Deliver {
@@ -1016,6 +1026,19 @@ impl<P: SimProtocol> Simulator<P> {
                 msg: env.msg,
             },
         );
+    }
+
+    /// During a "delay" fault, picks messages to hold back for a long time (up to
+    /// several election timeouts) and returns how long. No random draw otherwise, so
+    /// runs without the fault keep their network stream.
+    fn long_delay(&mut self) -> Option<Duration> {
+        let net = &self.cfg.network;
+        if !self.delaying || net.fault_delay <= 0.0 || !self.net_rng.gen_bool(net.fault_delay) {
+            return None;
+        }
+        let (lo, hi) = (net.fault_delay_min, net.fault_delay_max);
+        self.stats.delayed += 1;
+        Some(uniform(&mut self.net_rng, lo, hi))
     }
 
     fn deliver(&mut self, from: usize, to: usize, msg: Msg<P>) {
@@ -1039,6 +1062,7 @@ impl<P: SimProtocol> Simulator<P> {
     fn reply(&mut self, _node: usize, reply: ClientReply<Resp<P>>) {
         if let Some(client) = self.workload.index_of(reply.client) {
             let (d, _) = self.latency();
+            let d = self.long_delay().map_or(d, |extra| d + extra);
             self.schedule(d, Event::ToClient { client, reply });
         }
     }
@@ -1177,6 +1201,7 @@ impl<P: SimProtocol> Simulator<P> {
             }
             Fault::Drift { node, ppm } => self.slots[node].clock.set_rate(self.now, ppm),
             Fault::Loss => self.lossy = true,
+            Fault::Delay => self.delaying = true,
             Fault::Clog { from, to } => {
                 let l = self.link(from, to);
                 self.clogged[l] = true;
@@ -1197,6 +1222,7 @@ impl<P: SimProtocol> Simulator<P> {
             Fault::Pause(n) => self.resume(n),
             Fault::Drift { node, .. } => self.slots[node].clock.set_rate(self.now, 0),
             Fault::Loss => self.lossy = false,
+            Fault::Delay => self.delaying = false,
             Fault::Clog { from, to } => {
                 let l = self.link(from, to);
                 self.clogged[l] = false;

@@ -35,6 +35,8 @@ pub enum Fault {
     },
     /// The network loses messages at the configured fault rate.
     Loss,
+    /// The network holds a fraction of messages for a long random time.
+    Delay,
     /// The directed link holds messages until the fault ends.
     Clog {
         /// Sender index.
@@ -67,6 +69,7 @@ impl fmt::Display for Fault {
             Fault::Pause(n) => write!(f, "pause n{}", n + 1),
             Fault::Drift { node, ppm } => write!(f, "clock n{} {ppm:+}ppm", node + 1),
             Fault::Loss => write!(f, "lossy network"),
+            Fault::Delay => write!(f, "delaying network"),
             Fault::Clog { from, to } => write!(f, "clog n{}->n{}", from + 1, to + 1),
         }
     }
@@ -78,6 +81,7 @@ enum Kind {
     Asymmetric,
     Loss,
     Clog,
+    Delay,
     Crash,
     Pause,
     Clock,
@@ -101,6 +105,7 @@ impl Nemesis {
             (f.asymmetric, Kind::Asymmetric),
             (f.loss, Kind::Loss),
             (f.clog, Kind::Clog),
+            (f.delay, Kind::Delay),
             (f.crash, Kind::Crash),
             (f.pause, Kind::Pause),
             (f.clock, Kind::Clock),
@@ -172,6 +177,12 @@ impl Nemesis {
                     return None;
                 }
                 Fault::Loss
+            }
+            Kind::Delay => {
+                if active.contains(&Fault::Delay) {
+                    return None;
+                }
+                Fault::Delay
             }
             Kind::Clog => {
                 if n < 2 {

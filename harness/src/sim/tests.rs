@@ -303,6 +303,51 @@ fn clogged_link_holds_then_releases_messages() {
     );
 }
 
+/// The "delay" fault holds some messages for 0.2–2.5 s — longer than an election
+/// timeout — and delivers them after newer traffic on the same link, none lost.
+#[test]
+fn delay_fault_delivers_some_messages_seconds_late_behind_newer_ones() {
+    let mut sim = quiet(8);
+    sim.run_until(Time::from_millis(10));
+    sim.apply_fault(Fault::Delay);
+    sim.run_until(Time::from_millis(500));
+    sim.revert(Fault::Delay);
+    sim.run_until(Time::from_millis(520));
+    let sent_by_then = sim.node(0).unwrap().sent;
+    sim.run_until(Time::from_millis(3200));
+    let got: Vec<u64> = sim
+        .node(1)
+        .unwrap()
+        .received
+        .iter()
+        .filter(|(f, _)| *f == NodeId(1))
+        .map(|(_, n)| *n)
+        .collect();
+    // Overtaken: a ping arrived after one sent at least 200 ticks (200 ms) later.
+    let mut newest = 0u64;
+    let mut overtaken_by = 0;
+    for &c in &got {
+        overtaken_by = overtaken_by.max(newest.saturating_sub(c));
+        newest = newest.max(c);
+    }
+    assert!(
+        overtaken_by >= 200,
+        "largest overtaking {overtaken_by} ticks"
+    );
+    let mut sorted = got.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert!(
+        (1..=sent_by_then).all(|c| sorted.binary_search(&c).is_ok()),
+        "held, not lost"
+    );
+    let delayed = sim.stats().delayed as f64 / sim.stats().sent as f64;
+    assert!(
+        delayed > 0.01 && delayed < 0.2,
+        "{delayed:.3} of all sends delayed"
+    );
+}
+
 #[test]
 fn clock_drift_changes_timer_rates() {
     let mut sim = quiet(7);
