@@ -242,6 +242,82 @@ fn paxos_proposer_restart_issues_a_higher_ballot() {
     );
 }
 
+/// Phase 2(a): "If the proposer receives a response to its prepare requests
+/// (numbered n) from a majority of acceptors, then it sends an accept request" — the
+/// responses to *its* prepare numbered n. Promises and refusals echo the prepare's
+/// ballot, and a proposer counts only those of its current attempt: answers to an
+/// attempt it gave up on, or made before it restarted (§2.5: it never reuses that
+/// number), arrive late and count for nothing — neither toward the majority of
+/// promises (which would let it pick a value from too few reports) nor toward the
+/// refusals that abandon an attempt.
+#[test]
+fn paxos_made_simple_phase2a_counts_only_answers_to_this_prepare() {
+    // init: n4 promised b1.5; n1 prepares b1.1: n2 and n3 promise, n4 and n5 refuse,
+    // and every answer is held up
+    let mut c = synod_cluster(5, 1);
+    c.propose(5, "z".to_owned());
+    c.deliver_all_dropping(|_, to, _| to != NodeId(4));
+    c.wire.clear();
+    assert_eq!(c.node(4).promised(), b(1, 5));
+    c.propose(1, "a".to_owned());
+    let mut late = Vec::new();
+    c.deliver_all_dropping(|from, to, m| {
+        let answer = to == NodeId(1);
+        if answer {
+            late.push((from, to, m.clone()));
+        }
+        answer
+    });
+    let kinds: Vec<&str> = late.iter().map(|(_, _, m)| kind(m)).collect();
+    assert_eq!(kinds, vec!["Promise", "Promise", "Refuse", "Refuse"]);
+    let only_own_promise = |c: &Cluster<Synod>, ballot: Ballot| match c.node(1).proposer_phase() {
+        Phase::Preparing {
+            ballot: mine,
+            promises,
+            refusals,
+            ..
+        } => *mine == ballot && promises.len() == 1 && refusals.is_empty(),
+        _ => false,
+    };
+
+    // act: n1 retries with b2.1 (its prepares lost); the b1.1 answers arrive
+    c.fire(1, synod_paxos::single::SynodTimer::Retry);
+    c.wire.clear();
+    for (from, to, m) in late.clone() {
+        c.send(from.0, to.0, m);
+    }
+    c.deliver_all();
+
+    // check: no accept request, no back-off: still collecting for b2.1
+    assert_eq!(c.count(|_, _, m| kind(m) == "Accept"), 0);
+    assert!(
+        only_own_promise(&c, b(2, 1)),
+        "{:?}",
+        c.node(1).proposer_phase()
+    );
+
+    // act: n1 restarts and prepares b3.1 (prepares lost); the b1.1 answers arrive again
+    c.crash(1);
+    c.restart(1);
+    c.propose(1, "a".to_owned());
+    let fresh: Vec<_> = c.wire.drain(..).collect();
+    for (from, to, m) in late {
+        c.send(from.0, to.0, m);
+    }
+    c.deliver_all();
+
+    // check
+    assert_eq!(c.count(|_, _, m| kind(m) == "Accept"), 0);
+    assert!(
+        only_own_promise(&c, b(3, 1)),
+        "{:?}",
+        c.node(1).proposer_phase()
+    );
+    c.wire.extend(fresh);
+    c.deliver_all();
+    assert_eq!(c.node(1).chosen(), Some(&"a".to_owned()));
+}
+
 /// §2.1 safety once chosen: a value stays chosen — a later proposal with another
 /// value, after every process restarted, gets the chosen value back.
 #[test]

@@ -7,6 +7,9 @@
 //! Catch-up is pulled: whenever a leader says slots below `decided` are chosen and
 //! we cannot fill them from our own acceptances, we ask it (at most once per
 //! heartbeat interval while no answer came); each answer asks for the next batch.
+//! Only the answer to the outstanding request releases the next one — a `Chosen`
+//! that starts at the slot we asked from, or a snapshot that covers it — so a
+//! duplicated or late answer to an earlier request starts no second request chain.
 
 use super::message::Message;
 use super::node::{Fx, MultiPaxosNode, Role};
@@ -16,18 +19,26 @@ use synod_core::{codec, KvStateMachine, NodeId, Snapshot};
 
 impl MultiPaxosNode {
     /// Asks `to` for chosen values from our first unchosen slot, unless a request is
-    /// already outstanding (answered, or older than a heartbeat interval).
+    /// outstanding (not answered, and sent less than a heartbeat interval ago).
     pub(crate) fn request_catch_up(&mut self, to: NodeId, out: &mut Fx) {
         let interval = self.cfg.heartbeat_interval;
         if self
-            .catchup_sent_at
-            .is_some_and(|t| self.now < t + interval)
+            .catchup_asked
+            .is_some_and(|(t, _)| self.now < t + interval)
         {
             return;
         }
-        self.catchup_sent_at = Some(self.now);
         let first_unchosen = self.log.first_unchosen();
+        self.catchup_asked = Some((self.now, first_unchosen));
         out.send(to, Message::CatchUp { first_unchosen });
+    }
+
+    /// An answer arrived: if `answers(asked)` says it answers the outstanding
+    /// request, the next one may leave at once.
+    fn catch_up_answered(&mut self, answers: impl FnOnce(Slot) -> bool) {
+        if self.catchup_asked.is_some_and(|(_, asked)| answers(asked)) {
+            self.catchup_asked = None;
+        }
     }
 
     /// Serves a catch-up request from our chosen prefix, or from our snapshot when
@@ -70,7 +81,7 @@ impl MultiPaxosNode {
         decided: Slot,
         out: &mut Fx,
     ) {
-        self.catchup_sent_at = None;
+        self.catch_up_answered(|asked| first == asked);
         if let Role::Leader(st) = &self.role {
             let room = st.start.0.saturating_sub(first.0);
             values.truncate(usize::try_from(room).unwrap_or(usize::MAX));
@@ -108,7 +119,7 @@ impl MultiPaxosNode {
         data: Arc<Vec<u8>>,
         out: &mut Fx,
     ) {
-        self.catchup_sent_at = None;
+        self.catch_up_answered(|asked| below > asked);
         if below <= self.first_unexecuted {
             return;
         }

@@ -101,7 +101,12 @@ pub(crate) struct Peer {
     /// The peer's bit in an [`AckSet`].
     pub bit: AckSet,
     pub last_ack: Option<Time>,
+    /// The highest read round the peer acknowledged in our ballot.
     pub read_ctx: u64,
+    /// The peer's first slot not known chosen, as its latest answer reported it —
+    /// not the highest it ever reported: what a peer knows chosen beyond its saved
+    /// frontier does not survive its restart, and a leader's catch-up must not keep
+    /// asking a peer for slots it no longer knows (`leader_catch_up`).
     pub first_unchosen: Slot,
     /// Last accept or heartbeat sent (a heartbeat right after an accept says nothing new).
     pub sent_at: Option<Time>,
@@ -184,7 +189,9 @@ pub struct MultiPaxosNode {
     pub(crate) first_unexecuted: Slot,
     pub(crate) kv: KvStateMachine,
     pub(crate) snapshot: Option<(Slot, Arc<Vec<u8>>)>,
-    pub(crate) catchup_sent_at: Option<Time>,
+    /// The outstanding catch-up request: when it was sent and the slot it asked
+    /// from, which its answer echoes (see `learner`).
+    pub(crate) catchup_asked: Option<(Time, Slot)>,
     /// The highest round seen anywhere, so our next ballot tops it.
     pub(crate) round_seen: u64,
     /// What the current input accepted and executed (see `journal`).
@@ -221,7 +228,7 @@ impl MultiPaxosNode {
             first_unexecuted: Slot::FIRST,
             kv: KvStateMachine::new(),
             snapshot: None,
-            catchup_sent_at: None,
+            catchup_asked: None,
             round_seen: 0,
             facts: JournalFacts::default(),
             now: Time::ZERO,

@@ -232,7 +232,7 @@ impl MultiPaxosNode {
             return;
         };
         peer.last_ack = Some(self.now);
-        peer.first_unchosen = peer.first_unchosen.max(first_unchosen);
+        peer.first_unchosen = first_unchosen; // the latest report (see `Peer`)
         let bit = peer.bit;
         let chosen = ack_range(&mut st.batches, first, last, bit, self.cfg.phase2_quorum);
         if chosen > 0 {
@@ -360,7 +360,8 @@ impl MultiPaxosNode {
     }
 
     /// A leader that took over behind its quorum (slots below its takeover start it
-    /// does not hold) fetches them from the live peer that knows the most.
+    /// does not hold) fetches them from the live peer whose latest answer says it
+    /// knows the most (`Peer::first_unchosen`).
     fn leader_catch_up(&mut self, out: &mut Fx) {
         let Role::Leader(st) = &self.role else {
             return;
@@ -402,7 +403,7 @@ impl MultiPaxosNode {
         };
         peer.last_ack = Some(self.now);
         peer.read_ctx = peer.read_ctx.max(read_ctx);
-        peer.first_unchosen = peer.first_unchosen.max(first_unchosen);
+        peer.first_unchosen = first_unchosen; // the latest report (see `Peer`)
         self.serve_reads(out);
     }
 }
