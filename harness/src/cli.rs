@@ -107,6 +107,10 @@ pub struct RunOpts {
     /// runs, where the history would dominate memory).
     #[arg(long)]
     pub skip_linearizability: bool,
+    /// Build nodes with their default knobs even under faults (`compare` measures
+    /// the protocols as configured; sweeps vary batch sizes and windows).
+    #[arg(skip)]
+    pub default_tuning: bool,
 }
 
 impl RunOpts {
@@ -117,6 +121,7 @@ impl RunOpts {
         cfg.workload = WorkloadConfig::named(self.workload, self.ops);
         cfg.workload.clients = self.clients as usize;
         cfg.workload.record_history = !self.skip_linearizability;
+        cfg.vary_tuning &= !self.default_tuning;
         cfg
     }
 
@@ -181,6 +186,11 @@ pub struct CheckArgs {
     /// Worker threads (default: all cores).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=256))]
     pub jobs: Option<u64>,
+    /// Stop starting seeds after the first violation. Seeds start in order, so every
+    /// seed below a failing one still runs, and the smallest failing seed reported
+    /// is the smallest in the range.
+    #[arg(long)]
+    pub fail_fast: bool,
     /// Print one JSON document instead of text.
     #[arg(long)]
     pub json: bool,
@@ -389,18 +399,37 @@ fn run_seeds(
     jobs: usize,
     each: &(dyn Fn(&RunOutcome) + Sync),
 ) -> Result<Vec<RunOutcome>, String> {
+    run_seeds_until(protocol, seeds, run, jobs, each, false)
+}
+
+/// [`run_seeds`], optionally starting no further seed once one has a violation.
+fn run_seeds_until(
+    protocol: &str,
+    seeds: impl Iterator<Item = u64>,
+    run: &RunOpts,
+    jobs: usize,
+    each: &(dyn Fn(&RunOutcome) + Sync),
+    fail_fast: bool,
+) -> Result<Vec<RunOutcome>, String> {
     let seeds: Vec<u64> = seeds.collect();
     let next = AtomicU64::new(0);
+    let stop = std::sync::atomic::AtomicBool::new(false);
     let results: Mutex<Vec<RunOutcome>> = Mutex::new(Vec::with_capacity(seeds.len()));
     let error: Mutex<Option<String>> = Mutex::new(None);
     std::thread::scope(|scope| {
         for _ in 0..jobs.max(1) {
             scope.spawn(|| loop {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
                 let i = next.fetch_add(1, Ordering::Relaxed) as usize;
                 let Some(&seed) = seeds.get(i) else { break };
                 match run.run(protocol, seed) {
                     Ok(mut outcome) => {
                         outcome.history = Vec::new(); // keep memory flat over many seeds
+                        if fail_fast && outcome.violation.is_some() {
+                            stop.store(true, Ordering::Relaxed);
+                        }
                         each(&outcome);
                         results
                             .lock()
@@ -442,13 +471,21 @@ fn cmd_check(args: &CheckArgs, out: &mut dyn Write) -> Result<i32, String> {
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
     let seeds = args.from..args.from.saturating_add(args.seeds);
-    let results = run_seeds(&args.protocol, seeds, &args.run, jobs, &|o| {
+    let each = |o: &RunOutcome| {
         if o.violation.is_some() {
             let n = failures.fetch_add(1, Ordering::Relaxed) + 1;
             bar.set_message(format!("{n} FAILED"));
         }
         bar.inc(1);
-    });
+    };
+    let results = run_seeds_until(
+        &args.protocol,
+        seeds,
+        &args.run,
+        jobs,
+        &each,
+        args.fail_fast,
+    );
     std::panic::set_hook(hook);
     bar.finish_and_clear();
     let results = results?;
@@ -458,6 +495,7 @@ fn cmd_check(args: &CheckArgs, out: &mut dyn Write) -> Result<i32, String> {
             "protocol": args.protocol,
             "seeds": args.seeds,
             "from": args.from,
+            "ran": results.len(),
             "faults": args.run.faults.to_string(),
             "violations": failed.len(),
             "failures": failed.iter().map(|o| serde_json::json!({
@@ -485,9 +523,14 @@ fn cmd_check(args: &CheckArgs, out: &mut dyn Write) -> Result<i32, String> {
             )
             .map_err(io_err)?;
         }
+        let ran = if results.len() as u64 == args.seeds {
+            String::new()
+        } else {
+            format!(" (ran {}: stopped at the first violation)", results.len())
+        };
         writeln!(
             out,
-            "{}: {} seeds from {}, faults {}: {} violations, {} ops ok",
+            "{}: {} seeds from {}{ran}, faults {}: {} violations, {} ops ok",
             args.protocol,
             args.seeds,
             args.from,
@@ -586,8 +629,10 @@ fn cmd_compare(args: &CompareArgs, out: &mut dyn Write) -> Result<i32, String> {
     };
     let jobs = default_jobs();
     let mut summaries = Vec::new();
+    let mut run = args.run.clone();
+    run.default_tuning = true;
     for p in &protocols {
-        let results = run_seeds(p, 0..args.seeds, &args.run, jobs, &|_| {})?;
+        let results = run_seeds(p, 0..args.seeds, &run, jobs, &|_| {})?;
         summaries.push(summarise(p, &results, &args.run));
     }
     let doc = serde_json::json!({

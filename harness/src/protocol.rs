@@ -40,6 +40,17 @@ pub trait SimProtocol: 'static {
     /// for protocol randomness.
     fn build(id: NodeId, members: &[NodeId], seed: u64) -> Self::Node;
 
+    /// Like [`build`](Self::build), with the protocol's performance knobs (batch
+    /// sizes, windows, snapshot thresholds) drawn from `seed`. Every value drawn is
+    /// one the protocol must be correct under, and small ones reach states the
+    /// defaults almost never do — an AppendEntries carrying only part of an older
+    /// term's tail, a snapshot in the middle of a catch-up. Sweeps under faults use
+    /// it (`SimConfig::vary_tuning`); knobs are leader-local, so each node and each
+    /// incarnation may draw its own.
+    fn build_varied(id: NodeId, members: &[NodeId], seed: u64) -> Self::Node {
+        Self::build(id, members, seed)
+    }
+
     /// Translates a workload operation into the node's request type.
     fn request(op: KvOp) -> <Self::Node as Node>::Request;
 
@@ -48,4 +59,12 @@ pub trait SimProtocol: 'static {
 
     /// The online invariants for a cluster of `members`.
     fn invariants(members: &[NodeId]) -> Vec<Box<dyn Invariant<Self::Node>>>;
+
+    /// `true` if `node` currently believes it leads. The nemesis aims some faults at
+    /// the leader (crashes, pauses, partitions, crash storms), where most protocol
+    /// bugs hide; protocols without a leader keep the default.
+    fn is_leader(node: &Self::Node) -> bool {
+        let _ = node;
+        false
+    }
 }

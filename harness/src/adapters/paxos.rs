@@ -3,11 +3,12 @@
 //! acceptances, not from what the nodes believe), and one command executed per slot
 //! on every replica.
 
+use super::{pick, TUNING_STREAM};
 use crate::protocol::{Invariant, SimProtocol};
 use std::collections::{BTreeMap, BTreeSet};
-use synod_core::{KvNode, KvOp, KvResult, NodeId, Time};
+use synod_core::{KvNode, KvOp, KvResult, NodeId, Prng, Time};
 use synod_paxos::multi::majority;
-use synod_paxos::{Ballot, MultiPaxosNode, Request, Response, Slot, Value};
+use synod_paxos::{Ballot, MultiPaxosConfig, MultiPaxosNode, Request, Response, Slot, Value};
 
 /// Multi-Paxos, registered as `paxos`.
 pub struct Paxos;
@@ -20,12 +21,27 @@ impl SimProtocol for Paxos {
         MultiPaxosNode::new_kv(id, members, seed)
     }
 
+    fn build_varied(id: NodeId, members: &[NodeId], seed: u64) -> MultiPaxosNode {
+        let mut cfg = MultiPaxosConfig::lan(id, members.iter().copied(), seed);
+        let mut knobs = Prng::new(seed ^ TUNING_STREAM);
+        cfg.accept_batch_max = pick(&mut knobs, &[1, 2, 3, 512]);
+        cfg.accept_inflight_max = pick(&mut knobs, &[1, 2, 8]);
+        cfg.catchup_batch_max = pick(&mut knobs, &[2, 256]);
+        cfg.snapshot_threshold = pick(&mut knobs, &[4096, 64]) as u64;
+        cfg.snapshot_trailing = pick(&mut knobs, &[256, 4]) as u64;
+        MultiPaxosNode::new(cfg)
+    }
+
     fn request(op: KvOp) -> Request {
         MultiPaxosNode::kv_request(op)
     }
 
     fn result(response: &Response) -> KvResult {
         MultiPaxosNode::kv_result(response)
+    }
+
+    fn is_leader(node: &MultiPaxosNode) -> bool {
+        node.is_leader()
     }
 
     fn invariants(members: &[NodeId]) -> Vec<Box<dyn Invariant<MultiPaxosNode>>> {

@@ -1,12 +1,13 @@
 //! Raft in the simulator, and Raft's safety properties (Figure 3) as online
 //! invariants.
 
+use super::{pick, TUNING_STREAM};
 use crate::protocol::{Invariant, SimProtocol};
 use crate::sim::digest::TraceDigest;
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
-use synod_core::{KvNode, KvOp, KvResult, NodeId, Time};
-use synod_raft::{LogIndex, RaftNode, Request, Response, Term};
+use synod_core::{KvNode, KvOp, KvResult, NodeId, Prng, Time};
+use synod_raft::{LogIndex, RaftConfig, RaftNode, Request, Response, Term};
 
 /// Raft, registered as `raft`.
 pub struct Raft;
@@ -19,12 +20,26 @@ impl SimProtocol for Raft {
         RaftNode::new_kv(id, members, seed)
     }
 
+    fn build_varied(id: NodeId, members: &[NodeId], seed: u64) -> RaftNode {
+        let mut cfg = RaftConfig::lan(id, members.iter().copied(), seed);
+        let mut knobs = Prng::new(seed ^ TUNING_STREAM);
+        cfg.batch_entries_max = pick(&mut knobs, &[1, 2, 3, 512]);
+        cfg.inflight_max = pick(&mut knobs, &[1, 2, 8]);
+        cfg.snapshot_threshold = pick(&mut knobs, &[4096, 64]) as u64;
+        cfg.snapshot_trailing = pick(&mut knobs, &[256, 4]) as u64;
+        RaftNode::new(cfg)
+    }
+
     fn request(op: KvOp) -> Request {
         RaftNode::kv_request(op)
     }
 
     fn result(response: &Response) -> KvResult {
         RaftNode::kv_result(response)
+    }
+
+    fn is_leader(node: &RaftNode) -> bool {
+        node.is_leader()
     }
 
     fn invariants(_members: &[NodeId]) -> Vec<Box<dyn Invariant<RaftNode>>> {

@@ -69,6 +69,12 @@ pub struct FaultSpec {
     pub delay: bool,
     /// Crash and restart from storage.
     pub crash: bool,
+    /// Crash right after sending ahead of a write that is not durable yet, before
+    /// the write lands (the window between a persist and the sends of its input).
+    pub crash_in_write: bool,
+    /// Crash storms: the leader crashes again and again, each back after a short
+    /// downtime (Figure 8 style).
+    pub storm: bool,
     /// Pause and resume (a stopped process, a long GC).
     pub pause: bool,
     /// Clock drift.
@@ -82,7 +88,7 @@ pub struct FaultSpec {
 impl FaultSpec {
     /// The names accepted in a fault spec, for error messages.
     pub const NAMES: &'static str =
-        "none, all, net, crash, or a comma list of partition, asymmetric, loss, clog, delay, crash, pause, clock, restart-all (not part of all)";
+        "none, all, net, crash, or a comma list of partition, asymmetric, loss, clog, delay, crash, crash-in-write, storm, pause, clock, restart-all (not part of all)";
 
     /// `true` if no fault is enabled.
     pub fn is_none(&self) -> bool {
@@ -98,6 +104,8 @@ impl FaultSpec {
             clog: true,
             delay: true,
             crash: true,
+            crash_in_write: true,
+            storm: true,
             pause: true,
             clock: true,
             restart_all: false,
@@ -130,6 +138,8 @@ impl FromStr for FaultSpec {
                 "clog" => spec.clog = true,
                 "delay" => spec.delay = true,
                 "crash" => spec.crash = true,
+                "crash-in-write" => spec.crash_in_write = true,
+                "storm" => spec.storm = true,
                 "pause" => spec.pause = true,
                 "clock" => spec.clock = true,
                 "restart-all" => spec.restart_all = true,
@@ -160,6 +170,8 @@ impl fmt::Display for FaultSpec {
             (self.clog, "clog"),
             (self.delay, "delay"),
             (self.crash, "crash"),
+            (self.crash_in_write, "crash-in-write"),
+            (self.storm, "storm"),
             (self.pause, "pause"),
             (self.clock, "clock"),
             (self.restart_all, "restart-all"),
@@ -184,6 +196,17 @@ pub struct NemesisConfig {
     pub duration_max: Duration,
     /// Largest clock drift the nemesis sets, in ppm.
     pub drift_ppm_max: i64,
+    /// Probability that a crash, pause, clock or partition fault is aimed at the
+    /// current leader rather than at a random node.
+    pub leader_bias: f64,
+    /// Gap between leader crashes during a crash storm, drawn uniformly.
+    pub storm_gap_min: Duration,
+    /// See `storm_gap_min`.
+    pub storm_gap_max: Duration,
+    /// Downtime of each crash of a storm, drawn uniformly.
+    pub storm_down_min: Duration,
+    /// See `storm_down_min`.
+    pub storm_down_max: Duration,
 }
 
 /// One simulation run's configuration. Together with the seed it decides the run.
@@ -208,6 +231,10 @@ pub struct SimConfig {
     pub heal_timeout: Duration,
     /// Hard cap on processed events, so a livelocked run still ends.
     pub events_max: u64,
+    /// Build nodes with their performance knobs drawn per node and incarnation
+    /// (`SimProtocol::build_varied`) instead of the defaults. On under faults, so
+    /// sweeps also cover small batches and windows; off for measurements.
+    pub vary_tuning: bool,
 }
 
 impl SimConfig {
@@ -241,11 +268,17 @@ impl SimConfig {
                 duration_min: Duration::from_millis(50),
                 duration_max: Duration::from_millis(1500),
                 drift_ppm_max: 10_000,
+                leader_bias: 0.5,
+                storm_gap_min: Duration::from_millis(20),
+                storm_gap_max: Duration::from_millis(250),
+                storm_down_min: Duration::from_millis(10),
+                storm_down_max: Duration::from_millis(400),
             },
             workload: WorkloadConfig::standard(ops),
             main_phase_max: Duration::from_secs(3600),
             heal_timeout: Duration::from_secs(30),
             events_max: 50_000_000,
+            vary_tuning: !faults.is_none(),
         }
     }
 }

@@ -244,6 +244,8 @@ struct Slot<P: SimProtocol> {
     pending: VecDeque<Pending<P>>,
     /// A write is in progress; batches staged meanwhile go in the next one.
     disk_busy: bool,
+    /// A "crash in write" fault waits for this node's next early send.
+    crash_armed: bool,
     clock: NodeClock,
 }
 
@@ -387,6 +389,7 @@ impl<P: SimProtocol> Simulator<P> {
                 timers: BTreeMap::new(),
                 pending: VecDeque::new(),
                 disk_busy: false,
+                crash_armed: false,
                 clock: NodeClock::default(),
             })
             .collect();
@@ -484,7 +487,7 @@ impl<P: SimProtocol> Simulator<P> {
             self.schedule(at, Event::ClientWake { client: c, token });
         }
         if self.nemesis.is_active() {
-            let gap = self.nemesis.next_gap();
+            let gap = self.nemesis.next_gap(&[]);
             self.schedule(gap, Event::NemesisTick);
         }
         self.schedule(self.cfg.main_phase_max, Event::MainDeadline);
@@ -725,7 +728,11 @@ impl<P: SimProtocol> Simulator<P> {
             derive_seed(self.cfg.seed, STREAM_NODES),
             (index as u64) << 32 | u64::from(slot.incarnation),
         );
-        slot.node = Some(P::build(slot.id, &self.members, seed));
+        slot.node = Some(if self.cfg.vary_tuning {
+            P::build_varied(slot.id, &self.members, seed)
+        } else {
+            P::build(slot.id, &self.members, seed)
+        });
         let recovered = slot.storage.recover();
         tracing::debug!(node = %slot.id, incarnation = slot.incarnation, "start");
         self.step_node(index, |n, t, fx| n.on_start(t, recovered, fx));
@@ -767,6 +774,8 @@ impl<P: SimProtocol> Simulator<P> {
         for op in fx.timers.drain(..) {
             self.timer_op(index, op);
         }
+        let sent_ahead = !fx.early_sends.is_empty() || !fx.early_replies.is_empty();
+        let armed_hit = self.slots[index].crash_armed && sent_ahead && !fx.persist.is_empty();
         for env in fx.early_sends.drain(..) {
             self.transmit(index, env);
         }
@@ -806,6 +815,13 @@ impl<P: SimProtocol> Simulator<P> {
             }
         }
         self.fx = fx;
+        if armed_hit {
+            // The early sends are on the wire, the batch is staged: crash before it
+            // is durable (a write takes at least `write_min`, so nothing lands first).
+            tracing::debug!(node = %self.slots[index].id, "crash in write");
+            self.slots[index].crash_armed = false;
+            self.crash(index);
+        }
     }
 
     fn timer_op(&mut self, index: usize, op: TimerOp<TimerOf<P>>) {
@@ -1170,7 +1186,8 @@ impl<P: SimProtocol> Simulator<P> {
             return;
         }
         let active: Vec<Fault> = self.active_faults.iter().map(|(_, f)| f.clone()).collect();
-        for (fault, duration) in self.nemesis.pick(self.slots.len(), &active) {
+        let leader = self.leader();
+        for (fault, duration) in self.nemesis.pick(self.slots.len(), leader, &active) {
             self.next_fault_id += 1;
             let id = self.next_fault_id;
             self.stats.faults.push(format!("{}: {fault}", self.now));
@@ -1179,8 +1196,17 @@ impl<P: SimProtocol> Simulator<P> {
             self.active_faults.push((id, fault));
             self.schedule(duration, Event::FaultEnd { id });
         }
-        let gap = self.nemesis.next_gap();
+        let active: Vec<Fault> = self.active_faults.iter().map(|(_, f)| f.clone()).collect();
+        let gap = self.nemesis.next_gap(&active);
         self.schedule(gap, Event::NemesisTick);
+    }
+
+    /// The up node that believes it leads, of the highest index if several do (a
+    /// deposed leader that has not noticed yet is as good a target as the new one).
+    fn leader(&self) -> Option<usize> {
+        let up = self.slots.iter().enumerate();
+        up.filter_map(|(i, s)| s.node.as_ref().filter(|n| P::is_leader(n)).map(|_| i))
+            .last()
     }
 
     /// Applies `fault` now. Public so tests can script faults by hand.
@@ -1194,6 +1220,12 @@ impl<P: SimProtocol> Simulator<P> {
                 }
             }
             Fault::Crash(n) => self.crash(n),
+            Fault::CrashInWrite(n) => {
+                if self.slots[n].node.is_some() {
+                    self.slots[n].crash_armed = true;
+                }
+            }
+            Fault::Storm => {} // the nemesis crashes leaders while it lasts
             Fault::Pause(n) => {
                 if self.slots[n].node.is_some() {
                     self.slots[n].paused = true;
@@ -1219,6 +1251,11 @@ impl<P: SimProtocol> Simulator<P> {
                 }
             }
             Fault::Crash(n) => self.restart(n),
+            Fault::CrashInWrite(n) => {
+                self.slots[n].crash_armed = false;
+                self.restart(n);
+            }
+            Fault::Storm => {}
             Fault::Pause(n) => self.resume(n),
             Fault::Drift { node, .. } => self.slots[node].clock.set_rate(self.now, 0),
             Fault::Loss => self.lossy = false,

@@ -24,6 +24,16 @@ pub enum Fault {
     },
     /// The node is down; it restarts from storage when the fault ends.
     Crash(usize),
+    /// The node crashes the first time it has sent messages or replies ahead of a
+    /// write that is not durable yet (the protocol marked them as not depending on
+    /// it), before that write lands; it restarts from storage when the fault ends.
+    /// This is the "crash between a persist and its sends" a random crash almost
+    /// never hits: the window is one disk write long.
+    CrashInWrite(usize),
+    /// A crash storm (the style of the Figure 8 tests): while it lasts, the nemesis
+    /// crashes whoever leads every few tens of milliseconds, each back after a short
+    /// downtime, so leaderships are cut off right after they start replicating.
+    Storm,
     /// The node processes nothing; its inputs wait until it resumes.
     Pause(usize),
     /// The node's clock runs at `ppm` parts per million off real time.
@@ -55,7 +65,10 @@ impl Fault {
     /// The node this fault takes out of service, if any.
     fn node(&self) -> Option<usize> {
         match self {
-            Fault::Crash(n) | Fault::Pause(n) | Fault::Drift { node: n, .. } => Some(*n),
+            Fault::Crash(n)
+            | Fault::CrashInWrite(n)
+            | Fault::Pause(n)
+            | Fault::Drift { node: n, .. } => Some(*n),
             _ => None,
         }
     }
@@ -66,6 +79,8 @@ impl fmt::Display for Fault {
         match self {
             Fault::Partition { label, .. } => write!(f, "partition {label}"),
             Fault::Crash(n) => write!(f, "crash n{}", n + 1),
+            Fault::CrashInWrite(n) => write!(f, "crash n{} in its next early-sent write", n + 1),
+            Fault::Storm => write!(f, "crash storm"),
             Fault::Pause(n) => write!(f, "pause n{}", n + 1),
             Fault::Drift { node, ppm } => write!(f, "clock n{} {ppm:+}ppm", node + 1),
             Fault::Loss => write!(f, "lossy network"),
@@ -83,6 +98,8 @@ enum Kind {
     Clog,
     Delay,
     Crash,
+    CrashInWrite,
+    Storm,
     Pause,
     Clock,
     RestartAll,
@@ -107,6 +124,8 @@ impl Nemesis {
             (f.clog, Kind::Clog),
             (f.delay, Kind::Delay),
             (f.crash, Kind::Crash),
+            (f.crash_in_write, Kind::CrashInWrite),
+            (f.storm, Kind::Storm),
             (f.pause, Kind::Pause),
             (f.clock, Kind::Clock),
             (f.restart_all, Kind::RestartAll),
@@ -126,20 +145,49 @@ impl Nemesis {
         !self.kinds.is_empty()
     }
 
-    /// Time until the next fault starts.
-    pub fn next_gap(&mut self) -> Duration {
+    /// Time until the next fault starts: shorter during a crash storm.
+    pub fn next_gap(&mut self, active: &[Fault]) -> Duration {
+        if active.contains(&Fault::Storm) {
+            return uniform(
+                &mut self.rng,
+                self.cfg.storm_gap_min,
+                self.cfg.storm_gap_max,
+            );
+        }
         uniform(&mut self.rng, self.cfg.gap_min, self.cfg.gap_max)
     }
 
     /// Picks faults compatible with the ones already `active` on a cluster of `n`
-    /// nodes, each with its duration: one fault, or one crash per node for
-    /// `restart-all`. Empty if the pick collides (the tick is skipped).
-    pub fn pick(&mut self, n: usize, active: &[Fault]) -> Vec<(Fault, Duration)> {
+    /// nodes whose current leader (if the protocol has one and it is up) is `leader`,
+    /// each with its duration: one fault, or one crash per node for `restart-all`.
+    /// Empty if the pick collides (the tick is skipped). During a crash storm every
+    /// tick crashes the leader instead, for a short downtime, as long as a majority
+    /// stays up.
+    pub fn pick(
+        &mut self,
+        n: usize,
+        leader: Option<usize>,
+        active: &[Fault],
+    ) -> Vec<(Fault, Duration)> {
+        let busy = |i: usize| active.iter().any(|f| f.node() == Some(i));
+        if active.contains(&Fault::Storm) {
+            let down = active.iter().filter(|f| f.node().is_some()).count();
+            let Some(leader) = leader.filter(|&l| !busy(l) && down < (n - 1) / 2) else {
+                return Vec::new();
+            };
+            let downtime = uniform(
+                &mut self.rng,
+                self.cfg.storm_down_min,
+                self.cfg.storm_down_max,
+            );
+            return vec![(Fault::Crash(leader), downtime)];
+        }
         let Some(&kind) = self.kinds.choose(&mut self.rng) else {
             return Vec::new();
         };
         let duration = uniform(&mut self.rng, self.cfg.duration_min, self.cfg.duration_max);
-        let busy = |i: usize| active.iter().any(|f| f.node() == Some(i));
+        // Aim node faults at the leader this often (when there is one to aim at).
+        let at_leader = leader.filter(|_| self.rng.gen_bool(self.cfg.leader_bias));
         if let Kind::RestartAll = kind {
             if (0..n).any(busy) {
                 return Vec::new();
@@ -152,7 +200,13 @@ impl Nemesis {
                 })
                 .collect();
         }
-        self.pick_one(kind, n, active, busy)
+        if let Kind::Storm = kind {
+            if active.iter().any(|f| f.node().is_some()) {
+                return Vec::new(); // a storm starts from a cluster with everyone up
+            }
+            return vec![(Fault::Storm, duration)];
+        }
+        self.pick_one(kind, n, at_leader, active, busy)
             .map(|fault| vec![(fault, duration)])
             .unwrap_or_default()
     }
@@ -162,6 +216,7 @@ impl Nemesis {
         &mut self,
         kind: Kind,
         n: usize,
+        at_leader: Option<usize>,
         active: &[Fault],
         busy: impl Fn(usize) -> bool,
     ) -> Option<Fault> {
@@ -170,7 +225,7 @@ impl Nemesis {
                 if n < 2 || active.iter().any(Fault::is_partition) {
                     return None;
                 }
-                self.partition(n, matches!(kind, Kind::Asymmetric))
+                self.partition(n, at_leader, matches!(kind, Kind::Asymmetric))
             }
             Kind::Loss => {
                 if active.contains(&Fault::Loss) {
@@ -196,13 +251,14 @@ impl Nemesis {
                 }
                 f
             }
-            Kind::Crash | Kind::Pause | Kind::Clock => {
-                let node = self.rng.gen_range(0..n);
+            Kind::Crash | Kind::CrashInWrite | Kind::Pause | Kind::Clock => {
+                let node = at_leader.unwrap_or_else(|| self.rng.gen_range(0..n));
                 if busy(node) {
                     return None;
                 }
                 match kind {
                     Kind::Crash => Fault::Crash(node),
+                    Kind::CrashInWrite => Fault::CrashInWrite(node),
                     Kind::Pause => Fault::Pause(node),
                     _ => {
                         let max = self.cfg.drift_ppm_max.max(1);
@@ -213,15 +269,25 @@ impl Nemesis {
                     }
                 }
             }
-            Kind::RestartAll => unreachable!("picked by `pick`"),
+            Kind::RestartAll | Kind::Storm => unreachable!("picked by `pick`"),
         };
         Some(fault)
     }
 
-    fn partition(&mut self, n: usize, one_way: bool) -> Fault {
+    /// A random split of the cluster in two; aimed at `leader`, it puts the leader
+    /// on the minority side (alone or with fewer than half the others), so a new
+    /// leadership forms while the old one may not know it yet.
+    fn partition(&mut self, n: usize, leader: Option<usize>, one_way: bool) -> Fault {
         let mut order: Vec<usize> = (0..n).collect();
         order.shuffle(&mut self.rng);
-        let cut = self.rng.gen_range(1..n);
+        let cut = match leader {
+            Some(l) => {
+                let at = order.iter().position(|&i| i == l).expect("a member");
+                order.swap(0, at);
+                self.rng.gen_range(1..=((n - 1) / 2).max(1))
+            }
+            None => self.rng.gen_range(1..n),
+        };
         let (a, b) = order.split_at(cut);
         let mut blocked = Vec::new();
         for &x in a {
@@ -270,7 +336,7 @@ mod tests {
         let mut nem = nemesis("all", 5);
         let mut active: Vec<Fault> = Vec::new();
         for _ in 0..2000 {
-            for (f, _) in nem.pick(3, &active) {
+            for (f, _) in nem.pick(3, None, &active) {
                 active.push(f);
             }
             let parts = active.iter().filter(|f| f.is_partition()).count();
@@ -287,7 +353,7 @@ mod tests {
     #[test]
     fn asymmetric_partition_blocks_one_direction_only() {
         let mut nem = nemesis("asymmetric", 9);
-        let (f, _) = nem.pick(5, &[]).pop().unwrap();
+        let (f, _) = nem.pick(5, None, &[]).pop().unwrap();
         let Fault::Partition { blocked, .. } = f else {
             panic!("expected a partition")
         };
@@ -301,7 +367,7 @@ mod tests {
         let run = |seed| {
             let mut nem = nemesis("all", seed);
             (0..50)
-                .map(|_| (nem.next_gap(), nem.pick(3, &[])))
+                .map(|_| (nem.next_gap(&[]), nem.pick(3, Some(0), &[])))
                 .collect::<Vec<_>>()
         };
         assert_eq!(run(1), run(1));
@@ -309,9 +375,58 @@ mod tests {
     }
 
     #[test]
+    fn leader_aimed_partitions_put_the_leader_in_the_minority() {
+        let mut nem = nemesis("partition", 4);
+        nem.cfg.leader_bias = 1.0;
+        for _ in 0..200 {
+            let (f, _) = nem.pick(5, Some(3), &[]).pop().unwrap();
+            let Fault::Partition { blocked, .. } = f else {
+                panic!("expected a partition")
+            };
+            let cut_from_leader = blocked.iter().filter(|&&(a, _)| a == 3).count();
+            assert!(
+                cut_from_leader >= 3,
+                "the leader keeps at most one other: {blocked:?}"
+            );
+        }
+        let mut crashes = nemesis("crash", 4);
+        crashes.cfg.leader_bias = 1.0;
+        let picked = crashes.pick(5, Some(2), &[]);
+        assert_eq!(picked[0].0, Fault::Crash(2));
+    }
+
+    #[test]
+    fn a_storm_crashes_the_leader_while_a_majority_stays_up() {
+        let mut nem = nemesis("storm", 6);
+        let (storm, _) = nem.pick(3, Some(0), &[]).pop().unwrap();
+        assert_eq!(storm, Fault::Storm);
+        assert!(
+            nem.pick(3, Some(0), &[Fault::Crash(1)]).is_empty(),
+            "starts with all up"
+        );
+        let mut active = vec![Fault::Storm];
+        let picked = nem.pick(5, Some(4), &active);
+        let (crash, downtime) = picked[0].clone();
+        assert_eq!(crash, Fault::Crash(4));
+        assert!(downtime <= nem.cfg.storm_down_max);
+        assert!(nem.next_gap(&active) <= nem.cfg.storm_gap_max);
+        active.push(crash);
+        assert_eq!(nem.pick(5, Some(1), &active)[0].0, Fault::Crash(1));
+        active.push(Fault::Crash(1));
+        assert!(
+            nem.pick(5, Some(2), &active).is_empty(),
+            "two of five down: no more"
+        );
+        assert!(
+            nem.pick(5, None, &[Fault::Storm]).is_empty(),
+            "no leader, no crash"
+        );
+    }
+
+    #[test]
     fn restart_all_crashes_every_node_each_with_its_own_restart() {
         let mut nem = nemesis("restart-all", 3);
-        let picked = nem.pick(5, &[]);
+        let picked = nem.pick(5, None, &[]);
         let nodes: Vec<Option<usize>> = picked.iter().map(|(f, _)| f.node()).collect();
         assert_eq!(nodes, (0..5).map(Some).collect::<Vec<_>>());
         assert!(picked.iter().all(|(f, _)| matches!(f, Fault::Crash(_))));
@@ -320,6 +435,6 @@ mod tests {
         restarts.dedup();
         assert_eq!(restarts.len(), 5, "members come back one by one");
         // Not while any node is already down.
-        assert!(nem.pick(5, &[Fault::Pause(2)]).is_empty());
+        assert!(nem.pick(5, None, &[Fault::Pause(2)]).is_empty());
     }
 }

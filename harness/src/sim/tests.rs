@@ -18,6 +18,8 @@ struct Probe {
     received: Vec<(NodeId, u64)>,
     /// Deadline of the armed tick, on this node's clock.
     next_tick: Time,
+    /// Pings go out as early sends, ahead of the write of their counter.
+    early: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -55,7 +57,13 @@ impl Node for Probe {
         self.next_tick = now + TICK;
         self.sent += 1;
         out.persist.set_meta("sent", codec::encode(&self.sent));
-        out.broadcast(&self.peers, &self.sent);
+        if self.early {
+            for &peer in &self.peers {
+                out.send_early(peer, self.sent);
+            }
+        } else {
+            out.broadcast(&self.peers, &self.sent);
+        }
         out.set_timer(ProbeTimer::Tick, self.next_tick);
     }
     fn on_client_request(&mut self, _: Time, _: ClientRequest<KvOp>, _: &mut NodeEffects<Self>) {}
@@ -73,6 +81,30 @@ impl SimProtocol for ProbeProtocol {
             sent: 0,
             received: Vec::new(),
             next_tick: Time::ZERO,
+            early: false,
+        }
+    }
+    fn request(op: KvOp) -> KvOp {
+        op
+    }
+    fn result(r: &KvResult) -> KvResult {
+        r.clone()
+    }
+    fn invariants(_: &[NodeId]) -> Vec<Box<dyn Invariant<Probe>>> {
+        Vec::new()
+    }
+}
+
+/// The probe, sending its pings ahead of their writes.
+struct EarlyProbeProtocol;
+
+impl SimProtocol for EarlyProbeProtocol {
+    type Node = Probe;
+    const NAME: &'static str = "early-probe";
+    fn build(id: NodeId, members: &[NodeId], seed: u64) -> Probe {
+        Probe {
+            early: true,
+            ..ProbeProtocol::build(id, members, seed)
         }
     }
     fn request(op: KvOp) -> KvOp {
@@ -346,6 +378,40 @@ fn delay_fault_delivers_some_messages_seconds_late_behind_newer_ones() {
         delayed > 0.01 && delayed < 0.2,
         "{delayed:.3} of all sends delayed"
     );
+}
+
+/// "Crash in write": the node goes down right after its early sends left, before
+/// the write they ran ahead of is durable — so a peer holds a counter the crashed
+/// node's disk never saw. A node that never sends early is never hit.
+#[test]
+fn crash_in_write_lands_between_an_early_send_and_its_write() {
+    let mut cfg = SimConfig::standard(9, FaultSpec::default(), 1);
+    cfg.workload.clients = 0;
+    let mut sim: Simulator<EarlyProbeProtocol> = Simulator::new(cfg);
+    sim.run_until(Time::from_millis(10));
+    sim.apply_fault(Fault::CrashInWrite(0));
+    sim.run_until(Time::from_millis(12));
+    assert!(sim.node(0).is_none(), "crashed at its first early send");
+    assert_eq!(sim.stats().crashes, 1);
+    sim.run_until(Time::from_millis(20));
+    let durable: u64 = codec::decode(sim.storage(0).meta("sent").expect("earlier ticks")).unwrap();
+    let seen = sim
+        .node(1)
+        .unwrap()
+        .received
+        .iter()
+        .filter(|(f, _)| *f == NodeId(1));
+    let highest = seen.map(|(_, c)| *c).max().unwrap();
+    assert_eq!(highest, durable + 1, "the ping ran ahead of its lost write");
+    sim.revert(Fault::CrashInWrite(0));
+    assert!(sim.node(0).is_some(), "back at the fault's end");
+
+    let mut sim = quiet(9);
+    sim.run_until(Time::from_millis(10));
+    sim.apply_fault(Fault::CrashInWrite(0));
+    sim.run_until(Time::from_millis(50));
+    assert!(sim.node(0).is_some(), "no early send, no crash");
+    assert_eq!(sim.stats().crashes, 0);
 }
 
 #[test]
