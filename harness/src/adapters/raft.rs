@@ -6,6 +6,7 @@ use crate::protocol::{Invariant, SimProtocol};
 use crate::sim::digest::TraceDigest;
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
+use std::time::Duration;
 use synod_core::{KvNode, KvOp, KvResult, NodeId, Prng, Time};
 use synod_raft::{LogIndex, RaftConfig, RaftNode, Request, Response, Term};
 
@@ -27,6 +28,12 @@ impl SimProtocol for Raft {
         cfg.inflight_max = pick(&mut knobs, &[1, 2, 8]);
         cfg.snapshot_threshold = pick(&mut knobs, &[4096, 64]) as u64;
         cfg.snapshot_trailing = pick(&mut knobs, &[256, 4]) as u64;
+        // Timeouts are local too (safety never depends on them): a leader slow to
+        // run its check-quorum round beside followers quick to elect a successor
+        // stays deposed-but-unaware for longer.
+        let timeout_ms = pick(&mut knobs, &[150, 150, 400]) as u64;
+        cfg.election_timeout_min = Duration::from_millis(timeout_ms);
+        cfg.election_timeout_max = Duration::from_millis(2 * timeout_ms);
         RaftNode::new(cfg)
     }
 
