@@ -391,19 +391,9 @@ fn replay_command(protocol: &str, seed: u64, run: &RunOpts) -> String {
     )
 }
 
-/// Runs `seeds` in parallel on `jobs` threads, calling `each` after every run.
+/// Runs `seeds` in parallel on `jobs` threads, calling `each` after every run; with
+/// `fail_fast`, starts no further seed once one has a violation.
 fn run_seeds(
-    protocol: &str,
-    seeds: impl Iterator<Item = u64>,
-    run: &RunOpts,
-    jobs: usize,
-    each: &(dyn Fn(&RunOutcome) + Sync),
-) -> Result<Vec<RunOutcome>, String> {
-    run_seeds_until(protocol, seeds, run, jobs, each, false)
-}
-
-/// [`run_seeds`], optionally starting no further seed once one has a violation.
-fn run_seeds_until(
     protocol: &str,
     seeds: impl Iterator<Item = u64>,
     run: &RunOpts,
@@ -478,7 +468,7 @@ fn cmd_check(args: &CheckArgs, out: &mut dyn Write) -> Result<i32, String> {
         }
         bar.inc(1);
     };
-    let results = run_seeds_until(
+    let results = run_seeds(
         &args.protocol,
         seeds,
         &args.run,
@@ -632,7 +622,7 @@ fn cmd_compare(args: &CompareArgs, out: &mut dyn Write) -> Result<i32, String> {
     let mut run = args.run.clone();
     run.default_tuning = true;
     for p in &protocols {
-        let results = run_seeds(p, 0..args.seeds, &run, jobs, &|_| {})?;
+        let results = run_seeds(p, 0..args.seeds, &run, jobs, &|_| {}, false)?;
         summaries.push(summarise(p, &results, &args.run));
     }
     let doc = serde_json::json!({

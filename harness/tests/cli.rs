@@ -258,6 +258,51 @@ fn check_finds_the_broken_fixture_and_its_replay_reproduces_the_violation() {
     assert!(String::from_utf8_lossy(&r.stdout).contains("VIOLATION Linearizability"));
 }
 
+/// `--fail-fast` starts no seed after the first violation, and every seed below the
+/// smallest failing one still ran: the failing seed it reports is the smallest.
+#[test]
+fn check_fail_fast_stops_after_the_first_violation_and_reports_the_smallest() {
+    let args = |extra: &[&'static str]| {
+        let mut a = vec![
+            "check",
+            "--protocol",
+            "fixture-amnesia",
+            "--seeds",
+            "40",
+            "--faults",
+            "crash",
+            "--ops",
+            "500",
+            "--jobs",
+            "1",
+        ];
+        a.extend_from_slice(extra);
+        a
+    };
+    let seeds_failing = |out: &str| -> Vec<u64> {
+        out.lines()
+            .filter_map(|l| l.strip_prefix("seed ")?.split(':').next()?.parse().ok())
+            .collect()
+    };
+    let full = synod(&args(&[]));
+    let all = seeds_failing(&String::from_utf8_lossy(&full.stdout));
+    assert!(
+        all.len() >= 2,
+        "the broken fixture fails several seeds: {all:?}"
+    );
+    let fast = synod(&args(&["--fail-fast"]));
+    assert_eq!(fast.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&fast.stdout);
+    assert_eq!(seeds_failing(&out), vec![all[0]], "{out}");
+    assert!(
+        out.contains(&format!(
+            "(ran {}: stopped at the first violation)",
+            all[0] + 1
+        )),
+        "{out}"
+    );
+}
+
 #[test]
 fn check_history_verdicts_and_exit_codes() {
     let dir = std::env::temp_dir().join(format!("synod-hist-{}", std::process::id()));

@@ -69,9 +69,10 @@ impl Node for Probe {
     fn on_client_request(&mut self, _: Time, _: ClientRequest<KvOp>, _: &mut NodeEffects<Self>) {}
 }
 
-struct ProbeProtocol;
+/// The probe; with `EARLY`, its pings are early sends.
+struct ProbeProtocol<const EARLY: bool = false>;
 
-impl SimProtocol for ProbeProtocol {
+impl<const EARLY: bool> SimProtocol for ProbeProtocol<EARLY> {
     type Node = Probe;
     const NAME: &'static str = "probe";
     fn build(id: NodeId, members: &[NodeId], _seed: u64) -> Probe {
@@ -81,7 +82,7 @@ impl SimProtocol for ProbeProtocol {
             sent: 0,
             received: Vec::new(),
             next_tick: Time::ZERO,
-            early: false,
+            early: EARLY,
         }
     }
     fn request(op: KvOp) -> KvOp {
@@ -96,27 +97,7 @@ impl SimProtocol for ProbeProtocol {
 }
 
 /// The probe, sending its pings ahead of their writes.
-struct EarlyProbeProtocol;
-
-impl SimProtocol for EarlyProbeProtocol {
-    type Node = Probe;
-    const NAME: &'static str = "early-probe";
-    fn build(id: NodeId, members: &[NodeId], seed: u64) -> Probe {
-        Probe {
-            early: true,
-            ..ProbeProtocol::build(id, members, seed)
-        }
-    }
-    fn request(op: KvOp) -> KvOp {
-        op
-    }
-    fn result(r: &KvResult) -> KvResult {
-        r.clone()
-    }
-    fn invariants(_: &[NodeId]) -> Vec<Box<dyn Invariant<Probe>>> {
-        Vec::new()
-    }
-}
+type EarlyProbeProtocol = ProbeProtocol<true>;
 
 /// A quiet 3-node cluster with no clients and no nemesis.
 fn quiet(seed: u64) -> Simulator<ProbeProtocol> {
