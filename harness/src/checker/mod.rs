@@ -73,6 +73,7 @@
 
 mod cache;
 mod cli;
+mod growth;
 mod history;
 mod intern;
 mod links;

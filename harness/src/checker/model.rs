@@ -208,6 +208,15 @@ impl<'h> States<'h> {
         }
     }
 
+    /// Whether string `v` starts with string `prefix` (false for
+    /// non-strings).
+    pub(crate) fn starts_with(&self, v: u32, prefix: u32) -> bool {
+        match (self.text(v), self.text(prefix)) {
+            (Some(v), Some(p)) => v.starts_with(p),
+            _ => false,
+        }
+    }
+
     fn local_index_of(&self, id: u32) -> Option<usize> {
         (id as usize).checked_sub(self.global.len())
     }

@@ -19,13 +19,16 @@
 //!   are not branched on one by one: every candidate invisible write is
 //!   placed in bulk right before the next write, or alone when it must be.
 //! - Dead ends are cut early: when an ok op waits for a value no unplaced op
-//!   can produce (`observe.rs`), or when the op that returns first needs a
-//!   value that no candidate can produce.
+//!   can produce (`observe.rs`), when the op that returns first needs a
+//!   value that no candidate can produce, or, with appends, when a candidate
+//!   get reads a string the current state can no longer grow into
+//!   (`growth.rs`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use super::cache::{Bitset, Cache};
+use super::growth::Growth;
 use super::links::{call_node, is_ret, op_of, ret_node, Links, HEAD_INFO, HEAD_MAIN, NIL};
 use super::model::{States, Step};
 use super::observe::{Prep, Tracker, NO_SLOT};
@@ -34,6 +37,8 @@ use super::observe::{Prep, Tracker, NO_SLOT};
 pub(crate) const INFINITY: u64 = u64::MAX;
 /// How many loop iterations between looks at the clock and cancel flag.
 const POLL_EVERY: u32 = 1 << 12;
+/// How many list entries past the candidates `outgrown_ahead` looks at.
+const LOOKAHEAD_MAX: u32 = 256;
 
 /// How the search treats an op.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -201,6 +206,7 @@ struct Search<'a> {
     /// Observer slot of `state`.
     slot: u32,
     tracker: Tracker,
+    growth: Growth,
     /// Unplaced ok ops other than writes; 0 means success.
     remaining: usize,
     /// Ok ops placed, the measure of "longest prefix".
@@ -238,6 +244,7 @@ impl<'a> Search<'a> {
             state: init,
             slot: prep.init_slot,
             tracker: Tracker::new(ops, prep),
+            growth: Growth::new(ops),
             remaining,
             placed_ok: 0,
             best: Best {
@@ -293,15 +300,56 @@ impl<'a> Search<'a> {
         while n != NIL && !is_ret(n) {
             let i = op_of(n);
             let op = self.ops[i as usize];
-            if op.class == Class::Read && states.apply(self.state, op.step).is_some() {
-                return self.lift(i, Resume::Dead, states).then_some(Cursor::Fresh);
+            if op.class == Class::Read {
+                if states.apply(self.state, op.step).is_some() {
+                    return self.lift(i, Resume::Dead, states).then_some(Cursor::Fresh);
+                }
+                if self.out_grown(&op, states) {
+                    return None;
+                }
             }
             n = self.links.next(n);
         }
         if n != NIL && !self.blocker_reachable(op_of(n), states) {
             return None;
         }
+        if self.growth.on() && self.outgrown_ahead(n, states) {
+            return None;
+        }
         Some(Cursor::Main(self.links.next(HEAD_MAIN), false))
+    }
+
+    /// Whether the ok read `op` can never become legal: the state can only
+    /// grow by appends until it returns, and is no prefix of what it read
+    /// (see `growth.rs`).
+    fn out_grown(&self, op: &PartOp, states: &States<'_>) -> bool {
+        let Step::Read(v) = op.step else { return false };
+        self.growth.on()
+            && !self.growth.reset_before(self.ops, op.ret)
+            && !states.starts_with(v, self.state)
+    }
+
+    /// Past the candidates (from `n`, the first return entry), whether a
+    /// get invoked before the first pending get return is already out of
+    /// reach. Those gets are not candidates yet, but they bound the orders
+    /// of the appends running up to them: without this, concurrent appends
+    /// no candidate get reads are tried in every order.
+    fn outgrown_ahead(&self, mut n: u32, states: &States<'_>) -> bool {
+        let mut seen = 0;
+        while n != NIL && seen < LOOKAHEAD_MAX {
+            let op = self.ops[op_of(n) as usize];
+            if op.class == Class::Read {
+                if is_ret(n) {
+                    return false;
+                }
+                if self.out_grown(&op, states) {
+                    return true;
+                }
+            }
+            seen += 1;
+            n = self.links.next(n);
+        }
+        false
     }
 
     /// The blocker b (first pending return) precedes every op invoked after
@@ -457,6 +505,7 @@ impl<'a> Search<'a> {
     fn take(&mut self, i: u32) {
         let op = self.ops[i as usize];
         self.tracker.take(&op);
+        self.growth.take(i);
         self.links.unlink(call_node(i));
         if op.is_info() {
             return;
@@ -485,6 +534,7 @@ impl<'a> Search<'a> {
         self.links.relink(call_node(i));
         self.set.remove(i as usize);
         self.tracker.put_back(&op);
+        self.growth.put_back(i);
     }
 
     /// Undoes lifts until a scan can resume; `None` when nothing is left to

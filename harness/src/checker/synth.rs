@@ -8,6 +8,9 @@
 //! completion) for ops that did or did not take effect; `fail` is produced
 //! for ops that did not take effect, including a cas whose expected value
 //! did not match. Same config, same seed: same history.
+//!
+//! A [`Fault`] plants one bug, to make histories that are *not*
+//! linearisable at scale: a stale read, or a write acknowledged but lost.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -41,6 +44,47 @@ pub struct SynthConfig {
     /// Draw values from this many distinct ones (to provoke ambiguity); `None`
     /// makes every written value unique.
     pub values: Option<u32>,
+    /// Which operations clients issue.
+    pub mix: Mix,
+    /// A bug to plant, if any.
+    pub fault: Fault,
+}
+
+/// One bug planted in an otherwise linearisable history.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// None: the history is linearisable by construction.
+    None,
+    /// The first ok read invoked after `after` ops were issued that can be
+    /// made stale returns an older value instead: the value produced by an
+    /// op p that returned before some state-changing op w was invoked, where
+    /// w returned before the read was invoked. With unique values (`values:
+    /// None`) only p produces that value and real time orders p < w < read,
+    /// so the history is not linearisable.
+    StaleRead {
+        /// Ops issued before the fault may be planted.
+        after: usize,
+    },
+    /// The first `write` / `put` invoked after `after` ops were issued that
+    /// completes ok is acknowledged but never applied. Whether a check can
+    /// tell depends on what is read afterwards (a write overwritten by a
+    /// concurrent one before anyone reads is indistinguishable from a lost
+    /// one), so callers that need a violation check the verdict.
+    LostWrite {
+        /// Ops issued before the fault may be planted.
+        after: usize,
+    },
+}
+
+/// The operation mix of the clients.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mix {
+    /// Every operation of the model (kv: get, put, append, delete, cas).
+    Standard,
+    /// Kv only: 65 % `append`, 35 % `get`, as in the kv histories of
+    /// Porcupine's test suite. Appended values are tokens `x <client> <n> y`,
+    /// so a key's string only grows and a get returns every token so far.
+    AppendHeavy,
 }
 
 impl SynthConfig {
@@ -58,6 +102,8 @@ impl SynthConfig {
             max_latency: 100,
             max_think: 10,
             values: None,
+            mix: Mix::Standard,
+            fault: Fault::None,
         }
     }
 }
@@ -97,9 +143,30 @@ struct InFlight {
     arg: Value,
     read: Value,
     end: End,
+    /// Position of the op among issued ones (1-based).
+    index: usize,
+    /// Index of the invoke event.
+    call: usize,
+    /// The value this op set, if it changed the state to a non-initial one.
+    produced: Option<Value>,
+    /// When it took effect (`Sim::effects` after it).
+    effect: u64,
+    /// The stale value this read will return instead (`Fault::StaleRead`).
+    stale: Option<Value>,
 }
 
-/// Generates a linearisable history of events in real-time order.
+/// A state-changing op that completed ok, as `Fault::StaleRead` needs it:
+/// event indices of its invoke and return, and the value it set.
+struct Done {
+    call: usize,
+    ret: usize,
+    /// Order in which ops took effect.
+    effect: u64,
+    produced: Value,
+}
+
+/// Generates a history of events in real-time order: linearisable unless
+/// `cfg.fault` plants a bug.
 pub fn generate(cfg: &SynthConfig) -> Vec<Event> {
     Sim::new(cfg).run()
 }
@@ -116,6 +183,11 @@ struct Sim<'a> {
     issued: usize,
     counter: u64,
     events: Vec<Event>,
+    /// The fault is still to be planted.
+    fault_pending: bool,
+    /// Per key, completed state-changing ops (only kept for `StaleRead`).
+    done: HashMap<Option<String>, Vec<Done>>,
+    effects: u64,
 }
 
 impl<'a> Sim<'a> {
@@ -131,6 +203,9 @@ impl<'a> Sim<'a> {
             issued: 0,
             counter: 0,
             events: Vec::with_capacity(cfg.ops * 2),
+            fault_pending: cfg.fault != Fault::None,
+            done: HashMap::new(),
+            effects: 0,
         };
         for c in 0..cfg.clients {
             let t = sim.rng.below(cfg.max_think + 1);
@@ -174,8 +249,11 @@ impl<'a> Sim<'a> {
             .unwrap_or_else(|| self.initial())
     }
 
-    fn fresh(&mut self) -> Value {
+    fn fresh(&mut self, client: usize) -> Value {
         self.counter += 1;
+        if self.cfg.mix == Mix::AppendHeavy && self.cfg.model == Model::Kv {
+            return Value::Str(format!("x {client} {} y", self.counter));
+        }
         let n = match self.cfg.values {
             Some(d) => self.rng.below(u64::from(d)),
             None => self.counter,
@@ -197,6 +275,9 @@ impl<'a> Sim<'a> {
 
     fn pick_op(&mut self) -> Op {
         let r = self.rng.below(100);
+        if self.cfg.mix == Mix::AppendHeavy && self.cfg.model == Model::Kv {
+            return if r < 35 { Op::Get } else { Op::Append };
+        }
         match self.cfg.model {
             Model::Register if r < 50 => Op::Read,
             Model::Register => Op::Write,
@@ -226,21 +307,33 @@ impl<'a> Sim<'a> {
                 let expected = if self.rng.below(2) == 0 {
                     self.current(&key)
                 } else {
-                    self.fresh()
+                    self.fresh(c)
                 };
-                Value::pair(expected, self.fresh())
+                Value::pair(expected, self.fresh(c))
             }
-            _ => self.fresh(),
+            _ => self.fresh(c),
+        };
+        let stale = match self.cfg.fault {
+            Fault::StaleRead { after } if f.is_read() && self.issued > after => {
+                self.stale_value(&key)
+            }
+            _ => None,
         };
         let mut ev = Event::new(self.procs[c], EventKind::Invoke, f, arg.clone());
         ev.key = key.clone().map(Value::Str);
-        self.events.push(ev.clone());
+        let call = self.events.len();
+        self.events.push(ev);
         self.flight[c] = Some(InFlight {
             f,
             key,
             arg,
             read: Value::Null,
             end: End::Ok,
+            index: self.issued,
+            call,
+            produced: None,
+            effect: 0,
+            stale,
         });
         let t = t + self.latency();
         self.schedule(t, c, 1);
@@ -262,7 +355,18 @@ impl<'a> Sim<'a> {
             (false, true) => End::Fail,
             _ => End::Ok,
         };
-        if applies && !self.apply(&mut op) && op.end == End::Ok {
+        let lost = match self.cfg.fault {
+            Fault::LostWrite { after } => {
+                self.fault_pending
+                    && op.index > after
+                    && matches!(op.f, Op::Write | Op::Put)
+                    && op.end == End::Ok
+            }
+            _ => false,
+        };
+        if lost {
+            self.fault_pending = false;
+        } else if applies && !self.apply(&mut op) && op.end == End::Ok {
             op.end = End::Fail; // a cas whose expected value did not match
         }
         self.flight[c] = Some(op);
@@ -287,8 +391,38 @@ impl<'a> Sim<'a> {
             (Op::Cas, _) => return false,
             (_, v) => v.clone(),
         };
+        self.effects += 1;
+        op.effect = self.effects;
+        op.produced = (new != self.initial()).then(|| new.clone());
         self.state.insert(op.key.clone(), new);
         true
+    }
+
+    /// For a read of `key` about to be invoked: a value that real time
+    /// forbids it to return (see `Fault::StaleRead`), if there is one yet.
+    fn stale_value(&self, key: &Option<String>) -> Option<Value> {
+        if !self.fault_pending {
+            return None;
+        }
+        let done = self.done.get(key)?;
+        // w: the completed op invoked last; p: the op that took effect last
+        // among those that returned before w was invoked.
+        let w_call = done.iter().map(|d| d.call).max()?;
+        done.iter()
+            .filter(|d| d.ret < w_call)
+            .max_by_key(|d| d.effect)
+            .map(|d| d.produced.clone())
+    }
+
+    /// Records a completed state-changing op for `Fault::StaleRead`.
+    fn record_done(&mut self, op: &InFlight) {
+        let Some(produced) = &op.produced else { return };
+        self.done.entry(op.key.clone()).or_default().push(Done {
+            call: op.call,
+            ret: self.events.len(),
+            effect: op.effect,
+            produced: produced.clone(),
+        });
     }
 
     fn finish(&mut self, t: u64, c: usize) {
@@ -301,8 +435,19 @@ impl<'a> Sim<'a> {
             End::Info => EventKind::Info,
             End::Lost => EventKind::Invoke, // marker: nothing is recorded
         };
+        let stale_read = matches!(self.cfg.fault, Fault::StaleRead { .. });
+        if stale_read && op.end == End::Ok && !op.f.is_read() {
+            self.record_done(&op);
+        }
         if kind != EventKind::Invoke {
-            let value = if op.f.is_read() { op.read } else { op.arg };
+            let read = match op.stale {
+                Some(v) if kind == EventKind::Ok && self.fault_pending => {
+                    self.fault_pending = false;
+                    v
+                }
+                _ => op.read,
+            };
+            let value = if op.f.is_read() { read } else { op.arg };
             let value = if kind == EventKind::Ok {
                 value
             } else {
