@@ -87,7 +87,8 @@ fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
 #[derive(Args, Debug, Clone)]
 pub struct RunOpts {
     /// Faults to inject: none, all, net, crash, or a comma list of
-    /// partition, asymmetric, loss, clog, delay, crash, pause, clock, restart-all
+    /// partition, asymmetric, loss, clog, delay, crash, crash-in-write, storm,
+    /// figure-8, depose, pause, clock, restart-all
     /// (every node down at once, back one by one; not part of all: `all,restart-all`).
     #[arg(long, default_value = "none", value_parser = parse_faults)]
     pub faults: FaultSpec,

@@ -75,6 +75,12 @@ pub struct FaultSpec {
     /// Crash storms: the leader crashes again and again, each back after a short
     /// downtime (Figure 8 style).
     pub storm: bool,
+    /// Raft's Figure 8 as a schedule of three short leaderships (`figure8.rs`).
+    pub figure8: bool,
+    /// The leader cut off from its peers with its clock at a tenth of real time: a deposed
+    /// leader that goes on believing it leads; half the time one other node is
+    /// armed to crash in its next early-sent write (its part in the takeover).
+    pub depose: bool,
     /// Pause and resume (a stopped process, a long GC).
     pub pause: bool,
     /// Clock drift.
@@ -88,7 +94,7 @@ pub struct FaultSpec {
 impl FaultSpec {
     /// The names accepted in a fault spec, for error messages.
     pub const NAMES: &'static str =
-        "none, all, net, crash, or a comma list of partition, asymmetric, loss, clog, delay, crash, crash-in-write, storm, pause, clock, restart-all (not part of all)";
+        "none, all, net, crash, or a comma list of partition, asymmetric, loss, clog, delay, crash, crash-in-write, storm, figure-8, depose, pause, clock, restart-all (not part of all)";
 
     /// `true` if no fault is enabled.
     pub fn is_none(&self) -> bool {
@@ -106,6 +112,8 @@ impl FaultSpec {
             crash: true,
             crash_in_write: true,
             storm: true,
+            figure8: true,
+            depose: true,
             pause: true,
             clock: true,
             restart_all: false,
@@ -140,6 +148,8 @@ impl FromStr for FaultSpec {
                 "crash" => spec.crash = true,
                 "crash-in-write" => spec.crash_in_write = true,
                 "storm" => spec.storm = true,
+                "figure-8" => spec.figure8 = true,
+                "depose" => spec.depose = true,
                 "pause" => spec.pause = true,
                 "clock" => spec.clock = true,
                 "restart-all" => spec.restart_all = true,
@@ -172,6 +182,8 @@ impl fmt::Display for FaultSpec {
             (self.crash, "crash"),
             (self.crash_in_write, "crash-in-write"),
             (self.storm, "storm"),
+            (self.figure8, "figure-8"),
+            (self.depose, "depose"),
             (self.pause, "pause"),
             (self.clock, "clock"),
             (self.restart_all, "restart-all"),

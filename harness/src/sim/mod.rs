@@ -28,6 +28,7 @@
 pub mod clock;
 pub mod config;
 pub mod digest;
+pub mod figure8;
 pub mod nemesis;
 
 use crate::history::HistoryEvent;
@@ -36,6 +37,7 @@ use crate::workload::{Answer, ClientStats, ClientStep, Phase, Workload};
 use clock::NodeClock;
 use config::SimConfig;
 use digest::TraceDigest;
+use figure8::{Action, Figure8};
 use nemesis::{Fault, Nemesis};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -106,6 +108,10 @@ enum Event<P: SimProtocol> {
     },
     MainDeadline,
     HealDeadline,
+    /// A step of the Figure 8 schedule numbered `run`.
+    Figure8Wake {
+        run: u64,
+    },
 }
 
 impl<P: SimProtocol> Event<P> {
@@ -133,6 +139,7 @@ impl<P: SimProtocol> Event<P> {
             Event::MainDeadline => 9,
             Event::HealDeadline => 10,
             Event::ClientTimeout { .. } => 11,
+            Event::Figure8Wake { .. } => 12,
         };
         d.begin_event(tag);
         d.write_u64(at.as_nanos());
@@ -161,6 +168,7 @@ impl<P: SimProtocol> Event<P> {
             }
             Event::FaultEnd { id } => d.write_u64(*id),
             Event::ClientTimeout { client } => d.write_usize(*client),
+            Event::Figure8Wake { run } => d.write_u64(*run),
             Event::NemesisTick | Event::MainDeadline | Event::HealDeadline => {}
         }
     }
@@ -347,6 +355,16 @@ pub struct Simulator<P: SimProtocol> {
     slots: Vec<Slot<P>>,
     /// `blocked[from * n + to]`: the directed link drops everything.
     blocked: Vec<bool>,
+    /// `isolated[i]`: every peer link of node `i` drops everything, both ways
+    /// (`depose`, and the Figure 8 schedule).
+    isolated: Vec<bool>,
+    /// `muffled[i]`: node `i`'s peer links drop what it receives and hold what it
+    /// sends for a long time (the Figure 8 schedule's first leader).
+    muffled: Vec<bool>,
+    /// The Figure 8 schedule in progress, with its run number (wakes of earlier
+    /// runs are ignored).
+    figure8: Option<(u64, Figure8)>,
+    figure8_runs: u64,
     /// `clogged[from * n + to]`: the directed link holds messages.
     clogged: Vec<bool>,
     /// `link_last[from * n + to]`: latest arrival scheduled on the link (FIFO links).
@@ -355,6 +373,7 @@ pub struct Simulator<P: SimProtocol> {
     lossy: bool,
     /// A "delay" fault is active.
     delaying: bool,
+
     workload: Workload,
     /// Per client: deadline and token of the outstanding attempt.
     client_deadline: Vec<Option<(Time, u64)>>,
@@ -413,6 +432,10 @@ impl<P: SimProtocol> Simulator<P> {
             members,
             slots,
             blocked: vec![false; n * n],
+            isolated: vec![false; n],
+            muffled: vec![false; n],
+            figure8: None,
+            figure8_runs: 0,
             clogged: vec![false; n * n],
             link_last: vec![Time::ZERO; n * n],
             held: Vec::new(),
@@ -674,6 +697,12 @@ impl<P: SimProtocol> Simulator<P> {
                     self.revert(fault);
                 }
             }
+            Event::Figure8Wake { run } => {
+                if let Some((current, f8)) = self.figure8.as_mut().filter(|(r, _)| *r == run) {
+                    let (current, actions) = (*current, f8.on_wake());
+                    self.figure8_act(current, actions);
+                }
+            }
             Event::MainDeadline => {
                 if self.phase == Phase::Main {
                     self.begin_heal();
@@ -767,6 +796,13 @@ impl<P: SimProtocol> Simulator<P> {
             }
         }
         self.apply_effects(index);
+        if let Some((run, f8)) = self.figure8.as_mut().filter(|(_, f)| f.awaits_leader()) {
+            let run = *run;
+            if self.slots[index].node.as_ref().is_some_and(P::is_leader) {
+                let actions = f8.on_leader(index);
+                self.figure8_act(run, actions);
+            }
+        }
     }
 
     fn apply_effects(&mut self, index: usize) {
@@ -1005,7 +1041,17 @@ impl<P: SimProtocol> Simulator<P> {
         let to = self.index_of(env.to);
         self.stats.sent += 1;
         let link = self.link(from, to);
-        if self.blocked[link] {
+        if self.muffled[from] {
+            let (lo, hi) = (
+                self.cfg.network.fault_delay_min,
+                self.cfg.network.fault_delay_max,
+            );
+            let hold = uniform(&mut self.net_rng, lo, hi);
+            self.stats.delayed += 1;
+            let msg = env.msg;
+            return self.schedule(hold, Event::Deliver { from, to, msg });
+        }
+        if self.cut(from, to) {
             self.stats.dropped_partition += 1;
             return;
         }
@@ -1057,8 +1103,16 @@ impl<P: SimProtocol> Simulator<P> {
         Some(uniform(&mut self.net_rng, lo, hi))
     }
 
+    /// `true` if a partition or an isolation drops messages from `from` to `to`.
+    fn cut(&self, from: usize, to: usize) -> bool {
+        self.blocked[self.link(from, to)]
+            || self.isolated[from]
+            || self.isolated[to]
+            || self.muffled[to]
+    }
+
     fn deliver(&mut self, from: usize, to: usize, msg: Msg<P>) {
-        if self.blocked[self.link(from, to)] {
+        if self.cut(from, to) {
             // The partition formed while the message was on the wire.
             self.stats.dropped_partition += 1;
             return;
@@ -1071,6 +1125,11 @@ impl<P: SimProtocol> Simulator<P> {
         let from_id = self.members[from];
         tracing::trace!(from = %from_id, ?msg, "deliver");
         self.step_node(to, |n, t, fx| n.on_message(t, from_id, msg, fx));
+        if let Some((run, f8)) = self.figure8.as_mut().filter(|(_, f)| f.counts_messages()) {
+            let run = *run;
+            let actions = f8.on_delivered(to);
+            self.figure8_act(run, actions);
+        }
     }
 
     // ----- clients -----------------------------------------------------------------
@@ -1226,6 +1285,22 @@ impl<P: SimProtocol> Simulator<P> {
                 }
             }
             Fault::Storm => {} // the nemesis crashes leaders while it lasts
+            Fault::Figure8(plan) => {
+                if let (None, Some(leader)) = (&self.figure8, self.leader()) {
+                    self.figure8_runs += 1;
+                    let run = self.figure8_runs;
+                    let (f8, actions) = Figure8::start(plan, leader);
+                    self.figure8 = Some((run, f8));
+                    self.figure8_act(run, actions);
+                }
+            }
+            Fault::Depose { leader, armed } => {
+                self.isolated[leader] = true;
+                self.slots[leader].clock.set_rate(self.now, DEPOSE_PPM);
+                if let Some(n) = armed.filter(|&n| self.slots[n].node.is_some()) {
+                    self.slots[n].crash_armed = true;
+                }
+            }
             Fault::Pause(n) => {
                 if self.slots[n].node.is_some() {
                     self.slots[n].paused = true;
@@ -1256,6 +1331,19 @@ impl<P: SimProtocol> Simulator<P> {
                 self.restart(n);
             }
             Fault::Storm => {}
+            Fault::Figure8(_) => {
+                if let Some((run, f8)) = self.figure8.take() {
+                    self.figure8_act(run, f8.undo());
+                }
+            }
+            Fault::Depose { leader, armed } => {
+                self.isolated[leader] = false;
+                self.slots[leader].clock.set_rate(self.now, 0);
+                if let Some(n) = armed {
+                    self.slots[n].crash_armed = false;
+                    self.restart(n);
+                }
+            }
             Fault::Pause(n) => self.resume(n),
             Fault::Drift { node, .. } => self.slots[node].clock.set_rate(self.now, 0),
             Fault::Loss => self.lossy = false,
@@ -1282,6 +1370,36 @@ impl<P: SimProtocol> Simulator<P> {
         }
     }
 }
+
+impl<P: SimProtocol> Simulator<P> {
+    /// Carries out steps of the Figure 8 schedule numbered `run`.
+    fn figure8_act(&mut self, run: u64, actions: Vec<Action>) {
+        for action in actions {
+            tracing::debug!(?action, "figure 8");
+            match action {
+                Action::Isolate(n) => self.isolated[n] = true,
+                Action::Muffle(n) => self.muffled[n] = true,
+                Action::Rejoin(n) => {
+                    self.isolated[n] = false;
+                    self.muffled[n] = false;
+                }
+                Action::Crash(n) => self.crash(n),
+                Action::Restart(n) => self.restart(n),
+                Action::Wake(after) => self.schedule(after, Event::Figure8Wake { run }),
+                Action::Done => {
+                    self.figure8 = None;
+                    self.active_faults
+                        .retain(|(_, f)| !matches!(f, Fault::Figure8(_)));
+                }
+            }
+        }
+    }
+}
+
+/// Clock rate of a deposed leader (`Fault::Depose`): a tenth of real time (a
+/// starved process, a VM whose time is stolen), so its own timers tell it it lost
+/// its majority only seconds later. Neither protocol trusts clocks for safety.
+const DEPOSE_PPM: i64 = -900_000;
 
 fn uniform(rng: &mut ChaCha8Rng, lo: Duration, hi: Duration) -> Duration {
     if hi <= lo {

@@ -6,6 +6,7 @@
 //! sends one more message.
 
 use super::config::NemesisConfig;
+use super::figure8::Figure8Plan;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -34,6 +35,22 @@ pub enum Fault {
     /// crashes whoever leads every few tens of milliseconds, each back after a short
     /// downtime, so leaderships are cut off right after they start replicating.
     Storm,
+    /// Raft's Figure 8 as a schedule (`figure8.rs`): three short leaderships, the
+    /// last cut down while it brings followers up to date. It runs alone: while it
+    /// lasts no other node fault or partition starts.
+    Figure8(Figure8Plan),
+    /// The leader is cut off from every peer (clients still reach it) and its
+    /// clock runs at a tenth of real time, so it goes on believing it leads well after the
+    /// others elected a new one: the deposed leader that has not noticed, which
+    /// must not answer a read from its own state. If `armed`, that node crashes in
+    /// its next early-sent write, as `CrashInWrite` does — with the leader cut off,
+    /// usually its part in the takeover (a promise, a vote); it is back at the end.
+    Depose {
+        /// The leader.
+        leader: usize,
+        /// A node armed to crash in its next early-sent write.
+        armed: Option<usize>,
+    },
     /// The node processes nothing; its inputs wait until it resumes.
     Pause(usize),
     /// The node's clock runs at `ppm` parts per million off real time.
@@ -62,11 +79,21 @@ impl Fault {
         matches!(self, Fault::Partition { .. })
     }
 
+    /// `true` if this fault takes node `i` out of service or may crash it.
+    fn touches(&self, i: usize) -> bool {
+        self.node() == Some(i) || matches!(self, Fault::Depose { armed: Some(a), .. } if *a == i)
+    }
+
+    fn is_figure8(&self) -> bool {
+        matches!(self, Fault::Figure8(_))
+    }
+
     /// The node this fault takes out of service, if any.
     fn node(&self) -> Option<usize> {
         match self {
             Fault::Crash(n)
             | Fault::CrashInWrite(n)
+            | Fault::Depose { leader: n, .. }
             | Fault::Pause(n)
             | Fault::Drift { node: n, .. } => Some(*n),
             _ => None,
@@ -81,6 +108,24 @@ impl fmt::Display for Fault {
             Fault::Crash(n) => write!(f, "crash n{}", n + 1),
             Fault::CrashInWrite(n) => write!(f, "crash n{} in its next early-sent write", n + 1),
             Fault::Storm => write!(f, "crash storm"),
+            Fault::Figure8(p) => write!(
+                f,
+                "figure 8 (first leader alone {}, second {}, third crashed after {} messages)",
+                millis(p.hold_first),
+                millis(p.hold_second),
+                p.strike_after
+            ),
+            Fault::Depose { leader, armed } => {
+                write!(
+                    f,
+                    "depose n{} (cut off, clock at a tenth of real time)",
+                    leader + 1
+                )?;
+                match armed {
+                    Some(a) => write!(f, ", n{} crashes in its next early-sent write", a + 1),
+                    None => Ok(()),
+                }
+            }
             Fault::Pause(n) => write!(f, "pause n{}", n + 1),
             Fault::Drift { node, ppm } => write!(f, "clock n{} {ppm:+}ppm", node + 1),
             Fault::Loss => write!(f, "lossy network"),
@@ -100,6 +145,8 @@ enum Kind {
     Crash,
     CrashInWrite,
     Storm,
+    Figure8,
+    Depose,
     Pause,
     Clock,
     RestartAll,
@@ -126,6 +173,8 @@ impl Nemesis {
             (f.crash, Kind::Crash),
             (f.crash_in_write, Kind::CrashInWrite),
             (f.storm, Kind::Storm),
+            (f.figure8, Kind::Figure8),
+            (f.depose, Kind::Depose),
             (f.pause, Kind::Pause),
             (f.clock, Kind::Clock),
             (f.restart_all, Kind::RestartAll),
@@ -169,7 +218,9 @@ impl Nemesis {
         leader: Option<usize>,
         active: &[Fault],
     ) -> Vec<(Fault, Duration)> {
-        let busy = |i: usize| active.iter().any(|f| f.node() == Some(i));
+        // A Figure 8 schedule crashes and cuts off nodes of its own choosing.
+        let scripted = active.iter().any(Fault::is_figure8);
+        let busy = |i: usize| scripted || active.iter().any(|f| f.touches(i));
         if active.contains(&Fault::Storm) {
             let down = active.iter().filter(|f| f.node().is_some()).count();
             let Some(leader) = leader.filter(|&l| !busy(l) && down < (n - 1) / 2) else {
@@ -201,28 +252,41 @@ impl Nemesis {
                 .collect();
         }
         if let Kind::Storm = kind {
-            if active.iter().any(|f| f.node().is_some()) {
+            if scripted || active.iter().any(|f| f.node().is_some()) {
                 return Vec::new(); // a storm starts from a cluster with everyone up
             }
             return vec![(Fault::Storm, duration)];
         }
-        self.pick_one(kind, n, at_leader, active, busy)
+        if let Kind::Figure8 = kind {
+            // From a cluster with everyone up and connected, and a leader to start
+            // from; it ends itself (the duration only bounds a schedule that stalls).
+            let calm = !scripted
+                && !active
+                    .iter()
+                    .any(|f| f.node().is_some() || f.is_partition());
+            return match leader.filter(|_| calm && !active.contains(&Fault::Storm)) {
+                Some(_) => vec![(Fault::Figure8(self.figure8_plan()), FIGURE8_MAX)],
+                None => Vec::new(),
+            };
+        }
+        self.pick_one(kind, n, (leader, at_leader), active, busy)
             .map(|fault| vec![(fault, duration)])
             .unwrap_or_default()
     }
 
-    /// One fault of `kind`, or `None` if it collides with `active` ones.
+    /// One fault of `kind`, or `None` if it collides with `active` ones; `leader`
+    /// is the current leader and `at_leader` the same if this fault is aimed at it.
     fn pick_one(
         &mut self,
         kind: Kind,
         n: usize,
-        at_leader: Option<usize>,
+        (leader, at_leader): (Option<usize>, Option<usize>),
         active: &[Fault],
         busy: impl Fn(usize) -> bool,
     ) -> Option<Fault> {
         let fault = match kind {
             Kind::Partition | Kind::Asymmetric => {
-                if n < 2 || active.iter().any(Fault::is_partition) {
+                if n < 2 || active.iter().any(|f| f.is_partition() || f.is_figure8()) {
                     return None;
                 }
                 self.partition(n, at_leader, matches!(kind, Kind::Asymmetric))
@@ -269,7 +333,18 @@ impl Nemesis {
                     }
                 }
             }
-            Kind::RestartAll | Kind::Storm => unreachable!("picked by `pick`"),
+            Kind::Depose => {
+                // Always the leader: deposing anyone else is a plain partition.
+                let leader = leader?;
+                let armed = (n > 1 && self.rng.gen_bool(0.5))
+                    .then(|| (leader + self.rng.gen_range(1..n)) % n)
+                    .filter(|&a| !busy(a));
+                if busy(leader) {
+                    return None;
+                }
+                Fault::Depose { leader, armed }
+            }
+            Kind::RestartAll | Kind::Storm | Kind::Figure8 => unreachable!("picked by `pick`"),
         };
         Some(fault)
     }
@@ -310,6 +385,26 @@ impl Nemesis {
             label: format!("{} {sep} {}", show(a), show(b)),
         }
     }
+
+    /// The random parts of a Figure 8 schedule. The third leader dies after one
+    /// to four messages: its first exchanges with a follower it brings up to date
+    /// (a rejected probe, then the first batches).
+    fn figure8_plan(&mut self) -> Figure8Plan {
+        let ms = Duration::from_millis;
+        Figure8Plan {
+            hold_first: uniform(&mut self.rng, ms(2), ms(80)),
+            hold_second: uniform(&mut self.rng, ms(2), ms(80)),
+            strike_after: self.rng.gen_range(1..=4),
+            down_third: uniform(&mut self.rng, ms(400), ms(1200)),
+        }
+    }
+}
+
+/// Bounds a Figure 8 schedule that stalls (a leader that never emerges).
+const FIGURE8_MAX: Duration = Duration::from_secs(5);
+
+fn millis(d: Duration) -> String {
+    format!("{:.1}ms", d.as_secs_f64() * 1e3)
 }
 
 fn uniform(rng: &mut ChaCha8Rng, lo: Duration, hi: Duration) -> Duration {
@@ -436,5 +531,56 @@ mod tests {
         assert_eq!(restarts.len(), 5, "members come back one by one");
         // Not while any node is already down.
         assert!(nem.pick(5, None, &[Fault::Pause(2)]).is_empty());
+    }
+
+    #[test]
+    fn figure_8_starts_from_a_calm_cluster_with_a_leader_and_runs_alone() {
+        let mut nem = nemesis("figure-8", 12);
+        assert!(nem.pick(3, None, &[]).is_empty(), "needs a leader");
+        assert!(nem.pick(3, Some(1), &[Fault::Crash(2)]).is_empty());
+        let split = nem.partition(3, None, false);
+        assert!(nem.pick(3, Some(1), &[split]).is_empty());
+        let (f8, _) = nem.pick(3, Some(1), &[]).pop().unwrap();
+        let Fault::Figure8(plan) = &f8 else {
+            panic!("expected figure 8, got {f8}")
+        };
+        assert!((1..=4).contains(&plan.strike_after));
+        let mut all = nemesis("all", 12);
+        for _ in 0..500 {
+            for (f, _) in all.pick(3, Some(0), std::slice::from_ref(&f8)) {
+                assert!(
+                    f.node().is_none() && !f.is_partition() && !f.is_figure8(),
+                    "{f} picked during a Figure 8 schedule"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn depose_is_always_aimed_at_the_leader() {
+        let mut nem = nemesis("depose", 13);
+        assert!(
+            nem.pick(3, None, &[]).is_empty(),
+            "no leader, nothing to depose"
+        );
+        for _ in 0..50 {
+            let (f, _) = nem.pick(5, Some(3), &[]).pop().unwrap();
+            let Fault::Depose { leader, armed } = f else {
+                panic!("expected depose, got {f}")
+            };
+            assert_eq!(leader, 3);
+            assert_ne!(armed, Some(3), "the armed node is another");
+        }
+        assert!(nem.pick(5, Some(3), &[Fault::Pause(3)]).is_empty());
+        let armed = Fault::Depose {
+            leader: 3,
+            armed: Some(1),
+        };
+        let mut crash = nemesis("crash", 13);
+        for _ in 0..50 {
+            for (f, _) in crash.pick(5, None, std::slice::from_ref(&armed)) {
+                assert!(!f.touches(1) && !f.touches(3), "{f} on a node of {armed}");
+            }
+        }
     }
 }

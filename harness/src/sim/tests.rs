@@ -509,3 +509,73 @@ fn restart_all_seed_1495_keeps_paxos_live() {
         outcome.stats.faults
     );
 }
+
+/// `depose`: the node hears nothing from its peers and they nothing from it (on
+/// the wire already included), and its clock runs at a tenth of real time, so its timers
+/// fire half as often; the fault's end undoes both.
+#[test]
+fn depose_cuts_the_node_off_and_slows_its_clock_tenfold() {
+    let mut sim = quiet(10);
+    sim.run_until(Time::from_millis(10));
+    let before = (received_from(&sim, 1, 1), received_from(&sim, 0, 2));
+    let ticks =
+        |sim: &Simulator<ProbeProtocol>| (sim.node(0).unwrap().sent, sim.node(1).unwrap().sent);
+    let (a0, b0) = ticks(&sim);
+    let depose = Fault::Depose {
+        leader: 0,
+        armed: None,
+    };
+    sim.apply_fault(depose.clone());
+    sim.run_until(Time::from_millis(210));
+    assert_eq!(
+        (received_from(&sim, 1, 1), received_from(&sim, 0, 2)),
+        before,
+        "nothing crosses either way, not even what was on the wire"
+    );
+    let (a1, b1) = ticks(&sim);
+    let (slow, fast) = (a1 - a0, b1 - b0);
+    assert!(
+        (fast / 10).abs_diff(slow) <= 2,
+        "a tenth of real time: {slow} ticks against {fast}"
+    );
+    sim.revert(depose);
+    // The tick armed on the slow clock still fires at its late instant.
+    sim.run_until(Time::from_millis(230));
+    assert!(received_from(&sim, 1, 1) > before.0, "back in touch");
+    let (a2, b2) = ticks(&sim);
+    sim.run_until(Time::from_millis(250));
+    let (a3, b3) = ticks(&sim);
+    assert!((a3 - a2).abs_diff(b3 - b2) <= 1, "full speed again");
+}
+
+/// The Figure 8 schedule against Raft: three leaderships, each crashed by the
+/// schedule (the third after the messages its plan says), then everyone back and
+/// the schedule over by itself, long before the fault's own end.
+#[test]
+fn figure_8_schedule_crashes_three_leaders_then_ends_itself() {
+    use crate::adapters::raft::Raft;
+    use figure8::Figure8Plan;
+    let mut cfg = SimConfig::standard(11, FaultSpec::default(), 1);
+    cfg.workload.clients = 0;
+    let mut sim: Simulator<Raft> = Simulator::new(cfg);
+    sim.run_until(Time::from_secs(2));
+    assert!(sim.leader().is_some(), "a leader to start from");
+    let ms = Duration::from_millis;
+    let plan = Figure8Plan {
+        hold_first: ms(20),
+        hold_second: ms(20),
+        strike_after: 2,
+        down_third: ms(600),
+    };
+    sim.apply_fault(Fault::Figure8(plan));
+    assert!(sim.figure8.is_some());
+    sim.run_until(Time::from_secs(5));
+    assert!(sim.figure8.is_none(), "the schedule ended itself");
+    assert_eq!(sim.stats().crashes, 3, "three leaderships cut down");
+    assert!(
+        (0..3).all(|i| sim.node(i).is_some() && !sim.isolated[i]),
+        "everyone back and connected"
+    );
+    sim.run_until(Time::from_secs(7));
+    assert!(sim.leader().is_some(), "and the cluster elects again");
+}
