@@ -88,7 +88,7 @@ fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
 pub struct RunOpts {
     /// Faults to inject: none, all, net, crash, or a comma list of
     /// partition, asymmetric, loss, clog, delay, crash, crash-in-write, storm,
-    /// figure-8, depose, pause, clock, restart-all
+    /// figure-8, comeback, depose, pause, clock, restart-all
     /// (every node down at once, back one by one; not part of all: `all,restart-all`).
     #[arg(long, default_value = "none", value_parser = parse_faults)]
     pub faults: FaultSpec,

@@ -77,6 +77,9 @@ pub struct FaultSpec {
     pub storm: bool,
     /// Raft's Figure 8 as a schedule of three short leaderships (`figure8.rs`).
     pub figure8: bool,
+    /// A leader that wins again while its earlier leadership's sends still
+    /// arrive, and is then deposed (`comeback.rs`).
+    pub comeback: bool,
     /// The leader cut off from its peers with its clock at a tenth of real time: a deposed
     /// leader that goes on believing it leads; half the time one other node is
     /// armed to crash in its next early-sent write (its part in the takeover).
@@ -94,7 +97,7 @@ pub struct FaultSpec {
 impl FaultSpec {
     /// The names accepted in a fault spec, for error messages.
     pub const NAMES: &'static str =
-        "none, all, net, crash, or a comma list of partition, asymmetric, loss, clog, delay, crash, crash-in-write, storm, figure-8, depose, pause, clock, restart-all (not part of all)";
+        "none, all, net, crash, or a comma list of partition, asymmetric, loss, clog, delay, crash, crash-in-write, storm, figure-8, comeback, depose, pause, clock, restart-all (not part of all)";
 
     /// `true` if no fault is enabled.
     pub fn is_none(&self) -> bool {
@@ -113,6 +116,7 @@ impl FaultSpec {
             crash_in_write: true,
             storm: true,
             figure8: true,
+            comeback: true,
             depose: true,
             pause: true,
             clock: true,
@@ -149,6 +153,7 @@ impl FromStr for FaultSpec {
                 "crash-in-write" => spec.crash_in_write = true,
                 "storm" => spec.storm = true,
                 "figure-8" => spec.figure8 = true,
+                "comeback" => spec.comeback = true,
                 "depose" => spec.depose = true,
                 "pause" => spec.pause = true,
                 "clock" => spec.clock = true,
@@ -183,6 +188,7 @@ impl fmt::Display for FaultSpec {
             (self.crash_in_write, "crash-in-write"),
             (self.storm, "storm"),
             (self.figure8, "figure-8"),
+            (self.comeback, "comeback"),
             (self.depose, "depose"),
             (self.pause, "pause"),
             (self.clock, "clock"),

@@ -14,9 +14,11 @@
 //! land within the few round trips of a catch-up. This module lines them up.
 //!
 //! It decides nothing at random itself: the nemesis draws a [`Figure8Plan`] with
-//! its own stream, and the run reacts to what it observes (who leads) by returning
-//! [`Action`]s for the simulator to carry out.
+//! its own stream, and the run reacts to what it observes (who leads, what the
+//! third leader handles) by returning [`Action`]s for the simulator to carry out
+//! (`script.rs`).
 
+use super::script::Action;
 use std::time::Duration;
 
 /// The random parts of one Figure 8 schedule, drawn by the nemesis.
@@ -38,28 +40,6 @@ pub struct Figure8Plan {
     pub strike_after: u32,
     /// How long the third leader stays down, so the second can win without it.
     pub down_third: Duration,
-}
-
-/// What the simulator does for the schedule.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Action {
-    /// Cut the node off from every peer in both directions (messages on the wire
-    /// included); clients still reach it.
-    Isolate(usize),
-    /// Like `Isolate`, except that what the node sends is held and delivered
-    /// 0.2–2.5 s late instead of lost.
-    Muffle(usize),
-    /// Undo `Isolate` and `Muffle`.
-    Rejoin(usize),
-    /// Crash the node.
-    Crash(usize),
-    /// Restart the node from its storage.
-    Restart(usize),
-    /// Call [`Figure8::on_wake`] after this long; the simulator also calls
-    /// [`Figure8::on_delivered`] for every peer message it delivers.
-    Wake(Duration),
-    /// The schedule is over.
-    Done,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -26,10 +26,12 @@
 //! after every step; the first violation stops the run.
 
 pub mod clock;
+pub mod comeback;
 pub mod config;
 pub mod digest;
 pub mod figure8;
 pub mod nemesis;
+pub mod script;
 
 use crate::history::HistoryEvent;
 use crate::protocol::{Invariant, SimProtocol};
@@ -37,10 +39,10 @@ use crate::workload::{Answer, ClientStats, ClientStep, Phase, Workload};
 use clock::NodeClock;
 use config::SimConfig;
 use digest::TraceDigest;
-use figure8::{Action, Figure8};
 use nemesis::{Fault, Nemesis};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use script::{Action, Comeback, Figure8, Script};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::hash::{Hash, Hasher};
@@ -108,8 +110,8 @@ enum Event<P: SimProtocol> {
     },
     MainDeadline,
     HealDeadline,
-    /// A step of the Figure 8 schedule numbered `run`.
-    Figure8Wake {
+    /// A step of the scripted fault numbered `run`.
+    ScriptWake {
         run: u64,
     },
 }
@@ -139,7 +141,7 @@ impl<P: SimProtocol> Event<P> {
             Event::MainDeadline => 9,
             Event::HealDeadline => 10,
             Event::ClientTimeout { .. } => 11,
-            Event::Figure8Wake { .. } => 12,
+            Event::ScriptWake { .. } => 12,
         };
         d.begin_event(tag);
         d.write_u64(at.as_nanos());
@@ -168,7 +170,7 @@ impl<P: SimProtocol> Event<P> {
             }
             Event::FaultEnd { id } => d.write_u64(*id),
             Event::ClientTimeout { client } => d.write_usize(*client),
-            Event::Figure8Wake { run } => d.write_u64(*run),
+            Event::ScriptWake { run } => d.write_u64(*run),
             Event::NemesisTick | Event::MainDeadline | Event::HealDeadline => {}
         }
     }
@@ -359,12 +361,15 @@ pub struct Simulator<P: SimProtocol> {
     /// (`depose`, and the Figure 8 schedule).
     isolated: Vec<bool>,
     /// `muffled[i]`: node `i`'s peer links drop what it receives and hold what it
-    /// sends for a long time (the Figure 8 schedule's first leader).
+    /// sends in `stalled` until it rejoins (scripted faults).
     muffled: Vec<bool>,
-    /// The Figure 8 schedule in progress, with its run number (wakes of earlier
-    /// runs are ignored).
-    figure8: Option<(u64, Figure8)>,
-    figure8_runs: u64,
+    stalled: Vec<(usize, usize, Msg<P>)>,
+    /// `split[i]`: node `i` cannot exchange messages with another split node.
+    split: Vec<bool>,
+    /// The scripted fault in progress (`script.rs`), with its run number (wakes
+    /// of earlier runs are ignored).
+    script: Option<(u64, Script)>,
+    script_runs: u64,
     /// `clogged[from * n + to]`: the directed link holds messages.
     clogged: Vec<bool>,
     /// `link_last[from * n + to]`: latest arrival scheduled on the link (FIFO links).
@@ -434,8 +439,10 @@ impl<P: SimProtocol> Simulator<P> {
             blocked: vec![false; n * n],
             isolated: vec![false; n],
             muffled: vec![false; n],
-            figure8: None,
-            figure8_runs: 0,
+            stalled: Vec::new(),
+            split: vec![false; n],
+            script: None,
+            script_runs: 0,
             clogged: vec![false; n * n],
             link_last: vec![Time::ZERO; n * n],
             held: Vec::new(),
@@ -697,10 +704,10 @@ impl<P: SimProtocol> Simulator<P> {
                     self.revert(fault);
                 }
             }
-            Event::Figure8Wake { run } => {
-                if let Some((current, f8)) = self.figure8.as_mut().filter(|(r, _)| *r == run) {
-                    let (current, actions) = (*current, f8.on_wake());
-                    self.figure8_act(current, actions);
+            Event::ScriptWake { run } => {
+                if let Some((_, script)) = self.script.as_mut().filter(|(r, _)| *r == run) {
+                    let actions = script.on_wake();
+                    self.script_act(run, actions);
                 }
             }
             Event::MainDeadline => {
@@ -796,11 +803,11 @@ impl<P: SimProtocol> Simulator<P> {
             }
         }
         self.apply_effects(index);
-        if let Some((run, f8)) = self.figure8.as_mut().filter(|(_, f)| f.awaits_leader()) {
+        if let Some((run, script)) = self.script.as_mut().filter(|(_, s)| s.awaits_leader()) {
             let run = *run;
             if self.slots[index].node.as_ref().is_some_and(P::is_leader) {
-                let actions = f8.on_leader(index);
-                self.figure8_act(run, actions);
+                let actions = script.on_leader(index);
+                self.script_act(run, actions);
             }
         }
     }
@@ -1042,14 +1049,8 @@ impl<P: SimProtocol> Simulator<P> {
         self.stats.sent += 1;
         let link = self.link(from, to);
         if self.muffled[from] {
-            let (lo, hi) = (
-                self.cfg.network.fault_delay_min,
-                self.cfg.network.fault_delay_max,
-            );
-            let hold = uniform(&mut self.net_rng, lo, hi);
             self.stats.delayed += 1;
-            let msg = env.msg;
-            return self.schedule(hold, Event::Deliver { from, to, msg });
+            return self.stalled.push((from, to, env.msg));
         }
         if self.cut(from, to) {
             self.stats.dropped_partition += 1;
@@ -1109,6 +1110,7 @@ impl<P: SimProtocol> Simulator<P> {
             || self.isolated[from]
             || self.isolated[to]
             || self.muffled[to]
+            || (self.split[from] && self.split[to])
     }
 
     fn deliver(&mut self, from: usize, to: usize, msg: Msg<P>) {
@@ -1125,16 +1127,17 @@ impl<P: SimProtocol> Simulator<P> {
         let from_id = self.members[from];
         tracing::trace!(from = %from_id, ?msg, "deliver");
         self.step_node(to, |n, t, fx| n.on_message(t, from_id, msg, fx));
-        if let Some((run, f8)) = self.figure8.as_mut().filter(|(_, f)| f.counts_messages()) {
+        if let Some((run, script)) = self.script.as_mut().filter(|(_, s)| s.counts_messages()) {
             let run = *run;
-            let actions = f8.on_delivered(to);
-            self.figure8_act(run, actions);
+            let actions = script.on_delivered(to);
+            self.script_act(run, actions);
         }
     }
 
     // ----- clients -----------------------------------------------------------------
 
-    fn reply(&mut self, _node: usize, reply: ClientReply<Resp<P>>) {
+    fn reply(&mut self, node: usize, reply: ClientReply<Resp<P>>) {
+        tracing::trace!(node = %self.slots[node].id, client = %reply.client, seq = reply.seq, outcome = ?reply.outcome, "reply");
         if let Some(client) = self.workload.index_of(reply.client) {
             let (d, _) = self.latency();
             let d = self.long_delay().map_or(d, |extra| d + extra);
@@ -1286,12 +1289,15 @@ impl<P: SimProtocol> Simulator<P> {
             }
             Fault::Storm => {} // the nemesis crashes leaders while it lasts
             Fault::Figure8(plan) => {
-                if let (None, Some(leader)) = (&self.figure8, self.leader()) {
-                    self.figure8_runs += 1;
-                    let run = self.figure8_runs;
+                if let (None, Some(leader)) = (&self.script, self.leader()) {
                     let (f8, actions) = Figure8::start(plan, leader);
-                    self.figure8 = Some((run, f8));
-                    self.figure8_act(run, actions);
+                    self.start_script(Script::Figure8(f8), actions);
+                }
+            }
+            Fault::Comeback(plan) => {
+                if let (None, Some(leader)) = (&self.script, self.leader()) {
+                    let (c, actions) = Comeback::start(plan, leader, self.slots.len());
+                    self.start_script(Script::Comeback(c), actions);
                 }
             }
             Fault::Depose { leader, armed } => {
@@ -1331,9 +1337,9 @@ impl<P: SimProtocol> Simulator<P> {
                 self.restart(n);
             }
             Fault::Storm => {}
-            Fault::Figure8(_) => {
-                if let Some((run, f8)) = self.figure8.take() {
-                    self.figure8_act(run, f8.undo());
+            Fault::Figure8(_) | Fault::Comeback(_) => {
+                if let Some((run, script)) = self.script.take() {
+                    self.script_act(run, script.undo());
                 }
             }
             Fault::Depose { leader, armed } => {
@@ -1372,29 +1378,60 @@ impl<P: SimProtocol> Simulator<P> {
 }
 
 impl<P: SimProtocol> Simulator<P> {
-    /// Carries out steps of the Figure 8 schedule numbered `run`.
-    fn figure8_act(&mut self, run: u64, actions: Vec<Action>) {
+    /// Delivers what muffled node `n` sent, each message at its own random time
+    /// within `STALL_RELEASE` from now: out of order, overtaken by newer traffic.
+    fn release_stalled(&mut self, n: usize) {
+        let (release, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.stalled)
+            .into_iter()
+            .partition(|(from, _, _)| *from == n);
+        self.stalled = keep;
+        for (from, to, msg) in release {
+            let at = uniform(&mut self.net_rng, Duration::ZERO, STALL_RELEASE);
+            self.schedule(at, Event::Deliver { from, to, msg });
+        }
+    }
+
+    fn start_script(&mut self, script: Script, actions: Vec<Action>) {
+        self.script_runs += 1;
+        let run = self.script_runs;
+        self.script = Some((run, script));
+        self.script_act(run, actions);
+    }
+
+    /// Carries out steps of the scripted fault numbered `run`.
+    fn script_act(&mut self, run: u64, actions: Vec<Action>) {
         for action in actions {
-            tracing::debug!(?action, "figure 8");
+            tracing::debug!(?action, "script");
             match action {
                 Action::Isolate(n) => self.isolated[n] = true,
                 Action::Muffle(n) => self.muffled[n] = true,
+                Action::Depose(n) => {
+                    self.isolated[n] = true;
+                    self.slots[n].clock.set_rate(self.now, DEPOSE_PPM);
+                }
+                Action::Split(n) => self.split[n] = true,
+                Action::Unsplit => self.split.fill(false),
                 Action::Rejoin(n) => {
                     self.isolated[n] = false;
                     self.muffled[n] = false;
+                    self.slots[n].clock.set_rate(self.now, 0);
+                    self.release_stalled(n);
                 }
                 Action::Crash(n) => self.crash(n),
                 Action::Restart(n) => self.restart(n),
-                Action::Wake(after) => self.schedule(after, Event::Figure8Wake { run }),
+                Action::Wake(after) => self.schedule(after, Event::ScriptWake { run }),
                 Action::Done => {
-                    self.figure8 = None;
-                    self.active_faults
-                        .retain(|(_, f)| !matches!(f, Fault::Figure8(_)));
+                    self.script = None;
+                    self.active_faults.retain(|(_, f)| !f.is_script());
                 }
             }
         }
     }
 }
+
+/// A muffled node's stalled messages arrive within this long after it rejoins:
+/// after the election that follows, most of them (`script.rs`).
+const STALL_RELEASE: Duration = Duration::from_millis(800);
 
 /// Clock rate of a deposed leader (`Fault::Depose`): a tenth of real time (a
 /// starved process, a VM whose time is stolen), so its own timers tell it it lost

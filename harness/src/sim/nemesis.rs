@@ -6,7 +6,7 @@
 //! sends one more message.
 
 use super::config::NemesisConfig;
-use super::figure8::Figure8Plan;
+use super::script::{ComebackPlan, Figure8Plan};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -39,6 +39,11 @@ pub enum Fault {
     /// last cut down while it brings followers up to date. It runs alone: while it
     /// lasts no other node fault or partition starts.
     Figure8(Figure8Plan),
+    /// A leader's sends held for a while and nothing reaching it, while the others
+    /// cannot reach each other; it wins again while those sends still arrive, and
+    /// is then deposed (`comeback.rs`): an answer from an older leadership
+    /// arriving late. It runs alone, like `Figure8`.
+    Comeback(ComebackPlan),
     /// The leader is cut off from every peer (clients still reach it) and its
     /// clock runs at a tenth of real time, so it goes on believing it leads well after the
     /// others elected a new one: the deposed leader that has not noticed, which
@@ -84,8 +89,9 @@ impl Fault {
         self.node() == Some(i) || matches!(self, Fault::Depose { armed: Some(a), .. } if *a == i)
     }
 
-    fn is_figure8(&self) -> bool {
-        matches!(self, Fault::Figure8(_))
+    /// `true` for the scripted faults (`script.rs`).
+    pub(crate) fn is_script(&self) -> bool {
+        matches!(self, Fault::Figure8(_) | Fault::Comeback(_))
     }
 
     /// The node this fault takes out of service, if any.
@@ -114,6 +120,13 @@ impl fmt::Display for Fault {
                 millis(p.hold_first),
                 millis(p.hold_second),
                 p.strike_after
+            ),
+            Fault::Comeback(p) => write!(
+                f,
+                "comeback (leader stalled {}, leads again {}, deposed {})",
+                millis(p.stall),
+                millis(p.reign),
+                millis(p.deposed)
             ),
             Fault::Depose { leader, armed } => {
                 write!(
@@ -146,6 +159,7 @@ enum Kind {
     CrashInWrite,
     Storm,
     Figure8,
+    Comeback,
     Depose,
     Pause,
     Clock,
@@ -174,6 +188,7 @@ impl Nemesis {
             (f.crash_in_write, Kind::CrashInWrite),
             (f.storm, Kind::Storm),
             (f.figure8, Kind::Figure8),
+            (f.comeback, Kind::Comeback),
             (f.depose, Kind::Depose),
             (f.pause, Kind::Pause),
             (f.clock, Kind::Clock),
@@ -219,7 +234,7 @@ impl Nemesis {
         active: &[Fault],
     ) -> Vec<(Fault, Duration)> {
         // A Figure 8 schedule crashes and cuts off nodes of its own choosing.
-        let scripted = active.iter().any(Fault::is_figure8);
+        let scripted = active.iter().any(Fault::is_script);
         let busy = |i: usize| scripted || active.iter().any(|f| f.touches(i));
         if active.contains(&Fault::Storm) {
             let down = active.iter().filter(|f| f.node().is_some()).count();
@@ -257,17 +272,24 @@ impl Nemesis {
             }
             return vec![(Fault::Storm, duration)];
         }
-        if let Kind::Figure8 = kind {
+        if let Kind::Figure8 | Kind::Comeback = kind {
             // From a cluster with everyone up and connected, and a leader to start
             // from; it ends itself (the duration only bounds a schedule that stalls).
             let calm = !scripted
                 && !active
                     .iter()
                     .any(|f| f.node().is_some() || f.is_partition());
-            return match leader.filter(|_| calm && !active.contains(&Fault::Storm)) {
-                Some(_) => vec![(Fault::Figure8(self.figure8_plan()), FIGURE8_MAX)],
-                None => Vec::new(),
+            if leader
+                .filter(|_| calm && !active.contains(&Fault::Storm))
+                .is_none()
+            {
+                return Vec::new();
+            }
+            let fault = match kind {
+                Kind::Figure8 => Fault::Figure8(self.figure8_plan()),
+                _ => Fault::Comeback(self.comeback_plan()),
             };
+            return vec![(fault, SCRIPT_MAX)];
         }
         self.pick_one(kind, n, (leader, at_leader), active, busy)
             .map(|fault| vec![(fault, duration)])
@@ -286,7 +308,7 @@ impl Nemesis {
     ) -> Option<Fault> {
         let fault = match kind {
             Kind::Partition | Kind::Asymmetric => {
-                if n < 2 || active.iter().any(|f| f.is_partition() || f.is_figure8()) {
+                if n < 2 || active.iter().any(|f| f.is_partition() || f.is_script()) {
                     return None;
                 }
                 self.partition(n, at_leader, matches!(kind, Kind::Asymmetric))
@@ -344,7 +366,9 @@ impl Nemesis {
                 }
                 Fault::Depose { leader, armed }
             }
-            Kind::RestartAll | Kind::Storm | Kind::Figure8 => unreachable!("picked by `pick`"),
+            Kind::RestartAll | Kind::Storm | Kind::Figure8 | Kind::Comeback => {
+                unreachable!("picked by `pick`")
+            }
         };
         Some(fault)
     }
@@ -398,10 +422,23 @@ impl Nemesis {
             down_third: uniform(&mut self.rng, ms(400), ms(1200)),
         }
     }
+
+    /// The random parts of a comeback schedule. The stall outlasts two election
+    /// timeouts of the leader's (check-quorum steps it down within two) and is
+    /// shorter than the longest hold, so sends of its old leadership arrive in
+    /// the next; the reign lets them arrive and clients find it again.
+    fn comeback_plan(&mut self) -> ComebackPlan {
+        let ms = Duration::from_millis;
+        ComebackPlan {
+            stall: uniform(&mut self.rng, ms(300), ms(1200)),
+            reign: uniform(&mut self.rng, ms(50), ms(300)),
+            deposed: uniform(&mut self.rng, ms(300), ms(1200)),
+        }
+    }
 }
 
-/// Bounds a Figure 8 schedule that stalls (a leader that never emerges).
-const FIGURE8_MAX: Duration = Duration::from_secs(5);
+/// Bounds a scripted fault that stalls (a leader that never emerges).
+const SCRIPT_MAX: Duration = Duration::from_secs(8);
 
 fn millis(d: Duration) -> String {
     format!("{:.1}ms", d.as_secs_f64() * 1e3)
@@ -549,7 +586,7 @@ mod tests {
         for _ in 0..500 {
             for (f, _) in all.pick(3, Some(0), std::slice::from_ref(&f8)) {
                 assert!(
-                    f.node().is_none() && !f.is_partition() && !f.is_figure8(),
+                    f.node().is_none() && !f.is_partition() && !f.is_script(),
                     "{f} picked during a Figure 8 schedule"
                 );
             }

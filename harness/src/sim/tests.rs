@@ -554,7 +554,7 @@ fn depose_cuts_the_node_off_and_slows_its_clock_tenfold() {
 #[test]
 fn figure_8_schedule_crashes_three_leaders_then_ends_itself() {
     use crate::adapters::raft::Raft;
-    use figure8::Figure8Plan;
+    use script::Figure8Plan;
     let mut cfg = SimConfig::standard(11, FaultSpec::default(), 1);
     cfg.workload.clients = 0;
     let mut sim: Simulator<Raft> = Simulator::new(cfg);
@@ -568,9 +568,9 @@ fn figure_8_schedule_crashes_three_leaders_then_ends_itself() {
         down_third: ms(600),
     };
     sim.apply_fault(Fault::Figure8(plan));
-    assert!(sim.figure8.is_some());
+    assert!(sim.script.is_some());
     sim.run_until(Time::from_secs(5));
-    assert!(sim.figure8.is_none(), "the schedule ended itself");
+    assert!(sim.script.is_none(), "the schedule ended itself");
     assert_eq!(sim.stats().crashes, 3, "three leaderships cut down");
     assert!(
         (0..3).all(|i| sim.node(i).is_some() && !sim.isolated[i]),
@@ -578,4 +578,51 @@ fn figure_8_schedule_crashes_three_leaders_then_ends_itself() {
     );
     sim.run_until(Time::from_secs(7));
     assert!(sim.leader().is_some(), "and the cluster elects again");
+}
+
+/// A muffled node (the scripted faults' stalled leader) hears nothing, and what it
+/// sends is held, not lost: after it rejoins, every ping arrives, within the
+/// release window, out of order and after pings it sent later.
+#[test]
+fn muffled_sends_arrive_after_the_node_rejoins_out_of_order() {
+    let mut sim = quiet(12);
+    sim.run_until(Time::from_millis(10));
+    let (heard, got) = (received_from(&sim, 0, 2), received_from(&sim, 1, 1));
+    let first = sim.node(0).unwrap().sent + 1;
+    sim.script_act(0, vec![Action::Muffle(0)]);
+    sim.run_until(Time::from_millis(60));
+    let last = sim.node(0).unwrap().sent;
+    assert_eq!(received_from(&sim, 0, 2), heard, "it hears nothing");
+    assert_eq!(
+        received_from(&sim, 1, 1),
+        got,
+        "and nothing it sends arrives"
+    );
+    sim.script_act(0, vec![Action::Rejoin(0)]);
+    sim.run_until(Time::from_millis(60) + STALL_RELEASE);
+    let pings: Vec<u64> = sim
+        .node(1)
+        .unwrap()
+        .received
+        .iter()
+        .filter(|(f, _)| *f == NodeId(1))
+        .map(|(_, c)| *c)
+        .collect();
+    for c in first..=last {
+        assert!(pings.contains(&c), "ping {c} held, not lost");
+    }
+    let stalled: Vec<u64> = pings
+        .iter()
+        .copied()
+        .filter(|c| (first..=last).contains(c))
+        .collect();
+    assert!(
+        stalled.windows(2).any(|w| w[0] > w[1]),
+        "out of order: {stalled:?}"
+    );
+    let after = pings.iter().position(|&c| c > last).expect("newer pings");
+    assert!(
+        pings[after..].iter().any(|c| (first..=last).contains(c)),
+        "overtaken by newer pings"
+    );
 }
