@@ -35,6 +35,11 @@
 //!   any unplaced op (O(1) per step from counters).
 //! - **Blocker check**: the op that returns first needs its value from one
 //!   of the current candidates, or the configuration is dead.
+//! - **Strings only grow** (`growth.rs`): with appends, a get whose value
+//!   the current state is no prefix of, and before whose return no put,
+//!   delete or cas can run, is dead, and so is the configuration. Checked
+//!   for candidate gets and for gets a little further down the entry list,
+//!   so concurrent appends are not tried in every order.
 //! - **Early success**: once every unplaced ok op is a write, they can all
 //!   go last (writes are legal in any state).
 //! - **Info ops off the main list**: no return entry, own list, tried only
@@ -49,7 +54,10 @@
 //! Engineering:
 //! - **Interned states**: values are interned to `u32`; after the split each
 //!   partition is one register, so a model state is a `Copy` `u32`. Strings
-//!   built by `append` are interned per partition, once per (state, suffix).
+//!   built by `append` are never materialised (`states.rs`): a rope node
+//!   with its length and polynomial hash, built in O(1) per (state, suffix),
+//!   canonical (equal strings, equal ids, confirmed on the text), and
+//!   compared with a get's value piece by piece, memoised.
 //! - **Zobrist-hashed linearised set**, updated in O(1) per lift/unlift.
 //! - **Trimmed cache keys**: a visited set is stored as (count of leading
 //!   all-ones words, ragged middle) in one arena, with an exact compare.
@@ -65,9 +73,11 @@
 //! - **Compact history**: one 48-byte record per op, interned keys/values.
 //!
 //! # Limits
-//! - Append partitions (kv with `append`) get only the read, blocker and
-//!   info reductions: an append can build strings no one wrote, so value
-//!   bookkeeping is off there.
+//! - Append partitions (kv with `append`) get the read, blocker, growth and
+//!   info reductions, not the invisible-write and starvation ones: an append
+//!   can build strings no one wrote, so value bookkeeping is off there. The
+//!   growth cut is void while a put, delete or cas can still run before the
+//!   get, so a kv key mixing many resets with appends is searched as before.
 //! - Proving a violation still means exhausting every configuration before
 //!   it; at high concurrency that can take seconds (see the timeout).
 
@@ -82,6 +92,7 @@ mod observe;
 mod partition;
 mod report;
 mod search;
+mod states;
 mod svg;
 pub mod synth;
 mod value;

@@ -8,10 +8,11 @@ use std::thread;
 use std::time::Instant;
 
 use super::history::{History, Status, NO_KEY};
-use super::model::{Model, States, Step};
+use super::model::{Model, Step};
 use super::observe::{prepare, Prep};
 use super::report::{build_failure, Failure};
 use super::search::{search, Outcome, PartOp, Stop, StopReason, INFINITY};
+use super::states::States;
 
 /// Ops of one key, as indices into the history.
 pub(crate) struct Partition {
@@ -138,7 +139,7 @@ fn check_one(h: &History, model: Model, p: &Partition, stop: &Stop) -> PartResul
     }
     let init = model.initial_state();
     let (ops, prep) = part_ops(h, p, init);
-    let mut states = States::new(&h.values);
+    let mut states = States::new(&h.values, ops.iter().map(|o| o.step));
     match search(&ops, &prep, init, &mut states, stop) {
         Outcome::Linearizable => PartResult::Ok,
         Outcome::Unknown(why) => PartResult::Unknown(why),

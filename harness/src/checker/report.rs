@@ -8,8 +8,9 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::history::{History, Op, Status, Value, NO_LINE};
-use super::model::{Model, States};
+use super::model::Model;
 use super::search::{BestPrefix, PartOp, INFINITY};
+use super::states::States;
 
 /// How many of the last linearised ops are shown for context.
 const CONTEXT: usize = 3;

@@ -30,8 +30,9 @@ use std::time::Instant;
 use super::cache::{Bitset, Cache};
 use super::growth::Growth;
 use super::links::{call_node, is_ret, op_of, ret_node, Links, HEAD_INFO, HEAD_MAIN, NIL};
-use super::model::{States, Step};
+use super::model::Step;
 use super::observe::{Prep, Tracker, NO_SLOT};
+use super::states::States;
 
 /// Return time of an op that never returns (info or no completion).
 pub(crate) const INFINITY: u64 = u64::MAX;
@@ -322,11 +323,11 @@ impl<'a> Search<'a> {
     /// Whether the ok read `op` can never become legal: the state can only
     /// grow by appends until it returns, and is no prefix of what it read
     /// (see `growth.rs`).
-    fn out_grown(&self, op: &PartOp, states: &States<'_>) -> bool {
+    fn out_grown(&self, op: &PartOp, states: &mut States<'_>) -> bool {
         let Step::Read(v) = op.step else { return false };
         self.growth.on()
             && !self.growth.reset_before(self.ops, op.ret)
-            && !states.starts_with(v, self.state)
+            && !states.is_prefix(self.state, v)
     }
 
     /// Past the candidates (from `n`, the first return entry), whether a
@@ -334,7 +335,7 @@ impl<'a> Search<'a> {
     /// reach. Those gets are not candidates yet, but they bound the orders
     /// of the appends running up to them: without this, concurrent appends
     /// no candidate get reads are tried in every order.
-    fn outgrown_ahead(&self, mut n: u32, states: &States<'_>) -> bool {
+    fn outgrown_ahead(&self, mut n: u32, states: &mut States<'_>) -> bool {
         let mut seen = 0;
         while n != NIL && seen < LOOKAHEAD_MAX {
             let op = self.ops[op_of(n) as usize];
