@@ -63,9 +63,9 @@
 //!   all-ones words, ragged middle) in one arena, with an exact compare.
 //! - **Parallel partitions, largest first**, on `available_parallelism`
 //!   scoped threads pulling from an atomic work queue.
-//! - **Deterministic early exit**: once a partition fails, only partitions
-//!   ranked after it are cancelled, so the reported failure does not depend
-//!   on thread timing.
+//! - **Early exit**: once a partition fails, every other search stops (the
+//!   verdict is known). The verdict never depends on thread timing; with
+//!   several failing keys, which one is explained may (not with one thread).
 //! - **Lazy best-prefix snapshots**: the longest linearisable prefix is
 //!   copied only when the search first backtracks from a new maximum.
 //! - **Timeouts** are polled every 4096 search steps; a timed-out partition
@@ -155,7 +155,7 @@ pub fn check(
         failure: None,
         unknown_reason: None,
     };
-    // Results are in rank order: the first failure is the deterministic one.
+    // Results are in rank order: report the lowest-ranked failure found.
     for r in results {
         match r {
             PartResult::Ok => {}

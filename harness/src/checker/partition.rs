@@ -3,7 +3,7 @@
 //! parallel from a shared work queue, largest first so one big key does not
 //! start last and dominate the wall time.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::Instant;
 
@@ -90,10 +90,12 @@ pub(crate) fn run_all(
     cfg: &RunConfig,
 ) -> Vec<PartResult> {
     let next = AtomicUsize::new(0);
-    // Partitions ranked after this index are cancelled; lowering it to the
-    // rank of a failed partition keeps the reported failure deterministic
-    // (the lowest-ranked failing one), whatever the thread timing.
-    let cancel_after = AtomicUsize::new(usize::MAX);
+    // Raised by the first partition to fail: every other search stops at
+    // its next poll, and partitions not yet started are skipped. The verdict
+    // is then known; which failing key is explained is the lowest-ranked
+    // one that finished, so with several failing keys and several threads
+    // it can depend on timing (with one thread it is the first in rank).
+    let failed = AtomicBool::new(false);
     let worker = || {
         let mut done = Vec::new();
         loop {
@@ -101,12 +103,11 @@ pub(crate) fn run_all(
             let Some(p) = parts.get(rank) else { break };
             let stop = Stop {
                 deadline: cfg.deadline,
-                cancel_after: &cancel_after,
-                rank,
+                failed: &failed,
             };
             let r = check_one(h, model, p, &stop);
             if matches!(r, PartResult::Failed(_)) {
-                cancel_after.fetch_min(rank, Ordering::Relaxed);
+                failed.store(true, Ordering::Relaxed);
             }
             done.push((rank, r));
         }

@@ -24,7 +24,7 @@
 //!   get reads a string the current state can no longer grow into
 //!   (`growth.rs`).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use super::cache::{Bitset, Cache};
@@ -123,18 +123,17 @@ pub(crate) enum Outcome {
     Unknown(StopReason),
 }
 
-/// When to give up: a deadline, and a shared "cancel every partition ranked
-/// after this one" marker for early exit.
+/// When to give up: a deadline, and a flag raised as soon as any partition
+/// fails (the verdict is then known; searching on is wasted work).
 pub(crate) struct Stop<'a> {
     pub deadline: Option<Instant>,
-    pub cancel_after: &'a AtomicUsize,
-    pub rank: usize,
+    pub failed: &'a AtomicBool,
 }
 
 impl Stop<'_> {
     /// Some reason if the search must stop now.
     pub(crate) fn check(&self) -> Option<StopReason> {
-        if self.cancel_after.load(Ordering::Relaxed) < self.rank {
+        if self.failed.load(Ordering::Relaxed) {
             return Some(StopReason::Cancelled);
         }
         match self.deadline {
