@@ -58,7 +58,7 @@ pub(crate) fn split(h: &History) -> Vec<Partition> {
 }
 
 /// The search's view of a partition's ops, in call order.
-fn part_ops(h: &History, p: &Partition, init: u32) -> (Vec<PartOp>, Prep) {
+pub(crate) fn part_ops(h: &History, p: &Partition, init: u32) -> (Vec<PartOp>, Prep) {
     let mut ops: Vec<PartOp> = p
         .ops
         .iter()

@@ -185,6 +185,12 @@ pub struct Failure {
     /// Ok ops pending after the prefix, none of which could be placed next;
     /// the first of them returned at `last_line`, so it had to be.
     pub unplaced: Vec<OpSummary>,
+    /// With appends: an ok get the state after the prefix is no prefix of,
+    /// while no put, delete or cas can come before it returns, so it can
+    /// never be satisfied — the prefix placed an append its value lacks (a
+    /// stale or corrupted read, typically). That is why the search stopped
+    /// there. It is also in the window.
+    pub outgrown: Option<OpSummary>,
     /// The ops overlapping lines `first_line..=last_line`, by invoke line.
     pub window: Vec<WindowOp>,
     /// True if the window was cut at its first `MAX_WINDOW` (500) ops.
@@ -224,7 +230,13 @@ pub(crate) fn build_failure(
         .chain(tail.iter().map(|&i| ops[i as usize].call))
         .min()
         .unwrap_or(0);
-    let window = window_ops(h, ops, &in_prefix, tail, (start, end));
+    let outgrown = best.outgrown.map(|i| i as usize);
+    let shown = Shown {
+        in_prefix: &in_prefix,
+        tail,
+        outgrown,
+    };
+    let window = window_ops(h, ops, &shown, (start, end));
     let summary = |i: usize| OpSummary::of(h, ops[i].op);
     Failure {
         key: h.key(key),
@@ -233,6 +245,7 @@ pub(crate) fn build_failure(
         state: states.describe(best.state),
         prefix_tail: tail.iter().map(|&i| summary(i as usize)).collect(),
         unplaced: unplaced.iter().map(|&i| summary(i)).collect(),
+        outgrown: outgrown.map(summary),
         window_truncated: window.len() > MAX_WINDOW,
         window: window.into_iter().take(MAX_WINDOW).collect(),
         first_line: start,
@@ -240,24 +253,32 @@ pub(crate) fn build_failure(
     }
 }
 
+/// What the window must show besides the ops overlapping it.
+struct Shown<'a> {
+    in_prefix: &'a [bool],
+    /// The context tail of the prefix.
+    tail: &'a [u32],
+    /// The outgrown get, wherever it lies.
+    outgrown: Option<usize>,
+}
+
 /// Ops whose interval meets `[start, end]`. Info ops never return, so they
 /// meet every later interval; only those invoked inside the window, or in
-/// the context tail, are shown.
+/// the context tail, are shown. The outgrown get is always shown.
 fn window_ops(
     h: &History,
     ops: &[PartOp],
-    in_prefix: &[bool],
-    tail: &[u32],
+    shown: &Shown<'_>,
     (start, end): (u64, u64),
 ) -> Vec<WindowOp> {
     let mut out = Vec::new();
     for (i, op) in ops.iter().enumerate() {
-        let in_tail = tail.contains(&(i as u32));
+        let in_tail = shown.tail.contains(&(i as u32));
         let overlaps = op.call <= end && op.ret >= start && (!op.is_info() || op.call >= start);
-        if !(overlaps || in_tail) {
+        if !(overlaps || in_tail || shown.outgrown == Some(i)) {
             continue;
         }
-        let role = match (in_prefix[i], op.is_info()) {
+        let role = match (shown.in_prefix[i], op.is_info()) {
             (true, _) => Role::Linearized,
             (false, false) => Role::Unplaced,
             (false, true) => Role::Concurrent,
@@ -361,6 +382,14 @@ fn explain_failure(s: &mut String, f: &Failure) {
         f.last_line
     );
     for op in &f.unplaced {
+        let _ = writeln!(s, "    {op}");
+    }
+    if let Some(op) = &f.outgrown {
+        let _ = writeln!(
+            s,
+            "  why: this get can never be satisfied now: the state is no prefix of what it \
+             read, and only appends can come before it returns:"
+        );
         let _ = writeln!(s, "    {op}");
     }
     let more = if f.window_truncated {

@@ -113,6 +113,9 @@ pub(crate) struct BestPrefix {
     pub order: Vec<u32>,
     /// Model state after them.
     pub state: u32,
+    /// A get this configuration can no longer satisfy, if that is what cut
+    /// it (`growth.rs`): the prefix placed an append its value lacks.
+    pub outgrown: Option<u32>,
 }
 
 /// Result of searching one partition.
@@ -163,6 +166,8 @@ struct Frame {
     slot: u32,
     /// Invisible writes lifted just before `op` (top of `companions`).
     companions: u32,
+    /// Ops placed before this frame's companions.
+    pos: u32,
     resume: Resume,
 }
 
@@ -220,10 +225,16 @@ struct Search<'a> {
 
 /// Tracks the longest prefix. Copying the stack on every improvement would
 /// be quadratic, so an improvement only marks it dirty and the copy is made
-/// when the search first backtracks from there.
+/// when the search first backtracks from there; and only the frames above
+/// the last one the copy still shares with the stack are copied, so the
+/// explanation costs O(1) amortised per lift, however deep the search.
 struct Best {
     ok_count: usize,
     dirty: bool,
+    /// Frames `0..agree` of the stack are in `prefix.order` as they are.
+    agree: usize,
+    /// Why the configuration reached since the last improvement was cut.
+    outgrown: Option<u32>,
     prefix: BestPrefix,
 }
 
@@ -250,9 +261,12 @@ impl<'a> Search<'a> {
             best: Best {
                 ok_count: 0,
                 dirty: false,
+                agree: 0,
+                outgrown: None,
                 prefix: BestPrefix {
                     order: Vec::new(),
                     state: init,
+                    outgrown: None,
                 },
             },
             invisible: Vec::new(),
@@ -305,6 +319,7 @@ impl<'a> Search<'a> {
                     return self.lift(i, Resume::Dead, states).then_some(Cursor::Fresh);
                 }
                 if self.out_grown(&op, states) {
+                    self.note_outgrown(i);
                     return None;
                 }
             }
@@ -313,8 +328,11 @@ impl<'a> Search<'a> {
         if n != NIL && !self.blocker_reachable(op_of(n), states) {
             return None;
         }
-        if self.growth.on() && self.outgrown_ahead(n, states) {
-            return None;
+        if self.growth.on() {
+            if let Some(g) = self.outgrown_ahead(n, states) {
+                self.note_outgrown(g);
+                return None;
+            }
         }
         Some(Cursor::Main(self.links.next(HEAD_MAIN), false))
     }
@@ -329,27 +347,34 @@ impl<'a> Search<'a> {
             && !states.is_prefix(self.state, v)
     }
 
-    /// Past the candidates (from `n`, the first return entry), whether a
-    /// get invoked before the first pending get return is already out of
-    /// reach. Those gets are not candidates yet, but they bound the orders
+    /// Past the candidates (from `n`, the first return entry), a get
+    /// invoked before the first pending get return that is already out of
+    /// reach, if any. Those gets are not candidates yet, but they bound the orders
     /// of the appends running up to them: without this, concurrent appends
     /// no candidate get reads are tried in every order.
-    fn outgrown_ahead(&self, mut n: u32, states: &mut States<'_>) -> bool {
+    fn outgrown_ahead(&self, mut n: u32, states: &mut States<'_>) -> Option<u32> {
         let mut seen = 0;
         while n != NIL && seen < LOOKAHEAD_MAX {
             let op = self.ops[op_of(n) as usize];
             if op.class == Class::Read {
                 if is_ret(n) {
-                    return false;
+                    return None;
                 }
                 if self.out_grown(&op, states) {
-                    return true;
+                    return Some(op_of(n));
                 }
             }
             seen += 1;
             n = self.links.next(n);
         }
-        false
+        None
+    }
+
+    /// Remembers the get that cut the deepest configuration, for the report.
+    fn note_outgrown(&mut self, get: u32) {
+        if self.best.dirty {
+            self.best.outgrown = Some(get);
+        }
     }
 
     /// The blocker b (first pending return) precedes every op invoked after
@@ -465,11 +490,14 @@ impl<'a> Search<'a> {
             return false;
         }
         let companions = (self.companions.len() - mark) as u32;
+        // Partitions have < 2^31 ops (checked by `search`).
+        let pos = (mark + self.stack.len()) as u32;
         self.stack.push(Frame {
             op: i,
             state: self.state,
             slot: self.slot,
             companions,
+            pos,
             resume,
         });
         self.state = next_state;
@@ -518,6 +546,7 @@ impl<'a> Search<'a> {
         if self.placed_ok > self.best.ok_count {
             self.best.ok_count = self.placed_ok;
             self.best.dirty = true;
+            self.best.outgrown = None;
         }
     }
 
@@ -546,6 +575,7 @@ impl<'a> Search<'a> {
         self.fresh_inv = false;
         loop {
             let f = self.stack.pop()?;
+            self.best.agree = self.best.agree.min(self.stack.len());
             self.put_back(f.op);
             for _ in 0..f.companions {
                 if let Some(j) = self.companions.pop() {
@@ -564,16 +594,23 @@ impl<'a> Search<'a> {
     }
 
     fn snapshot_best(&mut self) {
-        self.best.dirty = false;
-        let order = &mut self.best.prefix.order;
-        order.clear();
-        let mut k = 0;
-        for f in &self.stack {
-            let end = k + f.companions as usize;
-            order.extend_from_slice(&self.companions[k..end]);
-            order.push(f.op);
-            k = end;
+        let best = &mut self.best;
+        best.dirty = false;
+        let keep = match self.stack.get(best.agree) {
+            Some(f) => f.pos as usize,
+            None => self.companions.len() + self.stack.len(),
+        };
+        best.prefix.order.truncate(keep);
+        for (j, f) in self.stack.iter().enumerate().skip(best.agree) {
+            let start = f.pos as usize - j;
+            let end = start + f.companions as usize;
+            best.prefix
+                .order
+                .extend_from_slice(&self.companions[start..end]);
+            best.prefix.order.push(f.op);
         }
-        self.best.prefix.state = self.state;
+        best.agree = self.stack.len();
+        best.prefix.state = self.state;
+        best.prefix.outgrown = best.outgrown;
     }
 }
