@@ -47,6 +47,25 @@
 //!   return; info reads, and info writes/cas whose value nobody observes, are
 //!   dropped before the search; `fail` ops are dropped too.
 //!
+//! Refutations before the search (`refute.rs`, partitions without appends;
+//! each an O(n log n) proof of a violation, checked against the brute-force
+//! checker in `proptests.rs`):
+//! - **Overwritten**: an ok read or cas needs a value v, but every op that
+//!   sets v (and the initial state, if it is v) is followed in real time by
+//!   an ok op setting another value that returns before the observer is
+//!   invoked, or is invoked only after the observer returns. A stale read,
+//!   a lost write.
+//! - **Overdrawn**: more ok cas ops change v to something else than ops set
+//!   v (the initial state counts once): each needs its own production of v.
+//!   Two cas ops succeeding from one write.
+//!
+//! A refuted key is still searched, for the report's prefix only, within a
+//! step budget proportional to its size (`partition.rs`,
+//! `EXPLAIN_STEPS_PER_OP`); the deepest prefix reached is reported with the
+//! refutation as its [`Cause`]. So the explanation never costs more than a
+//! small multiple of checking the same key without the bug. With appends,
+//! the cause is the get the growth cut found out of reach, if any.
+//!
 //! Together these take a 100-client single-key cas-register history from
 //! seconds at 200 ops (plain Wing–Gong/Lowe with memo, measured during
 //! development) to milliseconds at 10,000 ops.
@@ -78,10 +97,13 @@
 //!   can build strings no one wrote, so value bookkeeping is off there. The
 //!   growth cut is void while a put, delete or cas can still run before the
 //!   get, so a kv key mixing many resets with appends is searched as before.
-//! - Proving a violation still means exhausting every configuration before
-//!   it; at high concurrency that can take seconds (see the timeout).
+//! - Without a refutation (appends, or a violation neither refutation
+//!   names, e.g. one needing several reads together), proving a violation
+//!   still means exhausting every configuration before it; at high
+//!   concurrency that can take seconds (see the timeout).
 
 mod cache;
+mod cause;
 mod cli;
 mod growth;
 mod history;
@@ -90,6 +112,7 @@ mod links;
 mod model;
 mod observe;
 mod partition;
+mod refute;
 mod report;
 mod search;
 mod states;
@@ -100,6 +123,8 @@ mod value;
 #[cfg(test)]
 mod brute;
 #[cfg(test)]
+mod early_tests;
+#[cfg(test)]
 mod proptests;
 #[cfg(test)]
 mod tests;
@@ -107,6 +132,7 @@ mod tests;
 use std::num::NonZeroUsize;
 use std::time::{Duration, Instant};
 
+pub use cause::{Cause, Overwrite};
 pub use cli::{run_cli, CheckHistoryArgs};
 pub use history::{
     Event, EventKind, History, HistoryBuilder, HistoryError, HistoryErrorKind, Op, Value,
@@ -183,5 +209,10 @@ fn describe(why: StopReason, timeout: Option<Duration>) -> String {
         (StopReason::Cancelled, _) => "cancelled".into(),
         (StopReason::TooLarge, _) => "a key has more than 2^31 operations".into(),
         (StopReason::WorkerPanicked, _) => "internal error: a worker thread panicked".into(),
+        // Only refuted keys have a budget, and they are failures.
+        (StopReason::Budget, _) => "internal error: a step budget ran out".into(),
+        (StopReason::Disagreement, _) => {
+            "internal error: a refutation and the search disagree".into()
+        }
     }
 }

@@ -11,6 +11,7 @@ use proptest::prelude::*;
 use super::brute;
 use super::model::Step;
 use super::partition::{part_ops, split};
+use super::refute::{refute, Refutation};
 use super::search::{search, Outcome, Stop};
 use super::states::States;
 use super::synth::{generate, Fault, Mix, Rng, SynthConfig};
@@ -35,6 +36,7 @@ fn explained_prefixes_are_linearizable(model: Model, events: &[Event]) -> bool {
     let stop = Stop {
         deadline: None,
         failed: &failed,
+        steps_max: None,
     };
     let mut any = false;
     for p in split(&h) {
@@ -71,6 +73,53 @@ fn explained_prefixes_are_linearizable(model: Model, events: &[Event]) -> bool {
         }
     }
     any
+}
+
+/// The refutations (`refute.rs`) of the history's partitions.
+fn refutations(model: Model, events: &[Event]) -> Vec<Refutation> {
+    let h = History::from_events(events.to_vec()).expect("well formed");
+    let init = model.initial_state();
+    split(&h)
+        .iter()
+        .filter_map(|p| {
+            let (ops, prep) = part_ops(&h, p, init);
+            refute(&ops, prep.track, init)
+        })
+        .collect()
+}
+
+/// Small histories of every source the refutations must be sound on:
+/// random ones (info ops, failed ops, repeated values, cas from any
+/// value), planted lost writes and stale reads, and corrupted reads.
+fn any_small(source: usize, m: usize, seed: u64, ops: usize) -> (Model, Vec<Event>) {
+    let model = Model::ALL[m];
+    match source {
+        0 => (model, random_events(model, seed, ops as u64)),
+        1 => {
+            let shape = [2, 1, 3][m];
+            let cfg = planted(
+                shape,
+                1 + (seed % 2) as usize,
+                2 + (seed % 4) as usize,
+                ops,
+                seed,
+                (seed % 5) as usize,
+                (seed % 150) as u32,
+            );
+            (cfg.model, generate(&cfg))
+        }
+        _ => {
+            let mut events = generate(&synth(
+                model,
+                (seed % 3) as usize,
+                1 + (seed % 4) as usize,
+                ops,
+                seed,
+            ));
+            corrupt(model, &mut events, seed >> 8, seed ^ 0xABCD);
+            (model, events)
+        }
+    }
 }
 
 fn reference(model: Model, events: &[Event]) -> Verdict {
@@ -305,6 +354,16 @@ proptest! {
         }
     }
 
+    /// A refutation is a proof: it never refutes a linearisable history.
+    #[test]
+    fn refutations_are_sound(source in 0usize..3, m in 0usize..3, seed in any::<u64>(), ops in 1usize..9) {
+        let (model, events) = any_small(source, m, seed, ops);
+        let found = refutations(model, &events);
+        if !found.is_empty() {
+            prop_assert_eq!(reference(model, &events), Verdict::NotLinearizable, "{:?} {:#?}", found, events);
+        }
+    }
+
     #[test]
     fn corrupted_reads_detected_unless_explainable(
         m in 0usize..3, keys in 0usize..3, clients in 1usize..5, ops in 1usize..9,
@@ -424,6 +483,38 @@ fn zero_timeout_is_unknown_never_wrong() {
             "seed {seed}"
         );
     }
+}
+
+/// `refutations_are_sound` is not vacuous: both kinds of refutation occur,
+/// and they decide a fair share of the violations without a search.
+#[test]
+fn refutations_decide_many_violations() {
+    let (mut violations, mut refuted) = (0, 0);
+    let (mut overwritten, mut overdrawn) = (0, 0);
+    for source in 0..3 {
+        for m in 0..3 {
+            for seed in 0..400u64 {
+                let (model, events) = any_small(source, m, seed, 8);
+                let found = refutations(model, &events);
+                if reference(model, &events) == Verdict::NotLinearizable {
+                    violations += 1;
+                    refuted += usize::from(!found.is_empty());
+                }
+                for r in &found {
+                    match r {
+                        Refutation::Overwritten { .. } => overwritten += 1,
+                        Refutation::Overdrawn { .. } => overdrawn += 1,
+                    }
+                }
+            }
+        }
+    }
+    eprintln!("refuted {refuted}/{violations} violations; overwritten {overwritten}, overdrawn {overdrawn}");
+    assert!(refuted * 4 >= violations, "{refuted}/{violations}");
+    assert!(
+        overwritten >= 50 && overdrawn >= 20,
+        "{overwritten} {overdrawn}"
+    );
 }
 
 /// Guards the tests above against vacuity: the random histories must

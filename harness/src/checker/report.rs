@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::cause::{self, Cause};
 use super::history::{History, Op, Status, Value, NO_LINE};
 use super::model::Model;
+use super::refute::Refutation;
 use super::search::{BestPrefix, PartOp, INFINITY};
 use super::states::States;
 
@@ -185,12 +187,11 @@ pub struct Failure {
     /// Ok ops pending after the prefix, none of which could be placed next;
     /// the first of them returned at `last_line`, so it had to be.
     pub unplaced: Vec<OpSummary>,
-    /// With appends: an ok get the state after the prefix is no prefix of,
-    /// while no put, delete or cas can come before it returns, so it can
-    /// never be satisfied — the prefix placed an append its value lacks (a
-    /// stale or corrupted read, typically). That is why the search stopped
-    /// there. It is also in the window.
-    pub outgrown: Option<OpSummary>,
+    /// The direct reason, when the checker has one (its ops are also in
+    /// the window). With a refutation the verdict needs no search; the
+    /// prefix then comes from a search bounded to a few steps per op, so it
+    /// may stop short of the ops the cause names.
+    pub cause: Option<Cause>,
     /// The ops overlapping lines `first_line..=last_line`, by invoke line.
     pub window: Vec<WindowOp>,
     /// True if the window was cut at its first `MAX_WINDOW` (500) ops.
@@ -201,14 +202,25 @@ pub struct Failure {
     pub last_line: u64,
 }
 
+/// What a failing partition's check found.
+pub(crate) struct Found<'a> {
+    /// The deepest prefix the search reached.
+    pub best: &'a BestPrefix,
+    /// The refutation, if one was found before the search.
+    pub refuted: Option<&'a Refutation>,
+    /// The partition's initial state.
+    pub init: u32,
+}
+
 /// Builds the failure report of one partition from the deepest prefix.
 pub(crate) fn build_failure(
     h: &History,
     key: u32,
     ops: &[PartOp],
-    best: &BestPrefix,
+    found: &Found<'_>,
     states: &States<'_>,
 ) -> Failure {
+    let best = found.best;
     let mut in_prefix = vec![false; ops.len()];
     for &i in &best.order {
         in_prefix[i as usize] = true;
@@ -230,11 +242,21 @@ pub(crate) fn build_failure(
         .chain(tail.iter().map(|&i| ops[i as usize].call))
         .min()
         .unwrap_or(0);
-    let outgrown = best.outgrown.map(|i| i as usize);
+    let (cause, named) = match (found.refuted, best.outgrown) {
+        (Some(r), _) => (
+            Some(cause::of_refutation(h, ops, r, found.init)),
+            cause::ops_of(r),
+        ),
+        (None, Some(g)) => {
+            let get = OpSummary::of(h, ops[g as usize].op);
+            (Some(Cause::Outgrown { get }), vec![g])
+        }
+        (None, None) => (None, Vec::new()),
+    };
     let shown = Shown {
         in_prefix: &in_prefix,
         tail,
-        outgrown,
+        named: &named,
     };
     let window = window_ops(h, ops, &shown, (start, end));
     let summary = |i: usize| OpSummary::of(h, ops[i].op);
@@ -245,7 +267,7 @@ pub(crate) fn build_failure(
         state: states.describe(best.state),
         prefix_tail: tail.iter().map(|&i| summary(i as usize)).collect(),
         unplaced: unplaced.iter().map(|&i| summary(i)).collect(),
-        outgrown: outgrown.map(summary),
+        cause,
         window_truncated: window.len() > MAX_WINDOW,
         window: window.into_iter().take(MAX_WINDOW).collect(),
         first_line: start,
@@ -258,13 +280,13 @@ struct Shown<'a> {
     in_prefix: &'a [bool],
     /// The context tail of the prefix.
     tail: &'a [u32],
-    /// The outgrown get, wherever it lies.
-    outgrown: Option<usize>,
+    /// Ops the cause names, wherever they lie.
+    named: &'a [u32],
 }
 
 /// Ops whose interval meets `[start, end]`. Info ops never return, so they
 /// meet every later interval; only those invoked inside the window, or in
-/// the context tail, are shown. The outgrown get is always shown.
+/// the context tail, are shown. Ops the cause names are always shown.
 fn window_ops(
     h: &History,
     ops: &[PartOp],
@@ -275,7 +297,7 @@ fn window_ops(
     for (i, op) in ops.iter().enumerate() {
         let in_tail = shown.tail.contains(&(i as u32));
         let overlaps = op.call <= end && op.ret >= start && (!op.is_info() || op.call >= start);
-        if !(overlaps || in_tail || shown.outgrown == Some(i)) {
+        if !(overlaps || in_tail || shown.named.contains(&(i as u32))) {
             continue;
         }
         let role = match (shown.in_prefix[i], op.is_info()) {
@@ -384,13 +406,8 @@ fn explain_failure(s: &mut String, f: &Failure) {
     for op in &f.unplaced {
         let _ = writeln!(s, "    {op}");
     }
-    if let Some(op) = &f.outgrown {
-        let _ = writeln!(
-            s,
-            "  why: this get can never be satisfied now: the state is no prefix of what it \
-             read, and only appends can come before it returns:"
-        );
-        let _ = writeln!(s, "    {op}");
+    if let Some(c) = &f.cause {
+        cause::explain(s, c);
     }
     let more = if f.window_truncated {
         " (truncated)"

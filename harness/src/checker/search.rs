@@ -104,6 +104,10 @@ pub(crate) enum StopReason {
     TooLarge,
     /// The worker thread panicked (a bug); its partitions have no verdict.
     WorkerPanicked,
+    /// The step budget ran out (`Stop::steps_max`).
+    Budget,
+    /// A refutation and the search disagree (a bug in one of them).
+    Disagreement,
 }
 
 /// The deepest configuration reached: a linearisable prefix.
@@ -118,19 +122,34 @@ pub(crate) struct BestPrefix {
     pub outgrown: Option<u32>,
 }
 
+impl BestPrefix {
+    fn empty(init: u32) -> Self {
+        BestPrefix {
+            order: Vec::new(),
+            state: init,
+            outgrown: None,
+        }
+    }
+}
+
 /// Result of searching one partition.
 #[derive(Debug)]
 pub(crate) enum Outcome {
     Linearizable,
     Violation(BestPrefix),
-    Unknown(StopReason),
+    /// Stopped early, with the deepest prefix reached so far.
+    Unknown(StopReason, BestPrefix),
 }
 
-/// When to give up: a deadline, and a flag raised as soon as any partition
-/// fails (the verdict is then known; searching on is wasted work).
+/// When to give up: a deadline, a flag raised as soon as any partition
+/// fails (the verdict is then known; searching on is wasted work), and a
+/// step budget (for a search that only looks for an explanation).
+#[derive(Clone, Copy)]
 pub(crate) struct Stop<'a> {
     pub deadline: Option<Instant>,
     pub failed: &'a AtomicBool,
+    /// Search loop iterations allowed, checked every `POLL_EVERY`.
+    pub steps_max: Option<u64>,
 }
 
 impl Stop<'_> {
@@ -194,7 +213,7 @@ pub(crate) fn search(
 ) -> Outcome {
     // Node ids are u32: two per op plus two list heads.
     if ops.len() >= (1 << 31) - 2 {
-        return Outcome::Unknown(StopReason::TooLarge);
+        return Outcome::Unknown(StopReason::TooLarge, BestPrefix::empty(init));
     }
     Search::new(ops, prep, init).run(states, stop)
 }
@@ -263,11 +282,7 @@ impl<'a> Search<'a> {
                 dirty: false,
                 agree: 0,
                 outgrown: None,
-                prefix: BestPrefix {
-                    order: Vec::new(),
-                    state: init,
-                    outgrown: None,
-                },
+                prefix: BestPrefix::empty(init),
             },
             invisible: Vec::new(),
             fresh_inv: false,
@@ -276,7 +291,7 @@ impl<'a> Search<'a> {
 
     fn run(mut self, states: &mut States<'_>, stop: &Stop) -> Outcome {
         let mut cur = Cursor::Fresh;
-        let mut poll = 0u32;
+        let (mut poll, mut steps) = (0u32, 0u64);
         loop {
             if self.remaining == 0 {
                 return Outcome::Linearizable;
@@ -284,8 +299,13 @@ impl<'a> Search<'a> {
             poll += 1;
             if poll == POLL_EVERY {
                 poll = 0;
-                if let Some(why) = stop.check() {
-                    return Outcome::Unknown(why);
+                steps += u64::from(POLL_EVERY);
+                let spent = stop.steps_max.is_some_and(|m| steps >= m);
+                if let Some(why) = stop.check().or(spent.then_some(StopReason::Budget)) {
+                    if self.best.dirty {
+                        self.snapshot_best();
+                    }
+                    return Outcome::Unknown(why, self.best.prefix);
                 }
             }
             let next = match cur {

@@ -65,11 +65,15 @@ pub enum Fault {
         /// Ops issued before the fault may be planted.
         after: usize,
     },
-    /// The first `write` / `put` invoked after `after` ops were issued that
-    /// completes ok is acknowledged but never applied. Whether a check can
-    /// tell depends on what is read afterwards (a write overwritten by a
-    /// concurrent one before anyone reads is indistinguishable from a lost
-    /// one), so callers that need a violation check the verdict.
+    /// The first write invoked after `after` ops were issued that completes
+    /// ok — a `write` / `put`, or a `cas` whose expected value matches —
+    /// and that takes effect while the key still holds a value set by an op
+    /// that returned before the write was invoked, is acknowledged but never
+    /// applied. Any read invoked after it returns that still sees that old
+    /// value then contradicts real time (with unique values), and so does a
+    /// later cas from it; if the value is overwritten before anyone looks,
+    /// the loss is invisible. Callers that need a violation check the
+    /// verdict.
     LostWrite {
         /// Ops issued before the fault may be planted.
         after: usize,
@@ -188,6 +192,9 @@ struct Sim<'a> {
     /// Per key, completed state-changing ops (only kept for `StaleRead`).
     done: HashMap<Option<String>, Vec<Done>>,
     effects: u64,
+    /// Per key: the effect that set the current value, and the index of
+    /// its ok return once it has returned (a key never set is absent).
+    settled: HashMap<Option<String>, (u64, Option<usize>)>,
 }
 
 impl<'a> Sim<'a> {
@@ -206,6 +213,7 @@ impl<'a> Sim<'a> {
             fault_pending: cfg.fault != Fault::None,
             done: HashMap::new(),
             effects: 0,
+            settled: HashMap::new(),
         };
         for c in 0..cfg.clients {
             let t = sim.rng.below(cfg.max_think + 1);
@@ -357,10 +365,16 @@ impl<'a> Sim<'a> {
         };
         let lost = match self.cfg.fault {
             Fault::LostWrite { after } => {
+                let writes = match (op.f, &op.arg) {
+                    (Op::Write | Op::Put, _) => true,
+                    (Op::Cas, Value::Pair(p)) => p.0 == self.current(&op.key),
+                    _ => false,
+                };
                 self.fault_pending
                     && op.index > after
-                    && matches!(op.f, Op::Write | Op::Put)
+                    && writes
                     && op.end == End::Ok
+                    && self.quiet(&op.key, op.call)
             }
             _ => false,
         };
@@ -393,9 +407,20 @@ impl<'a> Sim<'a> {
         };
         self.effects += 1;
         op.effect = self.effects;
+        self.settled.insert(op.key.clone(), (self.effects, None));
         op.produced = (new != self.initial()).then(|| new.clone());
         self.state.insert(op.key.clone(), new);
         true
+    }
+
+    /// Whether the current value of `key` was set by an op that returned
+    /// before event `call` (or was never set): losing a write invoked at
+    /// `call` then leaves a value real time says it replaced.
+    fn quiet(&self, key: &Option<String>, call: usize) -> bool {
+        match self.settled.get(key) {
+            None => true,
+            Some(&(_, ret)) => ret.is_some_and(|r| r < call),
+        }
     }
 
     /// For a read of `key` about to be invoked: a value that real time
@@ -435,6 +460,13 @@ impl<'a> Sim<'a> {
             End::Info => EventKind::Info,
             End::Lost => EventKind::Invoke, // marker: nothing is recorded
         };
+        if op.end == End::Ok {
+            if let Some((effect, ret)) = self.settled.get_mut(&op.key) {
+                if *effect == op.effect {
+                    *ret = Some(self.events.len());
+                }
+            }
+        }
         let stale_read = matches!(self.cfg.fault, Fault::StaleRead { .. });
         if stale_read && op.end == End::Ok && !op.f.is_read() {
             self.record_done(&op);

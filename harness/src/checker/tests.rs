@@ -448,7 +448,9 @@ fn kv_stale_read_of_appends_names_the_get_that_cannot_be_satisfied() {
     assert_eq!(r.verdict, NOT);
     let f = r.failure.clone().expect("failure");
     assert_eq!((f.linearized, f.state.clone()), (2, Value::from("a")));
-    let stale = f.outgrown.expect("the stale get is named");
+    let Some(Cause::Outgrown { get: stale }) = f.cause else {
+        panic!("the stale get is named: {:?}", f.cause);
+    };
     assert_eq!((stale.index, stale.output), (2, Some(Value::from(""))));
     assert!(f
         .window

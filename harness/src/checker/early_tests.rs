@@ -1,0 +1,209 @@
+//! The ways a check ends before exhausting a search: refutations decide a
+//! verdict without one (`refute.rs`), the explanation search of a refuted
+//! key stops at its step budget, and a failing key cancels the others.
+//! Each test asserts on what the checker returns, never on wall time; the
+//! deadlines only turn a regression into a failure instead of a hang.
+
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use super::partition::{part_ops, run_all, split, PartResult, RunConfig};
+use super::refute::{refute, Refutation};
+use super::search::{search, Outcome, Stop, StopReason};
+use super::states::States;
+use super::*;
+
+fn ev(p: u64, kind: EventKind, f: Op, v: impl Into<Value>) -> Event {
+    Event::new(p, kind, f, v)
+}
+
+fn keyed(mut e: Event, key: &str) -> Event {
+    e.key = Some(Value::from(key));
+    e
+}
+
+/// `n` writes of distinct values and `n` reads, one of each value, all
+/// concurrent; then a write of `n` alone; then a read sees value 0 again.
+/// Not linearisable (write `n` overwrote every 0 before the last read), and
+/// a search must try the concurrent writes in about `n 2^(n-2)` orders
+/// (subset placed, last value) before it can tell.
+fn concurrent_writes_then_stale_read(n: u64) -> Vec<Event> {
+    use EventKind::{Invoke, Ok};
+    let mut h = Vec::new();
+    for p in 0..n {
+        h.push(ev(p, Invoke, Op::Write, p));
+        h.push(ev(n + p, Invoke, Op::Read, Value::Null));
+    }
+    for p in 0..n {
+        h.push(ev(p, Ok, Op::Write, p));
+        h.push(ev(n + p, Ok, Op::Read, p));
+    }
+    h.push(ev(0, Invoke, Op::Write, n));
+    h.push(ev(0, Ok, Op::Write, n));
+    h.push(ev(1, Invoke, Op::Read, Value::Null));
+    h.push(ev(1, Ok, Op::Read, 0u64));
+    h
+}
+
+#[test]
+fn stale_read_is_refuted_as_overwritten_without_a_search() {
+    let h = History::from_events(concurrent_writes_then_stale_read(3)).expect("well formed");
+    let init = Model::Register.initial_state();
+    let parts = split(&h);
+    let (ops, prep) = part_ops(&h, &parts[0], init);
+    let Some(Refutation::Overwritten { producers, .. }) = refute(&ops, prep.track, init) else {
+        panic!("a read of 0 after write 3 returned is refuted");
+    };
+    // The only producer of 0 is overwritten by the write of 3.
+    assert_eq!(producers.len(), 1);
+    let r = check(&h, Model::Register, Options::default()).expect("fits");
+    assert_eq!(r.verdict, Verdict::NotLinearizable);
+    let f = r.failure.clone().expect("failure");
+    assert!(matches!(f.cause, Some(Cause::Overwritten { .. })), "{f:?}");
+    assert!(
+        r.explain().contains("is overwritten before"),
+        "{}",
+        r.explain()
+    );
+}
+
+#[test]
+fn two_cas_from_one_write_are_refuted_as_overdrawn() {
+    use EventKind::{Invoke, Ok};
+    let h = vec![
+        ev(0, Invoke, Op::Write, 1u64),
+        ev(0, Ok, Op::Write, 1u64),
+        ev(
+            1,
+            Invoke,
+            Op::Cas,
+            Value::pair(Value::from(1u64), Value::from(2u64)),
+        ),
+        ev(
+            2,
+            Invoke,
+            Op::Cas,
+            Value::pair(Value::from(1u64), Value::from(3u64)),
+        ),
+        ev(
+            1,
+            Ok,
+            Op::Cas,
+            Value::pair(Value::from(1u64), Value::from(2u64)),
+        ),
+        ev(
+            2,
+            Ok,
+            Op::Cas,
+            Value::pair(Value::from(1u64), Value::from(3u64)),
+        ),
+    ];
+    let r = check(
+        &History::from_events(h).expect("well formed"),
+        Model::CasRegister,
+        Options::default(),
+    )
+    .expect("fits");
+    assert_eq!(r.verdict, Verdict::NotLinearizable);
+    let f = r.failure.expect("failure");
+    let Some(Cause::Overdrawn {
+        consumers_total,
+        producers_total,
+        initial,
+        ..
+    }) = f.cause
+    else {
+        panic!("two consumers of one production: {:?}", f.cause);
+    };
+    assert_eq!((consumers_total, producers_total, initial), (2, 1, false));
+}
+
+#[test]
+fn explanation_search_of_a_refuted_key_stops_at_its_budget() {
+    let h = History::from_events(concurrent_writes_then_stale_read(22)).expect("well formed");
+    let init = Model::Register.initial_state();
+    let (ops, prep) = part_ops(&h, &split(&h)[0], init);
+    assert!(refute(&ops, prep.track, init).is_some());
+    let failed = AtomicBool::new(false);
+    let stop = Stop {
+        // 22 · 2^21 configurations would take far longer than this.
+        deadline: Some(Instant::now() + Duration::from_secs(20)),
+        failed: &failed,
+        steps_max: Some(1 << 14),
+    };
+    let mut states = States::new(&h.values, ops.iter().map(|o| o.step));
+    let Outcome::Unknown(why, best) = search(&ops, &prep, init, &mut states, &stop) else {
+        panic!("the search cannot finish in 2^14 steps");
+    };
+    assert_eq!(why, StopReason::Budget);
+    assert!(!best.order.is_empty(), "the deepest prefix so far is kept");
+    // Through `check`, the budget comes from the key's size and the report
+    // still has the refutation and a prefix.
+    let r = check(&h, Model::Register, Options::default()).expect("fits");
+    assert_eq!(r.verdict, Verdict::NotLinearizable);
+    let f = r.failure.expect("failure");
+    assert!(matches!(f.cause, Some(Cause::Overwritten { .. })), "{f:?}");
+    assert!(f.linearized > 0);
+}
+
+/// Key "big": `n` concurrent appends, a get reading them in the reverse of
+/// their call order, and a put that may run before the get returns (so the
+/// growth cut is void). Linearisable, but a search tries about `n!` orders
+/// of the appends before the one the get read.
+fn reversed_appends(n: u64) -> Vec<Event> {
+    use EventKind::{Invoke, Ok};
+    let token = |p: u64| Value::Str(format!("{p},"));
+    let mut h = vec![keyed(ev(n, Invoke, Op::Put, "q"), "big")];
+    for p in 0..n {
+        h.push(keyed(ev(p, Invoke, Op::Append, token(p)), "big"));
+    }
+    for p in 0..n {
+        h.push(keyed(ev(p, Ok, Op::Append, token(p)), "big"));
+    }
+    let read: String = (0..n).rev().map(|p| format!("{p},")).collect();
+    h.push(keyed(ev(0, Invoke, Op::Get, Value::Null), "big"));
+    h.push(keyed(ev(0, Ok, Op::Get, read), "big"));
+    h.push(keyed(ev(n, Ok, Op::Put, "q"), "big"));
+    h
+}
+
+#[test]
+fn a_failing_key_cancels_a_larger_key_still_searching() {
+    use EventKind::{Invoke, Ok};
+    let mut events = reversed_appends(13);
+    // Key "small": a get that misses a put that returned before it.
+    events.extend([
+        keyed(ev(20, Invoke, Op::Put, "a"), "small"),
+        keyed(ev(20, Ok, Op::Put, "a"), "small"),
+        keyed(ev(20, Invoke, Op::Get, Value::Null), "small"),
+        keyed(ev(20, Ok, Op::Get, ""), "small"),
+    ]);
+    let h = History::from_events(events).expect("well formed");
+    let parts = split(&h);
+    assert_eq!(parts.len(), 2, "big is ranked first");
+    // With two workers the big key is taken first and the small one beside
+    // it; the deadline only guards against a cancellation that never comes.
+    let cfg = RunConfig {
+        threads: 2,
+        deadline: Some(Instant::now() + Duration::from_secs(5)),
+    };
+    let results = run_all(&h, Model::Kv, &parts, &cfg);
+    assert!(matches!(results[1], PartResult::Failed(_)));
+    assert!(
+        matches!(results[0], PartResult::Unknown(StopReason::Cancelled)),
+        "the big key was not cancelled"
+    );
+    // Alone, the big key is linearisable (by construction) and slow: it
+    // has not finished within a short deadline.
+    let alone = History::from_events(reversed_appends(13)).expect("well formed");
+    let opts = Options {
+        timeout: Some(Duration::from_millis(200)),
+        ..Options::default()
+    };
+    let r = check(&alone, Model::Kv, opts).expect("fits");
+    assert_eq!(r.verdict, Verdict::Unknown);
+    // And a small instance of it passes.
+    let small = History::from_events(reversed_appends(5)).expect("well formed");
+    let r = check(&small, Model::Kv, Options::default()).expect("fits");
+    assert_eq!(r.verdict, Verdict::Linearizable);
+}
