@@ -28,10 +28,10 @@ pub enum Cause {
         get: OpSummary,
     },
     /// `observer` needs `value` current, but every op that sets it (and the
-    /// initial state, if it is that value) is followed, in real time, by an
-    /// op that sets another value and returns before `observer` is invoked,
-    /// or is invoked only after `observer` returns. A stale read, or a lost
-    /// write.
+    /// initial state, if it is that value) is followed by an op that sets
+    /// another value and returns before `observer` is invoked — in real
+    /// time, or because it is a cas from the value's only source — or is
+    /// invoked only after `observer` returns. A stale read, or a lost write.
     Overwritten {
         /// The read or cas.
         observer: OpSummary,

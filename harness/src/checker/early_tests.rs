@@ -7,6 +7,7 @@
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
+use super::model::Step;
 use super::partition::{part_ops, run_all, split, PartResult, RunConfig};
 use super::refute::{refute, Refutation};
 use super::search::{search, Outcome, Stop, StopReason};
@@ -64,6 +65,34 @@ fn stale_read_is_refuted_as_overwritten_without_a_search() {
         r.explain().contains("is overwritten before"),
         "{}",
         r.explain()
+    );
+}
+
+#[test]
+fn read_after_a_lost_cas_is_refuted_though_the_write_before_it_overlaps() {
+    use EventKind::{Invoke, Ok};
+    let cas = || Value::pair(Value::from(1u64), Value::from(2u64));
+    // The cas needs the write's 1, so it comes after it, but they overlap:
+    // only the cas being the sole consumer of 1's sole source refutes this.
+    let h = vec![
+        ev(0, Invoke, Op::Write, 1u64),
+        ev(1, Invoke, Op::Cas, cas()),
+        ev(1, Ok, Op::Cas, cas()),
+        ev(2, Invoke, Op::Read, Value::Null),
+        ev(2, Ok, Op::Read, 1u64),
+        ev(0, Ok, Op::Write, 1u64),
+    ];
+    let h = History::from_events(h).expect("well formed");
+    let init = Model::CasRegister.initial_state();
+    let (ops, prep) = part_ops(&h, &split(&h)[0], init);
+    let Some(Refutation::Overwritten { producers, .. }) = refute(&ops, prep.track, init) else {
+        panic!("the read of 1 after the cas from 1 returned is refuted");
+    };
+    assert_eq!(producers.len(), 1);
+    let by = producers[0].1.expect("an op comes between");
+    assert!(
+        matches!(ops[by as usize].step, Step::Cas(..)),
+        "the cas comes between"
     );
 }
 

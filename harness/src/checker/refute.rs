@@ -14,7 +14,12 @@
 //!   w.ret < observer.call, then w sits between p and the observer in every
 //!   linearisation, so p is never the last producer before it; a p invoked
 //!   after the observer returns cannot precede it either. No p left: no
-//!   linearisation. (The stale read and the lost write.)
+//!   linearisation. (The stale read and the lost write.) When u has a
+//!   single source (one producer, or only the initial state), an ok cas
+//!   from u to another value that returns before the observer is invoked
+//!   is such a w too, without real-time order to the source: it needs u,
+//!   so it comes after the only op that makes u. (The lost cas, read
+//!   after it returned.)
 //! - **Overdrawn**: an ok cas from u to another value consumes u: the state
 //!   is u just before it and not after. Two consumers need a production of
 //!   u between them, so there can be no more consumers than producers
@@ -61,7 +66,9 @@ pub(crate) fn refute(ops: &[PartOp], track: bool, init: u32) -> Option<Refutatio
         return None;
     }
     let producers = producers_by_value(ops);
-    overdrawn(ops, &producers, init).or_else(|| overwritten(ops, &producers, init))
+    let consumers = consumers_by_value(ops);
+    overdrawn(&producers, &consumers, init)
+        .or_else(|| overwritten(ops, &producers, &consumers, init))
 }
 
 /// The value an op sets, if it changes the state (a cas to its own expected
@@ -92,18 +99,29 @@ fn producers_by_value(ops: &[PartOp]) -> HashMap<u32, Vec<u32>> {
     by
 }
 
-fn overdrawn(ops: &[PartOp], producers: &HashMap<u32, Vec<u32>>, init: u32) -> Option<Refutation> {
-    let mut consumers: HashMap<u32, Vec<u32>> = HashMap::new();
+/// Ok cas ops from a value to another, by the value they consume, in call
+/// order.
+fn consumers_by_value(ops: &[PartOp]) -> HashMap<u32, Vec<u32>> {
+    let mut by: HashMap<u32, Vec<u32>> = HashMap::new();
     for (i, op) in (0u32..).zip(ops) {
         if let (Step::Cas(e, n), false) = (op.step, op.is_info()) {
             if e != n {
-                consumers.entry(e).or_default().push(i);
+                by.entry(e).or_default().push(i);
             }
         }
     }
+    by
+}
+
+fn overdrawn(
+    producers: &HashMap<u32, Vec<u32>>,
+    consumers: &HashMap<u32, Vec<u32>>,
+    init: u32,
+) -> Option<Refutation> {
     let none = Vec::new();
     let mut found: Vec<(u32, Vec<u32>)> = consumers
-        .into_iter()
+        .iter()
+        .map(|(&v, c)| (v, c.clone()))
         .filter(|(v, c)| {
             let made = producers.get(v).map_or(0, Vec::len) + usize::from(*v == init);
             c.len() > made
@@ -187,9 +205,30 @@ impl Changers {
     }
 }
 
+/// An ok consumer of `value` other than `observer` that returns before
+/// `before`, if `value` has a single source (one producer, or only the
+/// initial state): it must come after that source.
+fn consumer_between(
+    ops: &[PartOp],
+    consumers: Option<&Vec<u32>>,
+    sources: usize,
+    before: u64,
+    observer: u32,
+) -> Option<u32> {
+    if sources != 1 {
+        return None;
+    }
+    consumers?
+        .iter()
+        .copied()
+        .filter(|&c| c != observer && ops[c as usize].ret < before)
+        .min_by_key(|&c| ops[c as usize].ret)
+}
+
 fn overwritten(
     ops: &[PartOp],
     producers: &HashMap<u32, Vec<u32>>,
+    consumers: &HashMap<u32, Vec<u32>>,
     init: u32,
 ) -> Option<Refutation> {
     let changers = Changers::new(ops);
@@ -206,7 +245,8 @@ fn overwritten(
         if made.len() > PRODUCERS_MAX {
             continue;
         }
-        let mut refuted = Vec::with_capacity(made.len() + 1);
+        let sources = made.len() + usize::from(value == init);
+        let mut refuted = Vec::with_capacity(sources);
         let initial = (value == init).then_some(None);
         for p in initial.into_iter().chain(made.iter().map(|&p| Some(p))) {
             let after = p.map(|p| ops[p as usize].ret);
@@ -214,12 +254,15 @@ fn overwritten(
                 refuted.push((p, None)); // invoked after the observer returned
                 continue;
             }
-            match changers.overwriter(ops, after, op.call, value, r) {
+            let w = changers
+                .overwriter(ops, after, op.call, value, r)
+                .or_else(|| consumer_between(ops, consumers.get(&value), sources, op.call, r));
+            match w {
                 Some(w) => refuted.push((p, Some(w))),
                 None => break,
             }
         }
-        if refuted.len() == made.len() + usize::from(value == init) {
+        if refuted.len() == sources {
             let found = Refutation::Overwritten {
                 observer: r,
                 value,

@@ -66,14 +66,16 @@ pub enum Fault {
         after: usize,
     },
     /// The first write invoked after `after` ops were issued that completes
-    /// ok — a `write` / `put`, or a `cas` whose expected value matches —
-    /// and that takes effect while the key still holds a value set by an op
-    /// that returned before the write was invoked, is acknowledged but never
-    /// applied. Any read invoked after it returns that still sees that old
-    /// value then contradicts real time (with unique values), and so does a
-    /// later cas from it; if the value is overwritten before anyone looks,
-    /// the loss is invisible. Callers that need a violation check the
-    /// verdict.
+    /// ok and is lost visibly is acknowledged but never applied. A `cas`
+    /// whose expected value matches qualifies at once: it consumed the
+    /// value it leaves in place, so (with unique values) a read of that
+    /// value invoked after the cas returns, or a second cas from it,
+    /// contradicts the model. A `write` / `put` qualifies only while the key
+    /// holds a value set by an op that returned before the write was
+    /// invoked (else the write could have come first); at high concurrency
+    /// that is rare, so a cas is what is lost there. If the value is
+    /// overwritten before anyone looks, the loss is invisible: callers that
+    /// need a violation check the verdict.
     LostWrite {
         /// Ops issued before the fault may be planted.
         after: usize,
@@ -365,16 +367,12 @@ impl<'a> Sim<'a> {
         };
         let lost = match self.cfg.fault {
             Fault::LostWrite { after } => {
-                let writes = match (op.f, &op.arg) {
-                    (Op::Write | Op::Put, _) => true,
+                let visible = match (op.f, &op.arg) {
+                    (Op::Write | Op::Put, _) => self.quiet(&op.key, op.call),
                     (Op::Cas, Value::Pair(p)) => p.0 == self.current(&op.key),
                     _ => false,
                 };
-                self.fault_pending
-                    && op.index > after
-                    && writes
-                    && op.end == End::Ok
-                    && self.quiet(&op.key, op.call)
+                self.fault_pending && op.index > after && op.end == End::Ok && visible
             }
             _ => false,
         };
