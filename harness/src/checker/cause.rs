@@ -196,10 +196,14 @@ pub(crate) fn explain(s: &mut String, cause: &Cause) {
             } else {
                 ""
             };
+            let (ops, set) = match (*producers_total, *initial) {
+                (1, false) => ("op", "sets"),
+                _ => ("ops", "set"),
+            };
             let _ = writeln!(
                 s,
                 "  why: {consumers_total} ok cas ops change {value} to another value, each \
-                 needing its own {value}, but only {producers_total} ops{init} set it:"
+                 needing its own {value}, but only {producers_total} {ops}{init} {set} it:"
             );
             for c in consumers {
                 let _ = writeln!(s, "    {c}");

@@ -12,6 +12,7 @@ use super::partition::{part_ops, run_all, split, PartResult, RunConfig};
 use super::refute::{refute, Refutation};
 use super::search::{search, Outcome, Stop, StopReason};
 use super::states::States;
+use super::synth::{generate, Mix, SynthConfig};
 use super::*;
 
 fn ev(p: u64, kind: EventKind, f: Op, v: impl Into<Value>) -> Event {
@@ -175,37 +176,27 @@ fn explanation_search_of_a_refuted_key_stops_at_its_budget() {
     assert!(f.linearized > 0);
 }
 
-/// Key "big": `n` concurrent appends, a get reading them in the reverse of
-/// their call order, and a put that may run before the get returns (so the
-/// growth cut is void). Linearisable, but a search tries about `n!` orders
-/// of the appends before the one the get read.
-fn reversed_appends(n: u64) -> Vec<Event> {
-    use EventKind::{Invoke, Ok};
-    let token = |p: u64| Value::Str(format!("{p},"));
-    let mut h = vec![keyed(ev(n, Invoke, Op::Put, "q"), "big")];
-    for p in 0..n {
-        h.push(keyed(ev(p, Invoke, Op::Append, token(p)), "big"));
-    }
-    for p in 0..n {
-        h.push(keyed(ev(p, Ok, Op::Append, token(p)), "big"));
-    }
-    let read: String = (0..n).rev().map(|p| format!("{p},")).collect();
-    h.push(keyed(ev(0, Invoke, Op::Get, Value::Null), "big"));
-    h.push(keyed(ev(0, Ok, Op::Get, read), "big"));
-    h.push(keyed(ev(n, Ok, Op::Put, "q"), "big"));
-    h
+/// Key "k0": a linearisable append-heavy history with puts on one key, 50
+/// clients at once, 2,000 ops (synth seed 1) — one this checker does not
+/// finish within seconds (every client meets every other, and a put can
+/// always run before a get, so the growth cut rarely applies). If it ever
+/// becomes fast, the test below says so and needs a slower key.
+fn slow_key() -> Vec<Event> {
+    let mut cfg = SynthConfig::new(Model::Kv, 1, 50, 2_000, 1);
+    cfg.mix = Mix::AppendPut;
+    generate(&cfg)
 }
 
 #[test]
 fn a_failing_key_cancels_a_larger_key_still_searching() {
     use EventKind::{Invoke, Ok};
-    let mut events = reversed_appends(13);
+    let mut events = slow_key();
     // Key "small": a get that misses a put that returned before it.
     events.extend([
-        keyed(ev(20, Invoke, Op::Put, "a"), "small"),
-        keyed(ev(20, Ok, Op::Put, "a"), "small"),
-        keyed(ev(20, Invoke, Op::Get, Value::Null), "small"),
-        keyed(ev(20, Ok, Op::Get, ""), "small"),
+        keyed(ev(1000, Invoke, Op::Put, "a"), "small"),
+        keyed(ev(1000, Ok, Op::Put, "a"), "small"),
+        keyed(ev(1000, Invoke, Op::Get, Value::Null), "small"),
+        keyed(ev(1000, Ok, Op::Get, ""), "small"),
     ]);
     let h = History::from_events(events).expect("well formed");
     let parts = split(&h);
@@ -224,15 +215,11 @@ fn a_failing_key_cancels_a_larger_key_still_searching() {
     );
     // Alone, the big key is linearisable (by construction) and slow: it
     // has not finished within a short deadline.
-    let alone = History::from_events(reversed_appends(13)).expect("well formed");
+    let alone = History::from_events(slow_key()).expect("well formed");
     let opts = Options {
         timeout: Some(Duration::from_millis(200)),
         ..Options::default()
     };
     let r = check(&alone, Model::Kv, opts).expect("fits");
-    assert_eq!(r.verdict, Verdict::Unknown);
-    // And a small instance of it passes.
-    let small = History::from_events(reversed_appends(5)).expect("well formed");
-    let r = check(&small, Model::Kv, Options::default()).expect("fits");
-    assert_eq!(r.verdict, Verdict::Linearizable);
+    assert_eq!(r.verdict, Verdict::Unknown, "the big key is no longer slow");
 }

@@ -96,7 +96,7 @@ fn any_small(source: usize, m: usize, seed: u64, ops: usize) -> (Model, Vec<Even
     match source {
         0 => (model, random_events(model, seed, ops as u64)),
         1 => {
-            let shape = [2, 1, 3][m];
+            let shape = [2, 1, 4][m];
             let cfg = planted(
                 shape,
                 1 + (seed % 2) as usize,
@@ -279,6 +279,7 @@ fn planted(
             Fault::LostWrite { after },
         ),
         2 => (Model::Register, Mix::Standard, Fault::LostWrite { after }),
+        3 => (Model::Kv, Mix::AppendPut, Fault::StaleRead { after }),
         _ => (Model::Kv, Mix::Standard, Fault::StaleRead { after }),
     };
     let mut cfg = SynthConfig::new(model, keys, clients, ops, seed);
@@ -334,11 +335,11 @@ proptest! {
     }
 
     /// Small instances of the bench's not-linearisable shapes: append-heavy
-    /// kv with a stale read, registers with a lost write, and the standard
-    /// kv mix with a stale read.
+    /// kv (with and without puts) with a stale read, registers with a lost
+    /// write, and the standard kv mix with a stale read.
     #[test]
     fn planted_faults_agree_with_brute_force(
-        shape in 0usize..4, keys in 1usize..3, clients in 2usize..6, ops in 2usize..9,
+        shape in 0usize..5, keys in 1usize..3, clients in 2usize..6, ops in 2usize..9,
         seed in any::<u64>(), after in 0usize..6, info in 0u32..150,
     ) {
         let cfg = planted(shape, keys, clients, ops, seed, after, info);
@@ -382,7 +383,7 @@ proptest! {
 /// most planted ones are caught, for every shape.
 #[test]
 fn planted_faults_are_mostly_violations() {
-    for shape in 0..4 {
+    for shape in 0..5 {
         let (mut planted_n, mut caught) = (0, 0);
         for seed in 0..300u64 {
             let cfg = planted(shape, 1 + (seed % 2) as usize, 3, 10, seed, 2, 0);
@@ -430,6 +431,20 @@ fn planted_faults_at_scale_are_found() {
             1,
             50,
             Mix::AppendHeavy,
+            Fault::StaleRead { after: 1000 },
+        ),
+        (
+            Model::Kv,
+            10,
+            50,
+            Mix::AppendPut,
+            Fault::StaleRead { after: 1000 },
+        ),
+        (
+            Model::Kv,
+            10,
+            100,
+            Mix::AppendPut,
             Fault::StaleRead { after: 1000 },
         ),
         (

@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use super::cache::{Bitset, Cache};
-use super::growth::Growth;
+use super::growth::{Growth, UNOBSERVABLE};
 use super::links::{call_node, is_ret, op_of, ret_node, Links, HEAD_INFO, HEAD_MAIN, NIL};
 use super::model::Step;
 use super::observe::{Prep, Tracker, NO_SLOT};
@@ -40,6 +40,8 @@ pub(crate) const INFINITY: u64 = u64::MAX;
 const POLL_EVERY: u32 = 1 << 12;
 /// How many list entries past the candidates `outgrown_ahead` looks at.
 const LOOKAHEAD_MAX: u32 = 256;
+/// How many list entries `memo_state` looks at for an observer.
+const OBSERVERS_SCANNED_MAX: u32 = 512;
 
 /// How the search treats an op.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -357,14 +359,57 @@ impl<'a> Search<'a> {
         Some(Cursor::Main(self.links.next(HEAD_MAIN), false))
     }
 
-    /// Whether the ok read `op` can never become legal: the state can only
-    /// grow by appends until it returns, and is no prefix of what it read
-    /// (see `growth.rs`).
+    /// Whether the ok read `op` can never become legal: the state is no
+    /// prefix of what it read, and no reset that can run before it returns
+    /// sets one (see `growth.rs`).
     fn out_grown(&self, op: &PartOp, states: &mut States<'_>) -> bool {
         let Step::Read(v) = op.step else { return false };
         self.growth.on()
-            && !self.growth.reset_before(self.ops, op.ret)
             && !states.is_prefix(self.state, v)
+            && !self.growth.reset_may_lead(self.ops, op.ret, v, states)
+    }
+
+    /// The state the memo keys the configuration after lifting `i` with:
+    /// `UNOBSERVABLE` for a string no unplaced op can observe (see
+    /// `growth.rs`), else `next`. Looks at the unplaced gets and cas invoked
+    /// before the earliest return of an unplaced ok reset; past
+    /// `OBSERVERS_SCANNED_MAX` list entries it keeps `next` (no merging).
+    fn memo_state(&self, i: u32, next: u32, states: &mut States<'_>) -> u32 {
+        if !self.growth.on() {
+            return next;
+        }
+        let until = self.growth.reset_return(self.ops, i);
+        if until == INFINITY {
+            return next;
+        }
+        let observable = |op: u32, states: &mut States<'_>| {
+            let o = &self.ops[op as usize];
+            match o.step {
+                Step::Read(v) | Step::Cas(v, _) if op != i => states.is_prefix(next, v),
+                _ => false,
+            }
+        };
+        let (mut n, mut seen) = (self.links.next(HEAD_MAIN), 0);
+        while n != NIL {
+            let o = &self.ops[op_of(n) as usize];
+            if (if is_ret(n) { o.ret } else { o.call }) > until {
+                break;
+            }
+            seen += 1;
+            if seen > OBSERVERS_SCANNED_MAX || (!is_ret(n) && observable(op_of(n), states)) {
+                return next;
+            }
+            n = self.links.next(n);
+        }
+        let mut n = self.links.next(HEAD_INFO);
+        while n != NIL && self.ops[op_of(n) as usize].call < until {
+            seen += 1;
+            if seen > OBSERVERS_SCANNED_MAX || observable(op_of(n), states) {
+                return next;
+            }
+            n = self.links.next(n);
+        }
+        UNOBSERVABLE
     }
 
     /// Past the candidates (from `n`, the first return entry), a get
@@ -501,7 +546,8 @@ impl<'a> Search<'a> {
             self.set.insert(j as usize);
         }
         self.set.insert(i as usize);
-        if !self.cache.insert(&self.set, next_state) {
+        let key = self.memo_state(i, next_state, states);
+        if !self.cache.insert(&self.set, key) {
             self.set.remove(i as usize);
             for &j in &self.companions[mark..] {
                 self.set.remove(j as usize);

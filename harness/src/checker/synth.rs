@@ -87,10 +87,15 @@ pub enum Fault {
 pub enum Mix {
     /// Every operation of the model (kv: get, put, append, delete, cas).
     Standard,
-    /// Kv only: 65 % `append`, 35 % `get`, as in the kv histories of
-    /// Porcupine's test suite. Appended values are tokens `x <client> <n> y`,
-    /// so a key's string only grows and a get returns every token so far.
+    /// Kv only: 65 % `append`, 35 % `get`. Appended values are tokens
+    /// `x <client> <n> y` (as in Porcupine's kv test files), so a key's
+    /// string only grows and a get returns every token so far.
     AppendHeavy,
+    /// Kv only: 55 % `append`, 35 % `get` and 10 % `put` of a fresh token,
+    /// the mix of Porcupine's kv test files (`test_data/kv/c50-bad.txt`
+    /// opens with about one put in ten ops): each put restarts the key's
+    /// string, so gets read a put's token and the appends after it.
+    AppendPut,
 }
 
 impl SynthConfig {
@@ -261,7 +266,7 @@ impl<'a> Sim<'a> {
 
     fn fresh(&mut self, client: usize) -> Value {
         self.counter += 1;
-        if self.cfg.mix == Mix::AppendHeavy && self.cfg.model == Model::Kv {
+        if self.cfg.mix != Mix::Standard && self.cfg.model == Model::Kv {
             return Value::Str(format!("x {client} {} y", self.counter));
         }
         let n = match self.cfg.values {
@@ -287,6 +292,13 @@ impl<'a> Sim<'a> {
         let r = self.rng.below(100);
         if self.cfg.mix == Mix::AppendHeavy && self.cfg.model == Model::Kv {
             return if r < 35 { Op::Get } else { Op::Append };
+        }
+        if self.cfg.mix == Mix::AppendPut && self.cfg.model == Model::Kv {
+            return match r {
+                0..35 => Op::Get,
+                35..45 => Op::Put,
+                _ => Op::Append,
+            };
         }
         match self.cfg.model {
             Model::Register if r < 50 => Op::Read,
