@@ -19,6 +19,10 @@ fn ev(p: u64, kind: EventKind, f: Op, v: impl Into<Value>) -> Event {
     Event::new(p, kind, f, v)
 }
 
+fn cas(from: u64, to: u64) -> Value {
+    Value::pair(Value::from(from), Value::from(to))
+}
+
 fn keyed(mut e: Event, key: &str) -> Event {
     e.key = Some(Value::from(key));
     e
@@ -72,13 +76,12 @@ fn stale_read_is_refuted_as_overwritten_without_a_search() {
 #[test]
 fn read_after_a_lost_cas_is_refuted_though_the_write_before_it_overlaps() {
     use EventKind::{Invoke, Ok};
-    let cas = || Value::pair(Value::from(1u64), Value::from(2u64));
     // The cas needs the write's 1, so it comes after it, but they overlap:
     // only the cas being the sole consumer of 1's sole source refutes this.
     let h = vec![
         ev(0, Invoke, Op::Write, 1u64),
-        ev(1, Invoke, Op::Cas, cas()),
-        ev(1, Ok, Op::Cas, cas()),
+        ev(1, Invoke, Op::Cas, cas(1, 2)),
+        ev(1, Ok, Op::Cas, cas(1, 2)),
         ev(2, Invoke, Op::Read, Value::Null),
         ev(2, Ok, Op::Read, 1u64),
         ev(0, Ok, Op::Write, 1u64),
@@ -103,30 +106,10 @@ fn two_cas_from_one_write_are_refuted_as_overdrawn() {
     let h = vec![
         ev(0, Invoke, Op::Write, 1u64),
         ev(0, Ok, Op::Write, 1u64),
-        ev(
-            1,
-            Invoke,
-            Op::Cas,
-            Value::pair(Value::from(1u64), Value::from(2u64)),
-        ),
-        ev(
-            2,
-            Invoke,
-            Op::Cas,
-            Value::pair(Value::from(1u64), Value::from(3u64)),
-        ),
-        ev(
-            1,
-            Ok,
-            Op::Cas,
-            Value::pair(Value::from(1u64), Value::from(2u64)),
-        ),
-        ev(
-            2,
-            Ok,
-            Op::Cas,
-            Value::pair(Value::from(1u64), Value::from(3u64)),
-        ),
+        ev(1, Invoke, Op::Cas, cas(1, 2)),
+        ev(2, Invoke, Op::Cas, cas(1, 3)),
+        ev(1, Ok, Op::Cas, cas(1, 2)),
+        ev(2, Ok, Op::Cas, cas(1, 3)),
     ];
     let r = check(
         &History::from_events(h).expect("well formed"),

@@ -37,9 +37,13 @@
 //!   of the current candidates, or the configuration is dead.
 //! - **Strings only grow** (`growth.rs`): with appends, a get whose value
 //!   the current state is no prefix of, and before whose return no put,
-//!   delete or cas can run, is dead, and so is the configuration. Checked
-//!   for candidate gets and for gets a little further down the entry list,
-//!   so concurrent appends are not tried in every order.
+//!   delete or cas that sets a prefix of it can run, is dead, and so is the
+//!   configuration. Checked for candidate gets and for gets a little further
+//!   down the entry list, so concurrent appends are not tried in every
+//!   order.
+//! - **Unobservable strings** (`growth.rs`): a string no pending get or cas
+//!   invoked before the next reset returns can ever read is memoised as one
+//!   state, so the orders of appends a later put overwrites count once.
 //! - **Early success**: once every unplaced ok op is a write, they can all
 //!   go last (writes are legal in any state).
 //! - **Info ops off the main list**: no return entry, own list, tried only
@@ -93,10 +97,12 @@
 //!
 //! # Limits
 //! - Append partitions (kv with `append`) get the read, blocker, growth and
-//!   info reductions, not the invisible-write and starvation ones: an append
-//!   can build strings no one wrote, so value bookkeeping is off there. The
-//!   growth cut is void while a put, delete or cas can still run before the
-//!   get, so a kv key mixing many resets with appends is searched as before.
+//!   info reductions, not the invisible-write and starvation ones nor the
+//!   refutations: an append can build strings no one wrote, so value
+//!   bookkeeping is off there. The growth cut is void while a reset that
+//!   sets a prefix of the get's value can still run before it, so one key
+//!   shared by many clients mixing puts with appends can still take seconds
+//!   (50 clients on one key with one put in ten ops: not decided in 20 s).
 //! - Without a refutation (appends, or a violation neither refutation
 //!   names, e.g. one needing several reads together), proving a violation
 //!   still means exhausting every configuration before it; at high
