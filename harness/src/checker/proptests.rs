@@ -365,6 +365,24 @@ proptest! {
         }
     }
 
+    /// Appends with puts, crashes and a corrupted get: the growth cut's
+    /// leading resets and the unobservable-string memo against brute force.
+    #[test]
+    fn append_put_histories_agree_with_brute_force(
+        keys in 1usize..3, clients in 2usize..5, ops in 2usize..11,
+        seed in any::<u64>(), info in 0u32..200, pick in any::<u64>(),
+    ) {
+        let mut cfg = SynthConfig::new(Model::Kv, keys, clients, ops, seed);
+        cfg.mix = Mix::AppendPut;
+        cfg.max_latency = 20;
+        cfg.info_per_mille = info;
+        let mut events = generate(&cfg);
+        if pick % 2 == 0 {
+            corrupt(Model::Kv, &mut events, pick >> 1, seed);
+        }
+        prop_assert_eq!(fast(Model::Kv, &events), reference(Model::Kv, &events), "{:#?}", events);
+    }
+
     #[test]
     fn corrupted_reads_detected_unless_explainable(
         m in 0usize..3, keys in 0usize..3, clients in 1usize..5, ops in 1usize..9,
