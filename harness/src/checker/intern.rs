@@ -70,32 +70,12 @@ impl Interner {
         Some(id)
     }
 
-    /// Id of the string `s` if it is stored, without allocating.
-    pub(crate) fn find_str(&self, s: &str) -> Option<u32> {
-        let hash = self.hash_str(s);
-        let values = &self.values;
-        self.index
-            .find(
-                hash,
-                |&id| matches!(&values[id as usize], Value::Str(x) if x == s),
-            )
-            .copied()
-    }
-
-    /// Hash of `Value::Str(s)`, consistent with `hash_value`.
-    pub(crate) fn hash_str(&self, s: &str) -> u64 {
-        let mut h = self.build.build_hasher();
-        h.write_u8(3);
-        h.write(s.as_bytes());
-        h.finish()
-    }
-
     fn hash_value(&self, v: &Value) -> u64 {
         hash_with(&self.build, v)
     }
 }
 
-/// Hashes a value such that `Value::Str(s)` hashes like `hash_str(s)`.
+/// Hashes a value.
 fn hash_with(build: &DefaultHashBuilder, v: &Value) -> u64 {
     let mut h = build.build_hasher();
     feed(&mut h, v);

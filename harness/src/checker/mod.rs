@@ -35,12 +35,40 @@
 //!   any unplaced op (O(1) per step from counters).
 //! - **Blocker check**: the op that returns first needs its value from one
 //!   of the current candidates, or the configuration is dead.
+//! - **Strings only grow** (`growth.rs`): with appends, a get whose value
+//!   the current state is no prefix of, and before whose return no put,
+//!   delete or cas that sets a prefix of it can run, is dead, and so is the
+//!   configuration. Checked for candidate gets and for gets a little further
+//!   down the entry list, so concurrent appends are not tried in every
+//!   order.
+//! - **Unobservable strings** (`growth.rs`): a string no pending get or cas
+//!   invoked before the next reset returns can ever read is memoised as one
+//!   state, so the orders of appends a later put overwrites count once.
 //! - **Early success**: once every unplaced ok op is a write, they can all
 //!   go last (writes are legal in any state).
 //! - **Info ops off the main list**: no return entry, own list, tried only
 //!   after the ok candidates and only if invoked before the earliest pending
 //!   return; info reads, and info writes/cas whose value nobody observes, are
 //!   dropped before the search; `fail` ops are dropped too.
+//!
+//! Refutations before the search (`refute.rs`, partitions without appends;
+//! each an O(n log n) proof of a violation, checked against the brute-force
+//! checker in `proptests.rs`):
+//! - **Overwritten**: an ok read or cas needs a value v, but every op that
+//!   sets v (and the initial state, if it is v) is followed in real time by
+//!   an ok op setting another value that returns before the observer is
+//!   invoked, or is invoked only after the observer returns. A stale read,
+//!   a lost write.
+//! - **Overdrawn**: more ok cas ops change v to something else than ops set
+//!   v (the initial state counts once): each needs its own production of v.
+//!   Two cas ops succeeding from one write.
+//!
+//! A refuted key is still searched, for the report's prefix only, within a
+//! step budget proportional to its size (`partition.rs`,
+//! `EXPLAIN_STEPS_PER_OP`); the deepest prefix reached is reported with the
+//! refutation as its [`Cause`]. So the explanation never costs more than a
+//! small multiple of checking the same key without the bug. With appends,
+//! the cause is the get the growth cut found out of reach, if any.
 //!
 //! Together these take a 100-client single-key cas-register history from
 //! seconds at 200 ops (plain Wing–Gong/Lowe with memo, measured during
@@ -49,15 +77,18 @@
 //! Engineering:
 //! - **Interned states**: values are interned to `u32`; after the split each
 //!   partition is one register, so a model state is a `Copy` `u32`. Strings
-//!   built by `append` are interned per partition, once per (state, suffix).
+//!   built by `append` are never materialised (`states.rs`): a rope node
+//!   with its length and polynomial hash, built in O(1) per (state, suffix),
+//!   canonical (equal strings, equal ids, confirmed on the text), and
+//!   compared with a get's value piece by piece, memoised.
 //! - **Zobrist-hashed linearised set**, updated in O(1) per lift/unlift.
 //! - **Trimmed cache keys**: a visited set is stored as (count of leading
 //!   all-ones words, ragged middle) in one arena, with an exact compare.
 //! - **Parallel partitions, largest first**, on `available_parallelism`
 //!   scoped threads pulling from an atomic work queue.
-//! - **Deterministic early exit**: once a partition fails, only partitions
-//!   ranked after it are cancelled, so the reported failure does not depend
-//!   on thread timing.
+//! - **Early exit**: once a partition fails, every other search stops (the
+//!   verdict is known). The verdict never depends on thread timing; with
+//!   several failing keys, which one is explained may (not with one thread).
 //! - **Lazy best-prefix snapshots**: the longest linearisable prefix is
 //!   copied only when the search first backtracks from a new maximum.
 //! - **Timeouts** are polled every 4096 search steps; a timed-out partition
@@ -65,13 +96,20 @@
 //! - **Compact history**: one 48-byte record per op, interned keys/values.
 //!
 //! # Limits
-//! - Append partitions (kv with `append`) get only the read, blocker and
-//!   info reductions: an append can build strings no one wrote, so value
-//!   bookkeeping is off there.
-//! - Proving a violation still means exhausting every configuration before
-//!   it; at high concurrency that can take seconds (see the timeout).
+//! - Append partitions (kv with `append`) get the read, blocker, growth and
+//!   info reductions, not the invisible-write and starvation ones nor the
+//!   refutations: an append can build strings no one wrote, so value
+//!   bookkeeping is off there. The growth cut is void while a reset that
+//!   sets a prefix of the get's value can still run before it, so one key
+//!   shared by many clients mixing puts with appends can still take seconds
+//!   (50 clients on one key with one put in ten ops: not decided in 20 s).
+//! - Without a refutation (appends, or a violation neither refutation
+//!   names, e.g. one needing several reads together), proving a violation
+//!   still means exhausting every configuration before it; at high
+//!   concurrency that can take seconds (see the timeout).
 
 mod cache;
+mod cause;
 mod cli;
 mod growth;
 mod history;
@@ -80,14 +118,18 @@ mod links;
 mod model;
 mod observe;
 mod partition;
+mod refute;
 mod report;
 mod search;
+mod states;
 mod svg;
 pub mod synth;
 mod value;
 
 #[cfg(test)]
 mod brute;
+#[cfg(test)]
+mod early_tests;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
@@ -96,6 +138,7 @@ mod tests;
 use std::num::NonZeroUsize;
 use std::time::{Duration, Instant};
 
+pub use cause::{Cause, Overwrite};
 pub use cli::{run_cli, CheckHistoryArgs};
 pub use history::{
     Event, EventKind, History, HistoryBuilder, HistoryError, HistoryErrorKind, Op, Value,
@@ -144,7 +187,7 @@ pub fn check(
         failure: None,
         unknown_reason: None,
     };
-    // Results are in rank order: the first failure is the deterministic one.
+    // Results are in rank order: report the lowest-ranked failure found.
     for r in results {
         match r {
             PartResult::Ok => {}
@@ -172,5 +215,10 @@ fn describe(why: StopReason, timeout: Option<Duration>) -> String {
         (StopReason::Cancelled, _) => "cancelled".into(),
         (StopReason::TooLarge, _) => "a key has more than 2^31 operations".into(),
         (StopReason::WorkerPanicked, _) => "internal error: a worker thread panicked".into(),
+        // Only refuted keys have a budget, and they are failures.
+        (StopReason::Budget, _) => "internal error: a step budget ran out".into(),
+        (StopReason::Disagreement, _) => {
+            "internal error: a refutation and the search disagree".into()
+        }
     }
 }

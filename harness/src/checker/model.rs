@@ -4,17 +4,15 @@
 //! (one key), so a model state is one interned value id (`u32`). The kv
 //! model is a register of strings whose initial value is `""`; `delete`
 //! writes `""`, and `append` concatenates. Appended strings are new values
-//! no one wrote, so they are interned per partition, on demand.
+//! no one wrote; `states.rs` gives them ids per partition, on demand.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
-use hashbrown::HashTable;
 use serde::{Serialize, Serializer};
 
 use super::history::{History, HistoryError, HistoryErrorKind, Op, OpRecord, Value, NO_KEY};
-use super::intern::{Interner, EMPTY_ID, NONE_ID, NULL_ID};
+use super::intern::{EMPTY_ID, NONE_ID, NULL_ID};
 
 /// The data type a history is checked against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -157,110 +155,5 @@ impl Step {
             Op::Cas => Step::Cas(op.arg[0], op.arg[1]),
             Op::Append => Step::Append(op.arg[0]),
         }
-    }
-}
-
-/// Applies steps to states of one partition, minting ids for strings that
-/// only `append` produces. Ids below `global.len()` are history values.
-pub(crate) struct States<'h> {
-    global: &'h Interner,
-    local: Vec<String>,
-    local_index: HashTable<u32>,
-    /// (state, appended value) -> result, so each concatenation is built once.
-    appended: HashMap<(u32, u32), u32>,
-}
-
-impl<'h> States<'h> {
-    /// States over a history's value table.
-    pub(crate) fn new(global: &'h Interner) -> Self {
-        States {
-            global,
-            local: Vec::new(),
-            local_index: HashTable::new(),
-            appended: HashMap::new(),
-        }
-    }
-
-    /// The state after `step`, or `None` if the step is illegal in `state`.
-    #[inline]
-    pub(crate) fn apply(&mut self, state: u32, step: Step) -> Option<u32> {
-        match step {
-            Step::Read(v) => (state == v).then_some(state),
-            Step::Write(v) => Some(v),
-            Step::Cas(expected, new) => (state == expected).then_some(new),
-            Step::Append(v) => self.append(state, v),
-        }
-    }
-
-    /// The value a state stands for.
-    pub(crate) fn describe(&self, state: u32) -> Value {
-        match self.local_index_of(state) {
-            Some(i) => Value::Str(self.local[i].clone()),
-            None => self.global.get(state).clone(),
-        }
-    }
-
-    /// Whether string `v` ends with string `suffix` (false for non-strings).
-    pub(crate) fn ends_with(&self, v: u32, suffix: u32) -> bool {
-        match (self.text(v), self.text(suffix)) {
-            (Some(v), Some(s)) => v.ends_with(s),
-            _ => false,
-        }
-    }
-
-    /// Whether string `v` starts with string `prefix` (false for
-    /// non-strings).
-    pub(crate) fn starts_with(&self, v: u32, prefix: u32) -> bool {
-        match (self.text(v), self.text(prefix)) {
-            (Some(v), Some(p)) => v.starts_with(p),
-            _ => false,
-        }
-    }
-
-    fn local_index_of(&self, id: u32) -> Option<usize> {
-        (id as usize).checked_sub(self.global.len())
-    }
-
-    fn text(&self, id: u32) -> Option<&str> {
-        match self.local_index_of(id) {
-            Some(i) => Some(self.local[i].as_str()),
-            None => match self.global.get(id) {
-                Value::Str(s) => Some(s),
-                _ => None,
-            },
-        }
-    }
-
-    fn append(&mut self, state: u32, v: u32) -> Option<u32> {
-        if let Some(&r) = self.appended.get(&(state, v)) {
-            return Some(r);
-        }
-        let joined = format!("{}{}", self.text(state)?, self.text(v)?);
-        let id = self.intern_local(joined)?;
-        self.appended.insert((state, v), id);
-        Some(id)
-    }
-
-    /// Id of `s`: its history id if someone wrote or read it, so equal
-    /// strings always get equal ids; otherwise a fresh local id.
-    fn intern_local(&mut self, s: String) -> Option<u32> {
-        if let Some(id) = self.global.find_str(&s) {
-            return Some(id);
-        }
-        let hash = self.global.hash_str(&s);
-        let base = self.global.len();
-        let local = &self.local;
-        if let Some(&i) = self.local_index.find(hash, |&i| local[i as usize] == s) {
-            return u32::try_from(base + i as usize).ok();
-        }
-        let i = u32::try_from(self.local.len()).ok()?;
-        let id = u32::try_from(base + i as usize)
-            .ok()
-            .filter(|&id| id != NONE_ID)?;
-        self.local.push(s);
-        let (local, global) = (&self.local, self.global);
-        self.local_index
-            .insert_unique(hash, i, |&j| global.hash_str(&local[j as usize]));
-        Some(id)
     }
 }

@@ -3,15 +3,17 @@
 //! parallel from a shared work queue, largest first so one big key does not
 //! start last and dominate the wall time.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::Instant;
 
 use super::history::{History, Status, NO_KEY};
-use super::model::{Model, States, Step};
+use super::model::{Model, Step};
 use super::observe::{prepare, Prep};
-use super::report::{build_failure, Failure};
+use super::refute::refute;
+use super::report::{build_failure, Failure, Found};
 use super::search::{search, Outcome, PartOp, Stop, StopReason, INFINITY};
+use super::states::States;
 
 /// Ops of one key, as indices into the history.
 pub(crate) struct Partition {
@@ -57,7 +59,7 @@ pub(crate) fn split(h: &History) -> Vec<Partition> {
 }
 
 /// The search's view of a partition's ops, in call order.
-fn part_ops(h: &History, p: &Partition, init: u32) -> (Vec<PartOp>, Prep) {
+pub(crate) fn part_ops(h: &History, p: &Partition, init: u32) -> (Vec<PartOp>, Prep) {
     let mut ops: Vec<PartOp> = p
         .ops
         .iter()
@@ -89,10 +91,12 @@ pub(crate) fn run_all(
     cfg: &RunConfig,
 ) -> Vec<PartResult> {
     let next = AtomicUsize::new(0);
-    // Partitions ranked after this index are cancelled; lowering it to the
-    // rank of a failed partition keeps the reported failure deterministic
-    // (the lowest-ranked failing one), whatever the thread timing.
-    let cancel_after = AtomicUsize::new(usize::MAX);
+    // Raised by the first partition to fail: every other search stops at
+    // its next poll, and partitions not yet started are skipped. The verdict
+    // is then known; which failing key is explained is the lowest-ranked
+    // one that finished, so with several failing keys and several threads
+    // it can depend on timing (with one thread it is the first in rank).
+    let failed = AtomicBool::new(false);
     let worker = || {
         let mut done = Vec::new();
         loop {
@@ -100,12 +104,12 @@ pub(crate) fn run_all(
             let Some(p) = parts.get(rank) else { break };
             let stop = Stop {
                 deadline: cfg.deadline,
-                cancel_after: &cancel_after,
-                rank,
+                failed: &failed,
+                steps_max: None,
             };
             let r = check_one(h, model, p, &stop);
             if matches!(r, PartResult::Failed(_)) {
-                cancel_after.fetch_min(rank, Ordering::Relaxed);
+                failed.store(true, Ordering::Relaxed);
             }
             done.push((rank, r));
         }
@@ -132,18 +136,43 @@ pub(crate) fn run_all(
         .collect()
 }
 
+/// Search steps per op a refuted partition's search may take to find the
+/// report's prefix, and a floor for small partitions: a linearisable
+/// partition takes about one to three steps per op, so the explanation
+/// costs a small multiple of checking the same history without the bug.
+const EXPLAIN_STEPS_PER_OP: u64 = 8;
+const EXPLAIN_STEPS_MIN: u64 = 1 << 14;
+
+/// Refutes or searches one partition. A refutation decides the verdict at
+/// once (`refute.rs`); the search then only looks for the report's prefix,
+/// within a step budget, and keeps the deepest prefix it reached.
 fn check_one(h: &History, model: Model, p: &Partition, stop: &Stop) -> PartResult {
     if let Some(why) = stop.check() {
         return PartResult::Unknown(why);
     }
     let init = model.initial_state();
     let (ops, prep) = part_ops(h, p, init);
-    let mut states = States::new(&h.values);
-    match search(&ops, &prep, init, &mut states, stop) {
-        Outcome::Linearizable => PartResult::Ok,
-        Outcome::Unknown(why) => PartResult::Unknown(why),
-        Outcome::Violation(best) => {
-            PartResult::Failed(Box::new(build_failure(h, p.key, &ops, &best, &states)))
-        }
+    let refuted = refute(&ops, prep.track, init);
+    let mut stop = *stop;
+    if refuted.is_some() {
+        let per_op = EXPLAIN_STEPS_PER_OP.saturating_mul(ops.len() as u64);
+        stop.steps_max = Some(per_op.max(EXPLAIN_STEPS_MIN));
     }
+    let mut states = States::new(&h.values, ops.iter().map(|o| o.step));
+    let best = match (search(&ops, &prep, init, &mut states, &stop), &refuted) {
+        (Outcome::Linearizable, None) => return PartResult::Ok,
+        (Outcome::Unknown(why, _), None) => return PartResult::Unknown(why),
+        (Outcome::Violation(best) | Outcome::Unknown(_, best), _) => best,
+        (Outcome::Linearizable, Some(r)) => {
+            // Both are sound, so this is a bug in one of them.
+            debug_assert!(false, "refuted partition searched linearisable: {r:?}");
+            return PartResult::Unknown(StopReason::Disagreement);
+        }
+    };
+    let found = Found {
+        best: &best,
+        refuted: refuted.as_ref(),
+        init,
+    };
+    PartResult::Failed(Box::new(build_failure(h, p.key, &ops, &found, &states)))
 }

@@ -7,9 +7,12 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::cause::{self, Cause};
 use super::history::{History, Op, Status, Value, NO_LINE};
-use super::model::{Model, States};
+use super::model::Model;
+use super::refute::Refutation;
 use super::search::{BestPrefix, PartOp, INFINITY};
+use super::states::States;
 
 /// How many of the last linearised ops are shown for context.
 const CONTEXT: usize = 3;
@@ -184,6 +187,11 @@ pub struct Failure {
     /// Ok ops pending after the prefix, none of which could be placed next;
     /// the first of them returned at `last_line`, so it had to be.
     pub unplaced: Vec<OpSummary>,
+    /// The direct reason, when the checker has one (its ops are also in
+    /// the window). With a refutation the verdict needs no search; the
+    /// prefix then comes from a search bounded to a few steps per op, so it
+    /// may stop short of the ops the cause names.
+    pub cause: Option<Cause>,
     /// The ops overlapping lines `first_line..=last_line`, by invoke line.
     pub window: Vec<WindowOp>,
     /// True if the window was cut at its first `MAX_WINDOW` (500) ops.
@@ -194,14 +202,25 @@ pub struct Failure {
     pub last_line: u64,
 }
 
+/// What a failing partition's check found.
+pub(crate) struct Found<'a> {
+    /// The deepest prefix the search reached.
+    pub best: &'a BestPrefix,
+    /// The refutation, if one was found before the search.
+    pub refuted: Option<&'a Refutation>,
+    /// The partition's initial state.
+    pub init: u32,
+}
+
 /// Builds the failure report of one partition from the deepest prefix.
 pub(crate) fn build_failure(
     h: &History,
     key: u32,
     ops: &[PartOp],
-    best: &BestPrefix,
+    found: &Found<'_>,
     states: &States<'_>,
 ) -> Failure {
+    let best = found.best;
     let mut in_prefix = vec![false; ops.len()];
     for &i in &best.order {
         in_prefix[i as usize] = true;
@@ -223,7 +242,23 @@ pub(crate) fn build_failure(
         .chain(tail.iter().map(|&i| ops[i as usize].call))
         .min()
         .unwrap_or(0);
-    let window = window_ops(h, ops, &in_prefix, tail, (start, end));
+    let (cause, named) = match (found.refuted, best.outgrown) {
+        (Some(r), _) => (
+            Some(cause::of_refutation(h, ops, r, found.init)),
+            cause::ops_of(r),
+        ),
+        (None, Some(g)) => {
+            let get = OpSummary::of(h, ops[g as usize].op);
+            (Some(Cause::Outgrown { get }), vec![g])
+        }
+        (None, None) => (None, Vec::new()),
+    };
+    let shown = Shown {
+        in_prefix: &in_prefix,
+        tail,
+        named: &named,
+    };
+    let window = window_ops(h, ops, &shown, (start, end));
     let summary = |i: usize| OpSummary::of(h, ops[i].op);
     Failure {
         key: h.key(key),
@@ -232,6 +267,7 @@ pub(crate) fn build_failure(
         state: states.describe(best.state),
         prefix_tail: tail.iter().map(|&i| summary(i as usize)).collect(),
         unplaced: unplaced.iter().map(|&i| summary(i)).collect(),
+        cause,
         window_truncated: window.len() > MAX_WINDOW,
         window: window.into_iter().take(MAX_WINDOW).collect(),
         first_line: start,
@@ -239,24 +275,32 @@ pub(crate) fn build_failure(
     }
 }
 
+/// What the window must show besides the ops overlapping it.
+struct Shown<'a> {
+    in_prefix: &'a [bool],
+    /// The context tail of the prefix.
+    tail: &'a [u32],
+    /// Ops the cause names, wherever they lie.
+    named: &'a [u32],
+}
+
 /// Ops whose interval meets `[start, end]`. Info ops never return, so they
 /// meet every later interval; only those invoked inside the window, or in
-/// the context tail, are shown.
+/// the context tail, are shown. Ops the cause names are always shown.
 fn window_ops(
     h: &History,
     ops: &[PartOp],
-    in_prefix: &[bool],
-    tail: &[u32],
+    shown: &Shown<'_>,
     (start, end): (u64, u64),
 ) -> Vec<WindowOp> {
     let mut out = Vec::new();
     for (i, op) in ops.iter().enumerate() {
-        let in_tail = tail.contains(&(i as u32));
+        let in_tail = shown.tail.contains(&(i as u32));
         let overlaps = op.call <= end && op.ret >= start && (!op.is_info() || op.call >= start);
-        if !(overlaps || in_tail) {
+        if !(overlaps || in_tail || shown.named.contains(&(i as u32))) {
             continue;
         }
-        let role = match (in_prefix[i], op.is_info()) {
+        let role = match (shown.in_prefix[i], op.is_info()) {
             (true, _) => Role::Linearized,
             (false, false) => Role::Unplaced,
             (false, true) => Role::Concurrent,
@@ -361,6 +405,9 @@ fn explain_failure(s: &mut String, f: &Failure) {
     );
     for op in &f.unplaced {
         let _ = writeln!(s, "    {op}");
+    }
+    if let Some(c) = &f.cause {
+        cause::explain(s, c);
     }
     let more = if f.window_truncated {
         " (truncated)"

@@ -24,14 +24,15 @@
 //!   get reads a string the current state can no longer grow into
 //!   (`growth.rs`).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use super::cache::{Bitset, Cache};
-use super::growth::Growth;
+use super::growth::{Growth, UNOBSERVABLE};
 use super::links::{call_node, is_ret, op_of, ret_node, Links, HEAD_INFO, HEAD_MAIN, NIL};
-use super::model::{States, Step};
+use super::model::Step;
 use super::observe::{Prep, Tracker, NO_SLOT};
+use super::states::States;
 
 /// Return time of an op that never returns (info or no completion).
 pub(crate) const INFINITY: u64 = u64::MAX;
@@ -39,6 +40,8 @@ pub(crate) const INFINITY: u64 = u64::MAX;
 const POLL_EVERY: u32 = 1 << 12;
 /// How many list entries past the candidates `outgrown_ahead` looks at.
 const LOOKAHEAD_MAX: u32 = 256;
+/// How many list entries `memo_state` looks at for an observer.
+const OBSERVERS_SCANNED_MAX: u32 = 512;
 
 /// How the search treats an op.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,6 +106,10 @@ pub(crate) enum StopReason {
     TooLarge,
     /// The worker thread panicked (a bug); its partitions have no verdict.
     WorkerPanicked,
+    /// The step budget ran out (`Stop::steps_max`).
+    Budget,
+    /// A refutation and the search disagree (a bug in one of them).
+    Disagreement,
 }
 
 /// The deepest configuration reached: a linearisable prefix.
@@ -112,6 +119,19 @@ pub(crate) struct BestPrefix {
     pub order: Vec<u32>,
     /// Model state after them.
     pub state: u32,
+    /// A get this configuration can no longer satisfy, if that is what cut
+    /// it (`growth.rs`): the prefix placed an append its value lacks.
+    pub outgrown: Option<u32>,
+}
+
+impl BestPrefix {
+    fn empty(init: u32) -> Self {
+        BestPrefix {
+            order: Vec::new(),
+            state: init,
+            outgrown: None,
+        }
+    }
 }
 
 /// Result of searching one partition.
@@ -119,21 +139,25 @@ pub(crate) struct BestPrefix {
 pub(crate) enum Outcome {
     Linearizable,
     Violation(BestPrefix),
-    Unknown(StopReason),
+    /// Stopped early, with the deepest prefix reached so far.
+    Unknown(StopReason, BestPrefix),
 }
 
-/// When to give up: a deadline, and a shared "cancel every partition ranked
-/// after this one" marker for early exit.
+/// When to give up: a deadline, a flag raised as soon as any partition
+/// fails (the verdict is then known; searching on is wasted work), and a
+/// step budget (for a search that only looks for an explanation).
+#[derive(Clone, Copy)]
 pub(crate) struct Stop<'a> {
     pub deadline: Option<Instant>,
-    pub cancel_after: &'a AtomicUsize,
-    pub rank: usize,
+    pub failed: &'a AtomicBool,
+    /// Search loop iterations allowed, checked every `POLL_EVERY`.
+    pub steps_max: Option<u64>,
 }
 
 impl Stop<'_> {
     /// Some reason if the search must stop now.
     pub(crate) fn check(&self) -> Option<StopReason> {
-        if self.cancel_after.load(Ordering::Relaxed) < self.rank {
+        if self.failed.load(Ordering::Relaxed) {
             return Some(StopReason::Cancelled);
         }
         match self.deadline {
@@ -163,6 +187,8 @@ struct Frame {
     slot: u32,
     /// Invisible writes lifted just before `op` (top of `companions`).
     companions: u32,
+    /// Ops placed before this frame's companions.
+    pos: u32,
     resume: Resume,
 }
 
@@ -189,7 +215,7 @@ pub(crate) fn search(
 ) -> Outcome {
     // Node ids are u32: two per op plus two list heads.
     if ops.len() >= (1 << 31) - 2 {
-        return Outcome::Unknown(StopReason::TooLarge);
+        return Outcome::Unknown(StopReason::TooLarge, BestPrefix::empty(init));
     }
     Search::new(ops, prep, init).run(states, stop)
 }
@@ -220,10 +246,16 @@ struct Search<'a> {
 
 /// Tracks the longest prefix. Copying the stack on every improvement would
 /// be quadratic, so an improvement only marks it dirty and the copy is made
-/// when the search first backtracks from there.
+/// when the search first backtracks from there; and only the frames above
+/// the last one the copy still shares with the stack are copied, so the
+/// explanation costs O(1) amortised per lift, however deep the search.
 struct Best {
     ok_count: usize,
     dirty: bool,
+    /// Frames `0..agree` of the stack are in `prefix.order` as they are.
+    agree: usize,
+    /// Why the configuration reached since the last improvement was cut.
+    outgrown: Option<u32>,
     prefix: BestPrefix,
 }
 
@@ -250,10 +282,9 @@ impl<'a> Search<'a> {
             best: Best {
                 ok_count: 0,
                 dirty: false,
-                prefix: BestPrefix {
-                    order: Vec::new(),
-                    state: init,
-                },
+                agree: 0,
+                outgrown: None,
+                prefix: BestPrefix::empty(init),
             },
             invisible: Vec::new(),
             fresh_inv: false,
@@ -262,7 +293,7 @@ impl<'a> Search<'a> {
 
     fn run(mut self, states: &mut States<'_>, stop: &Stop) -> Outcome {
         let mut cur = Cursor::Fresh;
-        let mut poll = 0u32;
+        let (mut poll, mut steps) = (0u32, 0u64);
         loop {
             if self.remaining == 0 {
                 return Outcome::Linearizable;
@@ -270,8 +301,13 @@ impl<'a> Search<'a> {
             poll += 1;
             if poll == POLL_EVERY {
                 poll = 0;
-                if let Some(why) = stop.check() {
-                    return Outcome::Unknown(why);
+                steps += u64::from(POLL_EVERY);
+                let spent = stop.steps_max.is_some_and(|m| steps >= m);
+                if let Some(why) = stop.check().or(spent.then_some(StopReason::Budget)) {
+                    if self.best.dirty {
+                        self.snapshot_best();
+                    }
+                    return Outcome::Unknown(why, self.best.prefix);
                 }
             }
             let next = match cur {
@@ -305,6 +341,7 @@ impl<'a> Search<'a> {
                     return self.lift(i, Resume::Dead, states).then_some(Cursor::Fresh);
                 }
                 if self.out_grown(&op, states) {
+                    self.note_outgrown(i);
                     return None;
                 }
             }
@@ -313,43 +350,96 @@ impl<'a> Search<'a> {
         if n != NIL && !self.blocker_reachable(op_of(n), states) {
             return None;
         }
-        if self.growth.on() && self.outgrown_ahead(n, states) {
-            return None;
+        if self.growth.on() {
+            if let Some(g) = self.outgrown_ahead(n, states) {
+                self.note_outgrown(g);
+                return None;
+            }
         }
         Some(Cursor::Main(self.links.next(HEAD_MAIN), false))
     }
 
-    /// Whether the ok read `op` can never become legal: the state can only
-    /// grow by appends until it returns, and is no prefix of what it read
-    /// (see `growth.rs`).
-    fn out_grown(&self, op: &PartOp, states: &States<'_>) -> bool {
+    /// Whether the ok read `op` can never become legal: the state is no
+    /// prefix of what it read, and no reset that can run before it returns
+    /// sets one (see `growth.rs`).
+    fn out_grown(&self, op: &PartOp, states: &mut States<'_>) -> bool {
         let Step::Read(v) = op.step else { return false };
         self.growth.on()
-            && !self.growth.reset_before(self.ops, op.ret)
-            && !states.starts_with(v, self.state)
+            && !states.is_prefix(self.state, v)
+            && !self.growth.reset_may_lead(self.ops, op.ret, v, states)
     }
 
-    /// Past the candidates (from `n`, the first return entry), whether a
-    /// get invoked before the first pending get return is already out of
-    /// reach. Those gets are not candidates yet, but they bound the orders
+    /// The state the memo keys the configuration after lifting `i` with:
+    /// `UNOBSERVABLE` for a string no unplaced op can observe (see
+    /// `growth.rs`), else `next`. Looks at the unplaced gets and cas invoked
+    /// before the earliest return of an unplaced ok reset; past
+    /// `OBSERVERS_SCANNED_MAX` list entries it keeps `next` (no merging).
+    fn memo_state(&self, i: u32, next: u32, states: &mut States<'_>) -> u32 {
+        if !self.growth.on() {
+            return next;
+        }
+        let until = self.growth.reset_return(self.ops, i);
+        if until == INFINITY {
+            return next;
+        }
+        let observable = |op: u32, states: &mut States<'_>| {
+            let o = &self.ops[op as usize];
+            match o.step {
+                Step::Read(v) | Step::Cas(v, _) if op != i => states.is_prefix(next, v),
+                _ => false,
+            }
+        };
+        let (mut n, mut seen) = (self.links.next(HEAD_MAIN), 0);
+        while n != NIL {
+            let o = &self.ops[op_of(n) as usize];
+            if (if is_ret(n) { o.ret } else { o.call }) > until {
+                break;
+            }
+            seen += 1;
+            if seen > OBSERVERS_SCANNED_MAX || (!is_ret(n) && observable(op_of(n), states)) {
+                return next;
+            }
+            n = self.links.next(n);
+        }
+        let mut n = self.links.next(HEAD_INFO);
+        while n != NIL && self.ops[op_of(n) as usize].call < until {
+            seen += 1;
+            if seen > OBSERVERS_SCANNED_MAX || observable(op_of(n), states) {
+                return next;
+            }
+            n = self.links.next(n);
+        }
+        UNOBSERVABLE
+    }
+
+    /// Past the candidates (from `n`, the first return entry), a get
+    /// invoked before the first pending get return that is already out of
+    /// reach, if any. Those gets are not candidates yet, but they bound the orders
     /// of the appends running up to them: without this, concurrent appends
     /// no candidate get reads are tried in every order.
-    fn outgrown_ahead(&self, mut n: u32, states: &States<'_>) -> bool {
+    fn outgrown_ahead(&self, mut n: u32, states: &mut States<'_>) -> Option<u32> {
         let mut seen = 0;
         while n != NIL && seen < LOOKAHEAD_MAX {
             let op = self.ops[op_of(n) as usize];
             if op.class == Class::Read {
                 if is_ret(n) {
-                    return false;
+                    return None;
                 }
                 if self.out_grown(&op, states) {
-                    return true;
+                    return Some(op_of(n));
                 }
             }
             seen += 1;
             n = self.links.next(n);
         }
-        false
+        None
+    }
+
+    /// Remembers the get that cut the deepest configuration, for the report.
+    fn note_outgrown(&mut self, get: u32) {
+        if self.best.dirty {
+            self.best.outgrown = Some(get);
+        }
     }
 
     /// The blocker b (first pending return) precedes every op invoked after
@@ -456,7 +546,8 @@ impl<'a> Search<'a> {
             self.set.insert(j as usize);
         }
         self.set.insert(i as usize);
-        if !self.cache.insert(&self.set, next_state) {
+        let key = self.memo_state(i, next_state, states);
+        if !self.cache.insert(&self.set, key) {
             self.set.remove(i as usize);
             for &j in &self.companions[mark..] {
                 self.set.remove(j as usize);
@@ -465,11 +556,14 @@ impl<'a> Search<'a> {
             return false;
         }
         let companions = (self.companions.len() - mark) as u32;
+        // Partitions have < 2^31 ops (checked by `search`).
+        let pos = (mark + self.stack.len()) as u32;
         self.stack.push(Frame {
             op: i,
             state: self.state,
             slot: self.slot,
             companions,
+            pos,
             resume,
         });
         self.state = next_state;
@@ -518,6 +612,7 @@ impl<'a> Search<'a> {
         if self.placed_ok > self.best.ok_count {
             self.best.ok_count = self.placed_ok;
             self.best.dirty = true;
+            self.best.outgrown = None;
         }
     }
 
@@ -546,6 +641,7 @@ impl<'a> Search<'a> {
         self.fresh_inv = false;
         loop {
             let f = self.stack.pop()?;
+            self.best.agree = self.best.agree.min(self.stack.len());
             self.put_back(f.op);
             for _ in 0..f.companions {
                 if let Some(j) = self.companions.pop() {
@@ -564,16 +660,23 @@ impl<'a> Search<'a> {
     }
 
     fn snapshot_best(&mut self) {
-        self.best.dirty = false;
-        let order = &mut self.best.prefix.order;
-        order.clear();
-        let mut k = 0;
-        for f in &self.stack {
-            let end = k + f.companions as usize;
-            order.extend_from_slice(&self.companions[k..end]);
-            order.push(f.op);
-            k = end;
+        let best = &mut self.best;
+        best.dirty = false;
+        let keep = match self.stack.get(best.agree) {
+            Some(f) => f.pos as usize,
+            None => self.companions.len() + self.stack.len(),
+        };
+        best.prefix.order.truncate(keep);
+        for (j, f) in self.stack.iter().enumerate().skip(best.agree) {
+            let start = f.pos as usize - j;
+            let end = start + f.companions as usize;
+            best.prefix
+                .order
+                .extend_from_slice(&self.companions[start..end]);
+            best.prefix.order.push(f.op);
         }
-        self.best.prefix.state = self.state;
+        best.agree = self.stack.len();
+        best.prefix.state = self.state;
+        best.prefix.outgrown = best.outgrown;
     }
 }

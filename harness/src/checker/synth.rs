@@ -65,11 +65,17 @@ pub enum Fault {
         /// Ops issued before the fault may be planted.
         after: usize,
     },
-    /// The first `write` / `put` invoked after `after` ops were issued that
-    /// completes ok is acknowledged but never applied. Whether a check can
-    /// tell depends on what is read afterwards (a write overwritten by a
-    /// concurrent one before anyone reads is indistinguishable from a lost
-    /// one), so callers that need a violation check the verdict.
+    /// The first write invoked after `after` ops were issued that completes
+    /// ok and is lost visibly is acknowledged but never applied. A `cas`
+    /// whose expected value matches qualifies at once: it consumed the
+    /// value it leaves in place, so (with unique values) a read of that
+    /// value invoked after the cas returns, or a second cas from it,
+    /// contradicts the model. A `write` / `put` qualifies only while the key
+    /// holds a value set by an op that returned before the write was
+    /// invoked (else the write could have come first); at high concurrency
+    /// that is rare, so a cas is what is lost there. If the value is
+    /// overwritten before anyone looks, the loss is invisible: callers that
+    /// need a violation check the verdict.
     LostWrite {
         /// Ops issued before the fault may be planted.
         after: usize,
@@ -81,10 +87,15 @@ pub enum Fault {
 pub enum Mix {
     /// Every operation of the model (kv: get, put, append, delete, cas).
     Standard,
-    /// Kv only: 65 % `append`, 35 % `get`, as in the kv histories of
-    /// Porcupine's test suite. Appended values are tokens `x <client> <n> y`,
-    /// so a key's string only grows and a get returns every token so far.
+    /// Kv only: 65 % `append`, 35 % `get`. Appended values are tokens
+    /// `x <client> <n> y` (as in Porcupine's kv test files), so a key's
+    /// string only grows and a get returns every token so far.
     AppendHeavy,
+    /// Kv only: 55 % `append`, 35 % `get` and 10 % `put` of a fresh token,
+    /// the mix of Porcupine's kv test files (`test_data/kv/c50-bad.txt`
+    /// opens with about one put in ten ops): each put restarts the key's
+    /// string, so gets read a put's token and the appends after it.
+    AppendPut,
 }
 
 impl SynthConfig {
@@ -188,6 +199,9 @@ struct Sim<'a> {
     /// Per key, completed state-changing ops (only kept for `StaleRead`).
     done: HashMap<Option<String>, Vec<Done>>,
     effects: u64,
+    /// Per key: the effect that set the current value, and the index of
+    /// its ok return once it has returned (a key never set is absent).
+    settled: HashMap<Option<String>, (u64, Option<usize>)>,
 }
 
 impl<'a> Sim<'a> {
@@ -206,6 +220,7 @@ impl<'a> Sim<'a> {
             fault_pending: cfg.fault != Fault::None,
             done: HashMap::new(),
             effects: 0,
+            settled: HashMap::new(),
         };
         for c in 0..cfg.clients {
             let t = sim.rng.below(cfg.max_think + 1);
@@ -251,7 +266,7 @@ impl<'a> Sim<'a> {
 
     fn fresh(&mut self, client: usize) -> Value {
         self.counter += 1;
-        if self.cfg.mix == Mix::AppendHeavy && self.cfg.model == Model::Kv {
+        if self.cfg.mix != Mix::Standard && self.cfg.model == Model::Kv {
             return Value::Str(format!("x {client} {} y", self.counter));
         }
         let n = match self.cfg.values {
@@ -277,6 +292,13 @@ impl<'a> Sim<'a> {
         let r = self.rng.below(100);
         if self.cfg.mix == Mix::AppendHeavy && self.cfg.model == Model::Kv {
             return if r < 35 { Op::Get } else { Op::Append };
+        }
+        if self.cfg.mix == Mix::AppendPut && self.cfg.model == Model::Kv {
+            return match r {
+                0..35 => Op::Get,
+                35..45 => Op::Put,
+                _ => Op::Append,
+            };
         }
         match self.cfg.model {
             Model::Register if r < 50 => Op::Read,
@@ -357,10 +379,12 @@ impl<'a> Sim<'a> {
         };
         let lost = match self.cfg.fault {
             Fault::LostWrite { after } => {
-                self.fault_pending
-                    && op.index > after
-                    && matches!(op.f, Op::Write | Op::Put)
-                    && op.end == End::Ok
+                let visible = match (op.f, &op.arg) {
+                    (Op::Write | Op::Put, _) => self.quiet(&op.key, op.call),
+                    (Op::Cas, Value::Pair(p)) => p.0 == self.current(&op.key),
+                    _ => false,
+                };
+                self.fault_pending && op.index > after && op.end == End::Ok && visible
             }
             _ => false,
         };
@@ -393,9 +417,20 @@ impl<'a> Sim<'a> {
         };
         self.effects += 1;
         op.effect = self.effects;
+        self.settled.insert(op.key.clone(), (self.effects, None));
         op.produced = (new != self.initial()).then(|| new.clone());
         self.state.insert(op.key.clone(), new);
         true
+    }
+
+    /// Whether the current value of `key` was set by an op that returned
+    /// before event `call` (or was never set): losing a write invoked at
+    /// `call` then leaves a value real time says it replaced.
+    fn quiet(&self, key: &Option<String>, call: usize) -> bool {
+        match self.settled.get(key) {
+            None => true,
+            Some(&(_, ret)) => ret.is_some_and(|r| r < call),
+        }
     }
 
     /// For a read of `key` about to be invoked: a value that real time
@@ -435,6 +470,13 @@ impl<'a> Sim<'a> {
             End::Info => EventKind::Info,
             End::Lost => EventKind::Invoke, // marker: nothing is recorded
         };
+        if op.end == End::Ok {
+            if let Some((effect, ret)) = self.settled.get_mut(&op.key) {
+                if *effect == op.effect {
+                    *ret = Some(self.events.len());
+                }
+            }
+        }
         let stale_read = matches!(self.cfg.fault, Fault::StaleRead { .. });
         if stale_read && op.end == End::Ok && !op.f.is_read() {
             self.record_done(&op);

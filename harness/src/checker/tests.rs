@@ -435,6 +435,69 @@ fn kv_stale_read_and_keys_independent() {
 }
 
 #[test]
+fn kv_stale_read_of_appends_names_the_get_that_cannot_be_satisfied() {
+    let h = [
+        jk(0, "invoke", "append", "x", r#""a""#),
+        jk(0, "ok", "append", "x", r#""a""#),
+        jk(1, "invoke", "get", "x", "null"),
+        jk(1, "ok", "get", "x", r#""a""#),
+        jk(2, "invoke", "get", "x", "null"),
+        jk(2, "ok", "get", "x", r#""""#),
+    ];
+    let r = run(Model::Kv, &h);
+    assert_eq!(r.verdict, NOT);
+    let f = r.failure.clone().expect("failure");
+    assert_eq!((f.linearized, f.state.clone()), (2, Value::from("a")));
+    let Some(Cause::Outgrown { get: stale }) = f.cause else {
+        panic!("the stale get is named: {:?}", f.cause);
+    };
+    assert_eq!((stale.index, stale.output), (2, Some(Value::from(""))));
+    assert!(f
+        .window
+        .iter()
+        .any(|w| w.op.index == 2 && w.role == Role::Unplaced));
+    assert!(
+        r.explain().contains("can never be satisfied"),
+        "{}",
+        r.explain()
+    );
+}
+
+#[test]
+fn kv_get_out_of_append_reach_unless_a_put_can_come_first() {
+    // State "a" is no prefix of "bc", but the put of "b" may run before the
+    // get returns, so the get is still reachable: a, put b, append c, get.
+    let h = |put_first: bool| {
+        let mut h = vec![
+            jk(0, "invoke", "append", "x", r#""a""#),
+            jk(0, "ok", "append", "x", r#""a""#),
+        ];
+        let put = [
+            jk(1, "invoke", "put", "x", r#""b""#),
+            jk(1, "ok", "put", "x", r#""b""#),
+        ];
+        if put_first {
+            h.push(put[0].clone());
+        }
+        h.extend([
+            jk(3, "invoke", "append", "x", r#""c""#),
+            jk(2, "invoke", "get", "x", "null"),
+            jk(2, "ok", "get", "x", r#""bc""#),
+        ]);
+        if put_first {
+            h.push(put[1].clone());
+        } else {
+            h.extend(put);
+        }
+        h.push(jk(3, "ok", "append", "x", r#""c""#));
+        h
+    };
+    assert_eq!(verdict(Model::Kv, &h(true)), LIN);
+    // Invoked after the get returned, the put cannot help it.
+    assert_eq!(verdict(Model::Kv, &h(false)), NOT);
+}
+
+#[test]
 fn kv_cas_fail_and_info() {
     let base = [
         jk(0, "invoke", "put", "x", r#""a""#),
