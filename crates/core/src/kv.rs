@@ -4,17 +4,15 @@
 //! A missing key reads as absent (`None`) and compares equal to `""` in `cas`, which
 //! matches the `kv` model of the history checker (a missing key reads `""`).
 //!
-//! **Exactly-once:** every command carries `(client, seq)`. The machine remembers, per
-//! client, the highest `seq` applied and its result; a retry of that `seq` returns the
-//! remembered result without applying again, and an older `seq` is reported as stale.
-//! Because the session table is part of the replicated state (and of snapshots), every
-//! replica makes the same dedup decision.
+//! [`Kv`] is an application of the contract in [`crate::app`]; protocols replicate
+//! [`KvStateMachine`] = `Sessions<Kv>`, the KV with exactly-once client sessions
+//! (every command carries `(client, seq)`; a retry gets the remembered result).
 
-use crate::codec::{self, CodecError};
-use crate::id::{ClientId, NodeId};
+use crate::app::{SessionCommand, Sessions, StateMachine};
+use crate::codec;
+use crate::id::NodeId;
 use crate::node::Node;
 use serde::{Deserialize, Serialize};
-use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 
 /// A protocol node that serves the shared replicated KV: how a driver (the simulator,
@@ -105,25 +103,17 @@ pub enum KvResult {
     },
 }
 
-/// A command as replicated through a log: one logical client request.
-#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
-pub struct KvCommand {
-    /// Client session.
-    pub client: ClientId,
-    /// Sequence number within the session (first is 1).
-    pub seq: u64,
-    /// The operation.
-    pub op: KvOp,
-}
+/// A KV command as replicated through a log: one logical client request.
+pub type KvCommand = SessionCommand<KvOp>;
 
-impl KvCommand {
+impl SessionCommand<KvOp> {
     /// Appends `codec::encode(self)` to `out`, written by hand: a replicated log
     /// encodes one command per entry, and postcard's serde path costs several times
     /// more. The destructuring below stops the build if a field or operation is added
     /// without updating it; `command_encoding_matches_serde` checks the bytes.
     pub fn encode_into(&self, out: &mut impl codec::postcard_format::Sink) {
         use codec::postcard_format::{put_str, put_varint};
-        let KvCommand { client, seq, op } = self;
+        let SessionCommand { client, seq, op } = self;
         put_varint(out, client.0);
         put_varint(out, *seq);
         match op {
@@ -154,10 +144,10 @@ impl KvCommand {
         }
     }
 
-    /// Bytes [`encode_into`](KvCommand::encode_into) writes.
+    /// Bytes [`encode_into`](SessionCommand::encode_into) writes.
     pub fn encoded_len(&self) -> usize {
         use codec::postcard_format::{str_len, varint_len};
-        let KvCommand { client, seq, op } = self;
+        let SessionCommand { client, seq, op } = self;
         let op_len = match op {
             KvOp::Get { key } | KvOp::Delete { key } => str_len(key),
             KvOp::Put { key, value } | KvOp::Append { key, value } => str_len(key) + str_len(value),
@@ -169,118 +159,55 @@ impl KvCommand {
 }
 
 /// What [`KvStateMachine::apply`] did with a command.
-#[derive(Clone, PartialEq, Eq, Hash, Debug)]
-pub enum Applied {
-    /// First time this `(client, seq)` was seen: applied, with this result.
-    Fresh(KvResult),
-    /// A retry of the latest command of the session: not applied again; the
-    /// remembered result is returned.
-    Duplicate(KvResult),
-    /// Older than the latest command of the session. The client has moved on, so no
-    /// one waits for this result; nothing changed.
-    Stale,
-}
+pub type Applied = crate::app::Applied<KvResult>;
 
-impl Applied {
-    /// The result to send back, if any.
-    pub fn result(&self) -> Option<&KvResult> {
-        match self {
-            Applied::Fresh(r) | Applied::Duplicate(r) => Some(r),
-            Applied::Stale => None,
-        }
-    }
-
-    /// The result to send back, if any, by value.
-    pub fn into_result(self) -> Option<KvResult> {
-        match self {
-            Applied::Fresh(r) | Applied::Duplicate(r) => Some(r),
-            Applied::Stale => None,
-        }
-    }
-}
-
-#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
-struct Session {
-    seq: u64,
-    result: KvResult,
-}
-
-/// The replicated key-value state machine. Deterministic: the same commands in the
-/// same order give the same state on every replica.
+/// The KV application: string keys and values. Deterministic: the same commands in
+/// the same order give the same state on every replica.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
-pub struct KvStateMachine {
+pub struct Kv {
     data: BTreeMap<String, String>,
-    sessions: BTreeMap<ClientId, Session>,
-    applied_commands: u64,
 }
 
-impl KvStateMachine {
+impl StateMachine for Kv {
+    type Command = KvOp;
+    type Output = KvResult;
+    /// A key.
+    type Query = String;
+    /// Its value, if present.
+    type QueryOutput = Option<String>;
+
+    fn apply(&mut self, op: &KvOp) -> KvResult {
+        execute(&mut self.data, op)
+    }
+
+    fn query(&self, key: &String) -> Option<String> {
+        self.data.get(key).cloned()
+    }
+}
+
+/// The replicated key-value state machine: [`Kv`] with exactly-once sessions.
+pub type KvStateMachine = Sessions<Kv>;
+
+impl Sessions<Kv> {
     /// An empty store.
     pub fn new() -> KvStateMachine {
         KvStateMachine::default()
     }
 
-    /// Applies `cmd` at most once per `(client, seq)`.
-    pub fn apply(&mut self, cmd: &KvCommand) -> Applied {
-        // One session lookup per command: this runs for every committed entry on
-        // every replica.
-        let session = match self.sessions.entry(cmd.client) {
-            Entry::Occupied(e) => {
-                let session = e.into_mut();
-                if cmd.seq == session.seq {
-                    return Applied::Duplicate(session.result.clone());
-                }
-                if cmd.seq < session.seq {
-                    return Applied::Stale;
-                }
-                session
-            }
-            Entry::Vacant(e) => e.insert(Session {
-                seq: cmd.seq,
-                result: KvResult::Written,
-            }),
-        };
-        let result = execute(&mut self.data, &cmd.op);
-        self.applied_commands += 1;
-        session.seq = cmd.seq;
-        session.result.clone_from(&result);
-        Applied::Fresh(result)
-    }
-
-    /// Reads `key` without going through the log (for ReadIndex / lease reads, which
-    /// establish linearizability by other means before calling this).
+    /// Reads `key` without going through the log (for ReadIndex / read rounds,
+    /// which establish linearizability by other means before calling this).
     pub fn read(&self, key: &str) -> Option<&str> {
-        self.data.get(key).map(String::as_str)
+        self.app().data.get(key).map(String::as_str)
     }
 
     /// Number of keys present.
     pub fn len(&self) -> usize {
-        self.data.len()
+        self.app().data.len()
     }
 
     /// `true` if no key is present.
     pub fn is_empty(&self) -> bool {
-        self.data.is_empty()
-    }
-
-    /// Number of commands applied fresh (duplicates and stale ones excluded).
-    pub fn applied_commands(&self) -> u64 {
-        self.applied_commands
-    }
-
-    /// The highest sequence number applied for `client`, if any.
-    pub fn last_seq(&self, client: ClientId) -> Option<u64> {
-        self.sessions.get(&client).map(|s| s.seq)
-    }
-
-    /// Serialises the whole machine (data and sessions) for a snapshot.
-    pub fn snapshot(&self) -> Vec<u8> {
-        codec::encode(self)
-    }
-
-    /// Rebuilds a machine from [`snapshot`](Self::snapshot) bytes.
-    pub fn restore(bytes: &[u8]) -> Result<KvStateMachine, CodecError> {
-        codec::decode(bytes)
+        self.app().data.is_empty()
     }
 }
 
@@ -330,6 +257,7 @@ fn set(data: &mut BTreeMap<String, String>, key: &str, value: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::id::ClientId;
     use proptest::prelude::*;
 
     fn cmd(client: u64, seq: u64, op: KvOp) -> KvCommand {

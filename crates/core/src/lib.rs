@@ -72,6 +72,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod app;
 pub mod codec;
 pub mod driver;
 pub mod id;
@@ -81,10 +82,11 @@ pub mod rng;
 pub mod storage;
 pub mod time;
 
+pub use app::{SessionCommand, Sessions, StateMachine};
 pub use codec::CodecError;
 pub use driver::{Storage, StorageError, Transport, TransportError};
 pub use id::{ClientId, NodeId};
-pub use kv::{Applied, KvCommand, KvNode, KvOp, KvResult, KvStateMachine};
+pub use kv::{Applied, Kv, KvCommand, KvNode, KvOp, KvResult, KvStateMachine};
 pub use node::{
     ClientReply, ClientRequest, DurableWaits, Effects, Envelope, Node, NodeEffects, Outcome,
     TimerOp,

@@ -1,0 +1,270 @@
+//! The application contract: what a protocol replicates.
+//!
+//! A [`StateMachine`] is the user's application — its own command, output and
+//! read-query types, a deterministic [`apply`](StateMachine::apply), and a snapshot
+//! that restores with an error, never a panic, on bad bytes. Protocols replicate
+//! [`Sessions<S>`]: the application wrapped in one generic exactly-once layer (Raft
+//! thesis §6.3). Every command carries `(client, seq)`; the layer remembers, per
+//! client, the highest `seq` applied and its output, so a retry of that `seq` gets
+//! the remembered output without applying again and an older one is reported stale.
+//! The session table is part of the replicated state (and of snapshots), so every
+//! replica makes the same decision.
+//!
+//! ```
+//! use synod_core::app::{Applied, Sessions, SessionCommand, StateMachine};
+//! use synod_core::ClientId;
+//! use serde::{Deserialize, Serialize};
+//!
+//! /// A counter service: add to it, read it.
+//! #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+//! struct Counter(i64);
+//!
+//! impl StateMachine for Counter {
+//!     type Command = i64;
+//!     type Output = i64;
+//!     type Query = ();
+//!     type QueryOutput = i64;
+//!     fn apply(&mut self, add: &i64) -> i64 {
+//!         self.0 += add;
+//!         self.0
+//!     }
+//!     fn query(&self, _: &()) -> i64 {
+//!         self.0
+//!     }
+//! }
+//!
+//! let mut replica = Sessions::<Counter>::default();
+//! let cmd = SessionCommand { client: ClientId(7), seq: 1, op: 5 };
+//! assert_eq!(replica.apply(&cmd), Applied::Fresh(5));
+//! assert_eq!(replica.apply(&cmd), Applied::Duplicate(5), "a retry is not applied twice");
+//! let copy = Sessions::<Counter>::restore(&replica.snapshot()).unwrap();
+//! assert_eq!(copy.app().query(&()), 5);
+//! assert!(Sessions::<Counter>::restore(&[0xff; 3]).is_err(), "bad bytes: an error");
+//! ```
+
+use crate::codec::{self, CodecError};
+use crate::id::ClientId;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::collections::btree_map::Entry;
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::hash::Hash;
+
+/// An application a protocol replicates. `apply` must be deterministic: the same
+/// commands in the same order give the same state on every replica.
+pub trait StateMachine: Clone + Debug + Default + Serialize + DeserializeOwned {
+    /// A command, replicated through the log.
+    type Command: Clone + Debug + PartialEq + Eq + Hash + Serialize + DeserializeOwned;
+    /// What applying a command returns to its client.
+    type Output: Clone + Debug + PartialEq + Eq + Hash + Serialize + DeserializeOwned;
+    /// A read served without the log, once the protocol made it linearizable
+    /// (ReadIndex, a read round).
+    type Query;
+    /// What a query returns.
+    type QueryOutput;
+
+    /// Applies `cmd`.
+    fn apply(&mut self, cmd: &Self::Command) -> Self::Output;
+
+    /// Answers `query` from the current state.
+    fn query(&self, query: &Self::Query) -> Self::QueryOutput;
+}
+
+/// A command with its client session: one logical client request.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct SessionCommand<C> {
+    /// Client session.
+    pub client: ClientId,
+    /// Sequence number within the session (first is 1).
+    pub seq: u64,
+    /// The application's command.
+    pub op: C,
+}
+
+/// What [`Sessions::apply`] did with a command.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub enum Applied<O> {
+    /// First time this `(client, seq)` was seen: applied, with this output.
+    Fresh(O),
+    /// A retry of the latest command of the session: not applied again; the
+    /// remembered output is returned.
+    Duplicate(O),
+    /// Older than the latest command of the session. The client has moved on, so
+    /// no one waits for this output; nothing changed.
+    Stale,
+}
+
+impl<O> Applied<O> {
+    /// The output to send back, if any.
+    pub fn result(&self) -> Option<&O> {
+        match self {
+            Applied::Fresh(r) | Applied::Duplicate(r) => Some(r),
+            Applied::Stale => None,
+        }
+    }
+
+    /// The output to send back, if any, by value.
+    pub fn into_result(self) -> Option<O> {
+        match self {
+            Applied::Fresh(r) | Applied::Duplicate(r) => Some(r),
+            Applied::Stale => None,
+        }
+    }
+}
+
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+struct Session<O> {
+    seq: u64,
+    result: O,
+}
+
+/// An application with exactly-once client sessions: what protocols replicate.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(bound(serialize = "S: Serialize", deserialize = "S: DeserializeOwned"))]
+pub struct Sessions<S: StateMachine> {
+    app: S,
+    sessions: BTreeMap<ClientId, Session<S::Output>>,
+    applied_commands: u64,
+}
+
+impl<S: StateMachine> Default for Sessions<S> {
+    fn default() -> Self {
+        Sessions {
+            app: S::default(),
+            sessions: BTreeMap::new(),
+            applied_commands: 0,
+        }
+    }
+}
+
+impl<S: StateMachine> Sessions<S> {
+    /// Applies `cmd` at most once per `(client, seq)`.
+    pub fn apply(&mut self, cmd: &SessionCommand<S::Command>) -> Applied<S::Output> {
+        // One session lookup per command: this runs for every committed entry on
+        // every replica.
+        match self.sessions.entry(cmd.client) {
+            Entry::Occupied(e) => {
+                let session = e.into_mut();
+                if cmd.seq == session.seq {
+                    return Applied::Duplicate(session.result.clone());
+                }
+                if cmd.seq < session.seq {
+                    return Applied::Stale;
+                }
+                let result = self.app.apply(&cmd.op);
+                session.seq = cmd.seq;
+                session.result.clone_from(&result);
+                self.applied_commands += 1;
+                Applied::Fresh(result)
+            }
+            Entry::Vacant(e) => {
+                let result = self.app.apply(&cmd.op);
+                e.insert(Session {
+                    seq: cmd.seq,
+                    result: result.clone(),
+                });
+                self.applied_commands += 1;
+                Applied::Fresh(result)
+            }
+        }
+    }
+
+    /// The application (for queries, once the protocol made them linearizable).
+    pub fn app(&self) -> &S {
+        &self.app
+    }
+
+    /// Number of commands applied fresh (duplicates and stale ones excluded).
+    pub fn applied_commands(&self) -> u64 {
+        self.applied_commands
+    }
+
+    /// The highest sequence number applied for `client`, if any.
+    pub fn last_seq(&self, client: ClientId) -> Option<u64> {
+        self.sessions.get(&client).map(|s| s.seq)
+    }
+
+    /// Serialises the whole machine (application and sessions) for a snapshot.
+    pub fn snapshot(&self) -> Vec<u8> {
+        codec::encode(self)
+    }
+
+    /// Rebuilds a machine from [`snapshot`](Self::snapshot) bytes; bad bytes are an
+    /// error, never a panic.
+    pub fn restore(bytes: &[u8]) -> Result<Sessions<S>, CodecError> {
+        codec::decode(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A log of every command applied, so a second application shows.
+    #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    struct Journal(Vec<u32>);
+
+    impl StateMachine for Journal {
+        type Command = u32;
+        type Output = usize;
+        type Query = ();
+        type QueryOutput = Vec<u32>;
+        fn apply(&mut self, x: &u32) -> usize {
+            self.0.push(*x);
+            self.0.len()
+        }
+        fn query(&self, _: &()) -> Vec<u32> {
+            self.0.clone()
+        }
+    }
+
+    fn cmd(client: u64, seq: u64, op: u32) -> SessionCommand<u32> {
+        SessionCommand {
+            client: ClientId(client),
+            seq,
+            op,
+        }
+    }
+
+    #[test]
+    fn raft_thesis_6_3_each_session_command_applies_once() {
+        let mut s = Sessions::<Journal>::default();
+        assert_eq!(s.apply(&cmd(1, 1, 10)), Applied::Fresh(1));
+        assert_eq!(
+            s.apply(&cmd(2, 1, 20)),
+            Applied::Fresh(2),
+            "sessions are per client"
+        );
+        assert_eq!(
+            s.apply(&cmd(1, 1, 10)),
+            Applied::Duplicate(1),
+            "the cached answer"
+        );
+        assert_eq!(s.apply(&cmd(1, 2, 11)), Applied::Fresh(3));
+        assert_eq!(
+            s.apply(&cmd(1, 1, 10)),
+            Applied::Stale,
+            "older than the session"
+        );
+        assert_eq!(s.app().query(&()), [10, 20, 11]);
+        assert_eq!(
+            (s.applied_commands(), s.last_seq(ClientId(1))),
+            (3, Some(2))
+        );
+        assert_eq!(s.last_seq(ClientId(9)), None);
+    }
+
+    #[test]
+    fn a_restored_snapshot_makes_the_same_dedup_decisions() {
+        let mut s = Sessions::<Journal>::default();
+        s.apply(&cmd(1, 4, 7));
+        let mut r = Sessions::<Journal>::restore(&s.snapshot()).unwrap();
+        assert_eq!(r, s);
+        assert_eq!(r.apply(&cmd(1, 4, 7)), Applied::Duplicate(1));
+        assert_eq!(r.apply(&cmd(1, 3, 7)), Applied::Stale);
+        let mut truncated = s.snapshot();
+        truncated.pop();
+        assert!(Sessions::<Journal>::restore(&truncated).is_err());
+    }
+}
