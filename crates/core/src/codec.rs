@@ -46,6 +46,39 @@ pub fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) {
         .expect("postcard encoding of an in-memory value cannot fail");
 }
 
+/// Appends the postcard encoding of `value` to any [`postcard_format::Sink`] (the
+/// default of `StateMachine::encode_command`).
+///
+/// # Panics
+/// As [`encode`].
+pub fn encode_to_sink<T: Serialize + ?Sized>(value: &T, out: &mut impl postcard_format::Sink) {
+    postcard::serialize_with_flavor::<T, SinkTail<'_, _>, ()>(value, SinkTail(out))
+        .expect("postcard encoding of an in-memory value cannot fail");
+}
+
+/// A postcard output that appends to a [`postcard_format::Sink`].
+struct SinkTail<'a, W: postcard_format::Sink>(&'a mut W);
+
+impl<W: postcard_format::Sink> postcard::ser_flavors::Flavor for SinkTail<'_, W> {
+    type Output = ();
+
+    #[inline(always)]
+    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
+        self.0.put_byte(byte);
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn try_extend(&mut self, bytes: &[u8]) -> postcard::Result<()> {
+        self.0.put_slice(bytes);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
+    }
+}
+
 /// Hand-written encoders for the hottest types (a replicated command is encoded for
 /// every log entry) write postcard's format with these, byte for byte what the serde
 /// encoder writes; each such encoder has a test comparing it with [`encode`].

@@ -107,15 +107,56 @@ pub enum KvResult {
 pub type KvCommand = SessionCommand<KvOp>;
 
 impl SessionCommand<KvOp> {
-    /// Appends `codec::encode(self)` to `out`, written by hand: a replicated log
-    /// encodes one command per entry, and postcard's serde path costs several times
-    /// more. The destructuring below stops the build if a field or operation is added
-    /// without updating it; `command_encoding_matches_serde` checks the bytes.
+    /// Appends `codec::encode(self)` to `out`, the command through [`Kv`]'s
+    /// hand-written encoder (`Kv::encode_command`).
+    #[inline]
     pub fn encode_into(&self, out: &mut impl codec::postcard_format::Sink) {
+        self.encode_with::<Kv>(out);
+    }
+
+    /// Bytes [`encode_into`](SessionCommand::encode_into) writes.
+    #[inline]
+    pub fn encoded_len(&self) -> usize {
+        self.encoded_len_with::<Kv>()
+    }
+}
+
+/// What [`KvStateMachine::apply`] did with a command.
+pub type Applied = crate::app::Applied<KvResult>;
+
+/// The KV application: string keys and values. Deterministic: the same commands in
+/// the same order give the same state on every replica.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
+pub struct Kv {
+    data: BTreeMap<String, String>,
+}
+
+impl StateMachine for Kv {
+    type Command = KvOp;
+    type Output = KvResult;
+    /// A key.
+    type Query = String;
+    /// Its value, if present.
+    type QueryOutput = Option<String>;
+
+    // Always inline, with `execute`: `Sessions::apply` is instantiated in the
+    // protocol's crate, and with either left out of line a Raft entry cost 2.8 %
+    // more instructions (2,721 against 2,646, `raft_profile` under callgrind).
+    #[inline(always)]
+    fn apply(&mut self, op: &KvOp) -> KvResult {
+        execute(&mut self.data, op)
+    }
+
+    fn query(&self, key: &String) -> Option<String> {
+        self.data.get(key).cloned()
+    }
+
+    /// Written by hand: a replicated log encodes one command per entry, and
+    /// postcard's serde path costs several times more. The match below stops the
+    /// build if an operation is added without updating it;
+    /// `command_encoding_matches_serde` checks the bytes.
+    fn encode_command(op: &KvOp, out: &mut impl codec::postcard_format::Sink) {
         use codec::postcard_format::{put_str, put_varint};
-        let SessionCommand { client, seq, op } = self;
-        put_varint(out, client.0);
-        put_varint(out, *seq);
         match op {
             KvOp::Get { key } => {
                 put_varint(out, 0);
@@ -144,44 +185,15 @@ impl SessionCommand<KvOp> {
         }
     }
 
-    /// Bytes [`encode_into`](SessionCommand::encode_into) writes.
-    pub fn encoded_len(&self) -> usize {
-        use codec::postcard_format::{str_len, varint_len};
-        let SessionCommand { client, seq, op } = self;
+    fn encoded_command_len(op: &KvOp) -> usize {
+        use codec::postcard_format::str_len;
         let op_len = match op {
             KvOp::Get { key } | KvOp::Delete { key } => str_len(key),
             KvOp::Put { key, value } | KvOp::Append { key, value } => str_len(key) + str_len(value),
             KvOp::Cas { key, expected, new } => str_len(key) + str_len(expected) + str_len(new),
         };
         // Variant indices are below 128: one byte.
-        varint_len(client.0) + varint_len(*seq) + 1 + op_len
-    }
-}
-
-/// What [`KvStateMachine::apply`] did with a command.
-pub type Applied = crate::app::Applied<KvResult>;
-
-/// The KV application: string keys and values. Deterministic: the same commands in
-/// the same order give the same state on every replica.
-#[derive(Clone, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
-pub struct Kv {
-    data: BTreeMap<String, String>,
-}
-
-impl StateMachine for Kv {
-    type Command = KvOp;
-    type Output = KvResult;
-    /// A key.
-    type Query = String;
-    /// Its value, if present.
-    type QueryOutput = Option<String>;
-
-    fn apply(&mut self, op: &KvOp) -> KvResult {
-        execute(&mut self.data, op)
-    }
-
-    fn query(&self, key: &String) -> Option<String> {
-        self.data.get(key).cloned()
+        1 + op_len
     }
 }
 
@@ -211,7 +223,8 @@ impl Sessions<Kv> {
     }
 }
 
-/// Carries out `op` on `data`.
+/// Carries out `op` on `data` (inlined into `Kv::apply`, see there).
+#[inline(always)]
 fn execute(data: &mut BTreeMap<String, String>, op: &KvOp) -> KvResult {
     match op {
         KvOp::Get { key } => KvResult::Value(data.get(key).cloned()),
