@@ -42,8 +42,7 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
 /// # Panics
 /// As [`encode`].
 pub fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) {
-    postcard::serialize_with_flavor::<T, VecTail<'_>, ()>(value, VecTail(out))
-        .expect("postcard encoding of an in-memory value cannot fail");
+    encode_to_sink(value, out);
 }
 
 /// Appends the postcard encoding of `value` to any [`postcard_format::Sink`] (the
@@ -56,7 +55,9 @@ pub fn encode_to_sink<T: Serialize + ?Sized>(value: &T, out: &mut impl postcard_
         .expect("postcard encoding of an in-memory value cannot fail");
 }
 
-/// A postcard output that appends to a [`postcard_format::Sink`].
+/// A postcard output that appends to a [`postcard_format::Sink`] (for a `Vec`, with
+/// `extend_from_slice`: postcard's own `to_extend` goes through `Extend<u8>` one byte
+/// at a time, which made encoding dominate the cost of a replicated log entry).
 struct SinkTail<'a, W: postcard_format::Sink>(&'a mut W);
 
 impl<W: postcard_format::Sink> postcard::ser_flavors::Flavor for SinkTail<'_, W> {
@@ -129,31 +130,6 @@ pub mod postcard_format {
     #[inline]
     pub fn str_len(s: &str) -> usize {
         varint_len(s.len() as u64) + s.len()
-    }
-}
-
-/// A postcard output that appends to a `Vec` with `extend_from_slice`. postcard's own
-/// `to_extend` goes through `Extend<u8>` one byte at a time, which made encoding
-/// dominate the cost of a replicated log entry.
-struct VecTail<'a>(&'a mut Vec<u8>);
-
-impl postcard::ser_flavors::Flavor for VecTail<'_> {
-    type Output = ();
-
-    #[inline(always)]
-    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
-        self.0.push(byte);
-        Ok(())
-    }
-
-    #[inline(always)]
-    fn try_extend(&mut self, bytes: &[u8]) -> postcard::Result<()> {
-        self.0.extend_from_slice(bytes);
-        Ok(())
-    }
-
-    fn finalize(self) -> postcard::Result<()> {
-        Ok(())
     }
 }
 
