@@ -160,7 +160,7 @@ pub fn raft_cluster() -> DirectCluster<synod_raft::RaftNode> {
     let c = DirectCluster::new(
         nodes,
         |n, now, fx| n.on_timer(now, RaftTimer::Election, fx),
-        Request::Kv,
+        Request::Command,
     );
     assert!(c.node(0).is_leader(), "node 1 must win the first election");
     c
@@ -184,7 +184,7 @@ pub fn paxos_cluster() -> DirectCluster<synod_paxos::MultiPaxosNode> {
     let c = DirectCluster::new(
         nodes,
         |n, now, fx| n.on_timer(now, MultiPaxosTimer::Election, fx),
-        Request::Kv,
+        Request::Command,
     );
     assert!(c.node(0).is_leader(), "node 1 must win phase 1");
     c

@@ -54,16 +54,22 @@ use std::hash::Hash;
 
 /// An application a protocol replicates. `apply` must be deterministic: the same
 /// commands in the same order give the same state on every replica.
-pub trait StateMachine: Clone + Debug + Default + Serialize + DeserializeOwned {
+///
+/// The associated types cross the network (commands in log entries, queries and
+/// outputs between clients and nodes) and live in nodes that drivers move between
+/// threads, hence the bounds; a `#[derive]` of them all is the usual way to meet them.
+pub trait StateMachine:
+    Clone + Debug + Default + Serialize + DeserializeOwned + Send + Sync + 'static
+{
     /// A command, replicated through the log.
-    type Command: Clone + Debug + PartialEq + Eq + Hash + Serialize + DeserializeOwned;
+    type Command: AppData;
     /// What applying a command returns to its client.
-    type Output: Clone + Debug + PartialEq + Eq + Hash + Serialize + DeserializeOwned;
+    type Output: AppData;
     /// A read served without the log, once the protocol made it linearizable
     /// (ReadIndex, a read round).
-    type Query;
+    type Query: AppData;
     /// What a query returns.
-    type QueryOutput;
+    type QueryOutput: AppData;
 
     /// Applies `cmd`.
     fn apply(&mut self, cmd: &Self::Command) -> Self::Output;
@@ -84,6 +90,19 @@ pub trait StateMachine: Clone + Debug + Default + Serialize + DeserializeOwned {
     fn encoded_command_len(cmd: &Self::Command) -> usize {
         codec::encode(cmd).len()
     }
+}
+
+/// What the application's command, output, query and answer types are: values that
+/// cross the network and that the simulator folds into its trace digest. Implemented
+/// for every type with these traits.
+pub trait AppData:
+    Clone + Debug + PartialEq + Eq + Hash + Serialize + DeserializeOwned + Send + Sync + 'static
+{
+}
+
+impl<T> AppData for T where
+    T: Clone + Debug + PartialEq + Eq + Hash + Serialize + DeserializeOwned + Send + Sync + 'static
+{
 }
 
 /// A command with its client session: one logical client request.

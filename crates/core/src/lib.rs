@@ -82,7 +82,7 @@ pub mod rng;
 pub mod storage;
 pub mod time;
 
-pub use app::{SessionCommand, Sessions, StateMachine};
+pub use app::{AppData, SessionCommand, Sessions, StateMachine};
 pub use codec::CodecError;
 pub use driver::{Storage, StorageError, Transport, TransportError};
 pub use id::{ClientId, NodeId};

@@ -263,6 +263,15 @@ pub trait Node {
     /// This node's id.
     fn id(&self) -> NodeId;
 
+    /// Why the node stopped itself, if it did: it found state it cannot trust (bytes
+    /// in its storage that do not decode, a snapshot its application cannot
+    /// restore). A halted node ignores its inputs and sends nothing; a driver that
+    /// sees it stops the node and reports the reason (the simulator as a violation,
+    /// the runtime as the node's exit error). Stopping beats corrupting.
+    fn halted(&self) -> Option<&str> {
+        None
+    }
+
     /// First input of every incarnation: rebuild volatile state from `recovered`
     /// (empty on the first boot) and arm the initial timers.
     fn on_start(&mut self, now: Time, recovered: Recovered, out: &mut NodeEffects<Self>);

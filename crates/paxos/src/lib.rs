@@ -14,14 +14,14 @@
 //!   one role per type ([`single::Proposer`], [`single::Acceptor`],
 //!   [`single::Learner`]) and a [`single::SynodNode`] running all three, with
 //!   randomised back-off for dueling proposers. Readable beside the paper.
-//! * [`multi`] — Multi-Paxos replicating the shared [`synod_core::KvStateMachine`]:
+//! * [`multi`] — Multi-Paxos replicating any [`synod_core::StateMachine`] (the KV by default):
 //!   a stable leader elected by ballot (heartbeats, randomised timeouts, stickiness,
 //!   check-quorum); **one phase 1 for all slots** from the leader's first unchosen
 //!   slot; phase 2 **pipelined** (a bounded window of accepts in flight) and
 //!   **batched** (queued commands share an accept when the window is full); no-op
 //!   filling of holes at takeover; in-order execution; catch-up of lagging replicas;
 //!   snapshots, log truncation and snapshot transfer; linearizable reads by a quorum
-//!   read round (no clock leases); exactly-once commands through the KV's
+//!   read round (no clock leases); exactly-once commands through the session layer's
 //!   `(client, seq)` dedup; optional Flexible Paxos quorums.
 //!
 //! # Layout
@@ -99,20 +99,20 @@
 //! assert!(c.nodes[0].is_leader());
 //!
 //! // A write is chosen once a majority accepted it; the leader executes and answers.
-//! let put = Request::Kv(KvOp::Put { key: "x".into(), value: "1".into() });
+//! let put = Request::Command(KvOp::Put { key: "x".into(), value: "1".into() });
 //! c.nodes[0].on_client_request(now, ClientRequest { client: ClientId(7), seq: 1, op: put }, &mut fx);
 //! c.drain(0, now, &mut fx);
 //! c.deliver_all(now);
-//! assert_eq!(c.replies.last().unwrap().outcome, Outcome::Done(Response::Kv(KvResult::Written)));
+//! assert_eq!(c.replies.last().unwrap().outcome, Outcome::Done(Response::Output(KvResult::Written)));
 //! assert_eq!(c.nodes[0].state_machine().read("x"), Some("1"));
 //!
 //! // A read is a heartbeat round through a quorum; it writes nothing.
-//! let get = Request::Kv(KvOp::Get { key: "x".into() });
+//! let get = Request::Query("x".into());
 //! c.nodes[0].on_client_request(now, ClientRequest { client: ClientId(7), seq: 2, op: get }, &mut fx);
 //! assert!(fx.persist.is_empty());
 //! c.drain(0, now, &mut fx);
 //! c.deliver_all(now);
-//! let read = Outcome::Done(Response::Kv(KvResult::Value(Some("1".into()))));
+//! let read = Outcome::Done(Response::QueryOutput(Some("1".into())));
 //! assert_eq!(c.replies.last().unwrap().outcome, read);
 //! ```
 

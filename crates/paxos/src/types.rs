@@ -1,9 +1,11 @@
 //! Paxos's vocabulary, shared by both layers: ballots, slots and slot values.
 
+use derive_where::derive_where;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::sync::Arc;
-use synod_core::{KvCommand, NodeId};
+use synod_core::{Kv, StateMachine};
+use synod_core::{NodeId, SessionCommand};
 
 /// A ballot — "Paxos Made Simple" §2.2's *proposal number*. Ballots are totally
 /// ordered by `round`, then by `node`: two proposers never issue the same ballot
@@ -71,16 +73,19 @@ impl fmt::Display for Slot {
 }
 
 /// What a Multi-Paxos slot decides.
-#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
-pub enum Value {
+#[derive(Clone, Debug)]
+#[derive_where(PartialEq, Eq, Hash)]
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub enum Value<S: StateMachine = Kv> {
     /// Fills a hole a new leader found in the sequence ("Paxos Made Simple" §3: the
     /// leader "proposes a special 'no-op' command that leaves the state unchanged").
     Noop,
-    /// A client command for the replicated KV state machine.
-    Command(Arc<KvCommand>),
+    /// A client command for the application.
+    Command(Arc<SessionCommand<S::Command>>),
 }
 
-impl Value {
+impl<S: StateMachine> Value<S> {
     /// The `(client, seq)` of a command, `None` for a no-op.
     pub fn request_id(&self) -> Option<(synod_core::ClientId, u64)> {
         match self {

@@ -9,7 +9,7 @@ use synod_core::{ClientId, KvOp, Outcome};
 use synod_paxos::{Message, Request, Slot};
 
 fn append(key: &str, value: &str) -> Request {
-    Request::Kv(KvOp::Append {
+    Request::Command(KvOp::Append {
         key: key.into(),
         value: value.into(),
     })

@@ -310,6 +310,6 @@ fn multipaxos_leader_without_a_quorum_steps_down() {
     assert!(!c.node(1).is_leader());
     let other = c.leader().expect("the majority elected a leader");
     assert_ne!(other, 1);
-    let t = c.propose(1, Request::Kv(KvOp::Get { key: "k".into() }));
+    let t = c.propose(1, Request::Query("k".into()));
     assert!(matches!(c.outcome(t), Some(Outcome::NotLeader { .. })));
 }

@@ -12,7 +12,7 @@ use common::multi::*;
 use common::*;
 use std::cell::Cell;
 use std::collections::BTreeMap;
-use synod_core::{KvOp, KvResult, Outcome, Prng};
+use synod_core::{KvOp, Outcome, Prng};
 use synod_paxos::{MultiPaxosConfig, Request, Response, Slot, Value};
 
 const FAULTS: Faults = Faults {
@@ -34,7 +34,7 @@ fn random_put(c: &mut MultiCluster, rng: &mut Prng, id: u64) {
     };
     let puts = (0..together)
         .map(|_| {
-            Request::Kv(KvOp::Put {
+            Request::Command(KvOp::Put {
                 key: format!("k{}", rng.below(5)),
                 value: rng.next_u64().to_string(),
             })
@@ -169,7 +169,7 @@ fn check_reads(c: &MultiCluster, leader: u64, reads: &[(usize, String, Ticket)])
     }
     let mut checked = 0;
     for (issued_at, key, t) in reads {
-        let Some(Outcome::Done(Response::Kv(KvResult::Value(v)))) = c.outcome(*t) else {
+        let Some(Outcome::Done(Response::QueryOutput(v))) = c.outcome(*t) else {
             continue;
         };
         let acked_before = (c.replies[..*issued_at].iter())

@@ -274,7 +274,7 @@ fn multipaxos_writes_that_arrive_together_share_one_accept() {
     });
     c.elect(1);
     let put = |i: u64| {
-        Request::Kv(KvOp::Put {
+        Request::Command(KvOp::Put {
             key: "k".into(),
             value: i.to_string(),
         })
@@ -313,7 +313,7 @@ fn multipaxos_full_queue_refuses_with_unavailable() {
     // act
     let ts: Vec<Ticket> = (0..4)
         .map(|i| {
-            let op = Request::Kv(KvOp::Put {
+            let op = Request::Command(KvOp::Put {
                 key: "k".into(),
                 value: i.to_string(),
             });

@@ -6,12 +6,12 @@ use crate::node::{Fx, LeaderState, RaftNode, RaftTimer, Role};
 use crate::progress::Progress;
 use crate::types::{LogIndex, Payload, Term};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use synod_core::{DurableWaits, NodeId};
+use synod_core::{DurableWaits, NodeId, StateMachine};
 
-impl RaftNode {
+impl<S: StateMachine> RaftNode<S> {
     /// The election timer fired on a follower or candidate (§5.2): campaign — first
     /// with a pre-vote round if enabled.
-    pub(crate) fn on_election_timeout(&mut self, out: &mut Fx) {
+    pub(crate) fn on_election_timeout(&mut self, out: &mut Fx<S>) {
         if !self.may_campaign() {
             // Learners, and servers whose removal is known committed, never campaign.
             self.reset_election_timer(out);
@@ -45,7 +45,7 @@ impl RaftNode {
         at > self.commit && self.membership_at(at.prev()).is_voter(id)
     }
 
-    fn become_pre_candidate(&mut self, out: &mut Fx) {
+    fn become_pre_candidate(&mut self, out: &mut Fx<S>) {
         tracing::debug!(term = %self.term, "pre-campaign");
         self.role = Role::PreCandidate {
             votes: BTreeSet::from([self.cfg.id]),
@@ -57,7 +57,7 @@ impl RaftNode {
     }
 
     /// §5.2: increment the term, vote for self, ask everyone else.
-    pub(crate) fn become_candidate(&mut self, transfer: bool, out: &mut Fx) {
+    pub(crate) fn become_candidate(&mut self, transfer: bool, out: &mut Fx<S>) {
         if let Role::Leader(_) = self.role {
             return;
         }
@@ -74,7 +74,7 @@ impl RaftNode {
         self.maybe_win(out);
     }
 
-    fn request_votes(&self, term: Term, pre_vote: bool, transfer: bool, out: &mut Fx) {
+    fn request_votes(&self, term: Term, pre_vote: bool, transfer: bool, out: &mut Fx<S>) {
         let msg = Message::RequestVote {
             term,
             last_log_index: self.log.last_index(),
@@ -90,7 +90,7 @@ impl RaftNode {
     /// Thesis §4.2.3 / §6.2: a node that heard from a live leader within the minimum
     /// election timeout ignores vote requests (unless a transfer asked for them), so a
     /// rejoining partitioned or removed server cannot depose a healthy leader.
-    pub(crate) fn ignores_vote_request(&self, msg: &Message) -> bool {
+    pub(crate) fn ignores_vote_request(&self, msg: &Message<S>) -> bool {
         let Message::RequestVote { transfer, .. } = msg else {
             return false;
         };
@@ -116,7 +116,7 @@ impl RaftNode {
         last_log_term: Term,
         pre_vote: bool,
         transfer: bool,
-        out: &mut Fx,
+        out: &mut Fx<S>,
     ) {
         let msg_probe = Message::RequestVote {
             term,
@@ -160,7 +160,7 @@ impl RaftNode {
         term: Term,
         granted: bool,
         pre_vote: bool,
-        out: &mut Fx,
+        out: &mut Fx<S>,
     ) {
         match &mut self.role {
             Role::PreCandidate { votes } if pre_vote && granted && term == self.term.next() => {
@@ -174,7 +174,7 @@ impl RaftNode {
         self.maybe_win(out);
     }
 
-    fn maybe_win(&mut self, out: &mut Fx) {
+    fn maybe_win(&mut self, out: &mut Fx<S>) {
         let quorum = self.membership.quorum();
         let voters = &self.membership.voters;
         match &self.role {
@@ -190,7 +190,7 @@ impl RaftNode {
 
     /// §5.2: won the election. §8: append a no-op so entries of earlier terms can be
     /// committed (§5.4.2) and reads can be served.
-    fn become_leader(&mut self, out: &mut Fx) {
+    fn become_leader(&mut self, out: &mut Fx<S>) {
         tracing::debug!(term = %self.term, last = %self.log.last_index(), "became leader");
         let last = self.log.last_index();
         let progress: BTreeMap<NodeId, Progress> = self
@@ -232,7 +232,7 @@ impl RaftNode {
     /// Check-quorum (thesis §6.2): once per minimum election timeout, a leader that has
     /// not heard from a majority steps down, so clients stop waiting on a leader that
     /// cannot commit anything.
-    pub(crate) fn check_quorum(&mut self, out: &mut Fx) {
+    pub(crate) fn check_quorum(&mut self, out: &mut Fx<S>) {
         let Role::Leader(state) = &mut self.role else {
             return;
         };
@@ -262,7 +262,7 @@ impl RaftNode {
 
     /// TimeoutNow (thesis §3.10): campaign at once, skipping pre-vote, with the
     /// transfer flag so voters do not ignore us.
-    pub(crate) fn on_timeout_now(&mut self, term: Term, out: &mut Fx) {
+    pub(crate) fn on_timeout_now(&mut self, term: Term, out: &mut Fx<S>) {
         if term < self.term || !self.membership.is_voter(self.cfg.id) {
             return;
         }

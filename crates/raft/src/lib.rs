@@ -18,7 +18,9 @@
 //! * log compaction and chunked InstallSnapshot (§7);
 //! * single-server membership changes with learners (thesis §4), including the fix
 //!   for the 2015 single-server-change bug; leadership transfer (thesis §3.10);
-//! * exactly-once client commands through the shared [`synod_core::KvStateMachine`].
+//! * exactly-once client commands for any [`synod_core::StateMachine`], through the
+//!   generic session layer [`synod_core::Sessions`] (thesis §6.3); `RaftNode` alone
+//!   means `RaftNode<Kv>`, the built-in KV.
 //!
 //! # Layout
 //! - `types` — [`Term`], [`LogIndex`], [`Entry`], [`Command`], [`Membership`]
@@ -89,11 +91,11 @@
 //! assert!(c.nodes[0].is_leader());
 //!
 //! // A client write commits once a majority has it durably.
-//! let put = Request::Kv(KvOp::Put { key: "x".into(), value: "1".into() });
+//! let put = Request::Command(KvOp::Put { key: "x".into(), value: "1".into() });
 //! c.nodes[0].on_client_request(now, ClientRequest { client: ClientId(7), seq: 1, op: put }, &mut fx);
 //! c.drain(0, &mut fx);
 //! c.deliver_all(now);
-//! assert_eq!(c.replies.last().unwrap().outcome, Outcome::Done(Response::Kv(KvResult::Written)));
+//! assert_eq!(c.replies.last().unwrap().outcome, Outcome::Done(Response::Output(KvResult::Written)));
 //! assert_eq!(c.nodes[0].state_machine().read("x"), Some("1"));
 //! ```
 

@@ -11,9 +11,10 @@
 //! * a committed entry is never truncated (§5.4 / Leader Completeness).
 
 use crate::types::{Entry, LogIndex, Term};
+use derive_where::derive_where;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
-use synod_core::{codec, WriteBatch};
+use synod_core::{codec, Kv, StateMachine, WriteBatch};
 
 /// Meta key of the compaction point `(index, term)`.
 pub const META_LOG_PREV: &str = "log_prev";
@@ -29,10 +30,11 @@ pub struct LogPrev {
 }
 
 /// A node's log.
-#[derive(Clone, PartialEq, Eq, Hash, Debug, Default)]
-pub struct RaftLog {
+#[derive(Clone, Debug, Default)]
+#[derive_where(PartialEq, Eq, Hash)]
+pub struct RaftLog<S: StateMachine = Kv> {
     prev: LogPrev,
-    entries: VecDeque<Entry>,
+    entries: VecDeque<Entry<S>>,
 }
 
 /// Why a follower could not append (the consistency check of §5.3 failed).
@@ -45,10 +47,10 @@ pub struct Mismatch {
     pub conflict_index: LogIndex,
 }
 
-impl RaftLog {
+impl<S: StateMachine> RaftLog<S> {
     /// Rebuilds the log from storage. Entries at or below `prev` are ignored (they are
     /// compacted); the rest must be contiguous.
-    pub fn recover(prev: LogPrev, stored: impl IntoIterator<Item = Entry>) -> RaftLog {
+    pub fn recover(prev: LogPrev, stored: impl IntoIterator<Item = Entry<S>>) -> RaftLog<S> {
         let mut log = RaftLog {
             prev,
             entries: VecDeque::new(),
@@ -112,13 +114,13 @@ impl RaftLog {
     }
 
     /// The entry at `index`, if held.
-    pub fn entry(&self, index: LogIndex) -> Option<&Entry> {
+    pub fn entry(&self, index: LogIndex) -> Option<&Entry<S>> {
         let offset = index.0.checked_sub(self.first_index().0)?;
         self.entries.get(usize::try_from(offset).ok()?)
     }
 
     /// Up to `max` entries starting at `from` (which must be held).
-    pub fn slice(&self, from: LogIndex, max: usize) -> Vec<Entry> {
+    pub fn slice(&self, from: LogIndex, max: usize) -> Vec<Entry<S>> {
         let Some(offset) = from.0.checked_sub(self.first_index().0) else {
             return Vec::new();
         };
@@ -145,7 +147,7 @@ impl RaftLog {
     }
 
     /// Leader append (§5.3): the entry goes at the end of the log.
-    pub fn append(&mut self, entry: Entry, batch: &mut WriteBatch) {
+    pub fn append(&mut self, entry: Entry<S>, batch: &mut WriteBatch) {
         assert_eq!(
             entry.index,
             self.last_index().next(),
@@ -166,7 +168,7 @@ impl RaftLog {
         &mut self,
         prev_index: LogIndex,
         prev_term: Term,
-        entries: Vec<Entry>,
+        entries: Vec<Entry<S>>,
         commit: LogIndex,
         batch: &mut WriteBatch,
     ) -> Result<LogIndex, Mismatch> {
@@ -177,7 +179,7 @@ impl RaftLog {
             if skip >= entries.len() {
                 return Ok(prev_index.max(LogIndex(prev_index.0 + entries.len() as u64)));
             }
-            let rest: Vec<Entry> = entries.into_iter().skip(skip).collect();
+            let rest: Vec<Entry<S>> = entries.into_iter().skip(skip).collect();
             return self.append_from_leader(self.prev.index, self.prev.term, rest, commit, batch);
         }
         match self.term_at(prev_index) {

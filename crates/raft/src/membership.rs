@@ -13,7 +13,7 @@ use crate::message::Message;
 use crate::node::{Fx, RaftNode, Response, Role, Waiter};
 use crate::progress::Progress;
 use crate::types::{Membership, Payload};
-use synod_core::{NodeId, Outcome};
+use synod_core::{NodeId, Outcome, StateMachine};
 
 /// What an edit of the configuration did.
 pub(crate) enum Edit {
@@ -25,13 +25,13 @@ pub(crate) enum Edit {
     Invalid,
 }
 
-impl RaftNode {
+impl<S: StateMachine> RaftNode<S> {
     /// Proposes `edit` of the current configuration as a new configuration entry.
     pub(crate) fn change_membership(
         &mut self,
         waiter: Waiter,
         edit: impl FnOnce(&mut Membership) -> Edit,
-        out: &mut Fx,
+        out: &mut Fx<S>,
     ) {
         let Role::Leader(state) = &self.role else {
             return;
@@ -75,7 +75,7 @@ impl RaftNode {
 
     /// Promotes a learner that has caught up (thesis §4.2.1: new servers join as
     /// non-voters until their logs are close to the leader's).
-    pub(crate) fn promote(&mut self, waiter: Waiter, id: NodeId, out: &mut Fx) {
+    pub(crate) fn promote(&mut self, waiter: Waiter, id: NodeId, out: &mut Fx<S>) {
         let Role::Leader(state) = &self.role else {
             return;
         };
@@ -115,7 +115,7 @@ impl RaftNode {
     }
 
     /// Thesis §3.10: bring the target up to date, then tell it to campaign at once.
-    pub(crate) fn transfer_leadership(&mut self, waiter: Waiter, target: NodeId, out: &mut Fx) {
+    pub(crate) fn transfer_leadership(&mut self, waiter: Waiter, target: NodeId, out: &mut Fx<S>) {
         if target == self.cfg.id {
             out.reply(
                 waiter.client,
@@ -143,7 +143,7 @@ impl RaftNode {
     }
 
     /// Sends TimeoutNow once the transfer target holds our whole log.
-    pub(crate) fn maybe_finish_transfer(&mut self, peer: NodeId, out: &mut Fx) {
+    pub(crate) fn maybe_finish_transfer(&mut self, peer: NodeId, out: &mut Fx<S>) {
         let Role::Leader(state) = &self.role else {
             return;
         };

@@ -3,8 +3,10 @@
 //! server's current term is smaller than the other's, it updates its term").
 
 use crate::types::{Entry, LogIndex, Membership, Term};
+use derive_where::derive_where;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use synod_core::{Kv, StateMachine};
 
 /// What a snapshot covers.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
@@ -17,9 +19,13 @@ pub struct SnapshotMeta {
     pub membership: Membership,
 }
 
-/// A Raft message.
-#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
-pub enum Message {
+/// A Raft message; `S` is the replicated application (its commands travel in
+/// [`Message::Append`]).
+#[derive(Clone, Debug)]
+#[derive_where(PartialEq, Eq, Hash)]
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub enum Message<S: StateMachine = Kv> {
     /// RequestVote (§5.2), or a pre-vote (thesis §9.6) when `pre_vote` is set: a
     /// pre-vote asks "would you vote for me in `term`?" without anyone changing term.
     RequestVote {
@@ -53,7 +59,7 @@ pub enum Message {
         /// Its term.
         prev_term: Term,
         /// Entries to store (possibly empty).
-        entries: Vec<Entry>,
+        entries: Vec<Entry<S>>,
         /// Leader's commit index.
         commit: LogIndex,
     },
@@ -138,7 +144,7 @@ pub enum AppendResult {
     },
 }
 
-impl Message {
+impl<S: StateMachine> Message<S> {
     /// The sender's term.
     pub fn term(&self) -> Term {
         match self {

@@ -8,12 +8,13 @@ use crate::membership::Edit;
 use crate::message::{Message, SnapshotMeta};
 use crate::progress::Progress;
 use crate::types::{Command, Entry, LogIndex, Membership, Payload, Term};
+use derive_where::derive_where;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use synod_core::{
-    codec, ClientId, ClientRequest, DurableWaits, KvOp, KvResult, KvStateMachine, Node,
-    NodeEffects, NodeId, Outcome, Prng, Recovered, Time,
+    codec, ClientId, ClientRequest, DurableWaits, Kv, KvOp, KvResult, Node, NodeEffects, NodeId,
+    Outcome, Prng, Recovered, SessionCommand, Sessions, StateMachine, Time,
 };
 
 /// Meta key of the current term.
@@ -30,11 +31,17 @@ pub enum RaftTimer {
     Heartbeat,
 }
 
-/// A client request to a Raft cluster: a KV operation or an administrative one.
-#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
-pub enum Request {
-    /// A KV operation; `get` is served by ReadIndex without touching the log.
-    Kv(KvOp),
+/// A client request to a Raft cluster: a command or query of the application `S`, or
+/// an administrative request.
+#[derive(Clone, Debug)]
+#[derive_where(PartialEq, Eq, Hash)]
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub enum Request<S: StateMachine = Kv> {
+    /// A command, replicated through the log and applied once (per `(client, seq)`).
+    Command(S::Command),
+    /// A read, served by ReadIndex without touching the log (thesis §6.4).
+    Query(S::Query),
     /// Add a non-voting member (it catches up before it can be promoted).
     AddLearner(NodeId),
     /// Make a caught-up learner a voter.
@@ -46,10 +53,15 @@ pub enum Request {
 }
 
 /// A successful answer.
-#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
-pub enum Response {
-    /// Result of a KV operation.
-    Kv(KvResult),
+#[derive(Clone, Debug)]
+#[derive_where(PartialEq, Eq, Hash)]
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub enum Response<S: StateMachine = Kv> {
+    /// What applying a [`Request::Command`] returned.
+    Output(S::Output),
+    /// What a [`Request::Query`] returned.
+    QueryOutput(S::QueryOutput),
     /// The configuration change was committed at this index.
     ConfigChanged(LogIndex),
     /// The transfer target was told to campaign.
@@ -57,8 +69,8 @@ pub enum Response {
 }
 
 /// A node's role (§5.1), with the state only that role has.
-#[derive(Clone, PartialEq, Eq, Hash, Debug)]
-pub(crate) enum Role {
+#[derive(Clone, Debug)]
+pub(crate) enum Role<S: StateMachine> {
     Follower,
     /// Collecting pre-votes for `term + 1` without having changed term.
     PreCandidate {
@@ -67,7 +79,7 @@ pub(crate) enum Role {
     Candidate {
         votes: BTreeSet<NodeId>,
     },
-    Leader(Box<LeaderState>),
+    Leader(Box<LeaderState<S>>),
 }
 
 /// A client waiting for its entry to be applied.
@@ -79,21 +91,21 @@ pub(crate) struct Waiter {
 
 /// A ReadIndex read waiting for its heartbeat round and for the state machine to
 /// catch up (thesis §6.4).
-#[derive(Clone, PartialEq, Eq, Hash, Debug)]
-pub(crate) struct PendingRead {
+#[derive(Clone, Debug)]
+pub(crate) struct PendingRead<S: StateMachine> {
     pub ctx: u64,
     pub index: LogIndex,
     pub waiter: Waiter,
-    pub key: String,
+    pub query: S::Query,
 }
 
 /// Leader-only state.
-#[derive(Clone, PartialEq, Eq, Hash, Debug)]
-pub(crate) struct LeaderState {
+#[derive(Clone, Debug)]
+pub(crate) struct LeaderState<S: StateMachine> {
     pub progress: BTreeMap<NodeId, Progress>,
     /// Clients waiting for their entries, in log order (indices only grow).
     pub pending: VecDeque<(LogIndex, Waiter)>,
-    pub reads: VecDeque<PendingRead>,
+    pub reads: VecDeque<PendingRead<S>>,
     /// Last ReadIndex context issued.
     pub read_ctx: u64,
     /// Index of this term's first entry (the no-op): nothing of earlier terms is
@@ -113,7 +125,7 @@ pub(crate) struct LeaderState {
     pub durable_waits: DurableWaits<LogIndex>,
 }
 
-impl LeaderState {
+impl<S: StateMachine> LeaderState<S> {
     /// Whether AppendEntries may leave before our own write is durable (§10.2.1).
     /// Not until this term's no-op is durable: that confirms every earlier batch,
     /// including the one holding the term and vote an AppendEntries speaks for (a
@@ -130,23 +142,23 @@ pub(crate) struct Incoming {
     pub data: Vec<u8>,
 }
 
-/// One Raft server.
-#[derive(Clone, PartialEq, Eq, Hash, Debug)]
-pub struct RaftNode {
+/// One Raft server, replicating the application `S` (by default the KV).
+#[derive(Clone, Debug)]
+pub struct RaftNode<S: StateMachine = Kv> {
     pub(crate) cfg: RaftConfig,
     pub(crate) rng: Prng,
     // Persistent state (Figure 2), written through `WriteBatch` before any message
     // that depends on it leaves.
     pub(crate) term: Term,
     pub(crate) vote: Option<NodeId>,
-    pub(crate) log: RaftLog,
+    pub(crate) log: RaftLog<S>,
     // Volatile state.
-    pub(crate) role: Role,
+    pub(crate) role: Role<S>,
     pub(crate) leader: Option<NodeId>,
     pub(crate) membership: Membership,
     pub(crate) commit: LogIndex,
     pub(crate) applied: LogIndex,
-    pub(crate) kv: KvStateMachine,
+    pub(crate) app: Sessions<S>,
     pub(crate) snapshot: Option<(SnapshotMeta, Arc<Vec<u8>>)>,
     pub(crate) incoming: Option<Incoming>,
     pub(crate) election_deadline: Time,
@@ -157,17 +169,20 @@ pub struct RaftNode {
     /// an earlier incarnation's tags to a restarted node.
     pub(crate) persist_tag: u64,
     pub(crate) now: Time,
+    /// Set when the node found state it cannot trust (see [`Node::halted`]); from
+    /// then on it ignores every input.
+    pub(crate) halted: Option<String>,
 }
 
 /// Effects of a Raft node.
-pub type Fx = NodeEffects<RaftNode>;
+pub type Fx<S = Kv> = NodeEffects<RaftNode<S>>;
 
-impl RaftNode {
+impl<S: StateMachine> RaftNode<S> {
     /// A node with configuration `cfg`. Call [`Node::on_start`] before anything else.
     ///
     /// # Panics
     /// If the configuration is inconsistent (see [`RaftConfig::validate`]).
-    pub fn new(cfg: RaftConfig) -> RaftNode {
+    pub fn new(cfg: RaftConfig) -> RaftNode<S> {
         if let Err(e) = cfg.validate() {
             panic!("invalid Raft configuration: {e}");
         }
@@ -182,13 +197,14 @@ impl RaftNode {
             leader: None,
             commit: LogIndex(0),
             applied: LogIndex(0),
-            kv: KvStateMachine::new(),
+            app: Sessions::default(),
             snapshot: None,
             incoming: None,
             election_deadline: Time::ZERO,
             leader_contact: None,
             persist_tag: 0,
             now: Time::ZERO,
+            halted: None,
         }
     }
 
@@ -219,16 +235,16 @@ impl RaftNode {
         self.applied
     }
     /// The log.
-    pub fn log(&self) -> &RaftLog {
+    pub fn log(&self) -> &RaftLog<S> {
         &self.log
     }
     /// The current configuration.
     pub fn membership(&self) -> &Membership {
         &self.membership
     }
-    /// The replicated state machine.
-    pub fn state_machine(&self) -> &KvStateMachine {
-        &self.kv
+    /// The replicated application, with its client sessions.
+    pub fn state_machine(&self) -> &Sessions<S> {
+        &self.app
     }
     /// The latest snapshot taken or installed.
     pub fn snapshot_meta(&self) -> Option<&SnapshotMeta> {
@@ -240,13 +256,13 @@ impl RaftNode {
     /// Persists term and vote (Figure 2: "updated on stable storage before
     /// responding to RPCs"). The batch goes out with this input's effects, and the
     /// driver sends nothing of this input before it is durable.
-    pub(crate) fn persist_hard_state(&self, out: &mut Fx) {
+    pub(crate) fn persist_hard_state(&self, out: &mut Fx<S>) {
         out.persist.set_meta(META_TERM, codec::encode(&self.term));
         out.persist.set_meta(META_VOTE, codec::encode(&self.vote));
     }
 
     /// §5.1: on seeing a higher term, adopt it and become a follower.
-    pub(crate) fn become_follower(&mut self, term: Term, leader: Option<NodeId>, out: &mut Fx) {
+    pub(crate) fn become_follower(&mut self, term: Term, leader: Option<NodeId>, out: &mut Fx<S>) {
         if term > self.term {
             self.term = term;
             self.vote = None;
@@ -264,7 +280,7 @@ impl RaftNode {
 
     /// A deposed leader cannot tell whether its uncommitted entries will commit:
     /// their clients learn `Unknown` and retry with the same sequence number.
-    fn abandon_leadership(&mut self, state: LeaderState, out: &mut Fx) {
+    fn abandon_leadership(&mut self, state: LeaderState<S>, out: &mut Fx<S>) {
         tracing::debug!(term = %self.term, "stepping down");
         for (_, w) in state.pending {
             out.reply(w.client, w.seq, Outcome::Unknown);
@@ -281,7 +297,7 @@ impl RaftNode {
     }
 
     /// Arms the election timer at a random point in `[min, max)` (§5.2).
-    pub(crate) fn reset_election_timer(&mut self, out: &mut Fx) {
+    pub(crate) fn reset_election_timer(&mut self, out: &mut Fx<S>) {
         let timeout = self
             .rng
             .duration_between(self.cfg.election_timeout_min, self.cfg.election_timeout_max);
@@ -291,7 +307,7 @@ impl RaftNode {
 
     /// Applies committed entries in order (§5.3 "apply log[lastApplied]"), answers
     /// the clients waiting for them, serves ready reads and snapshots if due.
-    pub(crate) fn apply_committed(&mut self, out: &mut Fx) {
+    pub(crate) fn apply_committed(&mut self, out: &mut Fx<S>) {
         while self.applied < self.commit {
             let index = self.applied.next();
             let entry = self
@@ -300,7 +316,7 @@ impl RaftNode {
                 .unwrap_or_else(|| panic!("committed entry {index} is not in the log"));
             let is_config = matches!(entry.payload, Payload::Config(_));
             let result = match &entry.payload {
-                Payload::Command(cmd) => self.kv.apply(cmd).into_result().map(Response::Kv),
+                Payload::Command(cmd) => self.app.apply(cmd).into_result().map(Response::Output),
                 Payload::Config(_) => Some(Response::ConfigChanged(index)),
                 Payload::Noop => None,
             };
@@ -369,7 +385,7 @@ impl RaftNode {
     }
 
     /// Appends a new entry as leader.
-    pub(crate) fn leader_append(&mut self, payload: Payload, out: &mut Fx) -> LogIndex {
+    pub(crate) fn leader_append(&mut self, payload: Payload<S>, out: &mut Fx<S>) -> LogIndex {
         let index = self.log.last_index().next();
         let entry = Entry {
             term: self.term,
@@ -388,32 +404,39 @@ impl RaftNode {
         index
     }
 
-    fn recover(&mut self, recovered: Recovered) {
+    /// Rebuilds the persistent state from storage. Bytes that do not decode (a
+    /// corrupt term, vote, snapshot or entry) are an error naming what is wrong: the
+    /// node halts rather than run on state it cannot trust.
+    fn recover(&mut self, recovered: Recovered) -> Result<(), String> {
+        fn decode<T: serde::de::DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, String> {
+            codec::decode(bytes).map_err(|e| format!("corrupt {what}: {e}"))
+        }
         let meta = &recovered.meta;
-        let get = |k: &str| {
-            meta.get(k)
-                .map(|b| codec::decode(b).unwrap_or_else(|e| panic!("corrupt {k}: {e}")))
-        };
-        self.term = get(META_TERM).unwrap_or_default();
-        self.vote = meta
-            .get(META_VOTE)
-            .map(|b| codec::decode(b).expect("corrupt vote"))
-            .unwrap_or(None);
+        if let Some(b) = meta.get(META_TERM) {
+            self.term = decode("term", b)?;
+        }
+        if let Some(b) = meta.get(META_VOTE) {
+            self.vote = decode("vote", b)?;
+        }
         if let Some(snap) = &recovered.snapshot {
-            let m: SnapshotMeta = codec::decode(&snap.meta).expect("corrupt snapshot meta");
-            self.kv = KvStateMachine::restore(&snap.data).expect("corrupt snapshot data");
+            let m: SnapshotMeta = decode("snapshot meta", &snap.meta)?;
+            self.app = Sessions::restore(&snap.data)
+                .map_err(|e| format!("corrupt snapshot data at {}: {e}", m.index))?;
             self.commit = m.index;
             self.applied = m.index;
             self.snapshot = Some((m, Arc::new(snap.data.clone())));
         }
-        let prev: LogPrev = meta
-            .get(META_LOG_PREV)
-            .map(|b| codec::decode(b).expect("corrupt log_prev"))
-            .unwrap_or_default();
+        let prev: LogPrev = match meta.get(META_LOG_PREV) {
+            Some(b) => decode("log_prev", b)?,
+            None => LogPrev::default(),
+        };
         let entries = recovered
             .log
-            .values()
-            .map(|b| codec::decode::<Entry>(b).expect("corrupt log entry"));
+            .iter()
+            .map(|(index, b)| {
+                codec::decode::<Entry<S>>(b).map_err(|e| format!("corrupt log entry {index}: {e}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         self.log = RaftLog::recover(prev, entries);
         if let Some((m, _)) = &self.snapshot {
             assert!(
@@ -425,10 +448,11 @@ impl RaftNode {
             );
         }
         self.refresh_membership();
+        Ok(())
     }
 
     /// Handles a message's term before its role-specific rule (§5.1).
-    fn observe_term(&mut self, from: NodeId, msg: &Message, out: &mut Fx) -> bool {
+    fn observe_term(&mut self, from: NodeId, msg: &Message<S>, out: &mut Fx<S>) -> bool {
         let term = msg.term();
         if term <= self.term {
             return true;
@@ -466,37 +490,52 @@ impl synod_core::KvNode for RaftNode {
     }
 
     fn kv_request(op: KvOp) -> Request {
-        Request::Kv(op)
+        match op {
+            KvOp::Get { key } => Request::Query(key),
+            op => Request::Command(op),
+        }
     }
 
     /// Membership and transfer answers carry no KV result; they read as `Written`.
     fn kv_result(response: &Response) -> KvResult {
         match response {
-            Response::Kv(r) => r.clone(),
+            Response::Output(r) => r.clone(),
+            Response::QueryOutput(value) => KvResult::Value(value.clone()),
             Response::ConfigChanged(_) | Response::TransferStarted => KvResult::Written,
         }
     }
 }
 
-impl Node for RaftNode {
-    type Message = Message;
+impl<S: StateMachine> Node for RaftNode<S> {
+    type Message = Message<S>;
     type Timer = RaftTimer;
-    type Request = Request;
-    type Response = Response;
+    type Request = Request<S>;
+    type Response = Response<S>;
 
     fn id(&self) -> NodeId {
         self.cfg.id
     }
 
-    fn on_start(&mut self, now: Time, recovered: Recovered, out: &mut Fx) {
+    fn on_start(&mut self, now: Time, recovered: Recovered, out: &mut Fx<S>) {
         self.now = now;
-        self.recover(recovered);
+        if let Err(reason) = self.recover(recovered) {
+            tracing::error!(%reason, "halting: storage holds what this node cannot read");
+            self.halted = Some(reason);
+            return;
+        }
         tracing::debug!(term = %self.term, last = %self.log.last_index(), commit = %self.commit, "recovered");
         self.reset_election_timer(out);
     }
 
-    fn on_message(&mut self, now: Time, from: NodeId, msg: Message, out: &mut Fx) {
+    fn halted(&self) -> Option<&str> {
+        self.halted.as_deref()
+    }
+
+    fn on_message(&mut self, now: Time, from: NodeId, msg: Message<S>, out: &mut Fx<S>) {
         self.now = now;
+        if self.halted.is_some() {
+            return;
+        }
         if !self.observe_term(from, &msg, out) {
             return;
         }
@@ -556,8 +595,11 @@ impl Node for RaftNode {
         }
     }
 
-    fn on_timer(&mut self, now: Time, timer: RaftTimer, out: &mut Fx) {
+    fn on_timer(&mut self, now: Time, timer: RaftTimer, out: &mut Fx<S>) {
         self.now = now;
+        if self.halted.is_some() {
+            return;
+        }
         match timer {
             RaftTimer::Election if now >= self.election_deadline => {
                 if self.is_leader() {
@@ -578,7 +620,7 @@ impl Node for RaftNode {
 
     /// The batch tagged `tag` by `leader_append`, and every earlier one, is durable.
     /// Tags from an earlier leadership find nothing to confirm in this one's queue.
-    fn on_persisted(&mut self, now: Time, tag: u64, out: &mut Fx) {
+    fn on_persisted(&mut self, now: Time, tag: u64, out: &mut Fx<S>) {
         self.now = now;
         let Role::Leader(state) = &mut self.role else {
             return;
@@ -597,7 +639,7 @@ impl Node for RaftNode {
         }
     }
 
-    fn on_client_request(&mut self, now: Time, req: ClientRequest<Request>, out: &mut Fx) {
+    fn on_client_request(&mut self, now: Time, req: ClientRequest<Request<S>>, out: &mut Fx<S>) {
         self.on_client_requests(now, [req], out);
     }
 
@@ -606,8 +648,8 @@ impl Node for RaftNode {
     fn on_client_requests(
         &mut self,
         now: Time,
-        requests: impl IntoIterator<Item = ClientRequest<Request>>,
-        out: &mut Fx,
+        requests: impl IntoIterator<Item = ClientRequest<Request<S>>>,
+        out: &mut Fx<S>,
     ) {
         let mut appended = false;
         for req in requests {
@@ -619,10 +661,10 @@ impl Node for RaftNode {
     }
 }
 
-impl RaftNode {
+impl<S: StateMachine> RaftNode<S> {
     /// Handles one client request. Returns `true` if it appended a command that is
     /// not sent yet: the caller replicates it (with the rest of its batch).
-    fn take_request(&mut self, now: Time, req: ClientRequest<Request>, out: &mut Fx) -> bool {
+    fn take_request(&mut self, now: Time, req: ClientRequest<Request<S>>, out: &mut Fx<S>) -> bool {
         self.now = now;
         let waiter = Waiter {
             client: req.client,
@@ -644,16 +686,16 @@ impl RaftNode {
             return false;
         }
         match req.op {
-            Request::Kv(KvOp::Get { key }) => self.read_index(waiter, key, out),
-            Request::Kv(op) => {
-                let kv = synod_core::KvCommand {
+            Request::Query(query) => self.read_index(waiter, query, out),
+            Request::Command(op) => {
+                let command = SessionCommand {
                     client: req.client,
                     seq: req.seq,
                     op,
                 };
                 // Where `propose` will append it: the entry is encoded once, here.
                 let at = self.log.last_index().next();
-                let cmd = Arc::new(Command::logged_at(self.term, at, kv));
+                let cmd = Arc::new(Command::logged_at(self.term, at, command));
                 self.append_proposal(Payload::Command(cmd), waiter, out);
                 return true;
             }
@@ -693,7 +735,56 @@ impl RaftNode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use synod_core::{Effects, TimerOp};
+    use synod_core::{Effects, MemStorage, Snapshot, TimerOp, WriteBatch};
+
+    /// Storage holding what does not decode — a snapshot the application cannot
+    /// restore, a log entry of garbage — halts the node with a reason naming it: no
+    /// panic, no timer, nothing sent, and every later input ignored.
+    #[test]
+    fn corrupt_storage_halts_the_node_with_its_reason() {
+        let ids = [NodeId(1), NodeId(2), NodeId(3)];
+        let meta = SnapshotMeta {
+            index: LogIndex(5),
+            term: Term(1),
+            membership: Membership::with_voters(ids),
+        };
+        let corrupt_snapshot = |b: &mut WriteBatch| {
+            b.save_snapshot(Snapshot {
+                meta: codec::encode(&meta),
+                data: vec![0xff; 7],
+            })
+        };
+        let corrupt_entry = |b: &mut WriteBatch| b.put_entry(1, vec![0xff, 0xff, 0xff]);
+        for (corrupt, what) in [
+            (
+                &corrupt_snapshot as &dyn Fn(&mut WriteBatch),
+                "snapshot data",
+            ),
+            (&corrupt_entry, "log entry 1"),
+        ] {
+            let mut disk = MemStorage::new();
+            let mut batch = WriteBatch::new();
+            corrupt(&mut batch);
+            disk.persist(batch);
+            let mut node: RaftNode = RaftNode::new(RaftConfig::lan(NodeId(1), ids, 1));
+            let mut fx: Fx = Effects::new();
+            node.on_start(Time::ZERO, disk.recover(), &mut fx);
+            let reason = node.halted().expect("halted");
+            assert!(reason.contains(what), "{reason:?} names {what}");
+            assert!(fx.is_empty(), "a halted node arms nothing: {fx:?}");
+            node.on_timer(Time::from_secs(10), RaftTimer::Election, &mut fx);
+            let vote = Message::RequestVote {
+                term: Term(9),
+                last_log_index: LogIndex(9),
+                last_log_term: Term(9),
+                pre_vote: false,
+                transfer: false,
+            };
+            node.on_message(Time::from_secs(10), NodeId(2), vote, &mut fx);
+            assert!(fx.is_empty(), "a halted node ignores its inputs: {fx:?}");
+            assert_eq!(node.term(), Term(0));
+        }
+    }
 
     /// Driver contract: a fired timer is disarmed. An election timer that fires
     /// before the node's deadline (a driver's clock jumped) must be re-armed, or the

@@ -15,11 +15,11 @@ use crate::message::Message;
 use crate::node::Response;
 use crate::node::{Fx, PendingRead, RaftNode, Role, Waiter};
 use crate::quorum::quorum_value;
-use synod_core::{KvResult, Outcome};
+use synod_core::{Outcome, StateMachine};
 
-impl RaftNode {
-    /// Starts a ReadIndex read of `key` for `waiter`.
-    pub(crate) fn read_index(&mut self, waiter: Waiter, key: String, out: &mut Fx) {
+impl<S: StateMachine> RaftNode<S> {
+    /// Starts a ReadIndex read of `query` for `waiter`.
+    pub(crate) fn read_index(&mut self, waiter: Waiter, query: S::Query, out: &mut Fx<S>) {
         let Role::Leader(state) = &mut self.role else {
             out.reply(
                 waiter.client,
@@ -37,7 +37,7 @@ impl RaftNode {
             ctx,
             index,
             waiter,
-            key,
+            query,
         });
         for (&peer, progress) in &state.progress {
             out.send(
@@ -54,7 +54,7 @@ impl RaftNode {
 
     /// Answers every read whose round is confirmed by a majority and whose index is
     /// applied. Reads are answered in arrival order.
-    pub(crate) fn serve_reads(&mut self, out: &mut Fx) {
+    pub(crate) fn serve_reads(&mut self, out: &mut Fx<S>) {
         let Role::Leader(state) = &mut self.role else {
             return;
         };
@@ -76,12 +76,12 @@ impl RaftNode {
                 break;
             }
             let read = state.reads.pop_front().expect("front exists");
-            let value = self.kv.read(&read.key).map(str::to_owned);
+            let answer = self.app.app().query(&read.query);
             // Applied state is committed, hence durable on a majority.
             out.reply_early(
                 read.waiter.client,
                 read.waiter.seq,
-                Outcome::Done(Response::Kv(KvResult::Value(value))),
+                Outcome::Done(Response::QueryOutput(answer)),
             );
         }
     }

@@ -7,12 +7,12 @@ use crate::node::{Fx, RaftNode, RaftTimer, Role, Waiter};
 use crate::progress::Mode;
 use crate::quorum::quorum_value;
 use crate::types::{Entry, LogIndex, Payload, Term};
-use synod_core::{NodeId, Outcome};
+use synod_core::{NodeId, Outcome, StateMachine};
 
-impl RaftNode {
+impl<S: StateMachine> RaftNode<S> {
     /// Appends a client's entry and replicates it (§5.3 "the leader appends the
     /// command to its log as a new entry, then issues AppendEntries in parallel").
-    pub(crate) fn propose(&mut self, payload: Payload, waiter: Waiter, out: &mut Fx) {
+    pub(crate) fn propose(&mut self, payload: Payload<S>, waiter: Waiter, out: &mut Fx<S>) {
         // A configuration entry takes effect when appended (§6) and may shrink the
         // quorum, which can commit at once.
         let reconfigures = matches!(payload, Payload::Config(_));
@@ -28,7 +28,7 @@ impl RaftNode {
 
     /// The first half of [`propose`](Self::propose): appends the entry and notes who
     /// waits for it, without sending it yet.
-    pub(crate) fn append_proposal(&mut self, payload: Payload, waiter: Waiter, out: &mut Fx) {
+    pub(crate) fn append_proposal(&mut self, payload: Payload<S>, waiter: Waiter, out: &mut Fx<S>) {
         let index = self.leader_append(payload, out);
         if let Role::Leader(state) = &mut self.role {
             state.pending.push_back((index, waiter));
@@ -38,7 +38,7 @@ impl RaftNode {
     /// Sends new entries to every follower whose window has room. A follower whose
     /// window is full gets them batched into the message sent when an ack frees a
     /// slot — batching falls out of flow control.
-    pub(crate) fn broadcast_append(&mut self, out: &mut Fx) {
+    pub(crate) fn broadcast_append(&mut self, out: &mut Fx<S>) {
         // Indexing rather than collecting the peer ids: this runs on every proposal.
         // Under load most windows are full; those peers are passed over here (as
         // `send_appends` would) without looking them up again.
@@ -65,7 +65,7 @@ impl RaftNode {
 
     /// Sends AppendEntries to `peer` while its flow-control window allows and there
     /// is something to send (or, when probing, one message even if empty).
-    pub(crate) fn send_appends(&mut self, peer: NodeId, out: &mut Fx) {
+    pub(crate) fn send_appends(&mut self, peer: NodeId, out: &mut Fx<S>) {
         let inflight_max = self.cfg.inflight_max;
         let batch_max = self.cfg.batch_entries_max;
         loop {
@@ -90,7 +90,7 @@ impl RaftNode {
                 self.send_snapshot(peer, out);
                 return;
             };
-            let entries: Vec<Entry> = self.log.slice(next, batch_max);
+            let entries: Vec<Entry<S>> = self.log.slice(next, batch_max);
             let last = entries.last().map_or(prev_index, |e| e.index);
             progress.sent(last);
             progress.append_sent_at = Some(self.now);
@@ -122,9 +122,9 @@ impl RaftNode {
         term: Term,
         prev_index: LogIndex,
         prev_term: Term,
-        entries: Vec<Entry>,
+        entries: Vec<Entry<S>>,
         leader_commit: LogIndex,
-        out: &mut Fx,
+        out: &mut Fx<S>,
     ) {
         if term < self.term {
             // Rule 1: reply false if term < currentTerm. Our higher term makes the
@@ -189,7 +189,7 @@ impl RaftNode {
     }
 
     /// Any valid message from the current leader: follow it and stay quiet.
-    pub(crate) fn heard_from_leader(&mut self, leader: NodeId, out: &mut Fx) {
+    pub(crate) fn heard_from_leader(&mut self, leader: NodeId, out: &mut Fx<S>) {
         if !matches!(self.role, Role::Follower) {
             // A candidate that hears from a leader of its term steps down (§5.2).
             self.role = Role::Follower;
@@ -205,7 +205,7 @@ impl RaftNode {
         from: NodeId,
         answers: Term,
         result: AppendResult,
-        out: &mut Fx,
+        out: &mut Fx<S>,
     ) {
         if answers != self.term {
             // An answer to a message of an earlier term. The follower may have
@@ -254,7 +254,7 @@ impl RaftNode {
     /// §5.4.2: the leader commits the highest index stored on a majority of voters,
     /// but only if that entry is from its current term (Figure 8); earlier entries
     /// are then committed indirectly by the Log Matching Property.
-    pub(crate) fn advance_commit(&mut self, out: &mut Fx) {
+    pub(crate) fn advance_commit(&mut self, out: &mut Fx<S>) {
         let Role::Leader(state) = &self.role else {
             return;
         };
@@ -285,7 +285,7 @@ impl RaftNode {
 
     /// Leader heartbeat (thesis §3.4): every follower hears from us at least once per
     /// heartbeat interval; probes that went unanswered are retried.
-    pub(crate) fn on_heartbeat_timer(&mut self, out: &mut Fx) {
+    pub(crate) fn on_heartbeat_timer(&mut self, out: &mut Fx<S>) {
         let Role::Leader(state) = &mut self.role else {
             return;
         };
@@ -318,7 +318,7 @@ impl RaftNode {
         term: Term,
         commit: LogIndex,
         read_ctx: u64,
-        out: &mut Fx,
+        out: &mut Fx<S>,
     ) {
         if term < self.term {
             out.send(
@@ -355,7 +355,7 @@ impl RaftNode {
         from: NodeId,
         answers: Term,
         read_ctx: u64,
-        out: &mut Fx,
+        out: &mut Fx<S>,
     ) {
         if answers != self.term {
             // Thesis §6.4: only heartbeats sent after a read was registered confirm
@@ -411,7 +411,7 @@ impl RaftNode {
     }
 
     /// Replies a definite refusal to a client (nothing was appended).
-    pub(crate) fn refuse(&self, waiter: Waiter, out: &mut Fx) {
+    pub(crate) fn refuse(&self, waiter: Waiter, out: &mut Fx<S>) {
         out.reply(waiter.client, waiter.seq, Outcome::Unavailable);
     }
 }

@@ -11,11 +11,11 @@ use crate::node::{Fx, Incoming, RaftNode, Role};
 use crate::progress::Mode;
 use crate::types::{LogIndex, Payload, Term};
 use std::sync::Arc;
-use synod_core::{codec, KvStateMachine, NodeId, Snapshot};
+use synod_core::{codec, NodeId, Sessions, Snapshot, StateMachine};
 
-impl RaftNode {
+impl<S: StateMachine> RaftNode<S> {
     /// Takes a snapshot if enough entries were applied since the last one.
-    pub(crate) fn maybe_snapshot(&mut self, out: &mut Fx) {
+    pub(crate) fn maybe_snapshot(&mut self, out: &mut Fx<S>) {
         let last = self.snapshot.as_ref().map_or(LogIndex(0), |(m, _)| m.index);
         if self.applied.0 < last.0 + self.cfg.snapshot_threshold {
             return;
@@ -27,7 +27,7 @@ impl RaftNode {
             term,
             membership: self.membership_at(index),
         };
-        let data = self.kv.snapshot();
+        let data = self.app.snapshot();
         out.persist.save_snapshot(Snapshot {
             meta: codec::encode(&meta),
             data: data.clone(),
@@ -57,7 +57,7 @@ impl RaftNode {
     }
 
     /// Starts streaming our snapshot to `peer`.
-    pub(crate) fn send_snapshot(&mut self, peer: NodeId, out: &mut Fx) {
+    pub(crate) fn send_snapshot(&mut self, peer: NodeId, out: &mut Fx<S>) {
         let Some((meta, _)) = &self.snapshot else {
             panic!("log compacted without a snapshot");
         };
@@ -72,7 +72,7 @@ impl RaftNode {
     }
 
     /// Sends the chunk at the follower's acknowledged offset.
-    pub(crate) fn resend_snapshot_chunk(&mut self, peer: NodeId, out: &mut Fx) {
+    pub(crate) fn resend_snapshot_chunk(&mut self, peer: NodeId, out: &mut Fx<S>) {
         let Role::Leader(state) = &mut self.role else {
             return;
         };
@@ -114,7 +114,7 @@ impl RaftNode {
         offset: u64,
         data: &[u8],
         done: bool,
-        out: &mut Fx,
+        out: &mut Fx<S>,
     ) {
         if term < self.term {
             out.send(
@@ -186,10 +186,10 @@ impl RaftNode {
 
     /// Figure 13 rules 5–8: save the snapshot, keep a matching log suffix or discard
     /// the log, reset the state machine from the snapshot.
-    fn install_snapshot(&mut self, inc: Incoming, out: &mut Fx) {
+    fn install_snapshot(&mut self, inc: Incoming, out: &mut Fx<S>) {
         let Incoming { meta, data } = inc;
-        let kv = match KvStateMachine::restore(&data) {
-            Ok(kv) => kv,
+        let app = match Sessions::restore(&data) {
+            Ok(app) => app,
             Err(e) => {
                 tracing::warn!(error = %e, "discarding a corrupt snapshot");
                 return;
@@ -202,7 +202,7 @@ impl RaftNode {
         });
         self.log
             .restart_at_snapshot(meta.index, meta.term, &mut out.persist);
-        self.kv = kv;
+        self.app = app;
         self.commit = meta.index;
         self.applied = meta.index;
         self.snapshot = Some((meta, Arc::new(data)));
@@ -216,7 +216,7 @@ impl RaftNode {
         answers: Term,
         next_offset: u64,
         installed: Option<LogIndex>,
-        out: &mut Fx,
+        out: &mut Fx<S>,
     ) {
         if answers != self.term {
             return; // answers a chunk of an earlier term (see `on_append_response`)

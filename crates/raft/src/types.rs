@@ -1,5 +1,6 @@
 //! Raft's vocabulary: terms, log indices, entries and cluster membership.
 
+use derive_where::derive_where;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::fmt;
@@ -8,7 +9,7 @@ use synod_core::codec::{
     self,
     postcard_format::{put_varint, varint_len, Sink},
 };
-use synod_core::{AsEntryBytes, EntryBytes, KvCommand, NodeId};
+use synod_core::{AsEntryBytes, EntryBytes, Kv, NodeId, SessionCommand, StateMachine};
 
 /// A Raft term (§5.1): a logical clock that numbers leaderships.
 #[derive(
@@ -53,29 +54,35 @@ impl fmt::Display for LogIndex {
     }
 }
 
-/// What a log entry carries.
-#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
-pub enum Payload {
+/// What a log entry carries. `S` is the replicated application.
+#[derive(Clone, Debug)]
+#[derive_where(PartialEq, Eq, Hash)]
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub enum Payload<S: StateMachine = Kv> {
     /// Appended by a new leader so it can commit entries of earlier terms (§5.4.2, §8).
     Noop,
-    /// A client command for the replicated KV state machine.
-    Command(Arc<Command>),
+    /// A client command for the application.
+    Command(Arc<Command<S>>),
     /// A new cluster configuration; it takes effect as soon as it is appended (§6).
     Config(Membership),
 }
 
 /// One log entry.
-#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
-pub struct Entry {
+#[derive(Clone, Debug)]
+#[derive_where(PartialEq, Eq, Hash)]
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub struct Entry<S: StateMachine = Kv> {
     /// The term in which a leader created it.
     pub term: Term,
     /// Its position.
     pub index: LogIndex,
     /// Its content.
-    pub payload: Payload,
+    pub payload: Payload<S>,
 }
 
-impl Entry {
+impl<S: StateMachine> Entry<S> {
     /// The entry's storage encoding, `codec::encode(self)`.
     ///
     /// Every node stores every entry. A client command — nearly every entry — carries
@@ -96,8 +103,9 @@ impl Entry {
                 EntryBytes::shared(Arc::clone(command))
             }
             _ => {
-                let mut bytes = Vec::with_capacity(command_entry_len(*term, *index, command));
-                put_command_entry(&mut bytes, *term, *index, command);
+                let len = command_entry_len::<S>(*term, *index, command);
+                let mut bytes = Vec::with_capacity(len);
+                put_command_entry::<S>(&mut bytes, *term, *index, command);
                 bytes.into()
             }
         }
@@ -109,22 +117,32 @@ impl Entry {
 const PAYLOAD_COMMAND_VARIANT: u64 = 1;
 
 /// Bytes [`put_command_entry`] writes.
-fn command_entry_len(term: Term, index: LogIndex, command: &KvCommand) -> usize {
-    varint_len(term.0) + varint_len(index.0) + 1 + command.encoded_len()
+fn command_entry_len<S: StateMachine>(
+    term: Term,
+    index: LogIndex,
+    command: &SessionCommand<S::Command>,
+) -> usize {
+    varint_len(term.0) + varint_len(index.0) + 1 + command.encoded_len_with::<S>()
 }
 
 /// `codec::encode(&Entry { term, index, payload: Payload::Command(command) })`,
 /// written by hand (the fields in declaration order, then the command, see
-/// `KvCommand::encode_into`): postcard's serde path costs several times more.
+/// `StateMachine::encode_command`): postcard's serde path costs several times more
+/// (for the KV's hand-written hook).
 /// `command_entries_encode_as_serde_does` checks the bytes.
-fn put_command_entry(out: &mut impl Sink, term: Term, index: LogIndex, command: &KvCommand) {
+fn put_command_entry<S: StateMachine>(
+    out: &mut impl Sink,
+    term: Term,
+    index: LogIndex,
+    command: &SessionCommand<S::Command>,
+) {
     put_varint(out, term.0);
     put_varint(out, index.0);
     put_varint(out, PAYLOAD_COMMAND_VARIANT);
-    command.encode_into(out);
+    command.encode_with::<S>(out);
 }
 
-/// A client command as the log holds it: the [`KvCommand`], and the storage bytes of
+/// A client command as the log holds it: the [`SessionCommand`], and the storage bytes of
 /// the entry its leader appended it as, made once by the leader and shared through
 /// the `Arc` by every copy of that entry (the leader's log, AppendEntries, the
 /// followers' logs). Every node stores a copy of these bytes ([`Entry::encode`])
@@ -136,8 +154,8 @@ fn put_command_entry(out: &mut impl Sink, term: Term, index: LogIndex, command: 
 /// wire are unchanged; a command received over a real network has no bytes and its
 /// entries are encoded by the receiver).
 #[derive(Clone)]
-pub struct Command {
-    command: KvCommand,
+pub struct Command<S: StateMachine = Kv> {
+    command: SessionCommand<S::Command>,
     logged: Option<LoggedBytes>,
 }
 
@@ -148,9 +166,9 @@ struct LoggedBytes {
     bytes: LoggedBuf,
 }
 
-impl Command {
+impl<S: StateMachine> Command<S> {
     /// Wraps `command`.
-    pub fn new(command: KvCommand) -> Command {
+    pub fn new(command: SessionCommand<S::Command>) -> Command<S> {
         Command {
             command,
             logged: None,
@@ -158,16 +176,20 @@ impl Command {
     }
 
     /// Wraps `command` that a leader of `term` appends at `index`, encoding that entry.
-    pub(crate) fn logged_at(term: Term, index: LogIndex, command: KvCommand) -> Command {
+    pub(crate) fn logged_at(
+        term: Term,
+        index: LogIndex,
+        command: SessionCommand<S::Command>,
+    ) -> Command<S> {
         let mut inline = InlineBytes {
             len: 0,
             overflow: false,
             bytes: [0; ENTRY_INLINE_BYTES],
         };
-        put_command_entry(&mut inline, term, index, &command);
+        put_command_entry::<S>(&mut inline, term, index, &command);
         let bytes = if inline.overflow {
-            let mut heap = Vec::with_capacity(command_entry_len(term, index, &command));
-            put_command_entry(&mut heap, term, index, &command);
+            let mut heap = Vec::with_capacity(command_entry_len::<S>(term, index, &command));
+            put_command_entry::<S>(&mut heap, term, index, &command);
             LoggedBuf::Heap(heap.into_boxed_slice())
         } else {
             LoggedBuf::Inline(inline)
@@ -179,7 +201,7 @@ impl Command {
     }
 
     /// The command.
-    pub fn command(&self) -> &KvCommand {
+    pub fn command(&self) -> &SessionCommand<S::Command> {
         &self.command
     }
 }
@@ -206,7 +228,7 @@ impl LoggedBuf {
 /// What a batch stores for a command entry: the bytes of the entry its leader
 /// appended it as (empty for a command that was never logged; [`Entry::encode`]
 /// shares them only for that very entry).
-impl AsEntryBytes for Command {
+impl<S: StateMachine> AsEntryBytes for Command<S> {
     fn entry_bytes(&self) -> &[u8] {
         self.logged.as_ref().map_or(&[], |l| l.bytes.as_slice())
     }
@@ -246,48 +268,48 @@ impl Sink for InlineBytes {
     }
 }
 
-impl std::ops::Deref for Command {
-    type Target = KvCommand;
-    fn deref(&self) -> &KvCommand {
+impl<S: StateMachine> std::ops::Deref for Command<S> {
+    type Target = SessionCommand<S::Command>;
+    fn deref(&self) -> &SessionCommand<S::Command> {
         &self.command
     }
 }
 
-impl From<KvCommand> for Command {
-    fn from(command: KvCommand) -> Command {
+impl<S: StateMachine> From<SessionCommand<S::Command>> for Command<S> {
+    fn from(command: SessionCommand<S::Command>) -> Command<S> {
         Command::new(command)
     }
 }
 
-impl PartialEq for Command {
-    fn eq(&self, other: &Command) -> bool {
+impl<S: StateMachine> PartialEq for Command<S> {
+    fn eq(&self, other: &Command<S>) -> bool {
         self.command == other.command
     }
 }
 
-impl Eq for Command {}
+impl<S: StateMachine> Eq for Command<S> {}
 
-impl std::hash::Hash for Command {
+impl<S: StateMachine> std::hash::Hash for Command<S> {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         self.command.hash(state);
     }
 }
 
-impl fmt::Debug for Command {
+impl<S: StateMachine> fmt::Debug for Command<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.command.fmt(f)
     }
 }
 
-impl Serialize for Command {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+impl<S: StateMachine> Serialize for Command<S> {
+    fn serialize<Z: serde::Serializer>(&self, serializer: Z) -> Result<Z::Ok, Z::Error> {
         self.command.serialize(serializer)
     }
 }
 
-impl<'de> Deserialize<'de> for Command {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Command, D::Error> {
-        KvCommand::deserialize(deserializer).map(Command::new)
+impl<'de, S: StateMachine> Deserialize<'de> for Command<S> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Command<S>, D::Error> {
+        SessionCommand::deserialize(deserializer).map(Command::new)
     }
 }
 
@@ -335,7 +357,25 @@ impl Membership {
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use synod_core::{ClientId, KvOp};
+    use synod_core::{ClientId, KvCommand, KvOp};
+
+    /// An application that keeps serde's encoding (no hand-written hook).
+    #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+    struct Tally(Vec<(String, i64)>);
+
+    impl StateMachine for Tally {
+        type Command = (String, i64);
+        type Output = usize;
+        type Query = ();
+        type QueryOutput = usize;
+        fn apply(&mut self, cmd: &(String, i64)) -> usize {
+            self.0.push(cmd.clone());
+            self.0.len()
+        }
+        fn query(&self, _: &()) -> usize {
+            self.0.len()
+        }
+    }
 
     fn command(value: &str) -> Payload {
         Payload::Command(Arc::new(Command::new(KvCommand {
@@ -352,12 +392,25 @@ mod tests {
         #[test]
         fn command_entries_encode_as_serde_does(term in any::<u64>(), index in any::<u64>(), value in ".{0,300}") {
             let Payload::Command(plain) = command(&value) else { unreachable!() };
-            let logged = Command::logged_at(Term(term), LogIndex(index), plain.command().clone());
+            let logged: Command = Command::logged_at(Term(term), LogIndex(index), plain.command().clone());
             for c in [plain, Arc::new(logged)] {
                 let e = Entry { term: Term(term), index: LogIndex(index), payload: Payload::Command(c) };
                 let bytes = e.encode();
                 prop_assert_eq!(&bytes[..], &codec::encode(&e)[..]);
                 prop_assert_eq!(codec::decode::<Entry>(&bytes).unwrap(), e);
+            }
+        }
+
+        /// The same holds for an application on serde's default encoding hook.
+        #[test]
+        fn command_entries_of_any_application_encode_as_serde_does(term in any::<u64>(), index in any::<u64>(), name in ".{0,80}", add in any::<i64>()) {
+            let cmd = SessionCommand { client: ClientId(4), seq: 1, op: (name, add) };
+            let logged = Command::<Tally>::logged_at(Term(term), LogIndex(index), cmd.clone());
+            for c in [Command::new(cmd), logged] {
+                let e = Entry { term: Term(term), index: LogIndex(index), payload: Payload::Command(Arc::new(c)) };
+                let bytes = e.encode();
+                prop_assert_eq!(&bytes[..], &codec::encode(&e)[..]);
+                prop_assert_eq!(codec::decode::<Entry<Tally>>(&bytes).unwrap(), e);
             }
         }
     }
@@ -369,7 +422,7 @@ mod tests {
             seq: 2,
             op: KvOp::Delete { key: "k".into() },
         };
-        let command = Command::logged_at(Term(1), LogIndex(1), kv.clone());
+        let command: Command = Command::logged_at(Term(1), LogIndex(1), kv.clone());
         assert_eq!(*command, kv);
         assert_eq!(command, Command::new(kv.clone()));
         assert_eq!(codec::encode(&command), codec::encode(&kv));
@@ -397,7 +450,7 @@ mod tests {
             },
         };
         for value in ["", "v", &"x".repeat(100)] {
-            let logged = Arc::new(Command::logged_at(Term(2), LogIndex(7), kv(value)));
+            let logged = Arc::new(Command::<Kv>::logged_at(Term(2), LogIndex(7), kv(value)));
             assert!(logged.logged.is_some());
             for (term, index) in [(2, 7), (3, 7), (2, 8)] {
                 let e = Entry {
@@ -417,7 +470,7 @@ mod tests {
     #[test]
     fn other_entries_encode_through_serde() {
         for payload in [
-            Payload::Noop,
+            Payload::<Kv>::Noop,
             Payload::Config(Membership::with_voters([NodeId(1)])),
         ] {
             let e = Entry {

@@ -8,7 +8,7 @@ use synod_core::{ClientId, KvOp, KvResult, NodeId, Outcome};
 use synod_raft::{Message, Payload, RaftTimer, Request, Response};
 
 fn value(v: Option<&str>) -> Outcome<Response> {
-    Outcome::Done(Response::Kv(KvResult::Value(v.map(str::to_owned))))
+    Outcome::Done(Response::QueryOutput(v.map(str::to_owned)))
 }
 
 /// §8: "If the client's first choice is not the leader, that server will reject the
@@ -50,7 +50,7 @@ fn raft_8_retried_command_is_applied_once() {
     let mut c = Cluster::new(3);
     c.elect(1);
     c.run_for(ms(100));
-    let append = Request::Kv(KvOp::Append {
+    let append = Request::Command(KvOp::Append {
         key: "log".into(),
         value: "a".into(),
     });
@@ -74,7 +74,7 @@ fn raft_8_retried_command_is_applied_once() {
     c.run_for(ms(500));
 
     // check: two copies in the log, one effect, and the retry got the result
-    let done = Outcome::Done(Response::Kv(KvResult::Written));
+    let done = Outcome::Done(Response::Output(KvResult::Written));
     assert_eq!(c.outcome(retry), Some(&done));
     let copies = c
         .committed_entries(leader)

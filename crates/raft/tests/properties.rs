@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use synod_core::{KvOp, KvResult, Outcome, Prng};
 use synod_raft::{Payload, Request, Response};
 
-const WRITTEN: Outcome<Response> = Outcome::Done(Response::Kv(KvResult::Written));
+const WRITTEN: Outcome<Response> = Outcome::Done(Response::Output(KvResult::Written));
 
 /// §5.2, Election Safety: "at most one leader can be elected in a given term" — with
 /// and without pre-vote and check-quorum, in clusters of three to five, with crashes.
@@ -153,7 +153,7 @@ fn check_reads(c: &Cluster, leader: u64, reads: &[(usize, String, Ticket)]) -> u
     }
     let mut checked = 0;
     for (issued_at, key, t) in reads {
-        let Some(Outcome::Done(Response::Kv(KvResult::Value(v)))) = c.outcome(*t) else {
+        let Some(Outcome::Done(Response::QueryOutput(v))) = c.outcome(*t) else {
             continue;
         };
         let acked_before = (c.replies[..*issued_at].iter())

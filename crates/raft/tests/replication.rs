@@ -23,7 +23,7 @@ fn raft_5_3_entries_are_replicated_committed_and_applied_everywhere() {
     c.deliver_all();
 
     // check: the leader answered once a majority stored the entry …
-    let written = Outcome::Done(Response::Kv(synod_core::KvResult::Written));
+    let written = Outcome::Done(Response::Output(synod_core::KvResult::Written));
     assert_eq!(c.outcome(put), Some(&written));
     assert_eq!(c.node(1).commit_index(), LogIndex(2));
     // … and the followers apply it when the next message carries the commit index
@@ -60,7 +60,7 @@ fn raft_5_3_requests_that_arrive_together_share_one_append_per_follower() {
         .collect();
     assert_eq!(sizes, vec![3, 3]);
     // … and every client got its own answer
-    let written = Outcome::Done(Response::Kv(synod_core::KvResult::Written));
+    let written = Outcome::Done(Response::Output(synod_core::KvResult::Written));
     for t in puts {
         assert_eq!(c.outcome(t), Some(&written));
     }
@@ -92,7 +92,7 @@ fn raft_10_2_1_leader_replicates_while_writing_but_counts_itself_once_durable() 
     assert_eq!(c.outcome(put), None);
     // … until the leader's own write is confirmed
     c.release_notifications();
-    let written = Outcome::Done(Response::Kv(synod_core::KvResult::Written));
+    let written = Outcome::Done(Response::Output(synod_core::KvResult::Written));
     assert_eq!(c.outcome(put), Some(&written));
     assert_eq!(c.node(1).commit_index(), LogIndex(2));
 }

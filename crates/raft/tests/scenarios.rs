@@ -8,7 +8,7 @@ use common::*;
 use synod_core::{KvResult, Outcome, Prng};
 use synod_raft::Response;
 
-const WRITTEN: Outcome<Response> = Outcome::Done(Response::Kv(KvResult::Written));
+const WRITTEN: Outcome<Response> = Outcome::Done(Response::Output(KvResult::Written));
 
 /// Every write acknowledged to a client is applied on every live node (the session
 /// table records each client's applied request).

@@ -10,8 +10,9 @@ use super::message::{EncodedEntries, Message};
 use super::node::{Fx, MultiPaxosNode};
 use crate::types::{Ballot, Slot, Value};
 use synod_core::NodeId;
+use synod_core::StateMachine;
 
-impl MultiPaxosNode {
+impl<S: StateMachine> MultiPaxosNode<S> {
     /// Phase 1(b) for every slot at or after `first_unchosen`: promise `ballot`
     /// unless we promised higher (or, for liveness only, we follow a live leader),
     /// and report every acceptance in slots we do not know chosen.
@@ -20,7 +21,7 @@ impl MultiPaxosNode {
         from: NodeId,
         ballot: Ballot,
         first_unchosen: Slot,
-        out: &mut Fx,
+        out: &mut Fx<S>,
     ) {
         self.note_round(ballot);
         let sticky = ballot > self.promised && self.refuses_candidate(from);
@@ -61,9 +62,9 @@ impl MultiPaxosNode {
         from: NodeId,
         ballot: Ballot,
         first: Slot,
-        (values, encoded): (Vec<Value>, EncodedEntries),
+        (values, encoded): (Vec<Value<S>>, EncodedEntries),
         decided: Slot,
-        out: &mut Fx,
+        out: &mut Fx<S>,
     ) {
         self.note_round(ballot);
         if ballot < self.promised {
@@ -108,7 +109,7 @@ impl MultiPaxosNode {
         ballot: Ballot,
         decided: Slot,
         read_ctx: u64,
-        out: &mut Fx,
+        out: &mut Fx<S>,
     ) {
         self.note_round(ballot);
         if ballot < self.promised {
@@ -130,7 +131,7 @@ impl MultiPaxosNode {
     /// off), the sender is the leader everyone else follows: we follow it too and
     /// tell it so, and it runs phase 1 above our stray promise (`on_nack`).
     /// Otherwise the sender is a deposed leader and learns whom we follow.
-    fn refuse_stale(&mut self, from: NodeId, ballot: Ballot, out: &mut Fx) {
+    fn refuse_stale(&mut self, from: NodeId, ballot: Ballot, out: &mut Fx<S>) {
         let promised = self.promised;
         let stray = promised.node == self.cfg.id && !self.is_leader();
         let leader = if stray {
@@ -152,7 +153,13 @@ impl MultiPaxosNode {
     /// What the leader of `ballot` says is chosen (every slot below `decided`):
     /// learn our own acceptances in that ballot, execute, and ask the leader for
     /// whatever we cannot fill ourselves.
-    fn learn_from_leader(&mut self, leader: NodeId, ballot: Ballot, decided: Slot, out: &mut Fx) {
+    fn learn_from_leader(
+        &mut self,
+        leader: NodeId,
+        ballot: Ballot,
+        decided: Slot,
+        out: &mut Fx<S>,
+    ) {
         self.log.learn_in_ballot(decided, ballot);
         self.execute_chosen(out);
         if self.log.first_unchosen() < decided {

@@ -14,18 +14,19 @@ use super::message::AcceptedSlot;
 use super::node::{Fx, LeaderState, MultiPaxosNode, Peer, Phase1, Report, Role};
 use crate::types::{Ballot, Slot, Value};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use synod_core::StateMachine;
 use synod_core::{DurableWaits, NodeId};
 
 /// What a new leader must propose, from the promises of a phase-1 quorum: the
 /// first slot nobody in the quorum knows chosen, and for every later slot the value
 /// of the highest-ballot acceptance reported (Phase 2(a)'s P2c, slot by slot), or
 /// `Noop` for a hole below the last reported slot.
-pub(crate) fn takeover_plan<'a>(
-    reports: impl IntoIterator<Item = &'a Report>,
+pub(crate) fn takeover_plan<'a, S: StateMachine>(
+    reports: impl IntoIterator<Item = &'a Report<S>>,
     own_first_unchosen: Slot,
-) -> (Slot, Vec<Value>) {
+) -> (Slot, Vec<Value<S>>) {
     let mut start = own_first_unchosen;
-    let mut best: BTreeMap<Slot, &AcceptedSlot> = BTreeMap::new();
+    let mut best: BTreeMap<Slot, &AcceptedSlot<S>> = BTreeMap::new();
     for r in reports {
         start = start.max(r.first_unchosen);
         for a in &r.accepted {
@@ -45,11 +46,11 @@ pub(crate) fn takeover_plan<'a>(
     (start, values)
 }
 
-impl MultiPaxosNode {
+impl<S: StateMachine> MultiPaxosNode<S> {
     /// Phase 1(a) for every slot from our first unchosen one: pick a ballot above any
     /// round seen, promise it ourselves (persisted before the prepares leave) and ask
     /// the other acceptors.
-    pub(crate) fn campaign(&mut self, out: &mut Fx) {
+    pub(crate) fn campaign(&mut self, out: &mut Fx<S>) {
         let ballot = Ballot::above(self.round_seen.max(self.promised.round), self.cfg.id);
         self.promised = ballot;
         self.note_round(ballot);
@@ -101,8 +102,8 @@ impl MultiPaxosNode {
         from: NodeId,
         ballot: Ballot,
         first_unchosen: Slot,
-        accepted: Vec<AcceptedSlot>,
-        out: &mut Fx,
+        accepted: Vec<AcceptedSlot<S>>,
+        out: &mut Fx<S>,
     ) {
         let Role::Candidate(phase1) = &mut self.role else {
             return;
@@ -126,7 +127,7 @@ impl MultiPaxosNode {
         self.maybe_win(out);
     }
 
-    fn maybe_win(&mut self, out: &mut Fx) {
+    fn maybe_win(&mut self, out: &mut Fx<S>) {
         let won =
             matches!(&self.role, Role::Candidate(p) if p.promises.len() >= self.cfg.phase1_quorum);
         if !won {
@@ -150,7 +151,7 @@ impl MultiPaxosNode {
         ballot: Ballot,
         promised: Ballot,
         leader: Option<NodeId>,
-        out: &mut Fx,
+        out: &mut Fx<S>,
     ) {
         self.note_round(promised);
         let n = self.cfg.members.len();
@@ -180,7 +181,7 @@ impl MultiPaxosNode {
     /// chosen are proposed again — the highest-ballot value reported, or a no-op for
     /// a hole — so that commands after the holes can execute ("Paxos Made Simple"
     /// §3). No phase 1 is needed for any later slot while we lead.
-    fn become_leader(&mut self, phase1: Phase1, out: &mut Fx) {
+    fn become_leader(&mut self, phase1: Phase1<S>, out: &mut Fx<S>) {
         let own_first_unchosen = self.log.first_unchosen();
         let (start, values) = takeover_plan(phase1.promises.values(), own_first_unchosen);
         let takeover_end = start.plus(values.len() as u64);
@@ -237,7 +238,7 @@ impl MultiPaxosNode {
 mod tests {
     use super::*;
     use std::sync::Arc;
-    use synod_core::{ClientId, KvCommand, KvOp};
+    use synod_core::{ClientId, Kv, KvCommand, KvOp};
 
     fn b(round: u64, node: u64) -> Ballot {
         Ballot {
@@ -278,7 +279,7 @@ mod tests {
 
     #[test]
     fn takeover_with_nothing_accepted_proposes_nothing() {
-        let r = Report {
+        let r: Report<Kv> = Report {
             first_unchosen: Slot(9),
             accepted: vec![],
         };

@@ -11,32 +11,36 @@
 
 use super::log::{LogEntry, SlotLog};
 use crate::types::{Ballot, Slot, Value};
+use derive_where::derive_where;
 use std::sync::OnceLock;
+use synod_core::{Kv, StateMachine};
 
 /// What one input did, for observers (the simulator's invariants, tests): the
 /// acceptances it recorded and the slots it executed. Cleared at every input.
-#[derive(Clone, PartialEq, Eq, Hash, Debug, Default)]
-pub struct StepJournal {
+#[derive(Clone, Debug, Default)]
+#[derive_where(PartialEq, Eq, Hash)]
+pub struct StepJournal<S: StateMachine = Kv> {
     /// `(slot, ballot, value)` accepted in this input.
-    pub accepted: Vec<(Slot, Ballot, Value)>,
+    pub accepted: Vec<(Slot, Ballot, Value<S>)>,
     /// `(slot, value)` executed in this input, in order.
-    pub executed: Vec<(Slot, Value)>,
+    pub executed: Vec<(Slot, Value<S>)>,
 }
 
 /// The facts of one input, from which its [`StepJournal`] is built on demand.
-#[derive(Clone, PartialEq, Eq, Hash, Debug, Default)]
-pub(crate) struct JournalFacts {
+#[derive(Clone, Debug, Default)]
+#[derive_where(PartialEq, Eq, Hash)]
+pub(crate) struct JournalFacts<S: StateMachine> {
     /// Acceptances recorded, in order.
     accepted: Vec<(Slot, Ballot)>,
     /// Slots executed: `first..end`, consecutive by the execution rule.
     executed: Option<(Slot, Slot)>,
     /// Entries compaction removed in this input at or above the oldest slot
     /// recorded: the journal still needs their values.
-    compacted: Vec<(Slot, LogEntry)>,
-    view: JournalView,
+    compacted: Vec<(Slot, LogEntry<S>)>,
+    view: JournalView<S>,
 }
 
-impl JournalFacts {
+impl<S: StateMachine> JournalFacts<S> {
     /// Forgets the previous input.
     pub(crate) fn clear(&mut self) {
         self.accepted.clear();
@@ -73,7 +77,7 @@ impl JournalFacts {
     }
 
     /// Compaction removed `entry` at `slot`, at or above [`JournalFacts::oldest`].
-    pub(crate) fn compacted(&mut self, slot: Slot, entry: LogEntry) {
+    pub(crate) fn compacted(&mut self, slot: Slot, entry: LogEntry<S>) {
         self.compacted.push((slot, entry));
     }
 
@@ -82,7 +86,7 @@ impl JournalFacts {
     /// # Panics
     /// If the log no longer holds what the input recorded (a slot accepted in
     /// this input holds an acceptance in another ballot): a bug in the recorder.
-    pub(crate) fn view(&self, log: &SlotLog) -> &StepJournal {
+    pub(crate) fn view(&self, log: &SlotLog<S>) -> &StepJournal<S> {
         self.view.0.get_or_init(|| {
             let entry = |slot: Slot| {
                 self.compacted
@@ -117,21 +121,21 @@ impl JournalFacts {
 /// The journal built for observers, once per input. Derived data: ignored by
 /// equality and hashing.
 #[derive(Clone, Default)]
-struct JournalView(OnceLock<StepJournal>);
+struct JournalView<S: StateMachine>(OnceLock<StepJournal<S>>);
 
-impl PartialEq for JournalView {
-    fn eq(&self, _: &JournalView) -> bool {
+impl<S: StateMachine> PartialEq for JournalView<S> {
+    fn eq(&self, _: &JournalView<S>) -> bool {
         true
     }
 }
 
-impl Eq for JournalView {}
+impl<S: StateMachine> Eq for JournalView<S> {}
 
-impl std::hash::Hash for JournalView {
+impl<S: StateMachine> std::hash::Hash for JournalView<S> {
     fn hash<H: std::hash::Hasher>(&self, _: &mut H) {}
 }
 
-impl std::fmt::Debug for JournalView {
+impl<S: StateMachine> std::fmt::Debug for JournalView<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("_")
     }

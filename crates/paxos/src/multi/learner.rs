@@ -15,12 +15,13 @@ use super::message::Message;
 use super::node::{Fx, MultiPaxosNode, Role};
 use crate::types::{Slot, Value};
 use std::sync::Arc;
-use synod_core::{codec, KvStateMachine, NodeId, Snapshot};
+use synod_core::StateMachine;
+use synod_core::{codec, NodeId, Sessions, Snapshot};
 
-impl MultiPaxosNode {
+impl<S: StateMachine> MultiPaxosNode<S> {
     /// Asks `to` for chosen values from our first unchosen slot, unless a request is
     /// outstanding (not answered, and sent less than a heartbeat interval ago).
-    pub(crate) fn request_catch_up(&mut self, to: NodeId, out: &mut Fx) {
+    pub(crate) fn request_catch_up(&mut self, to: NodeId, out: &mut Fx<S>) {
         let interval = self.cfg.heartbeat_interval;
         if self
             .catchup_asked
@@ -43,7 +44,7 @@ impl MultiPaxosNode {
 
     /// Serves a catch-up request from our chosen prefix, or from our snapshot when
     /// the asked slot was truncated from the log.
-    pub(crate) fn on_catch_up(&mut self, from: NodeId, first_unchosen: Slot, out: &mut Fx) {
+    pub(crate) fn on_catch_up(&mut self, from: NodeId, first_unchosen: Slot, out: &mut Fx<S>) {
         if first_unchosen >= self.log.first_unchosen() {
             return; // we know nothing more
         }
@@ -77,9 +78,9 @@ impl MultiPaxosNode {
         &mut self,
         from: NodeId,
         first: Slot,
-        mut values: Vec<Value>,
+        mut values: Vec<Value<S>>,
         decided: Slot,
-        out: &mut Fx,
+        out: &mut Fx<S>,
     ) {
         self.catch_up_answered(|asked| first == asked);
         if let Role::Leader(st) = &self.role {
@@ -117,14 +118,14 @@ impl MultiPaxosNode {
         from: NodeId,
         below: Slot,
         data: Arc<Vec<u8>>,
-        out: &mut Fx,
+        out: &mut Fx<S>,
     ) {
         self.catch_up_answered(|asked| below > asked);
         if below <= self.first_unexecuted {
             return;
         }
-        let kv = match KvStateMachine::restore(&data) {
-            Ok(kv) => kv,
+        let app = match Sessions::restore(&data) {
+            Ok(app) => app,
             Err(e) => {
                 tracing::warn!(error = %e, "discarding a corrupt snapshot");
                 return;
@@ -141,7 +142,7 @@ impl MultiPaxosNode {
             data: data.to_vec(),
         });
         self.log.install_snapshot(below, &mut out.persist);
-        self.kv = kv;
+        self.app = app;
         self.first_unexecuted = below;
         self.snapshot = Some((below, data));
         self.learn_own_decided();
@@ -153,13 +154,13 @@ impl MultiPaxosNode {
     /// one, and truncates the log up to `snapshot_trailing` slots behind it. Only
     /// executed — hence chosen — slots are ever truncated: an acceptance in a slot
     /// not known chosen is never dropped.
-    pub(crate) fn maybe_snapshot(&mut self, out: &mut Fx) {
+    pub(crate) fn maybe_snapshot(&mut self, out: &mut Fx<S>) {
         let last = self.snapshot.as_ref().map_or(Slot::FIRST, |(s, _)| *s);
         if self.first_unexecuted.0 < last.0 + self.cfg.snapshot_threshold {
             return;
         }
         let below = self.first_unexecuted;
-        let data = self.kv.snapshot();
+        let data = self.app.snapshot();
         // Recovery needs the durable chosen prefix to reach the snapshot.
         self.log.save_frontier(&mut out.persist, true);
         out.persist.save_snapshot(Snapshot {

@@ -19,6 +19,7 @@
 
 use super::message::{AcceptedSlot, EntryBytes};
 use crate::types::{Ballot, Slot, Value};
+use derive_where::derive_where;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -27,6 +28,7 @@ use synod_core::codec::{
     postcard_format::{put_varint, varint_len, Sink},
 };
 use synod_core::WriteBatch;
+use synod_core::{Kv, StateMachine};
 
 /// Meta key of the first slot not known chosen.
 pub const META_FIRST_UNCHOSEN: &str = "first_unchosen";
@@ -51,30 +53,36 @@ pub const FRONTIER_LAG_MAX: u64 = 64;
 pub const HOLE_MAX: u64 = 1 << 16;
 
 /// What the log holds for one slot.
-#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
-pub enum LogEntry {
+#[derive(Clone, Debug)]
+#[derive_where(PartialEq, Eq, Hash)]
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub enum LogEntry<S: StateMachine = Kv> {
     /// The acceptor accepted `value` in `ballot` (Phase 2(b)).
     Accepted {
         /// Ballot of the acceptance.
         ballot: Ballot,
         /// Value accepted.
-        value: Value,
+        value: Value<S>,
     },
     /// The learner learned `value` chosen from a peer (catch-up), without accepting it.
     Chosen {
         /// The chosen value.
-        value: Value,
+        value: Value<S>,
     },
 }
 
 /// One storage log entry: the entries of consecutive slots from `first`, written by
 /// one input (an accept's acceptances, or the values one catch-up answer taught).
-#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
-pub struct LogRun {
+#[derive(Clone, Debug)]
+#[derive_where(PartialEq, Eq, Hash)]
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub struct LogRun<S: StateMachine = Kv> {
     /// Slot of `entries[0]`.
     pub first: Slot,
     /// One entry per slot.
-    pub entries: Vec<LogEntry>,
+    pub entries: Vec<LogEntry<S>>,
 }
 
 /// Writes the header of a [`LogRun`] of `count` entries from `first`, as serde
@@ -95,9 +103,9 @@ const ENTRY_CHOSEN: u64 = 1;
 const VALUE_NOOP: u64 = 0;
 const VALUE_COMMAND: u64 = 1;
 
-impl LogEntry {
+impl<S: StateMachine> LogEntry<S> {
     /// The value held, whichever way.
-    pub fn value(&self) -> &Value {
+    pub fn value(&self) -> &Value<S> {
         match self {
             LogEntry::Accepted { value, .. } | LogEntry::Chosen { value } => value,
         }
@@ -128,7 +136,7 @@ impl LogEntry {
 pub(crate) const ENTRY_BYTES_HINT: usize = 48;
 
 /// The bytes of `LogEntry::Accepted { ballot, value }`, without building one.
-pub(crate) fn put_accepted(out: &mut impl Sink, ballot: Ballot, value: &Value) {
+pub(crate) fn put_accepted<S: StateMachine>(out: &mut impl Sink, ballot: Ballot, value: &Value<S>) {
     let Ballot { round, node } = ballot;
     put_varint(out, ENTRY_ACCEPTED);
     put_varint(out, round);
@@ -136,12 +144,12 @@ pub(crate) fn put_accepted(out: &mut impl Sink, ballot: Ballot, value: &Value) {
     put_value(out, value);
 }
 
-fn put_value(out: &mut impl Sink, value: &Value) {
+fn put_value<S: StateMachine>(out: &mut impl Sink, value: &Value<S>) {
     match value {
         Value::Noop => put_varint(out, VALUE_NOOP),
         Value::Command(cmd) => {
             put_varint(out, VALUE_COMMAND);
-            cmd.encode_into(out);
+            cmd.encode_with::<S>(out);
         }
     }
 }
@@ -162,9 +170,10 @@ fn put_value(out: &mut impl Sink, value: &Value) {
 /// * every held entry's `run` is the durable run that wrote it (the latest run
 ///   covering its slot), and `run_floor <= run < next_run`: compaction drops only
 ///   runs below every held entry's run.
-#[derive(Clone, PartialEq, Eq, Hash, Debug)]
-pub struct SlotLog {
-    entries: VecDeque<Option<Held>>,
+#[derive(Clone, Debug)]
+#[derive_where(PartialEq, Eq, Hash)]
+pub struct SlotLog<S: StateMachine = Kv> {
+    entries: VecDeque<Option<Held<S>>>,
     start: Slot,
     first_unchosen: Slot,
     saved_first_unchosen: Slot,
@@ -175,13 +184,14 @@ pub struct SlotLog {
 }
 
 /// A slot's entry and the run that made it durable.
-#[derive(Clone, PartialEq, Eq, Hash, Debug)]
-struct Held {
-    entry: LogEntry,
+#[derive(Clone, Debug)]
+#[derive_where(PartialEq, Eq, Hash)]
+struct Held<S: StateMachine> {
+    entry: LogEntry<S>,
     run: u64,
 }
 
-impl Default for SlotLog {
+impl<S: StateMachine> Default for SlotLog<S> {
     fn default() -> Self {
         SlotLog {
             entries: VecDeque::new(),
@@ -194,7 +204,7 @@ impl Default for SlotLog {
     }
 }
 
-impl SlotLog {
+impl<S: StateMachine> SlotLog<S> {
     /// Rebuilds the log from storage: `runs` by storage index, ascending, so a
     /// later run overrides an earlier one slot by slot, as it did when written.
     ///
@@ -204,8 +214,8 @@ impl SlotLog {
         start: Slot,
         first_unchosen: Slot,
         run_floor: u64,
-        runs: impl IntoIterator<Item = (u64, LogRun)>,
-    ) -> SlotLog {
+        runs: impl IntoIterator<Item = (u64, LogRun<S>)>,
+    ) -> SlotLog<S> {
         assert!(
             start <= first_unchosen,
             "log start {start} above {first_unchosen}"
@@ -255,7 +265,7 @@ impl SlotLog {
     }
 
     /// The entry at `slot`.
-    pub fn entry(&self, slot: Slot) -> Option<&LogEntry> {
+    pub fn entry(&self, slot: Slot) -> Option<&LogEntry<S>> {
         self.entries
             .get(self.position(slot)?)?
             .as_ref()
@@ -263,7 +273,7 @@ impl SlotLog {
     }
 
     /// The proposal accepted at `slot`, if the entry is an acceptance.
-    pub fn accepted(&self, slot: Slot) -> Option<(Ballot, &Value)> {
+    pub fn accepted(&self, slot: Slot) -> Option<(Ballot, &Value<S>)> {
         match self.entry(slot)? {
             LogEntry::Accepted { ballot, value } => Some((*ballot, value)),
             LogEntry::Chosen { .. } => None,
@@ -271,7 +281,7 @@ impl SlotLog {
     }
 
     /// The chosen value of `slot`, if known and still held.
-    pub fn chosen(&self, slot: Slot) -> Option<&Value> {
+    pub fn chosen(&self, slot: Slot) -> Option<&Value<S>> {
         (slot < self.first_unchosen)
             .then(|| self.entry(slot).map(LogEntry::value))
             .flatten()
@@ -291,7 +301,7 @@ impl SlotLog {
     /// Stores `entry` at `slot` (at or above `start`), written durably by `run`,
     /// opening a hole if needed; returns the previous entry.
     #[inline]
-    fn put(&mut self, slot: Slot, entry: LogEntry, run: u64) -> Option<LogEntry> {
+    fn put(&mut self, slot: Slot, entry: LogEntry<S>, run: u64) -> Option<LogEntry<S>> {
         let k = usize::try_from(slot.0 - self.start.0).expect("slot offset fits in memory");
         let held = Held { entry, run };
         if let Some(e) = self.entries.get_mut(k) {
@@ -326,7 +336,13 @@ impl SlotLog {
     /// # Panics
     /// If the acceptance would go back to a lower ballot, if `ballot` already has
     /// another value here, or if `slot` is not [`within_reach`](Self::within_reach).
-    pub fn accept(&mut self, slot: Slot, ballot: Ballot, value: Value, b: &mut WriteBatch) -> bool {
+    pub fn accept(
+        &mut self,
+        slot: Slot,
+        ballot: Ballot,
+        value: Value<S>,
+        b: &mut WriteBatch,
+    ) -> bool {
         self.accept_run(slot, ballot, [value], None, b).is_some()
     }
 
@@ -339,7 +355,7 @@ impl SlotLog {
         &mut self,
         first: Slot,
         ballot: Ballot,
-        values: impl IntoIterator<Item = Value>,
+        values: impl IntoIterator<Item = Value<S>>,
         leader: Option<&Arc<EntryBytes>>,
         b: &mut WriteBatch,
     ) -> Option<Slot> {
@@ -373,7 +389,7 @@ impl SlotLog {
 
     /// The in-memory part of an acceptance at `slot`, made durable by `run`.
     #[inline(always)]
-    fn accept_slot(&mut self, slot: Slot, ballot: Ballot, value: Value, run: u64) -> bool {
+    fn accept_slot(&mut self, slot: Slot, ballot: Ballot, value: Value<S>, run: u64) -> bool {
         if slot < self.first_unchosen {
             if let Some(chosen) = self.chosen(slot) {
                 assert_eq!(
@@ -411,7 +427,7 @@ impl SlotLog {
 
     /// Every acceptance at or after `from` in slots not known chosen — what a promise
     /// reports ("Paxos Made Simple" Phase 1(b), for all instances at once).
-    pub fn unchosen_from(&self, from: Slot) -> Vec<AcceptedSlot> {
+    pub fn unchosen_from(&self, from: Slot) -> Vec<AcceptedSlot<S>> {
         let from = from.max(self.first_unchosen);
         let skip = usize::try_from(from.0 - self.start.0).unwrap_or(usize::MAX);
         (self.start.0..)
@@ -449,7 +465,7 @@ impl SlotLog {
     /// for slots already known chosen must agree; a gap before `first` is ignored.
     /// Returns `true` if `first_unchosen` advanced; the entries are in `b`, and so
     /// is the new chosen prefix.
-    pub fn learn_chosen(&mut self, first: Slot, values: Vec<Value>, b: &mut WriteBatch) -> bool {
+    pub fn learn_chosen(&mut self, first: Slot, values: Vec<Value<S>>, b: &mut WriteBatch) -> bool {
         let before = self.first_unchosen;
         let run = self.next_run;
         for (slot, value) in (first.0..).map(Slot).zip(values) {
@@ -491,7 +507,7 @@ impl SlotLog {
     }
 
     /// Chosen values from `from`, at most `max` of them (a catch-up answer).
-    pub fn chosen_from(&self, from: Slot, max: usize) -> Vec<Value> {
+    pub fn chosen_from(&self, from: Slot, max: usize) -> Vec<Value<S>> {
         assert!(
             from >= self.start,
             "{from} is compacted (log starts at {})",
@@ -522,7 +538,7 @@ impl SlotLog {
         &mut self,
         start: Slot,
         b: &mut WriteBatch,
-        mut removed: impl FnMut(Slot, LogEntry),
+        mut removed: impl FnMut(Slot, LogEntry<S>),
     ) {
         assert!(
             start <= self.first_unchosen,
@@ -584,7 +600,7 @@ mod tests {
 
     #[test]
     fn learning_in_a_ballot_stops_at_a_slot_accepted_in_another() {
-        let mut log = SlotLog::default();
+        let mut log: SlotLog = SlotLog::default();
         let mut wb = WriteBatch::new();
         log.accept(Slot(1), b(2), Value::Noop, &mut wb);
         log.accept(Slot(2), b(1), Value::Noop, &mut wb);
@@ -600,7 +616,7 @@ mod tests {
 
     #[test]
     fn recovery_round_trips_and_compaction_keeps_the_suffix() {
-        let mut log = SlotLog::default();
+        let mut log: SlotLog = SlotLog::default();
         let mut rec = synod_core::Recovered::default();
         let mut wb = WriteBatch::new();
         for s in 1..=6 {
@@ -617,7 +633,7 @@ mod tests {
 
     #[test]
     fn the_chosen_prefix_is_saved_lazily_but_never_below_the_log_start() {
-        let mut log = SlotLog::default();
+        let mut log: SlotLog = SlotLog::default();
         let mut wb = WriteBatch::new();
         for s in 1..=3 {
             log.accept(Slot(s), b(1), Value::Noop, &mut wb);
@@ -692,7 +708,7 @@ mod tests {
 
     #[test]
     fn the_dense_log_indexes_slots_across_holes_compaction_and_recovery() {
-        let mut log = SlotLog::default();
+        let mut log: SlotLog = SlotLog::default();
         let mut rec = synod_core::Recovered::default();
         let mut wb = WriteBatch::new();
         for s in [1, 2, 3, 5, 8] {
@@ -762,7 +778,7 @@ mod tests {
 
     #[test]
     fn an_accept_is_one_durable_run_encoded_as_serde_does() {
-        let mut log = SlotLog::default();
+        let mut log: SlotLog = SlotLog::default();
         let mut wb = WriteBatch::new();
         let values = vec![put(1, "a"), Value::Noop, put(3, "ccc")];
         assert_eq!(
@@ -809,7 +825,7 @@ mod tests {
 
     #[test]
     fn a_later_run_overrides_slot_by_slot_and_compaction_keeps_runs_still_needed() {
-        let mut log = SlotLog::default();
+        let mut log: SlotLog = SlotLog::default();
         let mut rec = synod_core::Recovered::default();
         let mut wb = WriteBatch::new();
         // Run 1 accepts slots 1..=4 in b1; run 2 re-accepts 2..=3 in b2; run 3 is 5.
@@ -853,7 +869,7 @@ mod tests {
 
     #[test]
     fn holes_are_bounded_past_the_last_entry() {
-        let mut log = SlotLog::default();
+        let mut log: SlotLog = SlotLog::default();
         let mut wb = WriteBatch::new();
         assert!(log.within_reach(Slot(1 + HOLE_MAX)));
         assert!(!log.within_reach(Slot(2 + HOLE_MAX)));
@@ -865,7 +881,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "two values")]
     fn one_value_per_slot_per_ballot() {
-        let mut log = SlotLog::default();
+        let mut log: SlotLog = SlotLog::default();
         let mut wb = WriteBatch::new();
         log.accept(Slot(1), b(2), put(1, "a"), &mut wb);
         log.accept(Slot(1), b(2), put(1, "b"), &mut wb);
@@ -874,7 +890,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "went back")]
     fn acceptance_never_goes_back_to_a_lower_ballot() {
-        let mut log = SlotLog::default();
+        let mut log: SlotLog = SlotLog::default();
         let mut wb = WriteBatch::new();
         log.accept(Slot(1), b(2), Value::Noop, &mut wb);
         log.accept(Slot(1), b(1), Value::Noop, &mut wb);

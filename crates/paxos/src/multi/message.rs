@@ -4,11 +4,12 @@
 
 use super::log::{put_run_header, run_header_len};
 use crate::types::{Ballot, Slot, Value};
+use derive_where::derive_where;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::sync::Arc;
 use synod_core::codec::postcard_format::Sink;
-use synod_core::NodeId;
+use synod_core::{Kv, NodeId, StateMachine};
 
 /// The storage bytes of an accept's entries (`LogEntry::Accepted { ballot, value }`
 /// per slot), made once by the leader that proposed them. Every acceptor of the
@@ -56,7 +57,11 @@ impl Sink for SliceSink<'_> {
 impl EntryBytes {
     /// Encodes `values` as the acceptances of consecutive slots from `first` in
     /// `ballot`.
-    pub(crate) fn encode(ballot: Ballot, first: Slot, values: &[Value]) -> EntryBytes {
+    pub(crate) fn encode<S: StateMachine>(
+        ballot: Ballot,
+        first: Slot,
+        values: &[Value<S>],
+    ) -> EntryBytes {
         let mut bytes =
             Vec::with_capacity(HEADER_ROOM + values.len() * super::log::ENTRY_BYTES_HINT);
         bytes.resize(HEADER_ROOM, 0);
@@ -179,19 +184,25 @@ impl fmt::Debug for EncodedEntries {
 }
 
 /// One slot an acceptor accepted but does not know chosen, reported in a promise.
-#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
-pub struct AcceptedSlot {
+#[derive(Clone, Debug)]
+#[derive_where(PartialEq, Eq, Hash)]
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub struct AcceptedSlot<S: StateMachine = Kv> {
     /// The slot.
     pub slot: Slot,
     /// The ballot it was accepted in.
     pub ballot: Ballot,
     /// The value accepted.
-    pub value: Value,
+    pub value: Value<S>,
 }
 
 /// A Multi-Paxos message.
-#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
-pub enum Message {
+#[derive(Clone, Debug)]
+#[derive_where(PartialEq, Eq, Hash)]
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub enum Message<S: StateMachine = Kv> {
     /// Phase 1(a) for every slot from `first_unchosen` on (§3: "phase 1 for infinitely
     /// many instances" in one message).
     Prepare {
@@ -209,7 +220,7 @@ pub enum Message {
         /// The acceptor's first slot not known chosen (everything below is chosen).
         first_unchosen: Slot,
         /// Accepted, not known chosen, at or after `max(asked, first_unchosen)`.
-        accepted: Vec<AcceptedSlot>,
+        accepted: Vec<AcceptedSlot<S>>,
     },
     /// A prepare, accept or heartbeat refused because of a higher promise.
     Nack {
@@ -228,7 +239,7 @@ pub enum Message {
         /// Slot of `values[0]`.
         first: Slot,
         /// One value per slot (a batch when the window was full).
-        values: Vec<Value>,
+        values: Vec<Value<S>>,
         /// The leader's first slot not known chosen: everything below is chosen.
         decided: Slot,
         /// The entries' storage bytes, when the leader's are at hand (not sent).
@@ -274,7 +285,7 @@ pub enum Message {
         /// Slot of `values[0]`.
         first: Slot,
         /// Chosen values.
-        values: Vec<Value>,
+        values: Vec<Value<S>>,
         /// The sender's first slot not known chosen (ask again below it).
         decided: Slot,
     },
@@ -283,7 +294,7 @@ pub enum Message {
     Snapshot {
         /// First slot not covered.
         below: Slot,
-        /// `KvStateMachine::snapshot` bytes.
+        /// `Sessions::snapshot` bytes of the application.
         data: Arc<Vec<u8>>,
     },
 }
@@ -358,7 +369,7 @@ mod tests {
             decided: Slot(1),
             encoded,
         };
-        let bytes = EntryBytes::encode(Ballot::ZERO, Slot(1), &[Value::Noop]);
+        let bytes = EntryBytes::encode(Ballot::ZERO, Slot(1), &[Value::<Kv>::Noop]);
         let with = accept(EncodedEntries::shared(Arc::new(bytes)));
         assert_eq!(with, accept(EncodedEntries::NONE));
         let wire = synod_core::codec::encode(&with);

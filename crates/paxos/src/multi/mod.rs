@@ -1,5 +1,5 @@
 //! Multi-Paxos: a sequence of single-decree instances ("slots") run by a stable
-//! leader, replicating the shared [`synod_core::KvStateMachine`].
+//! leader, replicating any [`synod_core::StateMachine`] (by default the KV).
 //!
 //! Sources: "Paxos Made Simple" §3 (Lamport 2001) for the algorithm; "Paxos Made
 //! Live" (Chandra, Griesemer, Redstone 2007) for the engineering (catch-up,

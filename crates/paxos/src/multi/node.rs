@@ -8,13 +8,14 @@ use super::journal::{JournalFacts, StepJournal};
 use super::log::{LogRun, SlotLog, META_FIRST_UNCHOSEN, META_LOG_START, META_RUN_FLOOR};
 use super::message::Message;
 use crate::types::{Ballot, Slot, Value};
+use derive_where::derive_where;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 use synod_core::{
-    codec, ClientId, ClientRequest, DurableWaits, KvCommand, KvOp, KvResult, KvStateMachine, Node,
-    NodeEffects, NodeId, Outcome, Prng, Recovered, Time,
+    codec, ClientId, ClientRequest, DurableWaits, Kv, KvOp, KvResult, Node, NodeEffects, NodeId,
+    Outcome, Prng, Recovered, SessionCommand, Sessions, StateMachine, Time,
 };
 
 /// Meta key of the acceptor's promised ballot.
@@ -31,17 +32,28 @@ pub enum MultiPaxosTimer {
 }
 
 /// A client request.
-#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
-pub enum Request {
-    /// A KV operation. Writes go through the log; `get` is a read round (see `read`).
-    Kv(KvOp),
+#[derive(Clone, Debug)]
+#[derive_where(PartialEq, Eq, Hash)]
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub enum Request<S: StateMachine = Kv> {
+    /// A command of the application, chosen in a slot and executed once (per
+    /// `(client, seq)`).
+    Command(S::Command),
+    /// A read of the application: a read round, no slot (see `read`).
+    Query(S::Query),
 }
 
 /// A successful answer.
-#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
-pub enum Response {
-    /// Result of a KV operation.
-    Kv(KvResult),
+#[derive(Clone, Debug)]
+#[derive_where(PartialEq, Eq, Hash)]
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub enum Response<S: StateMachine = Kv> {
+    /// What executing a [`Request::Command`] returned.
+    Output(S::Output),
+    /// What a [`Request::Query`] returned.
+    QueryOutput(S::QueryOutput),
 }
 
 /// A client waiting for an answer.
@@ -57,23 +69,25 @@ impl Waiter {
     /// phase-2 quorum holds it durably — a peer's `Accepted` follows its write, and
     /// our own acceptance counts once `on_persisted` confirmed it — so the answer
     /// depends on no batch still being written.
-    pub(crate) fn answer(self, outcome: Outcome<Response>, out: &mut Fx) {
+    pub(crate) fn answer<S: StateMachine>(self, outcome: Outcome<Response<S>>, out: &mut Fx<S>) {
         out.reply_early(self.client, self.seq, outcome);
     }
 }
 
 /// What a promise told a candidate.
-#[derive(Clone, PartialEq, Eq, Hash, Debug)]
-pub(crate) struct Report {
+#[derive(Clone, Debug)]
+#[derive_where(PartialEq, Eq, Hash)]
+pub(crate) struct Report<S: StateMachine> {
     pub first_unchosen: Slot,
-    pub accepted: Vec<super::message::AcceptedSlot>,
+    pub accepted: Vec<super::message::AcceptedSlot<S>>,
 }
 
 /// A candidate's phase 1 in progress.
-#[derive(Clone, PartialEq, Eq, Hash, Debug)]
-pub(crate) struct Phase1 {
+#[derive(Clone, Debug)]
+#[derive_where(PartialEq, Eq, Hash)]
+pub(crate) struct Phase1<S: StateMachine> {
     pub ballot: Ballot,
-    pub promises: BTreeMap<NodeId, Report>,
+    pub promises: BTreeMap<NodeId, Report<S>>,
     pub refusals: BTreeSet<NodeId>,
 }
 
@@ -113,20 +127,22 @@ pub(crate) struct Peer {
 }
 
 /// A read waiting for its confirmation round and for execution to reach `index`.
-#[derive(Clone, PartialEq, Eq, Hash, Debug)]
-pub(crate) struct PendingRead {
+#[derive(Clone, Debug)]
+#[derive_where(PartialEq, Eq, Hash)]
+pub(crate) struct PendingRead<S: StateMachine> {
     pub ctx: u64,
     pub index: Slot,
     pub waiter: Waiter,
-    pub key: String,
+    pub query: S::Query,
 }
 
 /// Leader-only state. Invariants: `batches` are consecutive runs covering exactly
 /// `decided..next_slot`, the first of them not chosen (chosen ones are retired from
 /// the front); `unchosen` counts those not chosen; `waiters` are in slot order,
 /// at or above the execution index.
-#[derive(Clone, PartialEq, Eq, Hash, Debug)]
-pub(crate) struct LeaderState {
+#[derive(Clone, Debug)]
+#[derive_where(PartialEq, Eq, Hash)]
+pub(crate) struct LeaderState<S: StateMachine> {
     /// First slot of this ballot's takeover: below it, everything was chosen
     /// before we led (we may still have to fetch those values).
     pub start: Slot,
@@ -135,7 +151,7 @@ pub(crate) struct LeaderState {
     pub batches: VecDeque<Batch>,
     /// Batches not chosen yet: the accept window in use.
     pub unchosen: usize,
-    pub queue: VecDeque<(Waiter, Arc<KvCommand>)>,
+    pub queue: VecDeque<(Waiter, Arc<SessionCommand<S::Command>>)>,
     /// Clients waiting for the slots we proposed their commands in.
     pub waiters: VecDeque<(Slot, Waiter)>,
     /// First slot not known chosen.
@@ -143,7 +159,7 @@ pub(crate) struct LeaderState {
     /// End of the slots re-proposed at takeover: reads wait until they are executed.
     pub takeover_end: Slot,
     pub peers: BTreeMap<NodeId, Peer>,
-    pub reads: VecDeque<PendingRead>,
+    pub reads: VecDeque<PendingRead<S>>,
     pub read_ctx: u64,
     pub since: Time,
     pub heartbeat_at: Time,
@@ -159,23 +175,24 @@ pub(crate) struct LeaderState {
 }
 
 /// A node's role.
-#[derive(Clone, PartialEq, Eq, Hash, Debug)]
-pub(crate) enum Role {
+#[derive(Clone, Debug)]
+#[derive_where(PartialEq, Eq, Hash)]
+pub(crate) enum Role<S: StateMachine> {
     Follower,
-    Candidate(Box<Phase1>),
-    Leader(Box<LeaderState>),
+    Candidate(Box<Phase1<S>>),
+    Leader(Box<LeaderState<S>>),
 }
 
 /// One Multi-Paxos replica: proposer (leader), acceptor and learner at once.
-#[derive(Clone, PartialEq, Eq, Hash, Debug)]
-pub struct MultiPaxosNode {
+#[derive(Clone, Debug)]
+pub struct MultiPaxosNode<S: StateMachine = Kv> {
     pub(crate) cfg: MultiPaxosConfig,
     pub(crate) rng: Prng,
     // Durable: the promise and the slot log (written through each input's batch).
     pub(crate) promised: Ballot,
-    pub(crate) log: SlotLog,
+    pub(crate) log: SlotLog<S>,
     // Volatile.
-    pub(crate) role: Role,
+    pub(crate) role: Role<S>,
     pub(crate) leader: Option<NodeId>,
     pub(crate) leader_contact: Option<Time>,
     /// When we start phase 1 unless a leader is heard from before.
@@ -187,7 +204,7 @@ pub struct MultiPaxosNode {
     /// so moving the deadline later needs no new timer (see `follow`).
     pub(crate) election_armed: Option<Time>,
     pub(crate) first_unexecuted: Slot,
-    pub(crate) kv: KvStateMachine,
+    pub(crate) app: Sessions<S>,
     pub(crate) snapshot: Option<(Slot, Arc<Vec<u8>>)>,
     /// The outstanding catch-up request: when it was sent and the slot it asked
     /// from, which its answer echoes (see `learner`).
@@ -195,22 +212,25 @@ pub struct MultiPaxosNode {
     /// The highest round seen anywhere, so our next ballot tops it.
     pub(crate) round_seen: u64,
     /// What the current input accepted and executed (see `journal`).
-    pub(crate) facts: JournalFacts,
+    pub(crate) facts: JournalFacts<S>,
     pub(crate) now: Time,
     /// Tag of the latest persist notification asked for (volatile: the driver's
     /// notifications do not outlive the process).
     pub(crate) persist_tag: u64,
+    /// Set when the node found state it cannot trust (see [`Node::halted`]); from
+    /// then on it ignores every input.
+    pub(crate) halted: Option<String>,
 }
 
 /// Effects of a Multi-Paxos node.
-pub type Fx = NodeEffects<MultiPaxosNode>;
+pub type Fx<S = Kv> = NodeEffects<MultiPaxosNode<S>>;
 
-impl MultiPaxosNode {
+impl<S: StateMachine> MultiPaxosNode<S> {
     /// A node with configuration `cfg`. Call [`Node::on_start`] before anything else.
     ///
     /// # Panics
     /// If the configuration is inconsistent (see [`MultiPaxosConfig::validate`]).
-    pub fn new(cfg: MultiPaxosConfig) -> MultiPaxosNode {
+    pub fn new(cfg: MultiPaxosConfig) -> MultiPaxosNode<S> {
         if let Err(e) = cfg.validate() {
             panic!("invalid Multi-Paxos configuration: {e}");
         }
@@ -226,13 +246,14 @@ impl MultiPaxosNode {
             election_timeout: Duration::ZERO,
             election_armed: None,
             first_unexecuted: Slot::FIRST,
-            kv: KvStateMachine::new(),
+            app: Sessions::default(),
             snapshot: None,
             catchup_asked: None,
             round_seen: 0,
             facts: JournalFacts::default(),
             now: Time::ZERO,
             persist_tag: 0,
+            halted: None,
         }
     }
 
@@ -293,23 +314,23 @@ impl MultiPaxosNode {
         }
     }
     /// The slot log.
-    pub fn log(&self) -> &SlotLog {
+    pub fn log(&self) -> &SlotLog<S> {
         &self.log
     }
     /// What the acceptor accepted at `slot`, if it holds an acceptance there.
-    pub fn accepted_at(&self, slot: Slot) -> Option<(Ballot, &Value)> {
+    pub fn accepted_at(&self, slot: Slot) -> Option<(Ballot, &Value<S>)> {
         self.log.accepted(slot)
     }
     /// The replicated state machine.
-    pub fn state_machine(&self) -> &KvStateMachine {
-        &self.kv
+    pub fn state_machine(&self) -> &Sessions<S> {
+        &self.app
     }
     /// The first slot the latest snapshot does not cover, if there is one.
     pub fn snapshot_below(&self) -> Option<Slot> {
         self.snapshot.as_ref().map(|(s, _)| *s)
     }
     /// What the last input accepted and executed.
-    pub fn journal(&self) -> &StepJournal {
+    pub fn journal(&self) -> &StepJournal<S> {
         self.facts.view(&self.log)
     }
 
@@ -318,14 +339,14 @@ impl MultiPaxosNode {
     /// Persists the promise: "Paxos Made Simple" §2.3, an acceptor must remember its
     /// promise "even if it fails and is then restarted". Every message that depends
     /// on it leaves after this input's batch is durable.
-    pub(crate) fn persist_promised(&self, out: &mut Fx) {
+    pub(crate) fn persist_promised(&self, out: &mut Fx<S>) {
         out.persist
             .set_meta(META_PROMISED, codec::encode(&self.promised));
     }
 
     /// Raises the promise to `ballot` (an accept or prepare for a higher ballot). A
     /// leader or candidate of a lower ballot is thereby deposed.
-    pub(crate) fn raise_promise(&mut self, ballot: Ballot, out: &mut Fx) {
+    pub(crate) fn raise_promise(&mut self, ballot: Ballot, out: &mut Fx<S>) {
         assert!(ballot >= self.promised, "promise going down");
         self.note_round(ballot);
         if ballot == self.promised {
@@ -346,7 +367,7 @@ impl MultiPaxosNode {
     /// deadline back). The timer already armed fires at or before the new deadline
     /// and is re-armed then (`on_election_timer`), so the steady stream of accepts
     /// costs no timer operation each.
-    pub(crate) fn follow(&mut self, leader: NodeId, out: &mut Fx) {
+    pub(crate) fn follow(&mut self, leader: NodeId, out: &mut Fx<S>) {
         if !matches!(self.role, Role::Follower) {
             self.step_down(Some(leader), out);
         }
@@ -360,9 +381,9 @@ impl MultiPaxosNode {
 
     /// Leaves the leader or candidate role. A deposed leader cannot tell whether its
     /// proposals will be chosen: their clients learn `Unknown` (and retry with the
-    /// same sequence number, which the KV dedup makes safe). Queued commands and
+    /// same sequence number, which the session layer's dedup makes safe). Queued commands and
     /// reads never left this node: `NotLeader`.
-    pub(crate) fn step_down(&mut self, hint: Option<NodeId>, out: &mut Fx) {
+    pub(crate) fn step_down(&mut self, hint: Option<NodeId>, out: &mut Fx<S>) {
         let old = std::mem::replace(&mut self.role, Role::Follower);
         self.leader = hint.filter(|&l| l != self.cfg.id);
         if let Role::Leader(st) = old {
@@ -385,7 +406,7 @@ impl MultiPaxosNode {
     }
 
     /// Arms the election timer at a random point of `[min, max)`.
-    pub(crate) fn reset_election_timer(&mut self, out: &mut Fx) {
+    pub(crate) fn reset_election_timer(&mut self, out: &mut Fx<S>) {
         self.election_timeout = self
             .rng
             .duration_between(self.cfg.election_timeout_min, self.cfg.election_timeout_max);
@@ -393,14 +414,14 @@ impl MultiPaxosNode {
         self.arm_election_timer(out);
     }
 
-    fn arm_election_timer(&mut self, out: &mut Fx) {
+    fn arm_election_timer(&mut self, out: &mut Fx<S>) {
         self.election_armed = Some(self.election_deadline);
         out.set_timer(MultiPaxosTimer::Election, self.election_deadline);
     }
 
     /// The election timer fired: start phase 1 if the deadline passed (and we do
     /// not lead), else wait for the deadline, which hearing from the leader moved.
-    fn on_election_timer(&mut self, out: &mut Fx) {
+    fn on_election_timer(&mut self, out: &mut Fx<S>) {
         self.election_armed = None;
         if self.is_leader() {
             return; // stepping down re-arms it
@@ -415,7 +436,7 @@ impl MultiPaxosNode {
     /// Executes chosen slots in order ("Paxos Made Simple" §3: a server "can execute
     /// command i only after it has learned commands 1 through i"), answers the
     /// clients waiting on them, serves ready reads and snapshots if due.
-    pub(crate) fn execute_chosen(&mut self, out: &mut Fx) {
+    pub(crate) fn execute_chosen(&mut self, out: &mut Fx<S>) {
         while self.first_unexecuted < self.log.first_unchosen() {
             let slot = self.first_unexecuted;
             let value = self
@@ -424,7 +445,7 @@ impl MultiPaxosNode {
                 .unwrap_or_else(|| panic!("chosen {slot} is not in the log"));
             let result = match value {
                 Value::Noop => None,
-                Value::Command(cmd) => self.kv.apply(cmd).into_result(),
+                Value::Command(cmd) => self.app.apply(cmd).into_result(),
             };
             self.first_unexecuted = slot.next();
             if let Role::Leader(st) = &mut self.role {
@@ -439,7 +460,7 @@ impl MultiPaxosNode {
                             "{slot} chose another value than its leader proposed"
                         );
                         if let Some(r) = result {
-                            w.answer(Outcome::Done(Response::Kv(r)), out);
+                            w.answer(Outcome::Done(Response::Output(r)), out);
                         }
                     }
                 }
@@ -450,14 +471,19 @@ impl MultiPaxosNode {
         self.maybe_snapshot(out);
     }
 
-    fn recover(&mut self, rec: Recovered) {
-        self.promised = meta(&rec, META_PROMISED).unwrap_or(Ballot::ZERO);
+    /// Rebuilds the durable state. Bytes that do not decode (a corrupt promise,
+    /// snapshot or log run) are an error naming what is wrong: the node halts
+    /// rather than run on state it cannot trust.
+    fn recover(&mut self, rec: Recovered) -> Result<(), String> {
+        self.promised = meta(&rec, META_PROMISED)?.unwrap_or(Ballot::ZERO);
         self.round_seen = self.promised.round;
-        let start: Slot = meta(&rec, META_LOG_START).unwrap_or(Slot::FIRST);
-        let first_unchosen: Slot = meta(&rec, META_FIRST_UNCHOSEN).unwrap_or(Slot::FIRST);
+        let start: Slot = meta(&rec, META_LOG_START)?.unwrap_or(Slot::FIRST);
+        let first_unchosen: Slot = meta(&rec, META_FIRST_UNCHOSEN)?.unwrap_or(Slot::FIRST);
         if let Some(snap) = &rec.snapshot {
-            let below: Slot = codec::decode(&snap.meta).expect("corrupt snapshot meta");
-            self.kv = KvStateMachine::restore(&snap.data).expect("corrupt snapshot data");
+            let below: Slot =
+                codec::decode(&snap.meta).map_err(|e| format!("corrupt snapshot meta: {e}"))?;
+            self.app = Sessions::restore(&snap.data)
+                .map_err(|e| format!("corrupt snapshot data below {below}: {e}"))?;
             assert!(
                 below >= start,
                 "snapshot below {below} leaves a gap to log start {start}"
@@ -465,16 +491,21 @@ impl MultiPaxosNode {
             self.first_unexecuted = below;
             self.snapshot = Some((below, Arc::new(snap.data.clone())));
         }
-        let run_floor: u64 = meta(&rec, META_RUN_FLOOR).unwrap_or(1);
-        let runs = rec.log.iter().map(|(i, b)| {
-            let run: LogRun = codec::decode(b).expect("corrupt log run");
-            (*i, run)
-        });
+        let run_floor: u64 = meta(&rec, META_RUN_FLOOR)?.unwrap_or(1);
+        let runs = rec
+            .log
+            .iter()
+            .map(|(i, b)| match codec::decode::<LogRun<S>>(b) {
+                Ok(run) => Ok((*i, run)),
+                Err(e) => Err(format!("corrupt log run {i}: {e}")),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         self.log = SlotLog::recover(start, first_unchosen, run_floor, runs);
         assert!(
             self.first_unexecuted <= self.log.first_unchosen(),
             "snapshot beyond the chosen prefix"
         );
+        Ok(())
     }
 
     fn begin_input(&mut self, now: Time) {
@@ -485,7 +516,7 @@ impl MultiPaxosNode {
     /// Queues a client write at the leader, or refuses it when the queue is full
     /// even after proposing what the window takes (nothing was proposed). Returns
     /// `true` if it queued it.
-    fn queue_write(&mut self, waiter: Waiter, op: KvOp, out: &mut Fx) -> bool {
+    fn queue_write(&mut self, waiter: Waiter, op: S::Command, out: &mut Fx<S>) -> bool {
         let max = self.cfg.proposal_queue_max;
         if matches!(&self.role, Role::Leader(st) if st.queue.len() >= max) {
             self.propose_queued(out);
@@ -497,7 +528,7 @@ impl MultiPaxosNode {
             out.reply(waiter.client, waiter.seq, Outcome::Unavailable);
             return false;
         }
-        let cmd = Arc::new(KvCommand {
+        let cmd = Arc::new(SessionCommand {
             client: waiter.client,
             seq: waiter.seq,
             op,
@@ -507,14 +538,12 @@ impl MultiPaxosNode {
     }
 }
 
-/// Decodes meta `key`, if set.
-///
-/// # Panics
-/// If the stored bytes do not decode (storage corruption must stop the node).
-fn meta<T: serde::de::DeserializeOwned>(rec: &Recovered, key: &str) -> Option<T> {
+/// Decodes meta `key`, if set; an error naming the key if its bytes do not decode.
+fn meta<T: serde::de::DeserializeOwned>(rec: &Recovered, key: &str) -> Result<Option<T>, String> {
     rec.meta
         .get(key)
-        .map(|b| codec::decode(b).unwrap_or_else(|e| panic!("corrupt {key}: {e}")))
+        .map(|b| codec::decode(b).map_err(|e| format!("corrupt {key}: {e}")))
+        .transpose()
 }
 
 impl synod_core::KvNode for MultiPaxosNode {
@@ -525,43 +554,61 @@ impl synod_core::KvNode for MultiPaxosNode {
     }
 
     fn kv_request(op: KvOp) -> Request {
-        Request::Kv(op)
+        match op {
+            KvOp::Get { key } => Request::Query(key),
+            op => Request::Command(op),
+        }
     }
 
     fn kv_result(response: &Response) -> KvResult {
         match response {
-            Response::Kv(r) => r.clone(),
+            Response::Output(r) => r.clone(),
+            Response::QueryOutput(value) => KvResult::Value(value.clone()),
         }
     }
 }
 
-impl Node for MultiPaxosNode {
-    type Message = Message;
+impl<S: StateMachine> Node for MultiPaxosNode<S> {
+    type Message = Message<S>;
     type Timer = MultiPaxosTimer;
-    type Request = Request;
-    type Response = Response;
+    type Request = Request<S>;
+    type Response = Response<S>;
 
     fn id(&self) -> NodeId {
         self.cfg.id
     }
 
-    fn on_start(&mut self, now: Time, recovered: Recovered, out: &mut Fx) {
+    fn on_start(&mut self, now: Time, recovered: Recovered, out: &mut Fx<S>) {
         self.now = now;
         self.facts.clear();
-        self.recover(recovered);
+        if let Err(reason) = self.recover(recovered) {
+            tracing::error!(%reason, "halting: storage holds what this node cannot read");
+            self.halted = Some(reason);
+            return;
+        }
         tracing::debug!(promised = %self.promised, first_unchosen = %self.log.first_unchosen(), "recovered");
         self.execute_chosen(out);
         self.reset_election_timer(out);
     }
 
-    fn on_message(&mut self, now: Time, from: NodeId, msg: Message, out: &mut Fx) {
+    fn halted(&self) -> Option<&str> {
+        self.halted.as_deref()
+    }
+
+    fn on_message(&mut self, now: Time, from: NodeId, msg: Message<S>, out: &mut Fx<S>) {
         self.begin_input(now);
+        if self.halted.is_some() {
+            return;
+        }
         self.dispatch(from, msg, out);
         self.log.save_frontier(&mut out.persist, false);
     }
 
-    fn on_timer(&mut self, now: Time, timer: MultiPaxosTimer, out: &mut Fx) {
+    fn on_timer(&mut self, now: Time, timer: MultiPaxosTimer, out: &mut Fx<S>) {
         self.begin_input(now);
+        if self.halted.is_some() {
+            return;
+        }
         match timer {
             MultiPaxosTimer::Election => self.on_election_timer(out),
             MultiPaxosTimer::Heartbeat => {
@@ -574,7 +621,7 @@ impl Node for MultiPaxosNode {
         self.log.save_frontier(&mut out.persist, false);
     }
 
-    fn on_client_request(&mut self, now: Time, req: ClientRequest<Request>, out: &mut Fx) {
+    fn on_client_request(&mut self, now: Time, req: ClientRequest<Request<S>>, out: &mut Fx<S>) {
         self.on_client_requests(now, [req], out);
     }
 
@@ -583,8 +630,8 @@ impl Node for MultiPaxosNode {
     fn on_client_requests(
         &mut self,
         now: Time,
-        requests: impl IntoIterator<Item = ClientRequest<Request>>,
-        out: &mut Fx,
+        requests: impl IntoIterator<Item = ClientRequest<Request<S>>>,
+        out: &mut Fx<S>,
     ) {
         self.begin_input(now);
         let mut wrote = false;
@@ -599,8 +646,8 @@ impl Node for MultiPaxosNode {
                 continue;
             }
             match req.op {
-                Request::Kv(KvOp::Get { key }) => self.read(waiter, key, out),
-                Request::Kv(op) => wrote |= self.queue_write(waiter, op, out),
+                Request::Query(query) => self.read(waiter, query, out),
+                Request::Command(op) => wrote |= self.queue_write(waiter, op, out),
             }
         }
         if wrote {
@@ -609,15 +656,15 @@ impl Node for MultiPaxosNode {
         self.log.save_frontier(&mut out.persist, false);
     }
 
-    fn on_persisted(&mut self, now: Time, tag: u64, out: &mut Fx) {
+    fn on_persisted(&mut self, now: Time, tag: u64, out: &mut Fx<S>) {
         self.begin_input(now);
         self.on_own_acceptances_durable(tag, out);
         self.log.save_frontier(&mut out.persist, false);
     }
 }
 
-impl MultiPaxosNode {
-    fn dispatch(&mut self, from: NodeId, msg: Message, out: &mut Fx) {
+impl<S: StateMachine> MultiPaxosNode<S> {
+    fn dispatch(&mut self, from: NodeId, msg: Message<S>, out: &mut Fx<S>) {
         match msg {
             Message::Prepare {
                 ballot,

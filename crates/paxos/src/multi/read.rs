@@ -18,11 +18,11 @@
 //! leases). The cost is one heartbeat round per read; reads never touch the disk.
 
 use super::node::{Fx, MultiPaxosNode, PendingRead, Response, Role, Waiter};
-use synod_core::{KvResult, Outcome};
+use synod_core::{Outcome, StateMachine};
 
-impl MultiPaxosNode {
+impl<S: StateMachine> MultiPaxosNode<S> {
     /// Starts a read of `key` for `waiter` (the caller checked we lead).
-    pub(crate) fn read(&mut self, waiter: Waiter, key: String, out: &mut Fx) {
+    pub(crate) fn read(&mut self, waiter: Waiter, query: S::Query, out: &mut Fx<S>) {
         let Role::Leader(st) = &mut self.role else {
             unreachable!("only a leader reads");
         };
@@ -33,7 +33,7 @@ impl MultiPaxosNode {
             ctx,
             index,
             waiter,
-            key,
+            query,
         });
         self.send_heartbeats(Some(ctx), out);
         self.serve_reads(out);
@@ -41,7 +41,7 @@ impl MultiPaxosNode {
 
     /// Answers, in arrival order, every read whose round is confirmed and whose
     /// index is executed.
-    pub(crate) fn serve_reads(&mut self, out: &mut Fx) {
+    pub(crate) fn serve_reads(&mut self, out: &mut Fx<S>) {
         let Role::Leader(st) = &mut self.role else {
             return;
         };
@@ -58,8 +58,8 @@ impl MultiPaxosNode {
                 break;
             }
             let read = st.reads.pop_front().expect("front exists");
-            let value = self.kv.read(&read.key).map(str::to_owned);
-            let answer = Outcome::Done(Response::Kv(KvResult::Value(value)));
+            let value = self.app.app().query(&read.query);
+            let answer = Outcome::Done(Response::QueryOutput(value));
             read.waiter.answer(answer, out);
         }
     }

@@ -25,6 +25,7 @@ use super::node::{AckSet, Batch, Fx, MultiPaxosNode, MultiPaxosTimer, Role};
 use crate::types::{Ballot, Slot, Value};
 use std::sync::Arc;
 use synod_core::NodeId;
+use synod_core::StateMachine;
 
 /// Accept messages in flight below which the writes of a client input are proposed
 /// at once: half the window, rounded up (so a window of one still proposes). Above
@@ -70,11 +71,11 @@ pub(crate) fn ack_range(
     newly_chosen
 }
 
-impl MultiPaxosNode {
+impl<S: StateMachine> MultiPaxosNode<S> {
     /// Proposes the queued writes of a client input now, as one batch, if at most
     /// half the window is in use ([`lone_max`]); else they wait for a batch to
     /// complete (`advance_decided` drains the queue into the freed window).
-    pub(crate) fn propose_queued(&mut self, out: &mut Fx) {
+    pub(crate) fn propose_queued(&mut self, out: &mut Fx<S>) {
         let Role::Leader(st) = &self.role else {
             return;
         };
@@ -87,7 +88,7 @@ impl MultiPaxosNode {
     /// them ourselves (written in this input's batch; we count ourselves once it is
     /// durable) and send one accept message to every peer — at once if our ballot is
     /// durable, else after this batch. The caller registered the waiting clients.
-    pub(crate) fn propose_batch(&mut self, values: Vec<Value>, out: &mut Fx) {
+    pub(crate) fn propose_batch(&mut self, values: Vec<Value<S>>, out: &mut Fx<S>) {
         let (ballot, now) = (self.promised, self.now);
         let Role::Leader(st) = &mut self.role else {
             return;
@@ -159,7 +160,7 @@ impl MultiPaxosNode {
     /// Asks the driver to confirm this input's batch (`Effects::persist_notify`),
     /// which holds our acceptance of every slot proposed so far; one notification
     /// covers all proposals of an input.
-    pub(crate) fn await_durable(&mut self, out: &mut Fx) {
+    pub(crate) fn await_durable(&mut self, out: &mut Fx<S>) {
         let Role::Leader(st) = &mut self.role else {
             return;
         };
@@ -171,7 +172,7 @@ impl MultiPaxosNode {
     /// The batch tagged `tag` is durable, and with it every batch before it: our
     /// acceptances there now count toward phase-2 quorums, and our ballot's promise
     /// is durable. Notifications of an earlier leadership find no wait of ours.
-    pub(crate) fn on_own_acceptances_durable(&mut self, tag: u64, out: &mut Fx) {
+    pub(crate) fn on_own_acceptances_durable(&mut self, tag: u64, out: &mut Fx<S>) {
         let (me, q2) = (self.cfg.member_bit(self.cfg.id), self.cfg.phase2_quorum);
         let Role::Leader(st) = &mut self.role else {
             return;
@@ -191,7 +192,7 @@ impl MultiPaxosNode {
 
     /// Proposes one batch of queued commands if the window has room; returns
     /// `true` if it did.
-    fn drain_one_batch(&mut self, out: &mut Fx) -> bool {
+    fn drain_one_batch(&mut self, out: &mut Fx<S>) -> bool {
         let Role::Leader(st) = &mut self.role else {
             return false;
         };
@@ -220,7 +221,7 @@ impl MultiPaxosNode {
         first: Slot,
         last: Slot,
         first_unchosen: Slot,
-        out: &mut Fx,
+        out: &mut Fx<S>,
     ) {
         if ballot != self.promised {
             return; // for an earlier ballot of ours, or we were deposed since
@@ -244,14 +245,14 @@ impl MultiPaxosNode {
     /// A value is chosen once a phase-2 quorum accepted it in our ballot ("Paxos
     /// Made Simple" §2.2). Moves `decided`, frees completed batches, learns and
     /// executes what we now know chosen, and refills the window from the queue.
-    pub(crate) fn advance_decided(&mut self, out: &mut Fx) {
+    pub(crate) fn advance_decided(&mut self, out: &mut Fx<S>) {
         self.retire_chosen(out);
         while self.drain_one_batch(out) {}
     }
 
     /// Retires the chosen batches at the front: everything below the first batch
     /// not chosen is chosen, so `decided` moves there.
-    fn retire_chosen(&mut self, out: &mut Fx) {
+    fn retire_chosen(&mut self, out: &mut Fx<S>) {
         let ballot = self.promised;
         let Role::Leader(st) = &mut self.role else {
             return;
@@ -267,7 +268,7 @@ impl MultiPaxosNode {
 
     /// Leader heartbeat: check-quorum, heartbeats to peers not sent an accept in
     /// the last interval, retransmission, and our own catch-up.
-    pub(crate) fn on_heartbeat_timer(&mut self, out: &mut Fx) {
+    pub(crate) fn on_heartbeat_timer(&mut self, out: &mut Fx<S>) {
         if self.lost_quorum() {
             tracing::debug!(ballot = %self.promised, "no quorum heard: stepping down");
             self.step_down(None, out);
@@ -303,7 +304,7 @@ impl MultiPaxosNode {
 
     /// Sends a heartbeat to every peer — all of them for a read round (`Some(ctx)`),
     /// else only those not sent anything within the last interval.
-    pub(crate) fn send_heartbeats(&mut self, read_round: Option<u64>, out: &mut Fx) {
+    pub(crate) fn send_heartbeats(&mut self, read_round: Option<u64>, out: &mut Fx<S>) {
         let (ballot, now, interval) = (self.promised, self.now, self.cfg.heartbeat_interval);
         let Role::Leader(st) = &mut self.role else {
             return;
@@ -326,7 +327,7 @@ impl MultiPaxosNode {
     /// Resends, whole, each batch not chosen that a peer has not acknowledged
     /// within a heartbeat interval (the accept or its answer was lost, or the peer
     /// was down). The values come from our own acceptances in our ballot.
-    fn retransmit(&mut self, out: &mut Fx) {
+    fn retransmit(&mut self, out: &mut Fx<S>) {
         let (ballot, now, interval) = (self.promised, self.now, self.cfg.heartbeat_interval);
         let Role::Leader(st) = &mut self.role else {
             return;
@@ -337,7 +338,7 @@ impl MultiPaxosNode {
             }
             batch.sent_at = now;
             let missing = st.peers.iter().filter(|(_, p)| batch.acks & p.bit == 0);
-            let mut values: Option<Vec<Value>> = None;
+            let mut values: Option<Vec<Value<S>>> = None;
             for (&peer, _) in missing {
                 let values = values.get_or_insert_with(|| {
                     (batch.first.0..=batch.last.0)
@@ -362,7 +363,7 @@ impl MultiPaxosNode {
     /// A leader that took over behind its quorum (slots below its takeover start it
     /// does not hold) fetches them from the live peer whose latest answer says it
     /// knows the most (`Peer::first_unchosen`).
-    fn leader_catch_up(&mut self, out: &mut Fx) {
+    fn leader_catch_up(&mut self, out: &mut Fx<S>) {
         let Role::Leader(st) = &self.role else {
             return;
         };
@@ -390,7 +391,7 @@ impl MultiPaxosNode {
         ballot: Ballot,
         read_ctx: u64,
         first_unchosen: Slot,
-        out: &mut Fx,
+        out: &mut Fx<S>,
     ) {
         if ballot != self.promised {
             return;

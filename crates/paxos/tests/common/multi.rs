@@ -10,11 +10,11 @@ use synod_paxos::{
 
 pub type MultiCluster = Cluster<MultiPaxosNode>;
 
-pub const WRITTEN: Outcome<Response> = Outcome::Done(Response::Kv(KvResult::Written));
+pub const WRITTEN: Outcome<Response> = Outcome::Done(Response::Output(KvResult::Written));
 
 /// `Outcome::Done` of a read returning `v`.
 pub fn read_ok(v: Option<&str>) -> Outcome<Response> {
-    Outcome::Done(Response::Kv(KvResult::Value(v.map(str::to_owned))))
+    Outcome::Done(Response::QueryOutput(v.map(str::to_owned)))
 }
 
 /// `size` nodes with `MultiPaxosConfig::lan` and seed 1.
@@ -62,11 +62,11 @@ pub fn kind(m: &Message) -> &'static str {
 impl MultiCluster {
     pub fn put(&mut self, id: u64, key: &str, value: &str) -> Ticket {
         let (key, value) = (key.to_owned(), value.to_owned());
-        self.propose(id, Request::Kv(KvOp::Put { key, value }))
+        self.propose(id, Request::Command(KvOp::Put { key, value }))
     }
     pub fn get(&mut self, id: u64, key: &str) -> Ticket {
         let key = key.to_owned();
-        self.propose(id, Request::Kv(KvOp::Get { key }))
+        self.propose(id, Request::Query(key))
     }
     /// Delivered messages of `kind` (see [`kind`]).
     pub fn count_kind(&self, k: &str) -> usize {

@@ -359,7 +359,7 @@ impl Cluster {
             reqs.push(ClientRequest {
                 client: ClientId(1000 + self.clients),
                 seq: 1,
-                op: Request::Kv(KvOp::Put { key, value }),
+                op: Request::Command(KvOp::Put { key, value }),
             });
         }
         let tickets = reqs.iter().map(|r| Ticket {
@@ -377,15 +377,10 @@ impl Cluster {
     }
     pub fn put(&mut self, id: u64, key: &str, value: &str) -> Ticket {
         let (key, value) = (key.to_owned(), value.to_owned());
-        self.propose(id, Request::Kv(KvOp::Put { key, value }))
+        self.propose(id, Request::Command(KvOp::Put { key, value }))
     }
     pub fn get(&mut self, id: u64, key: &str) -> Ticket {
-        self.propose(
-            id,
-            Request::Kv(KvOp::Get {
-                key: key.to_owned(),
-            }),
-        )
+        self.propose(id, Request::Query(key.to_owned()))
     }
 
     /// From now on, keeps persist notifications until [`Cluster::release_notifications`].
