@@ -3,14 +3,14 @@
 //! document on stdout; `synod sim` ends with `digest: <hex>`; `synod check` exits 1
 //! on any violation and prints the command that replays it.
 
-use crate::runner::{check_linearizability, run_protocol, DEFAULT_COMPARE, PROTOCOLS};
+use crate::registry;
+use crate::runner::run_protocol;
 
 /// How long one run's linearizability check may take before its verdict is `unknown`.
 const LINEARIZABILITY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 use crate::sim::config::{FaultSpec, SimConfig};
 use crate::sim::RunOutcome;
 use crate::workload::{WorkloadConfig, WorkloadName};
-use clap::builder::PossibleValuesParser;
 use clap::{Args, Parser, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;
@@ -130,7 +130,7 @@ impl RunOpts {
     pub fn run(&self, protocol: &str, seed: u64) -> Result<RunOutcome, String> {
         let mut outcome = run_protocol(protocol, self.config(seed))?;
         if !self.skip_linearizability {
-            check_linearizability(&mut outcome, LINEARIZABILITY_TIMEOUT);
+            (registry::get(protocol)?.check)(&mut outcome, LINEARIZABILITY_TIMEOUT);
         }
         Ok(outcome)
     }
@@ -153,7 +153,7 @@ impl RunOpts {
 #[derive(Args, Debug)]
 pub struct SimArgs {
     /// Protocol to run.
-    #[arg(long, value_parser = PossibleValuesParser::new(PROTOCOLS))]
+    #[arg(long, value_parser = registry::value_parser(false))]
     pub protocol: String,
     /// Master seed; the same seed replays the same run.
     #[arg(long)]
@@ -173,7 +173,7 @@ pub struct SimArgs {
 #[derive(Args, Debug)]
 pub struct CheckArgs {
     /// Protocol to run.
-    #[arg(long, value_parser = PossibleValuesParser::new(PROTOCOLS))]
+    #[arg(long, value_parser = registry::value_parser(false))]
     pub protocol: String,
     /// Number of seeds.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
@@ -201,7 +201,7 @@ pub struct CheckArgs {
 #[derive(Args, Debug)]
 pub struct CompareArgs {
     /// Protocols to compare (comma-separated).
-    #[arg(long, value_delimiter = ',', value_parser = PossibleValuesParser::new(PROTOCOLS))]
+    #[arg(long, value_delimiter = ',', value_parser = registry::value_parser(false))]
     pub protocols: Vec<String>,
     /// Seeds per protocol.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
@@ -614,7 +614,7 @@ impl Summary {
 
 fn cmd_compare(args: &CompareArgs, out: &mut dyn Write) -> Result<i32, String> {
     let protocols: Vec<String> = if args.protocols.is_empty() {
-        DEFAULT_COMPARE.iter().map(|s| s.to_string()).collect()
+        registry::names().into_iter().map(str::to_string).collect()
     } else {
         args.protocols.clone()
     };

@@ -1,7 +1,7 @@
 //! The real-cluster subcommands: `synod node`, `synod cluster up|down` and
 //! `synod bench`.
 
-use crate::loadgen::{self, LoadConfig, LoadReport};
+use crate::loadgen::{LoadConfig, LoadReport};
 use crate::workload::{WorkloadConfig, WorkloadName};
 use clap::Args;
 use std::io::Write;
@@ -66,6 +66,46 @@ fn fresh_client_id_base() -> u64 {
     micros << 20
 }
 
+/// The real-node hooks of the protocol `name`.
+fn real_protocol(name: &str) -> Result<crate::registry::Real, String> {
+    let protocol = crate::registry::get(name)?;
+    protocol
+        .real
+        .ok_or_else(|| format!("`{name}` runs only in the simulator"))
+}
+
+/// The protocol a cluster runs, as its nodes say in their welcome: the first node
+/// that answers decides, and one that names another protocol is an error.
+async fn cluster_protocol(addrs: &[SocketAddr]) -> Result<crate::registry::Real, String> {
+    let mut named: Option<(SocketAddr, String)> = None;
+    let mut unreachable = Vec::new();
+    for &addr in addrs {
+        let probe =
+            tokio::time::timeout(Duration::from_secs(2), synod_runtime::client::probe(addr));
+        match probe.await {
+            Ok(Ok(welcome)) => match &named {
+                Some((first, protocol)) if *protocol != welcome.protocol => {
+                    return Err(format!(
+                        "{first} runs {protocol} but {addr} runs {}: not one cluster",
+                        welcome.protocol
+                    ))
+                }
+                Some(_) => {}
+                None => named = Some((addr, welcome.protocol)),
+            },
+            Ok(Err(e)) => unreachable.push(e.to_string()),
+            Err(_) => unreachable.push(format!("{addr}: no welcome within 2 s")),
+        }
+    }
+    match named {
+        Some((_, protocol)) => real_protocol(&protocol),
+        None => Err(format!(
+            "no node of the cluster answered: {}",
+            unreachable.join("; ")
+        )),
+    }
+}
+
 /// A tokio runtime on `threads` worker threads; one means the calling thread alone.
 fn runtime(threads: u16) -> Result<tokio::runtime::Runtime, String> {
     let mut builder = if threads == 1 {
@@ -96,7 +136,10 @@ pub fn cmd_bench(args: &BenchArgs, out: &mut dyn Write) -> Result<i32, String> {
         seed: args.seed,
     };
     let runtime = runtime(args.threads)?;
-    let report = runtime.block_on(loadgen::run(config));
+    let report = runtime.block_on(async {
+        let real = cluster_protocol(&config.addrs).await?;
+        Ok::<_, String>((real.load)(config, Box::pin(std::future::pending())).await)
+    })?;
     if let Some(path) = &args.history {
         let file = std::fs::File::create(path)
             .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
@@ -164,8 +207,8 @@ fn print_report(args: &BenchArgs, r: &LoadReport, out: &mut dyn Write) -> std::i
 /// `synod node`: one cluster member in the foreground.
 #[derive(Args, Debug)]
 pub struct NodeArgs {
-    /// Protocol: raft or paxos.
-    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(synod_runtime::node::PROTOCOLS))]
+    /// Protocol to run.
+    #[arg(long, value_parser = crate::registry::value_parser(true))]
     pub protocol: String,
     /// This node's id (it must appear in --peers).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
@@ -247,7 +290,6 @@ impl NodeArgs {
             cluster_id: self.cluster_id.clone(),
             storage,
             tls,
-            seed: self.seed.unwrap_or(self.id),
         }
     }
 }
@@ -255,9 +297,10 @@ impl NodeArgs {
 /// Runs `synod node` until SIGTERM or Ctrl-C; returns the exit code.
 pub fn cmd_node(args: &NodeArgs) -> Result<i32, String> {
     let config = args.config();
+    let real = real_protocol(&args.protocol)?;
     let runtime = runtime(args.threads)?;
     runtime.block_on(async move {
-        let node = synod_runtime::node::start(config.clone())
+        let node = (real.start)(config.clone(), args.seed.unwrap_or(args.id))
             .await
             .map_err(|e| format!("node {}: {e}", config.id))?;
         eprintln!(
@@ -304,8 +347,8 @@ pub enum ClusterAction {
 /// `synod cluster up`.
 #[derive(Args, Debug)]
 pub struct ClusterUpArgs {
-    /// Protocol: raft or paxos.
-    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(synod_runtime::node::PROTOCOLS))]
+    /// Protocol to run.
+    #[arg(long, value_parser = crate::registry::value_parser(true))]
     pub protocol: String,
     /// Members.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=9))]
@@ -466,7 +509,7 @@ fn wait_until_serving(doc: &ClusterFile, dir: &std::path::Path) -> Result<(), St
             let ok = runtime.block_on(async {
                 tokio::time::timeout(
                     Duration::from_millis(500),
-                    synod_runtime::client::connect(m.client),
+                    synod_runtime::client::probe(m.client),
                 )
                 .await
                 .is_ok_and(|r| r.is_ok())

@@ -373,12 +373,11 @@ impl Node for PrimaryBackup {
     }
 }
 
-/// The fixture, registered with the harness as `fixture`.
+/// The fixture (a test fixture entry of the registry).
 pub struct Fixture;
 
 impl SimProtocol for Fixture {
     type Node = PrimaryBackup;
-    const NAME: &'static str = "fixture";
 
     fn build(id: NodeId, members: &[NodeId], _seed: u64) -> PrimaryBackup {
         PrimaryBackup::new(id, members)
@@ -407,7 +406,6 @@ pub struct AmnesiaFixture;
 
 impl SimProtocol for AmnesiaFixture {
     type Node = PrimaryBackup;
-    const NAME: &'static str = "fixture-amnesia";
 
     fn build(id: NodeId, members: &[NodeId], _seed: u64) -> PrimaryBackup {
         let mut node = PrimaryBackup::new(id, members);

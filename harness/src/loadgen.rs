@@ -8,13 +8,14 @@
 //! (connecting, reconnecting, batching requests into one write).
 
 use crate::history::HistoryEvent;
+use crate::protocol::SimProtocol;
 use crate::workload::{Answer, ClientStep, Phase, Workload, WorkloadConfig};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::net::SocketAddr;
 use std::time::Duration;
-use synod_core::{ClientId, KvOp, Time};
-use synod_runtime::client::{self, KvReply};
+use synod_core::{ClientId, KvOp, Node, Time};
+use synod_runtime::client::{self, Reply};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -69,17 +70,21 @@ impl LoadReport {
 /// After the timed phase, how long outstanding operations may still finish.
 const DRAIN_GRACE: Duration = Duration::from_secs(3);
 
-enum Event {
-    Reply(KvReply),
+type Request<P> = <<P as SimProtocol>::Node as Node>::Request;
+type Response<P> = <<P as SimProtocol>::Node as Node>::Response;
+
+enum Event<P: SimProtocol> {
+    Reply(Reply<Response<P>>),
 }
 
-/// Runs the load for `config.duration` and returns what it measured.
-pub async fn run(config: LoadConfig) -> LoadReport {
-    run_until(config, std::future::pending()).await
+/// Runs the load against a cluster of `P` for `config.duration` and returns what it
+/// measured. Requests are the workload's KV operations in `P`'s request type.
+pub async fn run<P: SimProtocol>(config: LoadConfig) -> LoadReport {
+    run_until::<P>(config, std::future::pending()).await
 }
 
 /// Like [`run`], but the timed phase also ends when `stop` completes.
-pub async fn run_until(
+pub async fn run_until<P: SimProtocol>(
     config: LoadConfig,
     stop: impl std::future::Future<Output = ()>,
 ) -> LoadReport {
@@ -91,7 +96,7 @@ pub async fn run_until(
     let links: Vec<mpsc::UnboundedSender<(ClientId, u64, KvOp)>> = config
         .addrs
         .iter()
-        .map(|&addr| spawn_link(addr, events_tx.clone()))
+        .map(|&addr| spawn_link::<P>(addr, events_tx.clone()))
         .collect();
     drop(events_tx);
     let start = Instant::now();
@@ -145,7 +150,7 @@ pub async fn run_until(
             event = events.recv() => match event {
                 Some(Event::Reply(reply)) => {
                     let Some(i) = workload.index_of(reply.client) else { continue };
-                    let answer = answer_of(&reply, &config.addrs);
+                    let answer = answer_of::<P>(&reply, &config.addrs);
                     steps.push((i, workload.on_answer(i, reply.seq, answer, now())));
                 }
                 None => break,
@@ -174,8 +179,8 @@ pub async fn run_until(
     }
 }
 
-fn answer_of(reply: &KvReply, addrs: &[SocketAddr]) -> Answer {
-    Answer::from_outcome(&reply.outcome, Clone::clone, || {
+fn answer_of<P: SimProtocol>(reply: &Reply<Response<P>>, addrs: &[SocketAddr]) -> Answer {
+    Answer::from_outcome(&reply.outcome, P::result, || {
         let leader = reply.leader_addr?;
         addrs.iter().position(|&n| n == leader)
     })
@@ -183,15 +188,16 @@ fn answer_of(reply: &KvReply, addrs: &[SocketAddr]) -> Answer {
 
 /// The connection to one node: requests in, replies out to `events`. While the node
 /// is unreachable requests are dropped; their clients time out and retry elsewhere.
-fn spawn_link(
+fn spawn_link<P: SimProtocol>(
     addr: SocketAddr,
-    events: mpsc::UnboundedSender<Event>,
+    events: mpsc::UnboundedSender<Event<P>>,
 ) -> mpsc::UnboundedSender<(ClientId, u64, KvOp)> {
     let (tx, mut requests) = mpsc::unbounded_channel::<(ClientId, u64, KvOp)>();
     tokio::spawn(async move {
         let mut batch = Vec::new();
         loop {
-            let connected = tokio::time::timeout(Duration::from_millis(500), client::connect(addr));
+            let connect = client::connect::<Request<P>, Response<P>>(addr);
+            let connected = tokio::time::timeout(Duration::from_millis(500), connect);
             let (mut sender, mut receiver) = match connected.await {
                 Ok(Ok((_, sender, receiver))) => (sender, receiver),
                 _ => {
@@ -217,9 +223,13 @@ fn spawn_link(
                     reader.abort();
                     return;
                 }
-                if reader.is_finished() || sender.send(batch.drain(..)).await.is_err() {
+                if reader.is_finished() {
                     batch.clear();
                     break;
+                }
+                let batched = batch.drain(..).map(|(c, seq, op)| (c, seq, P::request(op)));
+                if sender.send(batched).await.is_err() {
+                    break; // the drain emptied the batch
                 }
             }
             reader.abort();

@@ -33,9 +33,6 @@ pub trait SimProtocol: 'static {
     /// The node type.
     type Node: Node;
 
-    /// Name on the command line (`--protocol NAME`).
-    const NAME: &'static str;
-
     /// Builds node `id` of a cluster whose members are `members`, with its own seed
     /// for protocol randomness.
     fn build(id: NodeId, members: &[NodeId], seed: u64) -> Self::Node;

@@ -1,23 +1,15 @@
-//! Running protocols by name: the registry the CLI and `compare` use, plus panic
+//! Running protocols by name (through the [registry](crate::registry)), with panic
 //! capture so a protocol `assert!` becomes a reported violation with its seed.
 
-use crate::adapters::paxos::Paxos;
-use crate::adapters::raft::Raft;
 use crate::checker;
-use crate::fixture::{AmnesiaFixture, Fixture};
+use crate::registry;
 use crate::sim::config::SimConfig;
-use crate::sim::{RunOutcome, SimStats, Simulator, Violation, ViolationKind};
+use crate::sim::{RunOutcome, SimStats, Violation, ViolationKind};
 use crate::workload::ClientStats;
 use std::num::NonZeroUsize;
 use std::panic::{self, AssertUnwindSafe};
 use std::time::Duration;
 use synod_core::Time;
-
-/// Protocols the harness can run, by CLI name.
-pub const PROTOCOLS: &[&str] = &["raft", "paxos", "fixture", "fixture-amnesia"];
-
-/// The protocols `compare` runs when none are named.
-pub const DEFAULT_COMPARE: &[&str] = &["raft", "paxos"];
 
 /// Checks the run's recorded history for linearizability (the `kv` model) and records
 /// a [`ViolationKind::Linearizability`] violation if it is not. A run that already
@@ -67,18 +59,7 @@ pub fn check_linearizability(outcome: &mut RunOutcome, timeout: Duration) {
 /// `assert!`) is caught and reported as a [`ViolationKind::Panic`].
 pub fn run_protocol(name: &str, cfg: SimConfig) -> Result<RunOutcome, String> {
     let seed = cfg.seed;
-    let run: fn(SimConfig) -> RunOutcome = match name {
-        "fixture" => |cfg| Simulator::<Fixture>::new(cfg).run(),
-        "raft" => |cfg| Simulator::<Raft>::new(cfg).run(),
-        "paxos" => |cfg| Simulator::<Paxos>::new(cfg).run(),
-        "fixture-amnesia" => |cfg| Simulator::<AmnesiaFixture>::new(cfg).run(),
-        other => {
-            return Err(format!(
-                "unknown protocol `{other}`; expected one of {}",
-                PROTOCOLS.join(", ")
-            ))
-        }
-    };
+    let run = registry::get(name)?.simulate;
     match panic::catch_unwind(AssertUnwindSafe(|| run(cfg))) {
         Ok(outcome) => Ok(outcome),
         Err(payload) => {

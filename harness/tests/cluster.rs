@@ -12,9 +12,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use synod_core::{ClientId, KvOp, KvResult};
 use synod_harness::checker;
-use synod_harness::loadgen::{self, LoadConfig};
+use synod_harness::kv_client::KvClient;
+use synod_harness::loadgen::LoadConfig;
 use synod_harness::workload::{WorkloadConfig, WorkloadName};
-use synod_runtime::client::KvClient;
 use tokio::time::Instant;
 
 /// Leader kills per run (the issue asks for 20).
@@ -151,7 +151,9 @@ async fn leader_index(cluster: &Cluster, probe: &mut KvClient) -> usize {
             value: "x".into(),
         };
         if probe.call(op, Duration::from_secs(5)).await.is_ok() {
-            let addr = probe.last_served_by.expect("a served call names its node");
+            let addr = probe
+                .last_served_by()
+                .expect("a served call names its node");
             return cluster
                 .members
                 .iter()
@@ -169,10 +171,12 @@ async fn leader_index(cluster: &Cluster, probe: &mut KvClient) -> usize {
 
 /// Appends unique tokens to one key until `stop` flips; returns the acknowledged ones.
 async fn acknowledged_appends(
+    protocol: &str,
     addrs: Vec<SocketAddr>,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> Vec<String> {
-    let mut client = KvClient::new(ClientId(9_000_000_001), addrs);
+    let mut client =
+        KvClient::new(protocol, ClientId(9_000_000_001), addrs).expect("a real protocol");
     let mut acked = Vec::new();
     let mut n = 0;
     while !*stop.borrow() {
@@ -203,7 +207,7 @@ fn kill_leader_repeatedly(protocol: &'static str, nodes: u64) {
         .expect("tokio runtime");
     runtime.block_on(async {
         let addrs = cluster.client_addrs();
-        let mut probe = KvClient::new(ClientId(9_000_000_000), addrs.clone());
+        let mut probe = KvClient::new(protocol, ClientId(9_000_000_000), addrs.clone()).expect("a real protocol");
         leader_index(&cluster, &mut probe).await;
 
         let (stop_tx, stop) = tokio::sync::watch::channel(false);
@@ -219,10 +223,17 @@ fn kill_leader_repeatedly(protocol: &'static str, nodes: u64) {
             seed: 7,
         };
         let mut load_stop = stop.clone();
-        let load = tokio::spawn(loadgen::run_until(load_config, async move {
-            let _ = load_stop.wait_for(|s| *s).await;
-        }));
-        let witness = tokio::spawn(acknowledged_appends(addrs.clone(), stop));
+        let real = synod_harness::registry::get(protocol)
+            .ok()
+            .and_then(|p| p.real)
+            .expect("a real protocol");
+        let load = tokio::spawn((real.load)(
+            load_config,
+            Box::pin(async move {
+                let _ = load_stop.wait_for(|s| *s).await;
+            }),
+        ));
+        let witness = tokio::spawn(acknowledged_appends(protocol, addrs.clone(), stop));
 
         // Let the load warm up before the first kill.
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -244,7 +255,7 @@ fn kill_leader_repeatedly(protocol: &'static str, nodes: u64) {
         let acked = witness.await.expect("witness task");
 
         // Every acknowledged append survived every SIGKILL, exactly once.
-        let mut reader = KvClient::new(ClientId(9_000_000_002), addrs.clone());
+        let mut reader = KvClient::new(protocol, ClientId(9_000_000_002), addrs.clone()).expect("a real protocol");
         let read = reader
             .call(KvOp::Get { key: "witness".into() }, Duration::from_secs(20))
             .await

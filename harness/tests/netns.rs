@@ -11,7 +11,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use synod_core::{ClientId, KvOp, KvResult};
-use synod_runtime::client::KvClient;
+use synod_harness::kv_client::KvClient;
 
 const NODES: u8 = 3;
 
@@ -191,7 +191,7 @@ fn partition_heals(protocol: &str) {
         .build()
         .expect("tokio runtime");
     runtime.block_on(async {
-        let mut c = KvClient::new(ClientId(1), all.clone());
+        let mut c = KvClient::new(protocol, ClientId(1), all.clone()).expect("a real protocol");
         assert!(
             write(&mut c, "k", "before", Duration::from_secs(20)).await,
             "the cluster serves before the partition"
@@ -201,7 +201,7 @@ fn partition_heals(protocol: &str) {
         ip(&["link", "set", &hosts.link(3), "down"]).expect("cut the link");
         let minority_ok = hosts.bench_from_inside(3, 3);
         assert_eq!(minority_ok, 0, "the isolated minority node served requests");
-        let mut m = KvClient::new(ClientId(2), majority);
+        let mut m = KvClient::new(protocol, ClientId(2), majority).expect("a real protocol");
         assert!(
             write(&mut m, "k", "during", Duration::from_secs(20)).await,
             "the majority side serves writes during the partition"
@@ -209,7 +209,8 @@ fn partition_heals(protocol: &str) {
 
         // Restore the link: node 3 catches up and serves the majority's write.
         ip(&["link", "set", &hosts.link(3), "up"]).expect("restore the link");
-        let mut healed = KvClient::new(ClientId(3), vec![all[2], all[0], all[1]]);
+        let mut healed = KvClient::new(protocol, ClientId(3), vec![all[2], all[0], all[1]])
+            .expect("a real protocol");
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
             let read = healed

@@ -10,28 +10,8 @@
 
 use crate::app::{SessionCommand, Sessions, StateMachine};
 use crate::codec;
-use crate::id::NodeId;
-use crate::node::Node;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-
-/// A protocol node that serves the shared replicated KV: how a driver (the simulator,
-/// the tokio runtime) builds one with default settings and talks KV to it. Every
-/// consensus protocol crate implements it for its node type, so drivers stay generic.
-pub trait KvNode: Node + Sized {
-    /// Protocol name on the command line (`--protocol NAME`).
-    const PROTOCOL: &'static str;
-
-    /// Node `id` of a cluster whose members are `members` (including `id`), with
-    /// default (LAN) settings and `seed` for its randomness.
-    fn new_kv(id: NodeId, members: &[NodeId], seed: u64) -> Self;
-
-    /// The node's request for a KV operation.
-    fn kv_request(op: KvOp) -> Self::Request;
-
-    /// The KV result carried by one of the node's responses.
-    fn kv_result(response: &Self::Response) -> KvResult;
-}
 
 /// A KV operation.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]

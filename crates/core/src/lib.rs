@@ -86,7 +86,7 @@ pub use app::{AppData, SessionCommand, Sessions, StateMachine};
 pub use codec::CodecError;
 pub use driver::{Storage, StorageError, Transport, TransportError};
 pub use id::{ClientId, NodeId};
-pub use kv::{Applied, Kv, KvCommand, KvNode, KvOp, KvResult, KvStateMachine};
+pub use kv::{Applied, Kv, KvCommand, KvOp, KvResult, KvStateMachine};
 pub use node::{
     ClientReply, ClientRequest, DurableWaits, Effects, Envelope, Node, NodeEffects, Outcome,
     TimerOp,

@@ -256,9 +256,9 @@ pub trait Node {
     /// The protocol's closed set of named timers.
     type Timer: Copy + Eq + Hash + Ord + Debug + Send + 'static;
     /// Client operation.
-    type Request: Clone + Debug + Hash + Serialize + DeserializeOwned + Send + 'static;
+    type Request: Clone + Debug + Hash + Serialize + DeserializeOwned + Send + Sync + 'static;
     /// Client result (inside [`Outcome::Done`]).
-    type Response: Clone + Debug + Hash + Serialize + DeserializeOwned + Send + 'static;
+    type Response: Clone + Debug + Hash + Serialize + DeserializeOwned + Send + Sync + 'static;
 
     /// This node's id.
     fn id(&self) -> NodeId;

@@ -33,6 +33,15 @@
 //!
 //! See `docs/protocols/paxos.md` for the paper's rules mapped to functions and tests.
 //!
+//! # Your own application
+//!
+//! `MultiPaxosNode<S>` replicates any [`synod_core::StateMachine`] `S`: its commands
+//! are chosen in slots ([`Request::Command`]), its reads are read rounds
+//! ([`Request::Query`]). `examples/counters.rs` is a counter service of its own
+//! replicated by three nodes over `synod-runtime` (TCP, file WAL) and restarted from
+//! disk — copy it: `cargo run -p synod-paxos --example counters`.
+//! `MultiPaxosNode` alone is `MultiPaxosNode<Kv>`, the built-in key-value store.
+//!
 //! # Example: a three-node Multi-Paxos cluster driven by hand
 //!
 //! A driver is a loop that feeds inputs and carries out effects. This one keeps the

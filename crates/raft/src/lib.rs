@@ -32,6 +32,15 @@
 //! - `election`, `replication`, `read`, `snapshot`, `membership` — the rules by topic
 //! - `config` — [`RaftConfig`]
 //!
+//! # Your own application
+//!
+//! `RaftNode<S>` replicates any [`synod_core::StateMachine`] `S`: its commands go
+//! through the log ([`Request::Command`]), its reads through ReadIndex
+//! ([`Request::Query`]). `examples/bank.rs` is a bank ledger of its own replicated by
+//! three nodes over `synod-runtime` (TCP, file WAL) in under 200 lines — copy it:
+//! `cargo run -p synod-raft --example bank`. `RaftNode` alone is `RaftNode<Kv>`, the
+//! built-in key-value store the harness compares protocols on.
+//!
 //! # Example: a three-node cluster driven by hand
 //!
 //! A driver is a loop that feeds inputs and carries out effects. This one keeps the

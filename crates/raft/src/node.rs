@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use synod_core::{
-    codec, ClientId, ClientRequest, DurableWaits, Kv, KvOp, KvResult, Node, NodeEffects, NodeId,
-    Outcome, Prng, Recovered, SessionCommand, Sessions, StateMachine, Time,
+    codec, ClientId, ClientRequest, DurableWaits, Kv, Node, NodeEffects, NodeId, Outcome, Prng,
+    Recovered, SessionCommand, Sessions, StateMachine, Time,
 };
 
 /// Meta key of the current term.
@@ -478,30 +478,6 @@ impl<S: StateMachine> RaftNode<S> {
                 self.become_follower(term, None, out);
                 true
             }
-        }
-    }
-}
-
-impl synod_core::KvNode for RaftNode {
-    const PROTOCOL: &'static str = "raft";
-
-    fn new_kv(id: NodeId, members: &[NodeId], seed: u64) -> RaftNode {
-        RaftNode::new(RaftConfig::lan(id, members.iter().copied(), seed))
-    }
-
-    fn kv_request(op: KvOp) -> Request {
-        match op {
-            KvOp::Get { key } => Request::Query(key),
-            op => Request::Command(op),
-        }
-    }
-
-    /// Membership and transfer answers carry no KV result; they read as `Written`.
-    fn kv_result(response: &Response) -> KvResult {
-        match response {
-            Response::Output(r) => r.clone(),
-            Response::QueryOutput(value) => KvResult::Value(value.clone()),
-            Response::ConfigChanged(_) | Response::TransferStarted => KvResult::Written,
         }
     }
 }

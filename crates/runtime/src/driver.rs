@@ -53,6 +53,10 @@ pub enum DriverError {
     /// The storage thread ended unexpectedly (it panicked).
     #[error("the storage thread of the node stopped unexpectedly")]
     StorageThreadGone,
+    /// The node halted itself: it found state it cannot trust (see
+    /// [`Node::halted`](synod_core::Node::halted)).
+    #[error("the node halted: {0}")]
+    Halted(String),
 }
 
 /// Where the driver sends the reply to one client request.
@@ -380,6 +384,9 @@ where
     /// Carries out the effects of one input, then of any `on_persisted` calls it
     /// released.
     async fn process(&mut self, fx: NodeEffects<N>) -> Result<(), DriverError> {
+        if let Some(reason) = self.node.halted() {
+            return Err(DriverError::Halted(reason.to_string()));
+        }
         self.carry_out(fx).await?;
         self.deliver_notifies().await
     }

@@ -13,14 +13,17 @@
 //! * [`transport`] — TCP peer transport implementing [`synod_core::Transport`].
 //! * [`client`] / [`server`] — the client protocol on each node's client port.
 //!
-//! Any protocol node that implements [`synod_core::KvNode`] runs here unchanged.
+//! The runtime depends on no protocol crate: any [`synod_core::Node`] runs here
+//! unchanged, replicating whatever application it was built with, and its clients
+//! speak the node's own request and response types.
 //!
 //! # Example: a one-node Raft cluster with a file WAL, and a client
 //!
 //! ```
 //! use std::time::Duration;
 //! use synod_core::{ClientId, KvOp, KvResult, NodeId};
-//! use synod_runtime::client::KvClient;
+//! use synod_raft::{RaftConfig, RaftNode, Request, Response};
+//! use synod_runtime::client::ClientOf;
 //! use synod_runtime::node::{self, Member, NodeConfig, StorageChoice};
 //! use synod_runtime::wal::SyncMode;
 //!
@@ -29,23 +32,24 @@
 //! let dir = std::env::temp_dir().join(format!("synod-doc-{}", std::process::id()));
 //! let free = || std::net::TcpListener::bind("127.0.0.1:0")?.local_addr();
 //! let me = Member { id: NodeId(1), peer: free()?, client: free()? };
-//! let running = node::start(NodeConfig {
+//! // Raft replicating the built-in KV (`RaftNode` is `RaftNode<Kv>`).
+//! let raft: RaftNode = RaftNode::new(RaftConfig::lan(NodeId(1), [NodeId(1)], 1));
+//! let running = node::start(raft, NodeConfig {
 //!     protocol: "raft".into(),
 //!     id: NodeId(1),
 //!     members: vec![me],
 //!     cluster_id: "example".into(),
 //!     storage: StorageChoice::File { dir: dir.clone(), sync: SyncMode::Fsync },
 //!     tls: None,
-//!     seed: 1,
 //! })
 //! .await?;
 //!
-//! let mut client = KvClient::new(ClientId(1), vec![running.client_addr]);
-//! let put = KvOp::Put { key: "greeting".into(), value: "hello".into() };
-//! assert_eq!(client.call(put, Duration::from_secs(10)).await?, KvResult::Written);
-//! let get = KvOp::Get { key: "greeting".into() };
-//! let read = client.call(get, Duration::from_secs(10)).await?;
-//! assert_eq!(read, KvResult::Value(Some("hello".into())));
+//! let mut client = ClientOf::<RaftNode>::new(ClientId(1), vec![running.client_addr]);
+//! let put = Request::Command(KvOp::Put { key: "greeting".into(), value: "hello".into() });
+//! let written = client.call(put, Duration::from_secs(10)).await?;
+//! assert_eq!(written, Response::Output(KvResult::Written));
+//! let read = client.call(Request::Query("greeting".into()), Duration::from_secs(10)).await?;
+//! assert_eq!(read, Response::QueryOutput(Some("hello".into())));
 //!
 //! running.stop();
 //! running.wait().await?;

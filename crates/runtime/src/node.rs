@@ -2,9 +2,11 @@
 //! talking to its peers over [`TcpTransport`], storing to a [`FileStorage`] WAL (or
 //! memory), and serving clients on its own port ([`server`]).
 //!
-//! Protocols are chosen by name from [`PROTOCOLS`]; each is any
-//! [`KvNode`](synod_core::KvNode), so a new protocol crate plugs in with one line in
-//! [`start`] and no change to the driver.
+//! The runtime knows no protocol: [`start`] runs any [`Node`] it is handed — Raft,
+//! Multi-Paxos, yours — replicating any application, and its client port speaks the
+//! node's own request and response types ([`crate::client`]). Choosing a protocol by
+//! name is the caller's business (the `synod` binary's registry). Below this level,
+//! [`driver::spawn`] takes the node, a transport and a storage of your own.
 //!
 //! [`driver`]: crate::driver
 //! [`server`]: crate::server
@@ -18,16 +20,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use synod_core::{
-    KvNode, MemStorage, NodeId, Recovered, Storage, StorageError, TransportError, WriteBatch,
+    MemStorage, Node, NodeId, Recovered, Storage, StorageError, TransportError, WriteBatch,
 };
-use synod_paxos::MultiPaxosNode;
-use synod_raft::RaftNode;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-
-/// Protocols a real node can run.
-pub const PROTOCOLS: &[&str] = &[RaftNode::PROTOCOL, MultiPaxosNode::PROTOCOL];
 
 /// One member of the cluster: its id, peer address and client address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,10 +106,12 @@ pub enum StorageChoice {
     Memory,
 }
 
-/// Everything one node needs to run.
+/// Everything one node needs to run, besides the node itself.
 #[derive(Clone, Debug)]
 pub struct NodeConfig {
-    /// Protocol name, one of [`PROTOCOLS`].
+    /// The protocol's name. It chooses nothing — the node handed to [`start`] is the
+    /// protocol — but peers compare it in the handshake (a Raft node refuses a Paxos
+    /// peer) and clients read it in the welcome.
     pub protocol: String,
     /// This node.
     pub id: NodeId,
@@ -124,8 +123,6 @@ pub struct NodeConfig {
     pub storage: StorageChoice,
     /// Mutual TLS between peers.
     pub tls: Option<TlsConfig>,
-    /// Seed of the protocol's randomness (election jitter).
-    pub seed: u64,
 }
 
 /// Why a node could not start or stopped.
@@ -162,12 +159,14 @@ impl NodeConfig {
             .ok_or_else(|| NodeError::Config(format!("node {} is not in the member list", self.id)))
     }
 
-    fn validate(&self) -> Result<(), NodeError> {
-        if !PROTOCOLS.contains(&self.protocol.as_str()) {
+    fn validate(&self, node: NodeId) -> Result<(), NodeError> {
+        if self.protocol.is_empty() {
+            return Err(NodeError::Config("the protocol name is empty".into()));
+        }
+        if node != self.id {
             return Err(NodeError::Config(format!(
-                "unknown protocol `{}` (known: {})",
-                self.protocol,
-                PROTOCOLS.join(", ")
+                "the node handed in is node {node}, the configuration is node {}",
+                self.id
             )));
         }
         self.me()?;
@@ -222,15 +221,71 @@ impl RunningNode {
     }
 }
 
-/// Starts the node described by `config` on the current tokio runtime: opens storage
-/// (recovering what it holds), binds the peer and client ports, and runs.
-pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
-    config.validate()?;
-    match config.protocol.as_str() {
-        RaftNode::PROTOCOL => start_kv::<RaftNode>(config).await,
-        MultiPaxosNode::PROTOCOL => start_kv::<MultiPaxosNode>(config).await,
-        other => Err(NodeError::Config(format!("unknown protocol `{other}`"))),
-    }
+/// Runs `node` as the member `config` describes, on the current tokio runtime: opens
+/// storage (recovering what it holds, which the node rebuilds from in `on_start`),
+/// binds the peer and client ports, and runs. `node` is freshly built (not started)
+/// and is member `config.id`; its clients speak `N::Request` and `N::Response`.
+pub async fn start<N: Node + Send + 'static>(
+    node: N,
+    config: NodeConfig,
+) -> Result<RunningNode, NodeError> {
+    config.validate(node.id())?;
+    let me = *config.me()?;
+    // Storage first: a damaged WAL stops the node before it takes any port.
+    let storage = open_storage(&config.storage).await?;
+    let peers = peer_map(config.members.iter().map(|m| (m.id, m.peer)))
+        .map_err(|e| NodeError::Config(e.to_string()))?;
+    let mut transport_config =
+        TransportConfig::new(&config.cluster_id, &config.protocol, me.id, me.peer, peers);
+    transport_config.tls = config.tls.clone();
+    let transport = TcpTransport::<N::Message>::bind(transport_config).await?;
+    let peer_addr = transport.local_addr();
+    let clients = TcpListener::bind(me.client)
+        .await
+        .map_err(|source| NodeError::Listen {
+            addr: me.client,
+            source,
+        })?;
+    let client_addr = clients.local_addr().map_err(|source| NodeError::Listen {
+        addr: me.client,
+        source,
+    })?;
+    let handle = match storage {
+        Opened::File(storage) => driver::spawn(node, transport, storage),
+        Opened::Memory(storage) => driver::spawn(node, transport, storage),
+    };
+    let server_config = Arc::new(ClientServerConfig {
+        node: me.id,
+        protocol: config.protocol.clone(),
+        client_addrs: config
+            .members
+            .iter()
+            .map(|m| (m.id, m.client))
+            .collect::<BTreeMap<_, _>>(),
+    });
+    let client_stats = Arc::new(ClientServerStats::default());
+    let (stop, stopped) = watch::channel(false);
+    let server = tokio::spawn(serve_clients::<N>(
+        clients,
+        server_config,
+        handle.requests(),
+        Arc::clone(&client_stats),
+        stopped.clone(),
+    ));
+    let task = tokio::spawn(async move {
+        let result = handle.run_until(stopped).await;
+        // Wait for the accept loop to be gone, so the client port is free again.
+        server.abort();
+        let _ = server.await;
+        result.map_err(NodeError::from)
+    });
+    Ok(RunningNode {
+        peer_addr,
+        client_addr,
+        client_stats,
+        stop,
+        task,
+    })
 }
 
 /// Opened storage of either kind; lives only until the driver takes it.
@@ -282,66 +337,4 @@ async fn open_storage(choice: &StorageChoice) -> Result<Opened, NodeError> {
         }
         StorageChoice::Memory => Ok(Opened::Memory(MemStorage::new())),
     }
-}
-
-async fn start_kv<N: KvNode + Send + 'static>(
-    config: NodeConfig,
-) -> Result<RunningNode, NodeError> {
-    let me = *config.me()?;
-    // Storage first: a damaged WAL stops the node before it takes any port.
-    let storage = open_storage(&config.storage).await?;
-    let peers = peer_map(config.members.iter().map(|m| (m.id, m.peer)))
-        .map_err(|e| NodeError::Config(e.to_string()))?;
-    let mut transport_config =
-        TransportConfig::new(&config.cluster_id, N::PROTOCOL, me.id, me.peer, peers);
-    transport_config.tls = config.tls.clone();
-    let transport = TcpTransport::<N::Message>::bind(transport_config).await?;
-    let peer_addr = transport.local_addr();
-    let clients = TcpListener::bind(me.client)
-        .await
-        .map_err(|source| NodeError::Listen {
-            addr: me.client,
-            source,
-        })?;
-    let client_addr = clients.local_addr().map_err(|source| NodeError::Listen {
-        addr: me.client,
-        source,
-    })?;
-    let ids: Vec<NodeId> = config.members.iter().map(|m| m.id).collect();
-    let node = N::new_kv(me.id, &ids, config.seed);
-    let handle = match storage {
-        Opened::File(storage) => driver::spawn(node, transport, storage),
-        Opened::Memory(storage) => driver::spawn(node, transport, storage),
-    };
-    let server_config = Arc::new(ClientServerConfig {
-        node: me.id,
-        client_addrs: config
-            .members
-            .iter()
-            .map(|m| (m.id, m.client))
-            .collect::<BTreeMap<_, _>>(),
-    });
-    let client_stats = Arc::new(ClientServerStats::default());
-    let (stop, stopped) = watch::channel(false);
-    let server = tokio::spawn(serve_clients::<N>(
-        clients,
-        server_config,
-        handle.requests(),
-        Arc::clone(&client_stats),
-        stopped.clone(),
-    ));
-    let task = tokio::spawn(async move {
-        let result = handle.run_until(stopped).await;
-        // Wait for the accept loop to be gone, so the client port is free again.
-        server.abort();
-        let _ = server.await;
-        result.map_err(NodeError::from)
-    });
-    Ok(RunningNode {
-        peer_addr,
-        client_addr,
-        client_stats,
-        stop,
-        task,
-    })
 }

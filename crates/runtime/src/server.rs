@@ -6,16 +6,16 @@
 //! counted; the node and every other connection carry on.
 
 use crate::client::{
-    ClientFrame, KvReply, ServerFrame, CLIENT_FRAME_BYTES_MAX, CLIENT_MAGIC,
-    CLIENT_PROTOCOL_VERSION,
+    ClientFrame, Reply, ServerFrame, CLIENT_FRAME_BYTES_MAX, CLIENT_MAGIC, CLIENT_PROTOCOL_VERSION,
 };
 use crate::driver::Submission;
 use crate::framed::{write_frames, FrameReader};
+use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use synod_core::{ClientReply, ClientRequest, KvNode, NodeId, Outcome};
+use synod_core::{ClientReply, ClientRequest, Node, NodeId, Outcome};
 use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
@@ -26,6 +26,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 pub struct ClientServerConfig {
     /// This node.
     pub node: NodeId,
+    /// The protocol's name, told to clients in the welcome.
+    pub protocol: String,
     /// Client addresses of all members, for redirects.
     pub client_addrs: BTreeMap<NodeId, SocketAddr>,
 }
@@ -43,7 +45,7 @@ pub struct ClientServerStats {
 
 /// Accepts client connections on `listener` until `shutdown` flips, handing requests
 /// to `requests` (the node task).
-pub async fn serve_clients<N: KvNode + 'static>(
+pub async fn serve_clients<N: Node + 'static>(
     listener: TcpListener,
     config: Arc<ClientServerConfig>,
     requests: mpsc::Sender<Submission<N>>,
@@ -74,23 +76,23 @@ pub async fn serve_clients<N: KvNode + 'static>(
     }
 }
 
-struct Connection<N: KvNode> {
+struct Connection<N: Node> {
     config: Arc<ClientServerConfig>,
     requests: mpsc::Sender<Submission<N>>,
     stats: Arc<ClientServerStats>,
     peer: SocketAddr,
 }
 
-impl<N: KvNode + 'static> Connection<N> {
+impl<N: Node + 'static> Connection<N> {
     async fn run(self, stream: TcpStream) {
         let _ = stream.set_nodelay(true);
         let (read, write) = stream.into_split();
         let mut out = BufWriter::new(write);
         let mut frames = FrameReader::new(read, CLIENT_FRAME_BYTES_MAX);
-        let welcome = match read_hello(&mut frames).await {
+        let welcome = match read_hello::<N::Request>(&mut frames).await {
             Ok(true) => ServerFrame::Welcome {
                 node: self.config.node,
-                protocol: N::PROTOCOL.to_string(),
+                protocol: self.config.protocol.clone(),
             },
             Ok(false) => return,
             Err(problem) => return self.refuse(&mut out, problem).await,
@@ -131,13 +133,9 @@ impl<N: KvNode + 'static> Connection<N> {
         replies: mpsc::UnboundedSender<ClientReply<N::Response>>,
     ) -> Result<(), String> {
         loop {
-            match frames.next::<ClientFrame>().await {
+            match frames.next::<ClientFrame<N::Request>>().await {
                 Ok(Some(ClientFrame::Request { client, seq, op })) => {
-                    let request = ClientRequest {
-                        client,
-                        seq,
-                        op: N::kv_request(op),
-                    };
+                    let request = ClientRequest { client, seq, op };
                     let submission = Submission {
                         request,
                         reply_to: replies.clone(),
@@ -159,8 +157,10 @@ impl<N: KvNode + 'static> Connection<N> {
 
 /// Reads the hello: `Ok(true)` if valid, `Ok(false)` if the client left without
 /// one, `Err` naming what was wrong.
-async fn read_hello(frames: &mut FrameReader<OwnedReadHalf>) -> Result<bool, String> {
-    match frames.next::<ClientFrame>().await {
+async fn read_hello<R: DeserializeOwned + std::fmt::Debug>(
+    frames: &mut FrameReader<OwnedReadHalf>,
+) -> Result<bool, String> {
+    match frames.next::<ClientFrame<R>>().await {
         Ok(Some(ClientFrame::Hello { magic, version }))
             if magic == CLIENT_MAGIC && version == CLIENT_PROTOCOL_VERSION =>
         {
@@ -176,9 +176,9 @@ async fn read_hello(frames: &mut FrameReader<OwnedReadHalf>) -> Result<bool, Str
     }
 }
 
-async fn write_replies<N: KvNode>(
+async fn write_replies<N: Node>(
     mut out: BufWriter<OwnedWriteHalf>,
-    welcome: ServerFrame,
+    welcome: ServerFrame<N::Response>,
     config: Arc<ClientServerConfig>,
     mut replies: mpsc::UnboundedReceiver<ClientReply<N::Response>>,
     mut refuse: oneshot::Receiver<String>,
@@ -224,29 +224,23 @@ async fn write_replies<N: KvNode>(
 
 /// Best effort: the connection is being closed anyway.
 async fn write_error(out: &mut BufWriter<OwnedWriteHalf>, buf: &mut Vec<u8>, message: String) {
-    let frame = ServerFrame::Error { message };
+    let frame = ServerFrame::<()>::Error { message };
     let _ = write_frames(out, [frame], CLIENT_FRAME_BYTES_MAX, buf).await;
     let _ = out.flush().await;
 }
 
-fn frame_of<N: KvNode>(
+fn frame_of<N: Node>(
     config: &ClientServerConfig,
     reply: ClientReply<N::Response>,
-) -> ServerFrame {
+) -> ServerFrame<N::Response> {
     let leader_addr = match &reply.outcome {
         Outcome::NotLeader { leader: Some(l) } => config.client_addrs.get(l).copied(),
         _ => None,
     };
-    let outcome = match reply.outcome {
-        Outcome::Done(r) => Outcome::Done(N::kv_result(&r)),
-        Outcome::NotLeader { leader } => Outcome::NotLeader { leader },
-        Outcome::Unavailable => Outcome::Unavailable,
-        Outcome::Unknown => Outcome::Unknown,
-    };
-    ServerFrame::Reply(KvReply {
+    ServerFrame::Reply(Reply {
         client: reply.client,
         seq: reply.seq,
-        outcome,
+        outcome: reply.outcome,
         leader_addr,
     })
 }

@@ -4,9 +4,11 @@
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::time::Duration;
-use synod_core::{ClientId, KvOp, KvResult, NodeId};
+use synod_core::{ClientId, KvOp, KvResult, Node, NodeId};
+use synod_paxos::{MultiPaxosConfig, MultiPaxosNode};
+use synod_raft::{RaftConfig, RaftNode};
 use synod_runtime::client::{
-    self, ClientFrame, KvClient, ServerFrame, CLIENT_MAGIC, CLIENT_PROTOCOL_VERSION,
+    self, ClientFrame, ClientOf, ServerFrame, CLIENT_MAGIC, CLIENT_PROTOCOL_VERSION,
 };
 use synod_runtime::framed::FrameReader;
 use synod_runtime::node::{self, parse_members, Member, NodeConfig, RunningNode, StorageChoice};
@@ -29,6 +31,58 @@ fn members(n: u64) -> Vec<Member> {
         .collect()
 }
 
+/// A protocol under test: its name, how to build its node, how to talk KV to it.
+trait Protocol: Node + Sized + Send + 'static {
+    const NAME: &'static str;
+    fn build(id: NodeId, members: &[NodeId]) -> Self;
+    fn kv(op: KvOp) -> Self::Request;
+    fn result(response: Self::Response) -> KvResult;
+}
+
+impl Protocol for RaftNode {
+    const NAME: &'static str = "raft";
+    fn build(id: NodeId, members: &[NodeId]) -> RaftNode {
+        RaftNode::new(RaftConfig::lan(id, members.iter().copied(), id.0))
+    }
+    fn kv(op: KvOp) -> synod_raft::Request {
+        match op {
+            KvOp::Get { key } => synod_raft::Request::Query(key),
+            op => synod_raft::Request::Command(op),
+        }
+    }
+    fn result(response: synod_raft::Response) -> KvResult {
+        match response {
+            synod_raft::Response::Output(r) => r,
+            synod_raft::Response::QueryOutput(v) => KvResult::Value(v),
+            other => panic!("not a KV answer: {other:?}"),
+        }
+    }
+}
+
+impl Protocol for MultiPaxosNode {
+    const NAME: &'static str = "paxos";
+    fn build(id: NodeId, members: &[NodeId]) -> MultiPaxosNode {
+        MultiPaxosNode::new(MultiPaxosConfig::lan(id, members.iter().copied(), id.0))
+    }
+    fn kv(op: KvOp) -> synod_paxos::Request {
+        match op {
+            KvOp::Get { key } => synod_paxos::Request::Query(key),
+            op => synod_paxos::Request::Command(op),
+        }
+    }
+    fn result(response: synod_paxos::Response) -> KvResult {
+        match response {
+            synod_paxos::Response::Output(r) => r,
+            synod_paxos::Response::QueryOutput(v) => KvResult::Value(v),
+        }
+    }
+}
+
+/// A KV call through `P`'s own client.
+async fn kv_call<P: Protocol>(c: &mut ClientOf<P>, op: KvOp) -> KvResult {
+    P::result(c.call(P::kv(op), CALL).await.expect("answered"))
+}
+
 fn config(protocol: &str, id: u64, members: &[Member], dir: &Path) -> NodeConfig {
     NodeConfig {
         protocol: protocol.to_string(),
@@ -40,14 +94,15 @@ fn config(protocol: &str, id: u64, members: &[Member], dir: &Path) -> NodeConfig
             sync: SyncMode::Fsync,
         },
         tls: None,
-        seed: id,
     }
 }
 
-async fn start_all(protocol: &str, members: &[Member], dir: &Path) -> Vec<RunningNode> {
+async fn start_all<P: Protocol>(members: &[Member], dir: &Path) -> Vec<RunningNode> {
+    let ids: Vec<NodeId> = members.iter().map(|m| m.id).collect();
     let mut nodes = Vec::new();
     for m in members {
-        let node = node::start(config(protocol, m.id.0, members, dir))
+        let config = config(P::NAME, m.id.0, members, dir);
+        let node = node::start(P::build(m.id, &ids), config)
             .await
             .expect("node starts");
         nodes.push(node);
@@ -69,27 +124,24 @@ async fn stop_all(nodes: Vec<RunningNode>) {
 
 const CALL: Duration = Duration::from_secs(10);
 
-async fn committed_writes_survive_a_full_restart(protocol: &str) {
+async fn committed_writes_survive_a_full_restart<P: Protocol>() {
     let dir = tempfile::tempdir().expect("temp dir");
     let members = members(3);
     let addrs: Vec<SocketAddr> = members.iter().map(|m| m.client).collect();
-    let nodes = start_all(protocol, &members, dir.path()).await;
-    let mut c = KvClient::new(ClientId(1), addrs.clone());
+    let nodes = start_all::<P>(&members, dir.path()).await;
+    let mut c = ClientOf::<P>::new(ClientId(1), addrs.clone());
     for i in 0..50 {
         let op = KvOp::Append {
             key: "log".into(),
             value: format!("{i},"),
         };
-        assert_eq!(c.call(op, CALL).await.expect("append"), KvResult::Written);
+        assert_eq!(kv_call::<P>(&mut c, op).await, KvResult::Written);
     }
     stop_all(nodes).await;
 
-    let nodes = start_all(protocol, &members, dir.path()).await;
-    let mut c = KvClient::new(ClientId(2), addrs);
-    let read = c
-        .call(KvOp::Get { key: "log".into() }, CALL)
-        .await
-        .expect("read after restart");
+    let nodes = start_all::<P>(&members, dir.path()).await;
+    let mut c = ClientOf::<P>::new(ClientId(2), addrs);
+    let read = kv_call::<P>(&mut c, KvOp::Get { key: "log".into() }).await;
     let expected: String = (0..50).map(|i| format!("{i},")).collect();
     assert_eq!(read, KvResult::Value(Some(expected)));
     stop_all(nodes).await;
@@ -97,12 +149,12 @@ async fn committed_writes_survive_a_full_restart(protocol: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn raft_committed_writes_survive_a_full_restart() {
-    committed_writes_survive_a_full_restart("raft").await;
+    committed_writes_survive_a_full_restart::<RaftNode>().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paxos_committed_writes_survive_a_full_restart() {
-    committed_writes_survive_a_full_restart("paxos").await;
+    committed_writes_survive_a_full_restart::<MultiPaxosNode>().await;
 }
 
 /// Sends raw bytes to a client port and returns the error the node answers with
@@ -113,7 +165,7 @@ async fn refusal(addr: SocketAddr, bytes: &[u8]) -> String {
     let (read, _write) = stream.into_split();
     let mut frames = FrameReader::new(read, client::CLIENT_FRAME_BYTES_MAX);
     loop {
-        let next = tokio::time::timeout(Duration::from_secs(5), frames.next::<ServerFrame>())
+        let next = tokio::time::timeout(Duration::from_secs(5), frames.next::<ServerFrame<()>>())
             .await
             .expect("answer in time");
         match next {
@@ -124,7 +176,7 @@ async fn refusal(addr: SocketAddr, bytes: &[u8]) -> String {
     }
 }
 
-fn frame(value: &ClientFrame) -> Vec<u8> {
+fn frame(value: &ClientFrame<synod_raft::Request>) -> Vec<u8> {
     let mut out = Vec::new();
     synod_core::codec::encode_frame(value, usize::MAX, &mut out).expect("encodable");
     out
@@ -134,7 +186,7 @@ fn frame(value: &ClientFrame) -> Vec<u8> {
 async fn bad_client_input_gets_a_clear_error_and_the_node_keeps_serving() {
     let dir = tempfile::tempdir().expect("temp dir");
     let members = members(1);
-    let nodes = start_all("raft", &members, dir.path()).await;
+    let nodes = start_all::<RaftNode>(&members, dir.path()).await;
     let addr = members[0].client;
 
     let mut oversized = Vec::from((64u32 << 20).to_le_bytes());
@@ -146,7 +198,7 @@ async fn bad_client_input_gets_a_clear_error_and_the_node_keeps_serving() {
     let no_hello = frame(&ClientFrame::Request {
         client: ClientId(1),
         seq: 1,
-        op: KvOp::Get { key: "k".into() },
+        op: synod_raft::Request::Query("k".into()),
     });
     let mut garbage_after_hello = frame(&ClientFrame::Hello {
         magic: CLIENT_MAGIC,
@@ -177,15 +229,12 @@ async fn bad_client_input_gets_a_clear_error_and_the_node_keeps_serving() {
         .load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(rejected, 5, "every bad connection is counted");
 
-    let mut c = KvClient::new(ClientId(1), vec![addr]);
+    let mut c = ClientOf::<RaftNode>::new(ClientId(1), vec![addr]);
     let op = KvOp::Put {
         key: "k".into(),
         value: "v".into(),
     };
-    assert_eq!(
-        c.call(op, CALL).await.expect("still serving"),
-        KvResult::Written
-    );
+    assert_eq!(kv_call::<RaftNode>(&mut c, op).await, KvResult::Written);
     stop_all(nodes).await;
 }
 
@@ -210,7 +259,9 @@ fn a_member_list_naming_a_node_twice_is_refused() {
 async fn a_node_missing_from_its_member_list_is_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
     let members = members(3);
-    let err = node::start(config("raft", 9, &members, dir.path()))
+    let ids: Vec<NodeId> = members.iter().map(|m| m.id).collect();
+    let node9 = RaftNode::build(NodeId(9), &ids);
+    let err = node::start(node9, config("raft", 9, &members, dir.path()))
         .await
         .err()
         .expect("refused");
@@ -219,9 +270,43 @@ async fn a_node_missing_from_its_member_list_is_refused() {
             .contains("node n9 is not in the member list"),
         "{err}"
     );
-    let err = node::start(config("zab-ish", 1, &members, dir.path()))
+    let node2 = RaftNode::build(NodeId(2), &ids);
+    let err = node::start(node2, config("raft", 1, &members, dir.path()))
         .await
         .err()
         .expect("refused");
-    assert!(err.to_string().contains("unknown protocol"), "{err}");
+    assert!(
+        err.to_string().contains("the node handed in is node n2"),
+        "{err}"
+    );
+}
+
+/// A WAL whose records are intact (checksums hold) but hold an entry the protocol
+/// cannot decode: the node halts with the reason, and `wait` reports it — no panic,
+/// no silent run on state it cannot trust.
+#[tokio::test]
+async fn a_node_whose_storage_it_cannot_read_halts_with_the_reason() {
+    use synod_core::{Storage, WriteBatch};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let members = members(1);
+    let config = config("raft", 1, &members, dir.path());
+    let StorageChoice::File { dir: wal_dir, .. } = &config.storage else {
+        unreachable!("file storage")
+    };
+    let (mut wal, _) =
+        synod_runtime::wal::FileStorage::open(wal_dir, Default::default()).expect("open the WAL");
+    let mut batch = WriteBatch::new();
+    batch.put_entry(1, vec![0xff, 0xff, 0xff]);
+    wal.persist(batch).await.expect("persist");
+    drop(wal);
+    let node = RaftNode::build(NodeId(1), &[NodeId(1)]);
+    let running = node::start(node, config).await.expect("starts");
+    let err = tokio::time::timeout(Duration::from_secs(10), running.wait())
+        .await
+        .expect("stops in time")
+        .expect_err("halted");
+    assert!(
+        err.to_string().contains("halted: corrupt log entry 1"),
+        "{err}"
+    );
 }

@@ -6,19 +6,18 @@
 use super::{pick, TUNING_STREAM};
 use crate::protocol::{Invariant, SimProtocol};
 use std::collections::{BTreeMap, BTreeSet};
-use synod_core::{KvNode, KvOp, KvResult, NodeId, Prng, Time};
+use synod_core::{KvOp, KvResult, NodeId, Prng, Time};
 use synod_paxos::multi::majority;
 use synod_paxos::{Ballot, MultiPaxosConfig, MultiPaxosNode, Request, Response, Slot, Value};
 
-/// Multi-Paxos, registered as `paxos`.
+/// Multi-Paxos replicating the KV (see the registry for its name).
 pub struct Paxos;
 
 impl SimProtocol for Paxos {
     type Node = MultiPaxosNode;
-    const NAME: &'static str = "paxos";
 
     fn build(id: NodeId, members: &[NodeId], seed: u64) -> MultiPaxosNode {
-        MultiPaxosNode::new_kv(id, members, seed)
+        MultiPaxosNode::new(MultiPaxosConfig::lan(id, members.iter().copied(), seed))
     }
 
     fn build_varied(id: NodeId, members: &[NodeId], seed: u64) -> MultiPaxosNode {
@@ -32,12 +31,19 @@ impl SimProtocol for Paxos {
         MultiPaxosNode::new(cfg)
     }
 
+    /// A `get` is a query (a read round, no slot); every other operation a command.
     fn request(op: KvOp) -> Request {
-        MultiPaxosNode::kv_request(op)
+        match op {
+            KvOp::Get { key } => Request::Query(key),
+            op => Request::Command(op),
+        }
     }
 
     fn result(response: &Response) -> KvResult {
-        MultiPaxosNode::kv_result(response)
+        match response {
+            Response::Output(r) => r.clone(),
+            Response::QueryOutput(value) => KvResult::Value(value.clone()),
+        }
     }
 
     fn is_leader(node: &MultiPaxosNode) -> bool {
@@ -333,7 +339,6 @@ mod tests {
 
     impl SimProtocol for TightPaxos {
         type Node = MultiPaxosNode;
-        const NAME: &'static str = "paxos-tight";
         fn build(id: NodeId, members: &[NodeId], seed: u64) -> MultiPaxosNode {
             let mut cfg = synod_paxos::MultiPaxosConfig::lan(id, members.iter().copied(), seed);
             cfg.snapshot_threshold = 16;

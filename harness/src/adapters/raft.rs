@@ -7,18 +7,17 @@ use crate::sim::digest::TraceDigest;
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::time::Duration;
-use synod_core::{KvNode, KvOp, KvResult, NodeId, Prng, Time};
+use synod_core::{KvOp, KvResult, NodeId, Prng, Time};
 use synod_raft::{LogIndex, RaftConfig, RaftNode, Request, Response, Term};
 
-/// Raft, registered as `raft`.
+/// Raft replicating the KV (see the registry for its name).
 pub struct Raft;
 
 impl SimProtocol for Raft {
     type Node = RaftNode;
-    const NAME: &'static str = "raft";
 
     fn build(id: NodeId, members: &[NodeId], seed: u64) -> RaftNode {
-        RaftNode::new_kv(id, members, seed)
+        RaftNode::new(RaftConfig::lan(id, members.iter().copied(), seed))
     }
 
     fn build_varied(id: NodeId, members: &[NodeId], seed: u64) -> RaftNode {
@@ -37,12 +36,22 @@ impl SimProtocol for Raft {
         RaftNode::new(cfg)
     }
 
+    /// A `get` is a query (ReadIndex, no log entry); every other operation a command.
     fn request(op: KvOp) -> Request {
-        RaftNode::kv_request(op)
+        match op {
+            KvOp::Get { key } => Request::Query(key),
+            op => Request::Command(op),
+        }
     }
 
+    /// Membership and transfer answers carry no KV result; they read as `Written`
+    /// (the workload never asks for them).
     fn result(response: &Response) -> KvResult {
-        RaftNode::kv_result(response)
+        match response {
+            Response::Output(r) => r.clone(),
+            Response::QueryOutput(value) => KvResult::Value(value.clone()),
+            Response::ConfigChanged(_) | Response::TransferStarted => KvResult::Written,
+        }
     }
 
     fn is_leader(node: &RaftNode) -> bool {

@@ -74,7 +74,6 @@ struct ProbeProtocol<const EARLY: bool = false>;
 
 impl<const EARLY: bool> SimProtocol for ProbeProtocol<EARLY> {
     type Node = Probe;
-    const NAME: &'static str = "probe";
     fn build(id: NodeId, members: &[NodeId], _seed: u64) -> Probe {
         Probe {
             id,

@@ -14,8 +14,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 use synod_core::{
-    codec, ClientId, ClientRequest, DurableWaits, Kv, KvOp, KvResult, Node, NodeEffects, NodeId,
-    Outcome, Prng, Recovered, SessionCommand, Sessions, StateMachine, Time,
+    codec, ClientId, ClientRequest, DurableWaits, Kv, Node, NodeEffects, NodeId, Outcome, Prng,
+    Recovered, SessionCommand, Sessions, StateMachine, Time,
 };
 
 /// Meta key of the acceptor's promised ballot.
@@ -544,28 +544,6 @@ fn meta<T: serde::de::DeserializeOwned>(rec: &Recovered, key: &str) -> Result<Op
         .get(key)
         .map(|b| codec::decode(b).map_err(|e| format!("corrupt {key}: {e}")))
         .transpose()
-}
-
-impl synod_core::KvNode for MultiPaxosNode {
-    const PROTOCOL: &'static str = "paxos";
-
-    fn new_kv(id: NodeId, members: &[NodeId], seed: u64) -> MultiPaxosNode {
-        MultiPaxosNode::new(MultiPaxosConfig::lan(id, members.iter().copied(), seed))
-    }
-
-    fn kv_request(op: KvOp) -> Request {
-        match op {
-            KvOp::Get { key } => Request::Query(key),
-            op => Request::Command(op),
-        }
-    }
-
-    fn kv_result(response: &Response) -> KvResult {
-        match response {
-            Response::Output(r) => r.clone(),
-            Response::QueryOutput(value) => KvResult::Value(value.clone()),
-        }
-    }
 }
 
 impl<S: StateMachine> Node for MultiPaxosNode<S> {

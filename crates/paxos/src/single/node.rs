@@ -28,10 +28,10 @@ pub const META_CHOSEN: &str = "synod.chosen";
 /// What a single-decree instance can decide: any cloneable, comparable, serialisable
 /// value.
 pub trait SynodValue:
-    Clone + Eq + Hash + Debug + Serialize + DeserializeOwned + Send + 'static
+    Clone + Eq + Hash + Debug + Serialize + DeserializeOwned + Send + Sync + 'static
 {
 }
-impl<T: Clone + Eq + Hash + Debug + Serialize + DeserializeOwned + Send + 'static> SynodValue
+impl<T: Clone + Eq + Hash + Debug + Serialize + DeserializeOwned + Send + Sync + 'static> SynodValue
     for T
 {
 }
