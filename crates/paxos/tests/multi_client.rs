@@ -164,7 +164,7 @@ fn multipaxos_new_leader_reads_wait_for_the_takeover_slots() {
     // act: n2 takes over and is asked at once; the read's round completes before
     // the takeover's accept is answered
     c.now += ms(200);
-    c.elect_without_delivering_accepts(2);
+    elect_without_delivering_accepts(&mut c, 2);
     let r = c.get(2, "k");
     let round =
         |_, to, m: &Message| to == n(3) && matches!(m, Message::Heartbeat { read_ctx: 1, .. });
@@ -187,15 +187,13 @@ fn multipaxos_new_leader_reads_wait_for_the_takeover_slots() {
     assert_eq!(c.outcome(r), Some(&read_ok(Some("v"))));
 }
 
-impl MultiCluster {
-    /// Fires `id`'s election timer and delivers until it leads; the takeover's
-    /// accepts stay queued, its first heartbeats are dropped (so a read's round is
-    /// the only one in flight).
-    fn elect_without_delivering_accepts(&mut self, id: u64) {
-        self.fire(id, synod_paxos::MultiPaxosTimer::Election);
-        while !self.node(id).is_leader() {
-            self.deliver_at(0);
-        }
-        self.drop_all(|_, _, m| kind(m) == "Heartbeat");
+/// Fires `id`'s election timer and delivers until it leads; the takeover's accepts
+/// stay queued, its first heartbeats are dropped (so a read's round is the only one
+/// in flight).
+fn elect_without_delivering_accepts(c: &mut MultiCluster, id: u64) {
+    c.fire(id, synod_paxos::MultiPaxosTimer::Election);
+    while !c.node(id).is_leader() {
+        c.deliver_at(0);
     }
+    c.drop_all(|_, _, m| kind(m) == "Heartbeat");
 }

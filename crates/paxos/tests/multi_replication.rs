@@ -59,7 +59,7 @@ fn multipaxos_leader_accepts_while_writing_but_counts_itself_once_durable() {
     c.deliver_all();
 
     // check: the accepts waited for the leader's batch; n2 and n3 chose without it
-    assert!(c.early_sent.is_empty(), "{:?}", c.early_sent);
+    assert!(c.early_sent.is_empty(), "{:?}", c.early_sends());
     assert_eq!(c.outcome(first), Some(&WRITTEN));
 
     // init: the promise is confirmed; n3 becomes unreachable
@@ -74,7 +74,7 @@ fn multipaxos_leader_accepts_while_writing_but_counts_itself_once_durable() {
 
     // check: the accept left early and n2 accepted it, but one durable acceptance
     // is no majority …
-    assert_eq!(c.early_sent, vec![(1, 2), (1, 3)]);
+    assert_eq!(c.early_sends(), vec![(1, 2), (1, 3)]);
     let ballot = c.node(1).promised();
     assert_eq!(c.node(2).accepted_at(slot).map(|(b, _)| b), Some(ballot));
     assert_eq!(c.node(1).first_unchosen(), slot);

@@ -242,7 +242,8 @@ fn raft_thesis_6_4_heartbeat_answer_from_an_earlier_leadership_confirms_no_read(
 
     // The stale heartbeat reaches n2, which answers it at t'; the answer is held.
     c.wire.push_back(stale_heartbeat);
-    c.deliver_at(c.wire.len() - 1);
+    let last = c.wire.len() - 1;
+    c.deliver_at(last);
     let stale_answer = c
         .drop_next(|from, to, m| from == n(2) && to == n(1) && kind(m) == "HeartbeatResponse")
         .unwrap_or_else(|| panic!("n2 answers the stale heartbeat: {:?}", c.wire));

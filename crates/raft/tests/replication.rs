@@ -85,7 +85,8 @@ fn raft_10_2_1_leader_replicates_while_writing_but_counts_itself_once_durable() 
     c.deliver_all();
 
     // check: the entry went out early and n2 stored it, but nothing is committed …
-    let early_appends = c.early_sent.iter().filter(|&&e| e == (1, 2, "Append"));
+    let early_sends = c.early_sends();
+    let early_appends = early_sends.iter().filter(|&&e| e == (1, 2, "Append"));
     assert_eq!(early_appends.count(), 1);
     assert_eq!(c.node(2).log().last_index(), LogIndex(2));
     assert_eq!(c.node(1).commit_index(), LogIndex(1));
@@ -399,7 +400,8 @@ fn raft_5_3_rejection_of_an_earlier_terms_append_does_not_back_off_the_leader() 
         commit: LogIndex(0),
     };
     c.send(1, 2, stale);
-    c.deliver_at(c.wire.len() - 1);
+    let newest = c.wire.len() - 1;
+    c.deliver_at(newest);
     let reject = c
         .wire
         .iter()

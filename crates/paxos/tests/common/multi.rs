@@ -59,26 +59,40 @@ pub fn kind(m: &Message) -> &'static str {
     }
 }
 
-impl MultiCluster {
-    pub fn put(&mut self, id: u64, key: &str, value: &str) -> Ticket {
+/// Multi-Paxos helpers on the test kit's cluster.
+pub trait MultiPaxosCluster {
+    fn put(&mut self, id: u64, key: &str, value: &str) -> Ticket;
+    fn get(&mut self, id: u64, key: &str) -> Ticket;
+    /// Delivered messages of `kind` (see [`kind`]).
+    fn count_kind(&self, k: &str) -> usize;
+    /// The live leader of the highest ballot, if any.
+    fn leader(&self) -> Option<u64>;
+    /// Fires `id`'s election timer (and delivers everything) until it leads.
+    fn elect(&mut self, id: u64);
+    /// Every live node follows one leader, knows as much chosen and executed it all,
+    /// with the same state machine.
+    fn assert_converged(&self);
+    /// (from, to) of every message sent ahead of its input's batch.
+    fn early_sends(&self) -> Vec<(u64, u64)>;
+}
+
+impl MultiPaxosCluster for MultiCluster {
+    fn put(&mut self, id: u64, key: &str, value: &str) -> Ticket {
         let (key, value) = (key.to_owned(), value.to_owned());
         self.propose(id, Request::Command(KvOp::Put { key, value }))
     }
-    pub fn get(&mut self, id: u64, key: &str) -> Ticket {
+    fn get(&mut self, id: u64, key: &str) -> Ticket {
         let key = key.to_owned();
         self.propose(id, Request::Query(key))
     }
-    /// Delivered messages of `kind` (see [`kind`]).
-    pub fn count_kind(&self, k: &str) -> usize {
+    fn count_kind(&self, k: &str) -> usize {
         self.count(|_, _, m| kind(m) == k)
     }
-    /// The live leader of the highest ballot, if any.
-    pub fn leader(&self) -> Option<u64> {
+    fn leader(&self) -> Option<u64> {
         let leaders = self.live().filter(|r| r.is_leader());
         leaders.max_by_key(|r| r.promised()).map(|r| r.node_id().0)
     }
-    /// Fires `id`'s election timer (and delivers everything) until it leads.
-    pub fn elect(&mut self, id: u64) {
+    fn elect(&mut self, id: u64) {
         for _ in 0..3 {
             self.fire(id, MultiPaxosTimer::Election);
             self.deliver_all();
@@ -88,9 +102,7 @@ impl MultiCluster {
         }
         panic!("n{id} did not win phase 1");
     }
-    /// Every live node follows one leader, knows as much chosen and executed it all,
-    /// with the same state machine.
-    pub fn assert_converged(&self) {
+    fn assert_converged(&self) {
         let lead = self.node(self.leader().expect("no leader"));
         for r in self.live() {
             let id = r.node_id();
@@ -115,6 +127,10 @@ impl MultiCluster {
                 "{id} state machine"
             );
         }
+    }
+    fn early_sends(&self) -> Vec<(u64, u64)> {
+        let sends = self.early_sent.iter();
+        sends.map(|(from, to, _)| (from.0, to.0)).collect()
     }
 }
 

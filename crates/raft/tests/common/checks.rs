@@ -2,6 +2,7 @@
 
 use super::{Cluster, Entry, LogIndex, NodeId, RaftNode, Term};
 use std::collections::BTreeMap;
+use synod_testkit::Check;
 
 impl Cluster {
     /// Every live node follows one leader, in its term, with its commit index and
@@ -52,8 +53,8 @@ pub(super) struct Figure3 {
     leader_checked: BTreeMap<NodeId, Term>,
 }
 
-impl Figure3 {
-    pub(super) fn after_step(&mut self, id: NodeId, r: &RaftNode) {
+impl Check<RaftNode> for Figure3 {
+    fn after_step(&mut self, id: NodeId, r: &RaftNode) {
         let term = r.term();
         if r.is_leader() {
             let first = *self.leaders.entry(term).or_insert(id);
@@ -86,7 +87,7 @@ impl Figure3 {
         }
     }
 
-    pub(super) fn crashed(&mut self, id: NodeId) {
+    fn crashed(&mut self, id: NodeId) {
         self.checked.remove(&id);
         self.leader_checked.remove(&id);
     }

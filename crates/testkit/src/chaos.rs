@@ -1,6 +1,6 @@
-//! Seeded fault injection for the property and scenario tests.
+//! Seeded fault injection and seed loops for the property and scenario tests.
 
-use super::{Cluster, Prng, RaftTimer, Time};
+use super::{Cluster, Node, Prng, Time};
 use std::time::Duration;
 
 /// Runs `run` for every seed in `seeds`; a failure names the seed that replays it.
@@ -15,9 +15,10 @@ pub fn for_seeds(seeds: std::ops::Range<u64>, run: impl Fn(u64)) {
 
 /// Weights (out of 100 per step) of what [`Cluster::chaos`] does besides delivering a
 /// random queued message (so delivery order is random): lose or duplicate a queued
-/// message, propose a write, crash or restart a node, fire a random armed timer (out
-/// of time order, so others fire late), or isolate a random node / heal every cut.
-/// On a quiet wire the earliest timer fires.
+/// message, ask a node to propose, crash or restart a node, fire a random armed timer
+/// (out of time order, so others fire late), or isolate a random node / heal every
+/// cut. On a quiet wire the earliest timer fires.
+#[derive(Clone, Debug)]
 pub struct Faults {
     pub drop: u64,
     pub duplicate: u64,
@@ -27,10 +28,17 @@ pub struct Faults {
     pub partition: u64,
 }
 
-impl Cluster {
-    /// `steps` random steps: deliver a random queued message (reordering), fire a
-    /// random armed timer, or inject one of `faults`. Crashes keep a majority up.
-    pub fn chaos(&mut self, rng: &mut Prng, steps: usize, faults: &Faults) {
+impl<N: Node> Cluster<N> {
+    /// `steps` random steps drawn from `rng` by the weights of `faults`;
+    /// `propose(cluster, rng, node)` makes a client request at a live node. Crashes
+    /// keep a majority up.
+    pub fn chaos(
+        &mut self,
+        rng: &mut Prng,
+        steps: usize,
+        faults: &Faults,
+        propose: &dyn Fn(&mut Cluster<N>, &mut Prng, u64),
+    ) {
         let ids = self.ids();
         let pick = |rng: &mut Prng, len: usize| rng.below(len as u64) as usize;
         let dup_below = faults.drop + faults.duplicate;
@@ -41,9 +49,6 @@ impl Cluster {
         for _ in 0..steps {
             let roll = rng.below(100);
             let queued = self.wire.len();
-            let armed: Vec<(Time, u64, RaftTimer)> = (self.slots.iter())
-                .flat_map(|(id, s)| s.timers.iter().map(move |(&t, &at)| (at, id.0, t)))
-                .collect();
             if roll < faults.drop && queued > 0 {
                 self.wire.remove(pick(rng, queued));
             } else if roll < dup_below && queued > 0 {
@@ -52,8 +57,7 @@ impl Cluster {
             } else if roll < propose_below {
                 let id = ids[pick(rng, ids.len())];
                 if self.is_up(id) {
-                    let key = format!("k{}", rng.below(5));
-                    self.put(id, &key, &rng.next_u64().to_string());
+                    propose(self, rng, id);
                 }
             } else if roll < crash_below {
                 let id = ids[pick(rng, ids.len())];
@@ -69,9 +73,13 @@ impl Cluster {
                     _ => self.heal(),
                 }
             } else if roll < timer_below || queued == 0 {
+                let armed: Vec<(Time, u64, N::Timer)> = self.armed_timers().collect();
+                if armed.is_empty() {
+                    continue;
+                }
                 let (_, id, t) = match roll < timer_below {
                     true => armed[pick(rng, armed.len())],
-                    false => *armed.iter().min().expect("a live node has a timer"),
+                    false => *armed.iter().min().expect("not empty"),
                 };
                 self.fire(id, t);
             } else {
@@ -79,7 +87,9 @@ impl Cluster {
             }
         }
     }
-    /// Ends every fault, then runs the network for `d`.
+
+    /// Ends every fault (heals every cut, restarts every crashed node), then runs the
+    /// network for `d`.
     pub fn settle(&mut self, d: Duration) {
         self.heal();
         for id in self.ids() {
