@@ -91,7 +91,7 @@ pub async fn run_until<P: SimProtocol>(
     tokio::pin!(stop);
     let mut stopped = false;
     let nodes = config.addrs.len();
-    let mut workload = Workload::new(config.workload.clone(), nodes, config.seed);
+    let mut workload: Workload = Workload::new(config.workload.clone(), nodes, config.seed);
     let (events_tx, mut events) = mpsc::unbounded_channel();
     let links: Vec<mpsc::UnboundedSender<(ClientId, u64, KvOp)>> = config
         .addrs

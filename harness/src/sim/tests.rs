@@ -2,7 +2,9 @@
 //! protocol whose every action is visible.
 
 use super::config::{FaultSpec, SimConfig};
+use super::faults::STALL_RELEASE;
 use super::nemesis::Fault;
+use super::script::Action;
 use super::*;
 use crate::fixture::Fixture;
 use crate::protocol::{Invariant, SimProtocol};
@@ -624,4 +626,26 @@ fn muffled_sends_arrive_after_the_node_rejoins_out_of_order() {
         pings[after..].iter().any(|c| (first..=last).contains(c)),
         "overtaken by newer pings"
     );
+}
+
+/// A node that finds its own storage corrupt on restart stops itself
+/// (`Node::halted`), and the simulator reports that as the run's violation, with the
+/// node's reason, instead of carrying on with a silent member short.
+#[test]
+fn a_node_that_halts_on_corrupt_storage_is_a_violation() {
+    use crate::adapters::raft::Raft;
+    let mut cfg = SimConfig::standard(3, FaultSpec::default(), 1);
+    cfg.workload.clients = 0;
+    let mut sim: Simulator<Raft> = Simulator::new(cfg);
+    sim.run_until(Time::from_secs(1));
+    assert!(sim.violation().is_none());
+    sim.apply_fault(Fault::Crash(2));
+    let mut garbage = synod_core::WriteBatch::new();
+    garbage.put_entry(1, vec![0xff, 0xff, 0xff]);
+    sim.storage_mut(2).persist(garbage);
+    sim.revert(Fault::Crash(2));
+    let v = sim.violation().expect("the restart halted the node");
+    assert_eq!(v.kind, ViolationKind::Halted);
+    assert!(v.message.contains("n3 stopped itself"), "{}", v.message);
+    assert!(v.message.contains("log entry 1"), "{}", v.message);
 }

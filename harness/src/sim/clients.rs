@@ -1,0 +1,87 @@
+//! The clients' side of the wire: requests to nodes, replies back, timeouts; the
+//! client state machines themselves are the workload's (`crate::workload`).
+
+use super::{Event, Resp, Simulator};
+use crate::protocol::SimProtocol;
+use crate::workload::{Answer, ClientStep};
+use synod_core::{ClientReply, ClientRequest, Outcome};
+
+impl<P: SimProtocol> Simulator<P> {
+    pub(super) fn reply(&mut self, node: usize, reply: ClientReply<Resp<P>>) {
+        tracing::trace!(node = %self.slots[node].id, client = %reply.client, seq = reply.seq, outcome = ?reply.outcome, "reply");
+        if let Some(client) = self.workload.index_of(reply.client) {
+            let (d, _) = self.latency();
+            let d = self.long_delay().map_or(d, |extra| d + extra);
+            self.schedule(d, Event::ToClient { client, reply });
+        }
+    }
+
+    pub(super) fn client_answer(&mut self, client: usize, reply: ClientReply<Resp<P>>) {
+        self.stats.client_delivered += 1;
+        let hint = match reply.outcome {
+            Outcome::NotLeader { leader } => leader,
+            _ => None,
+        };
+        let members = &self.members;
+        let answer = Answer::from_outcome(&reply.outcome, P::result, || {
+            hint.and_then(|l| members.iter().position(|&m| m == l))
+        });
+        let step = self.workload.on_answer(client, reply.seq, answer, self.now);
+        self.client_step(client, step);
+    }
+
+    pub(super) fn client_step(&mut self, client: usize, step: ClientStep) {
+        match step {
+            ClientStep::Send {
+                node,
+                seq,
+                op,
+                timeout,
+            } => {
+                let request = ClientRequest {
+                    client: self.workload.client_id(client),
+                    seq,
+                    op: P::request(op),
+                };
+                let (d, _) = self.latency();
+                self.schedule(d, Event::ToNode { node, request });
+                let deadline = self.now + timeout;
+                self.client_deadline[client] = Some((deadline, self.workload.token(client)));
+                if self.client_timeout_at[client].is_none() {
+                    self.client_timeout_at[client] = Some(deadline);
+                    self.schedule_at(deadline, Event::ClientTimeout { client });
+                }
+            }
+            ClientStep::Sleep(d) if d.is_zero() => {
+                // No think time: start the next operation now instead of queueing
+                // a wake-up for the same instant.
+                let token = self.workload.token(client);
+                let step = self.workload.on_wake(client, token, self.now, self.phase);
+                return self.client_step(client, step);
+            }
+            ClientStep::Sleep(d) => {
+                let token = self.workload.token(client);
+                self.schedule(d, Event::ClientWake { client, token });
+            }
+            ClientStep::Idle => {}
+        }
+        self.advance_phase();
+    }
+
+    pub(super) fn client_timeout(&mut self, client: usize) {
+        self.client_timeout_at[client] = None;
+        let Some((deadline, token)) = self.client_deadline[client] else {
+            return;
+        };
+        if deadline > self.now {
+            // A later attempt replaced the one this event was queued for.
+            self.client_timeout_at[client] = Some(deadline);
+            self.schedule_at(deadline, Event::ClientTimeout { client });
+            return;
+        }
+        self.client_deadline[client] = None;
+        // A stale token (the attempt was answered) makes this a no-op.
+        let step = self.workload.on_wake(client, token, self.now, self.phase);
+        self.client_step(client, step);
+    }
+}

@@ -1,0 +1,88 @@
+//! What a run produced: its counters, its violations, its outcome.
+
+use crate::history::HistoryEvent;
+use crate::workload::ClientStats;
+use synod_core::Time;
+
+/// Why a run failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ViolationKind {
+    /// A protocol invariant (named) was broken.
+    Invariant(&'static str),
+    /// The cluster did not serve every client after the heal.
+    Liveness,
+    /// The run hit the event cap (a livelock or an unbounded loop).
+    EventLimit,
+    /// A node panicked (a protocol `assert!`).
+    Panic,
+    /// A node stopped itself on state it cannot trust (`Node::halted`).
+    Halted,
+    /// The history is not linearizable.
+    Linearizability,
+}
+
+/// A failed check, with when it was detected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// What failed.
+    pub kind: ViolationKind,
+    /// Virtual time of detection.
+    pub at: Time,
+    /// Explanation.
+    pub message: String,
+}
+
+/// Counters over one run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SimStats {
+    /// Events processed.
+    pub events: u64,
+    /// Messages handed to the network.
+    pub sent: u64,
+    /// Messages delivered to a running node.
+    pub delivered: u64,
+    /// Client requests delivered to a running node and replies delivered to clients.
+    pub client_delivered: u64,
+    /// Inputs that handed a node two or more client requests together (those that
+    /// queued up while it was paused).
+    pub client_batches: u64,
+    /// Dropped by a partition.
+    pub dropped_partition: u64,
+    /// Dropped by loss.
+    pub dropped_loss: u64,
+    /// Arrived at a crashed node.
+    pub dropped_down: u64,
+    /// Extra copies made by duplication.
+    pub duplicated: u64,
+    /// Peer messages and client replies held back by a "delay" fault.
+    pub delayed: u64,
+    /// Timer firings delivered.
+    pub timers_fired: u64,
+    /// Batches written.
+    pub persists: u64,
+    /// Node crashes.
+    pub crashes: u64,
+    /// Faults injected, as `time: description`.
+    pub faults: Vec<String>,
+}
+
+/// Everything a run produced.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// Master seed.
+    pub seed: u64,
+    /// Trace digest (16 hex digits).
+    pub digest: String,
+    /// Virtual time at the end.
+    pub end: Time,
+    /// Virtual time when the main phase ended (the heal began).
+    pub main_end: Time,
+    /// Simulator counters.
+    pub stats: SimStats,
+    /// Client-side measurements.
+    pub clients: ClientStats,
+    /// The recorded history (empty if recording was off).
+    pub history: Vec<HistoryEvent>,
+    /// The first violation, if any.
+    pub violation: Option<Violation>,
+}

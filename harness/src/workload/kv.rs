@@ -1,0 +1,206 @@
+//! The KV operation generator: get/put/append/cas/delete over a key space with a
+//! popularity distribution, and how each operation and result reads in the history.
+
+use super::client::{Completion, Invocation, Ops};
+use super::WorkloadConfig;
+use crate::history::{OpName, Value};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::collections::HashMap;
+use std::time::Duration;
+use synod_core::{ClientId, KvOp, KvResult};
+
+/// How keys are chosen.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum KeyDist {
+    /// Every key equally likely.
+    Uniform,
+    /// Zipf with exponent `s` (YCSB uses 0.99): a few hot keys.
+    Zipf(f64),
+}
+
+/// The operation mix, as probabilities that sum to at most 1 (the rest are puts).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Mix {
+    /// `get`.
+    pub read: f64,
+    /// `append`.
+    pub append: f64,
+    /// `cas`.
+    pub cas: f64,
+    /// `delete`.
+    pub delete: f64,
+}
+
+/// The KV workloads' operations: keys by popularity, operations by the mix, written
+/// values unique (`<client>.<n>`), which makes histories easy to check.
+#[derive(Debug)]
+pub struct KvOps {
+    rng: ChaCha8Rng,
+    mix: Mix,
+    keys: Vec<String>,
+    /// Cumulative weights for Zipf; empty for uniform.
+    cdf: Vec<f64>,
+    counter: u64,
+}
+
+impl KvOps {
+    /// A generator for `cfg` drawing from `seed`.
+    pub fn new(cfg: &WorkloadConfig, seed: u64) -> KvOps {
+        let keys: Vec<String> = (0..cfg.keys.max(1)).map(|i| format!("k{i}")).collect();
+        let cdf = match cfg.key_dist {
+            KeyDist::Uniform => Vec::new(),
+            KeyDist::Zipf(s) => {
+                let mut acc = 0.0;
+                let mut cdf: Vec<f64> = (1..=keys.len())
+                    .map(|r| {
+                        acc += 1.0 / (r as f64).powf(s);
+                        acc
+                    })
+                    .collect();
+                for c in &mut cdf {
+                    *c /= acc;
+                }
+                cdf
+            }
+        };
+        KvOps {
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            mix: cfg.mix,
+            keys,
+            cdf,
+            counter: 0,
+        }
+    }
+
+    fn key(&mut self) -> String {
+        let i = if self.cdf.is_empty() {
+            self.rng.gen_range(0..self.keys.len())
+        } else {
+            let u: f64 = self.rng.gen();
+            self.cdf
+                .partition_point(|&c| c < u)
+                .min(self.keys.len() - 1)
+        };
+        self.keys[i].clone()
+    }
+
+    /// A uniform duration in `[0, max]`.
+    pub fn think(&mut self, max: Duration) -> Duration {
+        Duration::from_nanos(self.rng.gen_range(0..=max.as_nanos() as u64))
+    }
+
+    /// A random node index in `0..n`.
+    pub fn node(&mut self, n: usize) -> usize {
+        self.rng.gen_range(0..n)
+    }
+
+    /// The next operation for a client whose last observed values are `seen`.
+    /// Written values are unique (`<client>.<n>`), which makes histories easy to check.
+    pub fn next_op(&mut self, client: ClientId, seen: &HashMap<String, String>) -> KvOp {
+        let key = self.key();
+        self.counter += 1;
+        let fresh = format!("{}.{}", client.0, self.counter);
+        let u: f64 = self.rng.gen();
+        let m = self.mix;
+        if u < m.read {
+            KvOp::Get { key }
+        } else if u < m.read + m.append {
+            KvOp::Append {
+                key,
+                value: format!("{fresh};"),
+            }
+        } else if u < m.read + m.append + m.cas {
+            let expected = seen.get(&key).cloned().unwrap_or_default();
+            KvOp::Cas {
+                key,
+                expected,
+                new: fresh,
+            }
+        } else if u < m.read + m.append + m.cas + m.delete {
+            KvOp::Delete { key }
+        } else {
+            KvOp::Put { key, value: fresh }
+        }
+    }
+}
+
+impl Ops for KvOps {
+    type Op = KvOp;
+    type Result = KvResult;
+    /// The last value the client observed per key (a `cas` expects it).
+    type Seen = HashMap<String, String>;
+
+    fn new(cfg: &WorkloadConfig, seed: u64) -> KvOps {
+        KvOps::new(cfg, seed)
+    }
+    fn node(&mut self, nodes: usize) -> usize {
+        KvOps::node(self, nodes)
+    }
+    fn think(&mut self, max: Duration) -> Duration {
+        KvOps::think(self, max)
+    }
+    fn next_op(&mut self, client: ClientId, seen: &Self::Seen) -> KvOp {
+        KvOps::next_op(self, client, seen)
+    }
+    fn invocation(op: &KvOp) -> Invocation {
+        Invocation {
+            f: op_name(op),
+            key: op.key().to_owned(),
+            value: invoke_value(op),
+        }
+    }
+    fn completion(op: &KvOp, result: KvResult, seen: &mut Self::Seen) -> Completion {
+        match (op, result) {
+            (KvOp::Get { key }, KvResult::Value(v)) => {
+                let v = v.unwrap_or_default();
+                seen.insert(key.clone(), v.clone());
+                Completion::Ok(Value::Str(v))
+            }
+            (KvOp::Cas { key, .. }, KvResult::CasMismatch { current }) => {
+                seen.insert(key.clone(), current.unwrap_or_default());
+                Completion::Refused
+            }
+            (op, _) => Completion::Ok(invoke_value(op)),
+        }
+    }
+}
+
+fn op_name(op: &KvOp) -> OpName {
+    match op {
+        KvOp::Get { .. } => OpName::Get,
+        KvOp::Put { .. } => OpName::Put,
+        KvOp::Append { .. } => OpName::Append,
+        KvOp::Cas { .. } => OpName::Cas,
+        KvOp::Delete { .. } => OpName::Delete,
+    }
+}
+
+fn invoke_value(op: &KvOp) -> Value {
+    match op {
+        KvOp::Get { .. } | KvOp::Delete { .. } => Value::Null,
+        KvOp::Put { value, .. } | KvOp::Append { value, .. } => Value::Str(value.clone()),
+        KvOp::Cas { expected, new, .. } => Value::Pair(expected.clone(), new.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload::WorkloadName;
+
+    #[test]
+    fn zipf_prefers_low_ranks() {
+        let mut cfg = WorkloadConfig::named(WorkloadName::YcsbA, 1);
+        cfg.keys = 100;
+        let mut g = KvOps::new(&cfg, 3);
+        let mut hot = 0;
+        for _ in 0..10_000 {
+            if g.key() == "k0" {
+                hot += 1;
+            }
+        }
+        // Rank 1 of Zipf(0.99) over 100 keys has probability ~0.19; uniform would be 0.01.
+        assert!((1500..2500).contains(&hot), "{hot}");
+    }
+}
