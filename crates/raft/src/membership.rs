@@ -34,13 +34,21 @@ impl<S: StateMachine> RaftNode<S> {
         out: &mut Fx<S>,
     ) {
         let Role::Leader(state) = &self.role else {
-            return;
+            unreachable!("only a leader takes requests (`take_request`)");
         };
         if self.commit < state.term_start || state.config_pending.is_some() {
             // Not yet committed an entry of our term, or a change is in flight.
             self.refuse(waiter, out);
             return;
         }
+        // One change at a time (thesis §4.1): with an entry of our term committed,
+        // every configuration entry before it is committed too.
+        assert!(
+            self.config_index() <= self.commit,
+            "a configuration change at {} is uncommitted (commit {})",
+            self.config_index(),
+            self.commit
+        );
         let mut next = self.membership.clone();
         match edit(&mut next) {
             Edit::Changed => {}
@@ -77,7 +85,7 @@ impl<S: StateMachine> RaftNode<S> {
     /// non-voters until their logs are close to the leader's).
     pub(crate) fn promote(&mut self, waiter: Waiter, id: NodeId, out: &mut Fx<S>) {
         let Role::Leader(state) = &self.role else {
-            return;
+            unreachable!("only a leader takes requests (`take_request`)");
         };
         if self.membership.is_voter(id) {
             let at = self.config_index();

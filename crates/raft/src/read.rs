@@ -21,17 +21,15 @@ impl<S: StateMachine> RaftNode<S> {
     /// Starts a ReadIndex read of `query` for `waiter`.
     pub(crate) fn read_index(&mut self, waiter: Waiter, query: S::Query, out: &mut Fx<S>) {
         let Role::Leader(state) = &mut self.role else {
-            out.reply(
-                waiter.client,
-                waiter.seq,
-                Outcome::NotLeader {
-                    leader: self.leader,
-                },
-            );
-            return;
+            unreachable!("only a leader takes requests (`take_request`)");
         };
         state.read_ctx += 1;
         let ctx = state.read_ctx;
+        // Rounds are answered in order: each read's context is newer than the last.
+        assert!(
+            state.reads.back().is_none_or(|r| r.ctx < ctx),
+            "read contexts out of order at {ctx}"
+        );
         let index = self.commit.max(state.term_start);
         state.reads.push_back(PendingRead {
             ctx,
@@ -76,6 +74,16 @@ impl<S: StateMachine> RaftNode<S> {
                 break;
             }
             let read = state.reads.pop_front().expect("front exists");
+            // §6.4: the answer reflects every write committed before the read arrived,
+            // which needs an entry of this term committed and applied.
+            assert!(
+                self.applied >= state.term_start && self.applied <= self.commit,
+                "read {} answered at applied {} (term start {}, commit {})",
+                read.ctx,
+                self.applied,
+                state.term_start,
+                self.commit
+            );
             let answer = self.app.app().query(&read.query);
             // Applied state is committed, hence durable on a majority.
             out.reply_early(

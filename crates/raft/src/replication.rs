@@ -92,6 +92,17 @@ impl<S: StateMachine> RaftNode<S> {
             };
             let entries: Vec<Entry<S>> = self.log.slice(next, batch_max);
             let last = entries.last().map_or(prev_index, |e| e.index);
+            // What we send continues right after `prev_index`, from our own log, and
+            // holds no entry of a term after ours.
+            assert!(
+                entries.first().is_none_or(|e| e.index == next),
+                "append to {peer} does not start at its next index {next}"
+            );
+            assert!(
+                entries.last().is_none_or(|e| e.term <= self.term),
+                "leader of {} holds an entry of a later term at {last}",
+                self.term
+            );
             progress.sent(last);
             progress.append_sent_at = Some(self.now);
             let msg = Message::Append {
@@ -143,6 +154,8 @@ impl<S: StateMachine> RaftNode<S> {
             );
             return;
         }
+        // A newer term made us a follower of it before we got here.
+        assert_eq!(term, self.term, "append of {term} handled in {}", self.term);
         self.heard_from_leader(from, out);
         let touches_config = entries
             .iter()
@@ -161,6 +174,11 @@ impl<S: StateMachine> RaftNode<S> {
             &mut out.persist,
         ) {
             Ok(last_new) => {
+                assert!(
+                    last_new >= prev_index && last_new <= self.log.last_index(),
+                    "an accepted append from {from} ends at {last_new}, outside {prev_index}..={}",
+                    self.log.last_index()
+                );
                 // Rule 5: commit up to what this message vouches for.
                 let commit = leader_commit.min(last_new);
                 if commit > self.commit {
@@ -190,6 +208,20 @@ impl<S: StateMachine> RaftNode<S> {
 
     /// Any valid message from the current leader: follow it and stay quiet.
     pub(crate) fn heard_from_leader(&mut self, leader: NodeId, out: &mut Fx<S>) {
+        // Election Safety (§5.2): at most one leader per term, so a leader never hears
+        // from another one of its own term.
+        assert!(
+            !matches!(self.role, Role::Leader(_)),
+            "Election Safety: {leader} leads {} and so does {}",
+            self.term,
+            self.cfg.id
+        );
+        assert!(
+            self.leader.is_none_or(|l| l == leader),
+            "Election Safety: {leader} and {:?} both lead {}",
+            self.leader,
+            self.term
+        );
         if !matches!(self.role, Role::Follower) {
             // A candidate that hears from a leader of its term steps down (§5.2).
             self.role = Role::Follower;
@@ -223,9 +255,13 @@ impl<S: StateMachine> RaftNode<S> {
         progress.recent_active = true;
         match result {
             AppendResult::Ok(last) => {
-                if last > log.last_index() {
-                    return; // cannot happen for a message of our term; be defensive
-                }
+                // We sent it in this term, and a leader's log only grows (Leader
+                // Append-Only): the follower cannot hold more of it than we do.
+                assert!(
+                    last <= log.last_index(),
+                    "{from} acknowledged {last} of our term, past our last {}",
+                    log.last_index()
+                );
                 if progress.acknowledge(last) {
                     self.advance_commit(out);
                     self.maybe_finish_transfer(from, out);
@@ -331,6 +367,11 @@ impl<S: StateMachine> RaftNode<S> {
             );
             return;
         }
+        assert_eq!(
+            term, self.term,
+            "heartbeat of {term} handled in {}",
+            self.term
+        );
         self.heard_from_leader(from, out);
         // The leader only sends commit ≤ our match, so our log agrees up to it.
         let commit = commit.min(self.log.last_index());

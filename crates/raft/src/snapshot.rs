@@ -21,6 +21,12 @@ impl<S: StateMachine> RaftNode<S> {
             return;
         }
         let index = self.applied;
+        // Only applied, hence committed, state goes into a snapshot.
+        assert!(
+            index <= self.commit && index > last,
+            "snapshot at {index}: commit {}, previous snapshot {last}",
+            self.commit
+        );
         let term = self.log.term_at(index).expect("applied entries are held");
         let meta = SnapshotMeta {
             index,
@@ -128,6 +134,11 @@ impl<S: StateMachine> RaftNode<S> {
             );
             return;
         }
+        assert_eq!(
+            term, self.term,
+            "snapshot of {term} handled in {}",
+            self.term
+        );
         self.heard_from_leader(from, out);
         if meta.index <= self.commit {
             // Already have everything it covers (a duplicate or a late chunk).
@@ -188,6 +199,14 @@ impl<S: StateMachine> RaftNode<S> {
     /// the log, reset the state machine from the snapshot.
     fn install_snapshot(&mut self, inc: Incoming, out: &mut Fx<S>) {
         let Incoming { meta, data } = inc;
+        // A snapshot replaces only uncommitted state: it never rolls committed
+        // entries back (the caller answered the ones it covers already).
+        assert!(
+            meta.index > self.commit,
+            "installing a snapshot at {} over commit {}",
+            meta.index,
+            self.commit
+        );
         let app = match Sessions::restore(&data) {
             Ok(app) => app,
             Err(e) => {
@@ -230,6 +249,12 @@ impl<S: StateMachine> RaftNode<S> {
         progress.recent_active = true;
         match installed {
             Some(index) => {
+                // What the follower holds committed, we hold (Leader Completeness).
+                assert!(
+                    index <= self.log.last_index(),
+                    "{from} installed up to {index}, past our last {}",
+                    self.log.last_index()
+                );
                 progress.snapshot_installed(index);
                 self.send_appends(from, out);
             }

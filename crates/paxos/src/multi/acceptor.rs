@@ -73,6 +73,11 @@ impl<S: StateMachine> MultiPaxosNode<S> {
         }
         assert!(!values.is_empty(), "empty accept from {from}");
         self.raise_promise(ballot, out);
+        // P1a: we accept in `ballot` only while it is the highest we promised.
+        assert_eq!(
+            self.promised, ballot,
+            "accepting in {ballot} below our promise"
+        );
         self.follow(from, out);
         let last = first.plus(values.len() as u64 - 1);
         if !self.log.within_reach(last) {

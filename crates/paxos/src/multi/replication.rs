@@ -91,7 +91,7 @@ impl<S: StateMachine> MultiPaxosNode<S> {
     pub(crate) fn propose_batch(&mut self, values: Vec<Value<S>>, out: &mut Fx<S>) {
         let (ballot, now) = (self.promised, self.now);
         let Role::Leader(st) = &mut self.role else {
-            return;
+            unreachable!("only a leader proposes (`drain_one_batch`, the takeover)");
         };
         assert!(!values.is_empty(), "empty batch");
         let first = st.next_slot;
@@ -184,6 +184,11 @@ impl<S: StateMachine> MultiPaxosNode<S> {
         if end > st.decided {
             let chosen = ack_range(&mut st.batches, st.decided, Slot(end.0 - 1), me, q2);
             if chosen > 0 {
+                assert!(
+                    chosen <= st.unchosen,
+                    "{chosen} batches chosen, {} open",
+                    st.unchosen
+                );
                 st.unchosen -= chosen;
                 self.advance_decided(out);
             }
@@ -234,9 +239,20 @@ impl<S: StateMachine> MultiPaxosNode<S> {
         };
         peer.last_ack = Some(self.now);
         peer.first_unchosen = first_unchosen; // the latest report (see `Peer`)
+                                              // An acceptor accepts in our ballot only what we proposed in it.
+        assert!(
+            first <= last && last < st.next_slot,
+            "{from} accepted {first}..={last} in {ballot}, which proposed up to {}",
+            st.next_slot
+        );
         let bit = peer.bit;
         let chosen = ack_range(&mut st.batches, first, last, bit, self.cfg.phase2_quorum);
         if chosen > 0 {
+            assert!(
+                chosen <= st.unchosen,
+                "{chosen} batches chosen, {} open",
+                st.unchosen
+            );
             st.unchosen -= chosen;
             self.advance_decided(out);
         }
@@ -260,8 +276,14 @@ impl<S: StateMachine> MultiPaxosNode<S> {
         while st.batches.front().is_some_and(|b| b.chosen) {
             st.batches.pop_front();
         }
-        st.decided = st.batches.front().map_or(st.next_slot, |b| b.first);
-        let decided = st.decided;
+        let decided = st.batches.front().map_or(st.next_slot, |b| b.first);
+        // Chosen is forever: the known-chosen prefix only grows.
+        assert!(
+            decided >= st.decided,
+            "decided moved back from {} to {decided}",
+            st.decided
+        );
+        st.decided = decided;
         self.log.learn_in_ballot(decided, ballot);
         self.execute_chosen(out);
     }
