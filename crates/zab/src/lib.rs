@@ -1,10 +1,22 @@
 //! # synod-zab
 //!
-//! Placeholder: this crate compiles so the workspace layout of `docs/ARCHITECTURE.md`
-//! is complete, and is filled in by its own issue. Like every Synod protocol crate it
-//! will be sans-IO: no sockets, clocks, threads or entropy — only inputs and
+//! Zab, ZooKeeper's atomic broadcast (Junqueira, Reed & Serafini, "Zab:
+//! High-performance broadcast for primary-backup systems", DSN 2011; Medeiros,
+//! "ZooKeeper's atomic broadcast protocol: Theory and practice", 2012), sans-IO over
+//! synod-core: no sockets, clocks, threads or entropy — only inputs and
 //! [`synod_core::Effects`].
+//!
+//! **Work in progress** (issue 16). In place: zxids, epochs and dense log positions
+//! ([`types`]) and Fast Leader Election as a pure state machine ([`election`]).
+//! Discovery, synchronisation, broadcast and the node come next; see
+//! `docs/protocols/zab.md` for the design they follow.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
+pub mod election;
+pub mod types;
+
+pub use election::{Election, Notification, PeerState, Step, To, Vote};
 pub use synod_core;
+pub use types::{Epoch, Pos, Zxid};
