@@ -7,7 +7,8 @@
 //! [`synod_core::Effects`].
 //!
 //! **Work in progress** (issue 16). In place: zxids, epochs and dense log positions
-//! ([`types`]) and Fast Leader Election as a pure state machine ([`election`]).
+//! ([`types`]), Fast Leader Election as a pure state machine ([`election`]), and the
+//! transaction log with the per-follower sync plan (DIFF / TRUNC / SNAP, [`log`]).
 //! Discovery, synchronisation, broadcast and the node come next; see
 //! `docs/protocols/zab.md` for the design they follow.
 
@@ -15,8 +16,10 @@
 #![warn(missing_docs)]
 
 pub mod election;
+pub mod log;
 pub mod types;
 
 pub use election::{Election, Notification, PeerState, Step, To, Vote};
+pub use log::{sync_plan, HistorySummary, SyncPlan, TxnLog};
 pub use synod_core;
 pub use types::{Epoch, Pos, Zxid};
