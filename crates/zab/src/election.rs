@@ -16,8 +16,9 @@
 //!   ([`Election::finalize`]): a proposal that changed in between restarts the wait.
 //! * **Joining an established leader.** Notifications from servers that are
 //!   `Following` or `Leading` (the answers of a settled ensemble to a looking
-//!   server) are collected apart; once a quorum of them names one leader and that
-//!   leader itself says it is `Leading`, the server follows it at once.
+//!   server) are collected apart; once a quorum of them names one leader and epoch —
+//!   whatever round each decided in — and that leader itself says it is `Leading`,
+//!   the server follows it at once.
 //!
 //! Only voters' notifications count; observers take part to learn who leads.
 //!
@@ -237,9 +238,12 @@ impl Election {
         }
         self.settled
             .insert(from, (n.vote, n.election_epoch, n.state));
+        // Settled servers agree if they name the same leader and epoch: they may have
+        // decided in different rounds (one joined later) and with different zxids
+        // (ZooKeeper's `Vote.equals` out of election, ZOOKEEPER-1732).
         let same: BTreeMap<NodeId, Vote> = (self.settled.iter())
-            .filter(|(_, (v, round, _))| *v == n.vote && *round == n.election_epoch)
-            .map(|(&id, (v, _, _))| (id, *v))
+            .filter(|(_, (v, _, _))| (v.leader, v.peer_epoch) == (n.vote.leader, n.vote.peer_epoch))
+            .map(|(&id, _)| (id, n.vote))
             .collect();
         if self.has_quorum(&same, &n.vote) && self.leader_confirms(n.vote, n.election_epoch) {
             self.round = n.election_epoch;

@@ -15,11 +15,19 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod election;
+mod follower;
+mod leader;
 pub mod log;
+pub mod message;
+pub mod node;
 pub mod types;
 
+pub use config::ZabConfig;
 pub use election::{Election, Notification, PeerState, Step, To, Vote};
 pub use log::{sync_plan, HistorySummary, SyncPlan, TxnLog};
+pub use message::{Message, Txn};
+pub use node::{Request, Response, ZabNode, ZabTimer};
 pub use synod_core;
 pub use types::{Epoch, Pos, Zxid};
