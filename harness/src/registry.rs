@@ -17,6 +17,7 @@
 
 use crate::adapters::paxos::Paxos;
 use crate::adapters::raft::Raft;
+use crate::adapters::zab::Zab;
 use crate::fixture::{AmnesiaFixture, Fixture};
 use crate::kv_client::KvClient;
 use crate::loadgen::{self, LoadConfig, LoadReport};
@@ -151,6 +152,11 @@ pub const PROTOCOLS: &[Protocol] = &[
     Protocol::of::<Paxos>(
         "paxos",
         "Multi-Paxos: stable leader, one phase 1 for all slots, pipelined and batched phase 2, read rounds",
+        Consistency::Linearizable,
+    ),
+    Protocol::of::<Zab>(
+        "zab",
+        "Zab: Fast Leader Election, discovery, DIFF/TRUNC/SNAP sync, pipelined broadcast, leader-confirmed reads",
         Consistency::Linearizable,
     ),
     Protocol::fixture::<Fixture>(

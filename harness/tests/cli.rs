@@ -41,7 +41,7 @@ fn help_lists_the_protocols_and_no_fixture() {
         assert_eq!(o.status.code(), Some(0), "{cmd} --help");
         let help = String::from_utf8_lossy(&o.stdout);
         assert!(
-            help.contains("raft") && help.contains("paxos"),
+            help.contains("raft") && help.contains("paxos") && help.contains("zab"),
             "{cmd}: {help}"
         );
         assert!(
@@ -247,6 +247,9 @@ fn compare_prints_a_table_and_writes_json() {
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("compare.json")).unwrap()).unwrap();
     assert_eq!(doc["protocols"][0]["protocol"], "raft");
+    let zab = (doc["protocols"].as_array().unwrap().iter()).find(|p| p["protocol"] == "zab");
+    let zab = zab.expect("zab is compared");
+    assert_eq!(zab["violations"].as_array().map(Vec::len), Some(0), "{zab}");
     assert_eq!(
         doc["protocols"][0]["violations"].as_array().map(Vec::len),
         Some(0)

@@ -126,6 +126,7 @@ impl<S: StateMachine> ZabNode<S> {
             out.persist.set_meta(META_ACCEPTED, codec::encode(&epoch));
         }
         let ack = Message::AckEpoch {
+            session,
             epoch,
             current_epoch: self.current_epoch,
             history: self.log.summary(),

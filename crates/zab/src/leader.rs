@@ -238,9 +238,9 @@ impl<S: StateMachine> ZabNode<S> {
     pub(crate) fn on_ack_epoch(
         &mut self,
         from: NodeId,
+        session: u64,
         epoch: Epoch,
-        current_epoch: Epoch,
-        history: HistorySummary,
+        (current_epoch, history): (Epoch, HistorySummary),
         out: &mut Fx<S>,
     ) {
         let now = self.now;
@@ -254,8 +254,11 @@ impl<S: StateMachine> ZabNode<S> {
         let Some(peer) = leader.peers.get_mut(&from) else {
             return;
         };
-        if peer.stage != Stage::Info {
-            return; // a duplicate
+        if peer.stage != Stage::Info || peer.session != session {
+            // A duplicate, or a late answer of an earlier handshake: its history is
+            // stale, and a plan made from it could truncate what the follower has
+            // since committed.
+            return;
         }
         peer.stage = Stage::EpochAcked;
         peer.current_epoch = current_epoch;

@@ -99,6 +99,8 @@ pub enum Message<S: StateMachine = Kv> {
     /// Discovery, follower → leader: it accepted `epoch` (durably) and will follow no
     /// leader of an earlier one.
     AckEpoch {
+        /// The handshake it answers (its history is of that moment).
+        session: u64,
         /// The epoch acknowledged.
         epoch: Epoch,
         /// Its `currentEpoch`.

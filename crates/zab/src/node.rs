@@ -258,6 +258,10 @@ impl<S: StateMachine> ZabNode<S> {
         self.send_notifications(sends, out);
         let first = self.jitter(self.cfg.notification_min);
         out.set_timer(ZabTimer::Notify, self.now + first);
+        if self.cfg.voters.len() == 1 && self.cfg.voters.contains(&self.cfg.id) {
+            // Alone: no one to hear from or to wait for.
+            self.settle(own, out);
+        }
     }
 
     fn jitter(&mut self, d: Duration) -> Duration {
@@ -556,10 +560,11 @@ impl<S: StateMachine> Node for ZabNode<S> {
                 observer,
             } => self.on_follower_info(from, session, accepted_epoch, history, observer, out),
             Message::AckEpoch {
+                session,
                 epoch,
                 current_epoch,
                 history,
-            } => self.on_ack_epoch(from, epoch, current_epoch, history, out),
+            } => self.on_ack_epoch(from, session, epoch, (current_epoch, history), out),
             Message::AckNewLeader { session, epoch } => {
                 self.on_ack_new_leader(from, session, epoch, out)
             }
