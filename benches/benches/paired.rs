@@ -11,10 +11,10 @@
 //! criterion benches (`synod_benches::direct`, `raftrs_driver`, `omnipaxos_driver`).
 //!
 //! Run: `cargo bench -p synod-benches --bench paired` (all), or add `-- raft` /
-//! `-- paxos` for one protocol.
+//! `-- paxos` / `-- zab` for one protocol. Zab is paired with Synod's own Raft.
 
 use std::time::Instant;
-use synod_benches::direct::{paxos_cluster, raft_cluster};
+use synod_benches::direct::{paxos_cluster, raft_cluster, zab_cluster};
 use synod_benches::omnipaxos_driver::OmniPaxosCluster;
 use synod_benches::raftrs_driver::RaftRsCluster;
 
@@ -90,6 +90,17 @@ fn main() {
             compare(
                 "raft",
                 "raft-rs",
+                in_flight,
+                &mut |n, k| ours.run(n, k),
+                &mut |n, k| theirs.run(n, k),
+            );
+        }
+        if runs("zab") {
+            // Zab beside our own Raft: the same driver, workload and machine.
+            let (mut ours, mut theirs) = (zab_cluster(), raft_cluster());
+            compare(
+                "zab",
+                "synod-raft",
                 in_flight,
                 &mut |n, k| ours.run(n, k),
                 &mut |n, k| theirs.run(n, k),

@@ -12,7 +12,8 @@ use synod_core::{
     ClientId, ClientRequest, Effects, KvOp, MemStorage, Node, NodeEffects, NodeId, Outcome, Time,
 };
 
-/// A directly wired cluster of `N` nodes with ids 1..=n; node 1 proposes.
+/// A directly wired cluster of `N` nodes with ids 1..=n; node 1 proposes unless
+/// [`DirectCluster::proposing_at`] says otherwise.
 pub struct DirectCluster<N: Node> {
     nodes: Vec<N>,
     disks: Vec<MemStorage>,
@@ -24,6 +25,8 @@ pub struct DirectCluster<N: Node> {
     request: fn(KvOp) -> N::Request,
     /// Proposals of the next input (kept for its allocation).
     proposals: Vec<ClientRequest<N::Request>>,
+    /// Index of the node that proposes (the leader).
+    proposer: usize,
 }
 
 const NOW: Time = Time::from_secs(1);
@@ -46,6 +49,7 @@ impl<N: Node> DirectCluster<N> {
             value: "0123456789abcdef".to_string(), // 16-byte payload
             request,
             proposals: Vec::new(),
+            proposer: 0,
         };
         for i in 0..c.nodes.len() {
             let rec = c.disks[i].recover();
@@ -64,6 +68,24 @@ impl<N: Node> DirectCluster<N> {
     /// Node `i` (0-based).
     pub fn node(&self, i: usize) -> &N {
         &self.nodes[i]
+    }
+
+    /// Hands every node the input `f` (e.g. a timer), then delivers until quiet.
+    pub fn input_all(&mut self, f: impl Fn(&mut N, Time, &mut NodeEffects<N>)) {
+        for i in 0..self.nodes.len() {
+            f(&mut self.nodes[i], NOW, &mut self.fx);
+            self.drain(i);
+        }
+        while let Some((from, to, msg)) = self.wire.pop_front() {
+            self.deliver(from, to, msg);
+        }
+        self.committed = 0;
+    }
+
+    /// Proposals go to node `i` (0-based) from now on.
+    pub fn proposing_at(mut self, i: usize) -> Self {
+        self.proposer = i;
+        self
     }
 
     fn drain(&mut self, i: usize) {
@@ -112,8 +134,9 @@ impl<N: Node> DirectCluster<N> {
             });
         }
         let proposals = self.proposals.drain(..);
-        self.nodes[0].on_client_requests(NOW, proposals, &mut self.fx);
-        self.drain(0);
+        let leader = self.proposer;
+        self.nodes[leader].on_client_requests(NOW, proposals, &mut self.fx);
+        self.drain(leader);
     }
 
     /// Commits `entries` more commands keeping `in_flight` proposals outstanding.
@@ -188,4 +211,30 @@ pub fn paxos_cluster() -> DirectCluster<synod_paxos::MultiPaxosNode> {
     );
     assert!(c.node(0).is_leader(), "node 1 must win phase 1");
     c
+}
+
+/// The Synod Zab ensemble of the paired bench: three servers, node 3 leading (Fast
+/// Leader Election prefers the highest id among equal histories); `ZabConfig::lan`
+/// (PROPOSALs of up to 512 transactions), snapshots every 10,000 keeping 1,000.
+pub fn zab_cluster() -> DirectCluster<synod_zab::ZabNode> {
+    use synod_zab::{Request, ZabConfig, ZabNode, ZabTimer};
+    let ids = [NodeId(1), NodeId(2), NodeId(3)];
+    let nodes = ids
+        .iter()
+        .map(|&id| {
+            let mut cfg = ZabConfig::lan(id, ids, id.0);
+            cfg.snapshot_threshold = 10_000;
+            cfg.snapshot_trailing = 1_000;
+            ZabNode::new(cfg)
+        })
+        .collect();
+    // Starting delivers every notification; the finalize waits then decide, and
+    // delivering the handshakes establishes epoch 1.
+    let mut c = DirectCluster::new(nodes, |_, _, _| {}, Request::Command);
+    c.input_all(|n, now, fx| n.on_timer(now, ZabTimer::Finalize, fx));
+    assert!(
+        c.node(2).established_epoch().is_some(),
+        "node 3 must establish the first epoch"
+    );
+    c.proposing_at(2)
 }
