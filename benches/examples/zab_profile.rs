@@ -1,0 +1,37 @@
+//! The paired bench's Zab workload (3 nodes, direct wiring, 16-byte puts) as a plain
+//! binary, for instruction-count profiling:
+//!
+//! ```text
+//! cargo build --release -p synod-benches --example zab_profile
+//! valgrind --tool=callgrind --collect-atstart=no --toggle-collect='zab_profile::measured' \
+//!     target/release/examples/zab_profile 200000 1024
+//! ```
+//!
+//! Only `measured` (the steady-state run after a warm-up) is counted, so the
+//! instruction total divided by the entry count is the cost of one committed entry.
+
+use synod_benches::direct::{zab_cluster, DirectCluster};
+use synod_zab::ZabNode;
+
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[inline(never)]
+fn measured(c: &mut DirectCluster<ZabNode>, entries: u64, in_flight: u64) {
+    c.run(entries, in_flight);
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let entries: u64 = args.next().map_or(200_000, |a| a.parse().expect("entries"));
+    let in_flight: u64 = args.next().map_or(1024, |a| a.parse().expect("in flight"));
+    let mut c = zab_cluster();
+    c.run(20_000, in_flight); // warm-up: buffers and the state machine reach steady size
+    let start = std::time::Instant::now();
+    measured(&mut c, entries, in_flight);
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "{entries} entries, {in_flight} in flight: {:.0} entries/s",
+        entries as f64 / secs
+    );
+}
