@@ -23,11 +23,11 @@
 //! answers once it has applied that point (Raft's ReadIndex, thesis §6.4).
 
 use crate::log::{sync_plan, HistorySummary, SyncPlan};
-use crate::message::{Cmd, Message, Sync, Txn};
+use crate::message::{Message, Sync, Txn};
 use crate::node::{Fx, Response, Role, Waiter, ZabNode, META_ACCEPTED, META_CURRENT};
 use crate::types::{Epoch, Pos, Zxid};
 use std::collections::{BTreeMap, VecDeque};
-use synod_core::{codec, DurableWaits, NodeId, Outcome, StateMachine, Time};
+use synod_core::{codec, DurableWaits, NodeId, Outcome, SessionCommand, StateMachine, Time};
 
 /// Where a follower is in the handshake with this leader.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -472,13 +472,18 @@ impl<S: StateMachine> ZabNode<S> {
 
     /// Appends a client's command as the next transaction of our epoch (sent by
     /// [`broadcast_proposals`](Self::broadcast_proposals) with the rest of its input).
-    pub(crate) fn propose(&mut self, waiter: Waiter, cmd: Cmd<S>, out: &mut Fx<S>) {
+    pub(crate) fn propose(
+        &mut self,
+        waiter: Waiter,
+        cmd: SessionCommand<S::Command>,
+        out: &mut Fx<S>,
+    ) {
         let leader = self.leading().expect("only an established leader proposes");
         let epoch = leader.epoch.expect("established");
         let zxid = Zxid::new(epoch, leader.next_counter);
         leader.next_counter += 1;
         leader.pending.push_back((zxid, waiter));
-        let txn = Txn { zxid, cmd };
+        let txn = Txn::new(zxid, cmd);
         self.append(&txn, &mut out.persist);
         let Role::Leading(leader) = &mut self.role else {
             unreachable!("leading");

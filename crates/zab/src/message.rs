@@ -14,23 +14,113 @@ use crate::election::Notification;
 use crate::log::HistorySummary;
 use crate::types::{Epoch, Pos, Zxid};
 use derive_where::derive_where;
-use serde::{Deserialize, Serialize};
-use std::sync::Arc;
-use synod_core::{Kv, SessionCommand, StateMachine};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, OnceLock};
+use synod_core::{codec, AsEntryBytes, Kv, SessionCommand, StateMachine};
 
-/// A command as the log holds it: shared between the log and every message.
-pub type Cmd<S> = Arc<SessionCommand<<S as StateMachine>::Command>>;
+/// A command as the log holds it: shared between the log, every message and (as its
+/// storage bytes) every server's storage in one process.
+pub type Cmd<S> = Arc<Logged<S>>;
+
+/// A transaction's command with its storage encoding `(zxid, command)`, made once —
+/// by the first server of the process that stores it, normally the leader — and then
+/// shared: followers in the same process (the simulator, the benches) store the same
+/// bytes without encoding or copying them. Equality, hashing and `Debug` see only the
+/// command; the bytes cross no network (a receiver encodes its own).
+pub struct Logged<S: StateMachine = Kv> {
+    zxid: Zxid,
+    command: SessionCommand<S::Command>,
+    bytes: OnceLock<Vec<u8>>,
+}
+
+impl<S: StateMachine> Logged<S> {
+    /// `command` as transaction `zxid`.
+    pub fn new(zxid: Zxid, command: SessionCommand<S::Command>) -> Logged<S> {
+        let bytes = OnceLock::new();
+        Logged {
+            zxid,
+            command,
+            bytes,
+        }
+    }
+
+    /// As [`Logged::new`], with its storage bytes already at hand (recovery).
+    pub(crate) fn with_bytes(
+        zxid: Zxid,
+        command: SessionCommand<S::Command>,
+        bytes: Vec<u8>,
+    ) -> Self {
+        Logged {
+            zxid,
+            command,
+            bytes: OnceLock::from(bytes),
+        }
+    }
+
+    /// The command.
+    pub fn command(&self) -> &SessionCommand<S::Command> {
+        &self.command
+    }
+}
+
+impl<S: StateMachine> AsEntryBytes for Logged<S> {
+    fn entry_bytes(&self) -> &[u8] {
+        self.bytes.get_or_init(|| {
+            let mut out = codec::encode(&self.zxid);
+            self.command.encode_with::<S>(&mut out);
+            out
+        })
+    }
+}
+
+impl<S: StateMachine> PartialEq for Logged<S> {
+    fn eq(&self, other: &Self) -> bool {
+        (self.zxid, &self.command) == (other.zxid, &other.command)
+    }
+}
+impl<S: StateMachine> Eq for Logged<S> {}
+impl<S: StateMachine> Hash for Logged<S> {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.command.hash(h);
+    }
+}
+impl<S: StateMachine> fmt::Debug for Logged<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.command.fmt(f)
+    }
+}
 
 /// A transaction: a client's command and the zxid its leader gave it.
 #[derive(Clone, Debug)]
 #[derive_where(PartialEq, Eq, Hash)]
-#[derive(Serialize, Deserialize)]
-#[serde(bound = "")]
 pub struct Txn<S: StateMachine = Kv> {
     /// Its id.
     pub zxid: Zxid,
     /// What it does.
     pub cmd: Cmd<S>,
+}
+
+impl<S: StateMachine> Txn<S> {
+    /// `command` as transaction `zxid`.
+    pub fn new(zxid: Zxid, command: SessionCommand<S::Command>) -> Txn<S> {
+        let cmd = Arc::new(Logged::new(zxid, command));
+        Txn { zxid, cmd }
+    }
+}
+
+impl<S: StateMachine> Serialize for Txn<S> {
+    fn serialize<Z: Serializer>(&self, s: Z) -> Result<Z::Ok, Z::Error> {
+        (self.zxid, &self.cmd.command).serialize(s)
+    }
+}
+
+impl<'de, S: StateMachine> Deserialize<'de> for Txn<S> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let (zxid, command) = <(Zxid, SessionCommand<S::Command>)>::deserialize(d)?;
+        Ok(Txn::new(zxid, command))
+    }
 }
 
 /// The leader's snapshot as a SNAP sends it.

@@ -15,15 +15,15 @@ use crate::election::{Election, Notification, PeerState, Step, To, Vote};
 use crate::follower::Follower;
 use crate::leader::Leader;
 use crate::log::TxnLog;
-use crate::message::{Cmd, Message, SnapshotImage, Txn};
+use crate::message::{Cmd, Logged, Message, SnapshotImage, Txn};
 use crate::types::{Epoch, Pos, Zxid};
 use derive_where::derive_where;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
 use synod_core::{
-    codec, ClientId, ClientRequest, Effects, Kv, Node, NodeId, Outcome, Prng, Recovered,
-    SessionCommand, Sessions, Snapshot, StateMachine, Time, WriteBatch,
+    codec, ClientId, ClientRequest, Effects, EntryBytes, Kv, Node, NodeId, Outcome, Prng,
+    Recovered, SessionCommand, Sessions, Snapshot, StateMachine, Time, WriteBatch,
 };
 
 pub(crate) const META_ACCEPTED: &str = "zab.accepted_epoch";
@@ -402,7 +402,7 @@ impl<S: StateMachine> ZabNode<S> {
                 break;
             }
             let (zxid, cmd) = (*zxid, cmd.clone());
-            let result = self.app.apply(&cmd).into_result();
+            let result = self.app.apply(cmd.command()).into_result();
             self.applied = next;
             if let Role::Leading(leader) = &mut self.role {
                 leader.applied(zxid, result, out);
@@ -450,7 +450,7 @@ impl<S: StateMachine> ZabNode<S> {
     /// Appends `txn` to the history and to this input's batch.
     pub(crate) fn append(&mut self, txn: &Txn<S>, batch: &mut WriteBatch) {
         let pos = self.log.append(txn.zxid, txn.cmd.clone());
-        batch.put_entry(pos.0, codec::encode(&(txn.zxid, &*txn.cmd)));
+        batch.put_entry(pos.0, EntryBytes::shared(txn.cmd.clone()));
     }
 
     /// The persist notification of this input, allocating one if needed.
@@ -501,7 +501,7 @@ impl<S: StateMachine> ZabNode<S> {
             }
             let (zxid, cmd): (Zxid, SessionCommand<S::Command>) =
                 decode(&format!("log entry {pos}"), bytes)?;
-            txns.push((zxid, Arc::new(cmd)));
+            txns.push((zxid, Arc::new(Logged::with_bytes(zxid, cmd, bytes.clone()))));
             expected = expected.next();
         }
         let mut last = base.1;
@@ -660,7 +660,7 @@ impl<S: StateMachine> Node for ZabNode<S> {
                         seq: req.seq,
                         op,
                     };
-                    self.propose(waiter, Arc::new(cmd), out);
+                    self.propose(waiter, cmd, out);
                     proposed = true;
                 }
                 Request::Query(query) => self.read(waiter, query, out),
