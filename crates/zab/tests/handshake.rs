@@ -84,3 +84,61 @@ fn zab_4_a_late_ackepoch_of_an_earlier_handshake_is_not_taken_for_the_current_on
     assert_eq!(c.outcome(t), Some(&WRITTEN));
     assert_converged(&c);
 }
+
+/// ZOOKEEPER-3911 / ZOOKEEPER-4646 (a follower acknowledged NEWLEADER before the
+/// transactions of its DIFF were durable; a quorum crash then lost a committed one)
+/// and ZOOKEEPER-4643 (`currentEpoch` durable before the synced history; the stale
+/// server then won an election and truncated a committed transaction). The rule: by
+/// the time a follower's NEWLEADER acknowledgement is on the wire, its storage holds
+/// the whole synced history *and* the new `currentEpoch` — here one batch — so a crash
+/// right after the acknowledgement loses neither.
+#[test]
+fn zookeeper_3911_4643_newleader_is_acknowledged_only_once_history_and_epoch_are_durable() {
+    let (mut c, _) = cluster(3, 11);
+    c.run_for(ms(2000));
+    let l = leader(&c).expect("a leader");
+    let f = c.ids().into_iter().find(|&i| i != l).expect("a follower");
+    c.crash(f);
+    for k in 0..10 {
+        put(&mut c, l, &format!("k{k}"), "v");
+    }
+    c.run_for(ms(100));
+    let leader_last = c.node(l).log().last_zxid();
+    let epoch = c.node(l).established_epoch().expect("established");
+    c.restart(f);
+    let acked = |a: NodeId, b: NodeId, m: &Message| {
+        (a, b) == (n(f), n(l)) && matches!(m, Message::AckNewLeader { .. })
+    };
+    for _ in 0..10_000 {
+        if c.wire.iter().any(|(a, b, m)| acked(*a, *b, m)) {
+            break;
+        }
+        if c.wire.is_empty() {
+            c.tick(ms(10));
+        } else {
+            c.deliver_at(0);
+        }
+    }
+    assert!(
+        c.wire.iter().any(|(a, b, m)| acked(*a, *b, m)),
+        "n{f} acked NEWLEADER"
+    );
+    // What the acknowledgement vouches for is on n{f}'s disk already.
+    let disk = c.disk(f).recover();
+    let current: synod_zab::Epoch =
+        synod_core::codec::decode(&disk.meta["zab.current_epoch"]).expect("currentEpoch");
+    assert_eq!(current, epoch);
+    let (&pos, bytes) = disk.log.last_key_value().expect("a synced history");
+    let (last, _): (
+        synod_zab::Zxid,
+        synod_core::SessionCommand<synod_core::KvOp>,
+    ) = synod_core::codec::decode(bytes).expect("an entry");
+    assert_eq!(last, leader_last, "the whole DIFF, through position {pos}");
+    // Crashing right after the acknowledgement loses nothing.
+    c.crash(f);
+    c.restart(f);
+    assert_eq!(c.node(f).log().last_zxid(), leader_last);
+    assert_eq!(c.node(f).current_epoch(), epoch);
+    c.run_for(ms(1000));
+    assert_converged(&c);
+}
