@@ -17,7 +17,7 @@
 
 use crate::adapters::paxos::Paxos;
 use crate::adapters::raft::Raft;
-use crate::adapters::zab::Zab;
+use crate::adapters::zab::{Zab, ZabLocal};
 use crate::fixture::{AmnesiaFixture, Fixture};
 use crate::kv_client::KvClient;
 use crate::loadgen::{self, LoadConfig, LoadReport};
@@ -38,12 +38,17 @@ pub enum Consistency {
     /// Every operation appears to take effect at one instant between its call and
     /// its return (Herlihy & Wing); checked against the `kv` model.
     Linearizable,
+    /// ZooKeeper's default reads: writes are linearizable, and a read returns the
+    /// state after some prefix of them that was current before it returned — it may
+    /// be stale ([`check_prefix_reads`](crate::runner::check_prefix_reads)).
+    PrefixReads,
 }
 
 impl fmt::Display for Consistency {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Consistency::Linearizable => "linearizable",
+            Consistency::PrefixReads => "linearizable writes, prefix reads",
         })
     }
 }
@@ -159,6 +164,11 @@ pub const PROTOCOLS: &[Protocol] = &[
         "Zab: Fast Leader Election, discovery, DIFF/TRUNC/SNAP sync, pipelined broadcast, leader-confirmed reads",
         Consistency::Linearizable,
     ),
+    Protocol::of::<ZabLocal>(
+        "zab-local",
+        "Zab with ZooKeeper's default reads: answered by any up-to-date server, possibly stale",
+        Consistency::PrefixReads,
+    ),
     Protocol::fixture::<Fixture>(
         "fixture",
         "test fixture: a single sequencer the simulator and checker are tested with",
@@ -221,6 +231,7 @@ fn invariant_names<P: SimProtocol>() -> Vec<&'static str> {
 const fn check_for(consistency: Consistency) -> fn(&mut RunOutcome, Duration) {
     match consistency {
         Consistency::Linearizable => crate::runner::check_linearizability,
+        Consistency::PrefixReads => crate::runner::check_prefix_reads,
     }
 }
 

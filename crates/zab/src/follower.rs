@@ -20,7 +20,8 @@
 use crate::message::{Message, Sync, Txn};
 use crate::node::{Fx, Role, ZabNode, META_ACCEPTED, META_CURRENT, META_LOG_BASE};
 use crate::types::{Epoch, Zxid};
-use synod_core::{codec, NodeId, Sessions, Snapshot, StateMachine, Time};
+use std::collections::BTreeMap;
+use synod_core::{codec, ClientId, NodeId, Outcome, Sessions, Snapshot, StateMachine, Time};
 
 /// Where a follower is with its leader.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -44,6 +45,9 @@ pub(crate) struct Follower {
     /// When the current handshake began.
     pub(crate) since: Time,
     pub(crate) last_heard: Time,
+    /// Clients whose command we forwarded to the leader: client → seq, answered when
+    /// we apply it.
+    pub(crate) forwarded: BTreeMap<ClientId, u64>,
 }
 
 impl Follower {
@@ -55,12 +59,26 @@ impl Follower {
             phase: Phase::Discovery,
             since: now,
             last_heard: now,
+            forwarded: BTreeMap::new(),
+        }
+    }
+
+    /// We stop following: whether the forwarded commands commit is unknown (their
+    /// clients retry with the same seq).
+    pub(crate) fn abandon<S: StateMachine>(self, out: &mut Fx<S>) {
+        for (client, seq) in self.forwarded {
+            out.reply(client, seq, Outcome::Unknown);
         }
     }
 
     /// Acknowledged NEWLEADER: our history is a prefix of the leader's.
     pub(crate) fn synced(&self) -> bool {
         self.phase >= Phase::Synced
+    }
+
+    /// UPTODATE arrived: it serves local reads.
+    pub(crate) fn up_to_date(&self) -> bool {
+        self.phase == Phase::Broadcast
     }
 }
 

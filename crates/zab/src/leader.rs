@@ -77,7 +77,7 @@ pub(crate) struct Leader<S: StateMachine> {
     /// Our `acceptedEpoch` write is durable (tag of its batch until then).
     own_epoch: Result<(), u64>,
     /// Sync started: our `currentEpoch` write is durable (tag until then).
-    own_current: Option<Result<(), u64>>,
+    pub(crate) own_current: Option<Result<(), u64>>,
     next_counter: u32,
     /// Our own copy of the log is durable through this.
     durable: Zxid,
@@ -474,7 +474,7 @@ impl<S: StateMachine> ZabNode<S> {
     /// [`broadcast_proposals`](Self::broadcast_proposals) with the rest of its input).
     pub(crate) fn propose(
         &mut self,
-        waiter: Waiter,
+        waiter: Option<Waiter>,
         cmd: SessionCommand<S::Command>,
         out: &mut Fx<S>,
     ) {
@@ -482,7 +482,9 @@ impl<S: StateMachine> ZabNode<S> {
         let epoch = leader.epoch.expect("established");
         let zxid = Zxid::new(epoch, leader.next_counter);
         leader.next_counter += 1;
-        leader.pending.push_back((zxid, waiter));
+        if let Some(waiter) = waiter {
+            leader.pending.push_back((zxid, waiter));
+        }
         let txn = Txn::new(zxid, cmd);
         self.append(&txn, &mut out.persist);
         let Role::Leading(leader) = &mut self.role else {
@@ -492,6 +494,18 @@ impl<S: StateMachine> ZabNode<S> {
         leader
             .waits
             .await_batch(zxid, &mut self.persist_tag, notify);
+    }
+
+    /// Commands a follower's clients sent: proposed as ours, answered by the
+    /// follower. Dropped unless we broadcast (the clients time out and retry).
+    pub(crate) fn on_forward(&mut self, cmds: Vec<SessionCommand<S::Command>>, out: &mut Fx<S>) {
+        if !matches!(&self.role, Role::Leading(l) if l.established) {
+            return;
+        }
+        for cmd in cmds {
+            self.propose(None, cmd, out);
+        }
+        self.broadcast_proposals(out);
     }
 
     /// Sends every synced (or syncing) follower the transactions it has not been

@@ -262,6 +262,13 @@ pub enum Message<S: StateMachine = Kv> {
         /// The last transaction the leader sent this follower: one it lacks was lost.
         sent: Zxid,
     },
+    /// Follower → leader: commands its clients sent (ZooKeeper's REQUEST). The leader
+    /// proposes them like its own clients'; the follower answers each client once it
+    /// applies the transaction.
+    Forward {
+        /// The commands, in the order the follower received them.
+        cmds: Vec<SessionCommand<S::Command>>,
+    },
     /// Follower → leader: it follows the leader of `epoch`. Also a cumulative ACK of
     /// `last` (sent after every earlier batch is durable) and of NEWLEADER, for the
     /// handshake `synced` names — so a lost ACK stalls nothing.

@@ -43,6 +43,14 @@ pub enum Request<S: StateMachine = Kv> {
     /// A linearizable read, served by the leader once a quorum confirmed it still
     /// leads (no transaction).
     Query(S::Query),
+    /// ZooKeeper's default read: answered at once by whichever server receives it
+    /// (an up-to-date follower, an observer, or an established leader) from the
+    /// transactions it has applied. Writes stay linearizable and a read sees a
+    /// committed prefix of them, but it may miss transactions committed elsewhere
+    /// before it was sent — not linearizable (`tests/reads.rs` shows a stale one).
+    /// Clients here carry no `lastZxid`, so one that moves to a server further
+    /// behind can also see an older prefix than before.
+    LocalQuery(S::Query),
 }
 
 /// A successful answer.
@@ -53,7 +61,7 @@ pub enum Request<S: StateMachine = Kv> {
 pub enum Response<S: StateMachine = Kv> {
     /// What applying a [`Request::Command`] returned.
     Output(S::Output),
-    /// What a [`Request::Query`] returned.
+    /// What a [`Request::Query`] or [`Request::LocalQuery`] returned.
     QueryOutput(S::QueryOutput),
 }
 
@@ -203,6 +211,15 @@ impl<S: StateMachine> ZabNode<S> {
             _ => None,
         }
     }
+    /// The epoch this server leads once its initial history is fixed: it persisted
+    /// `currentEpoch` and began synchronisation (NEWLEADERs may be out). From then on
+    /// its history only grows while it leads.
+    pub fn syncing_epoch(&self) -> Option<Epoch> {
+        match &self.role {
+            Role::Leading(l) => l.own_current.is_some().then_some(l.epoch?),
+            _ => None,
+        }
+    }
     /// The leader this server follows or is, if it settled on one.
     pub fn leader(&self) -> Option<NodeId> {
         match &self.role {
@@ -240,14 +257,17 @@ impl<S: StateMachine> ZabNode<S> {
     /// Gives up whatever role we have and starts an election.
     pub(crate) fn look(&mut self, why: &str, out: &mut Fx<S>) {
         tracing::debug!(why, "looking");
-        if let Role::Leading(leader) = std::mem::replace(
+        let was = std::mem::replace(
             &mut self.role,
             Role::Looking {
                 finalizing: None,
                 backoff: self.cfg.notification_min,
             },
-        ) {
-            leader.abandon(out);
+        );
+        match was {
+            Role::Leading(leader) => leader.abandon(out),
+            Role::Following(follower) => follower.abandon(out),
+            Role::Looking { .. } => {}
         }
         self.settled = None;
         out.cancel_timer(ZabTimer::Tick);
@@ -404,8 +424,18 @@ impl<S: StateMachine> ZabNode<S> {
             let (zxid, cmd) = (*zxid, cmd.clone());
             let result = self.app.apply(cmd.command()).into_result();
             self.applied = next;
-            if let Role::Leading(leader) = &mut self.role {
-                leader.applied(zxid, result, out);
+            match &mut self.role {
+                Role::Leading(leader) => leader.applied(zxid, result, out),
+                Role::Following(f) if !f.forwarded.is_empty() => {
+                    let (client, seq) = (cmd.command().client, cmd.command().seq);
+                    if f.forwarded.get(&client) == Some(&seq) {
+                        f.forwarded.remove(&client);
+                        if let Some(r) = result {
+                            out.reply_early(client, seq, Outcome::Done(Response::Output(r)));
+                        }
+                    }
+                }
+                _ => {}
             }
         }
         if let Role::Leading(_) = &self.role {
@@ -443,6 +473,24 @@ impl<S: StateMachine> ZabNode<S> {
             out.persist
                 .set_meta(META_LOG_BASE, codec::encode(&self.log.base()));
         }
+    }
+
+    /// A [`Request::LocalQuery`]: answered from what we applied if we serve clients
+    /// (ZooKeeper's followers do once UPTODATE arrived); a server in an election
+    /// sends the client elsewhere, one still syncing asks it to retry.
+    fn read_locally(&mut self, waiter: Waiter, query: &S::Query, out: &mut Fx<S>) {
+        let serving = match &self.role {
+            Role::Looking { .. } => {
+                return out.reply(waiter.client, waiter.seq, Outcome::NotLeader { leader: None })
+            }
+            Role::Following(f) => f.up_to_date(),
+            Role::Leading(l) => l.established,
+        };
+        let outcome = match serving {
+            true => Outcome::Done(Response::QueryOutput(self.app.app().query(query))),
+            false => Outcome::Unavailable,
+        };
+        out.reply(waiter.client, waiter.seq, outcome);
     }
 
     // ----- persistence ----------------------------------------------------------------
@@ -591,6 +639,7 @@ impl<S: StateMachine> Node for ZabNode<S> {
                 commit,
             } => self.on_propose(from, epoch, prev, txns, commit, out),
             Message::Commit { epoch, zxid } => self.on_commit(from, epoch, zxid, out),
+            Message::Forward { cmds } => self.on_forward(cmds, out),
             Message::Ping {
                 epoch,
                 commit,
@@ -636,35 +685,52 @@ impl<S: StateMachine> Node for ZabNode<S> {
             return;
         }
         let mut proposed = false;
+        let mut forward = Vec::new();
         for req in requests {
             let waiter = Waiter {
                 client: req.client,
                 seq: req.seq,
             };
-            let refusal = match &self.role {
-                Role::Looking { .. } => Some(Outcome::NotLeader { leader: None }),
-                Role::Following(f) => Some(Outcome::NotLeader {
+            let refusal = match (&mut self.role, req.op) {
+                (_, Request::LocalQuery(query)) => {
+                    self.read_locally(waiter, &query, out);
+                    continue;
+                }
+                (Role::Looking { .. }, _) => Outcome::NotLeader { leader: None },
+                (Role::Following(f), Request::Command(op)) if f.up_to_date() => {
+                    // ZooKeeper's followers pass writes on to the leader.
+                    f.forwarded.insert(req.client, req.seq);
+                    forward.push(SessionCommand {
+                        client: req.client,
+                        seq: req.seq,
+                        op,
+                    });
+                    continue;
+                }
+                (Role::Following(f), _) => Outcome::NotLeader {
                     leader: Some(f.leader),
-                }),
-                Role::Leading(l) if !l.established => Some(Outcome::Unavailable),
-                Role::Leading(_) => None,
-            };
-            if let Some(outcome) = refusal {
-                out.reply(req.client, req.seq, outcome);
-                continue;
-            }
-            match req.op {
-                Request::Command(op) => {
+                },
+                (Role::Leading(l), _) if !l.established => Outcome::Unavailable,
+                (Role::Leading(_), Request::Command(op)) => {
                     let cmd = SessionCommand {
                         client: req.client,
                         seq: req.seq,
                         op,
                     };
-                    self.propose(waiter, cmd, out);
+                    self.propose(Some(waiter), cmd, out);
                     proposed = true;
+                    continue;
                 }
-                Request::Query(query) => self.read(waiter, query, out),
-            }
+                (Role::Leading(_), Request::Query(query)) => {
+                    self.read(waiter, query, out);
+                    continue;
+                }
+            };
+            out.reply(req.client, req.seq, refusal);
+        }
+        if !forward.is_empty() {
+            let leader = self.leader().expect("forwarding followers follow");
+            out.send(leader, Message::Forward { cmds: forward });
         }
         if proposed {
             self.broadcast_proposals(out);

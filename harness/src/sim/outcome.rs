@@ -67,7 +67,7 @@ pub struct SimStats {
 }
 
 /// Everything a run produced.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct RunOutcome {
     /// Master seed.
     pub seed: u64,
