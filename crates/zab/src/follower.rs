@@ -18,7 +18,7 @@
 //!   within its own history, which after NEWLEADER is a prefix of the leader's.
 
 use crate::message::{Message, Sync, Txn};
-use crate::node::{Fx, Role, ZabNode, META_ACCEPTED, META_CURRENT, META_LOG_BASE};
+use crate::node::{Fx, Role, ZabNode, META_CURRENT, META_LOG_BASE};
 use crate::types::{Epoch, Zxid};
 use std::collections::BTreeMap;
 use synod_core::{codec, ClientId, NodeId, Outcome, Sessions, Snapshot, StateMachine, Time};
@@ -42,7 +42,9 @@ pub(crate) struct Follower {
     pub(crate) session: u64,
     pub(crate) epoch: Option<Epoch>,
     pub(crate) phase: Phase,
-    /// When the current handshake began.
+    /// When the current handshake began (its first attempt) …
+    pub(crate) began: Time,
+    /// … and its latest attempt.
     pub(crate) since: Time,
     pub(crate) last_heard: Time,
     /// Clients whose command we forwarded to the leader: client → seq, answered when
@@ -57,6 +59,7 @@ impl Follower {
             session: 0,
             epoch: None,
             phase: Phase::Discovery,
+            began: now,
             since: now,
             last_heard: now,
             forwarded: BTreeMap::new(),
@@ -99,12 +102,22 @@ impl<S: StateMachine> ZabNode<S> {
     pub(crate) fn send_follower_info(&mut self, out: &mut Fx<S>) {
         let (accepted_epoch, history) = (self.accepted_epoch, self.log.summary());
         let observer = self.cfg.is_observer();
-        // Strictly increasing within an incarnation, and from the clock across them.
-        let session = self.now.as_nanos().max(self.last_session + 1);
+        // Strictly increasing, across restarts too: the durable incarnation number,
+        // then a count within it.
+        let session = self.last_session + 1;
+        assert!(
+            session >> 32 == self.incarnation,
+            "2^32 handshakes in one run"
+        );
         let Role::Following(f) = &mut self.role else {
             return;
         };
         self.last_session = session;
+        if f.session == 0 || f.synced() {
+            // A new handshake (the first with this leader, or after a lost
+            // proposal), not a retry: it has `init_timeout` to finish.
+            f.began = self.now;
+        }
         f.phase = Phase::Discovery;
         f.epoch = None;
         f.since = self.now;
@@ -140,12 +153,12 @@ impl<S: StateMachine> ZabNode<S> {
         f.epoch = Some(epoch);
         f.phase = Phase::Sync;
         if epoch > accepted {
-            self.accepted_epoch = epoch;
-            out.persist.set_meta(META_ACCEPTED, codec::encode(&epoch));
+            self.accept_epoch(epoch, from, out);
         }
         let ack = Message::AckEpoch {
             session,
             epoch,
+            promised: self.accepted_leader == Some(from),
             current_epoch: self.current_epoch,
             history: self.log.summary(),
         };
@@ -299,7 +312,7 @@ impl<S: StateMachine> ZabNode<S> {
         &mut self,
         from: NodeId,
         epoch: Epoch,
-        (commit, sent): (Zxid, Zxid),
+        (commit, sent, established): (Zxid, Zxid, bool),
         read_ctx: u64,
         out: &mut Fx<S>,
     ) {
@@ -323,6 +336,9 @@ impl<S: StateMachine> ZabNode<S> {
             synced: synced.then_some(session),
             last,
         };
+        if f.phase == Phase::Synced && established {
+            f.phase = Phase::Broadcast; // our UPTODATE was lost
+        }
         out.send(from, ack);
         if synced {
             self.commit_through(commit, out);
@@ -343,11 +359,13 @@ impl<S: StateMachine> ZabNode<S> {
         if now >= f.last_heard + limit {
             return self.look("the leader is silent", out);
         }
-        if !f.synced() && now >= f.since + self.cfg.init_timeout {
+        if !f.synced() && now >= f.began + self.cfg.init_timeout {
             return self.look("the handshake with the leader did not finish", out);
         }
-        if f.phase == Phase::Sync && now >= f.since + self.cfg.sync_timeout {
-            // Our ACKEPOCH or its NEWLEADER was lost: start the handshake over.
+        if f.phase == Phase::Sync && now >= f.since + self.cfg.init_timeout / 2 {
+            // Our ACKEPOCH or its NEWLEADER was lost: try once more. (Not sooner:
+            // a NEWLEADER carrying a snapshot may take a while; ZooKeeper gives the
+            // whole sync `initLimit`.)
             return self.send_follower_info(out);
         }
         if f.phase == Phase::Discovery {

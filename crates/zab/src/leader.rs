@@ -24,7 +24,7 @@
 
 use crate::log::{sync_plan, HistorySummary, SyncPlan};
 use crate::message::{Message, Sync, Txn};
-use crate::node::{Fx, Response, Role, Waiter, ZabNode, META_ACCEPTED, META_CURRENT};
+use crate::node::{Fx, Response, Role, Waiter, ZabNode, META_CURRENT};
 use crate::types::{Epoch, Pos, Zxid};
 use std::collections::{BTreeMap, VecDeque};
 use synod_core::{codec, DurableWaits, NodeId, Outcome, SessionCommand, StateMachine, Time};
@@ -47,6 +47,8 @@ pub(crate) struct Peer {
     stage: Stage,
     observer: bool,
     accepted_epoch: Epoch,
+    /// Its ACKEPOCH promised us the epoch (counts toward the discovery quorum).
+    promised: bool,
     current_epoch: Epoch,
     history: HistorySummary,
     /// Last position sent to it (in NEWLEADER or a PROPOSAL).
@@ -179,6 +181,7 @@ impl<S: StateMachine> ZabNode<S> {
                 stage: Stage::Info,
                 observer,
                 accepted_epoch,
+                promised: false,
                 current_epoch: Epoch(0),
                 history,
                 sent_through: Pos(0),
@@ -222,12 +225,7 @@ impl<S: StateMachine> ZabNode<S> {
             .map(|(&id, p)| (id, p.session))
             .collect();
         tracing::debug!(%epoch, "proposing epoch");
-        assert!(
-            epoch > self.accepted_epoch,
-            "a new epoch above every accepted one"
-        );
-        self.accepted_epoch = epoch;
-        out.persist.set_meta(META_ACCEPTED, codec::encode(&epoch));
+        self.accept_epoch(epoch, me, out);
         let tag = self.notify_tag(out);
         self.leading().expect("leading").own_epoch = Err(tag);
         for (peer, session) in targets {
@@ -240,7 +238,7 @@ impl<S: StateMachine> ZabNode<S> {
         from: NodeId,
         session: u64,
         epoch: Epoch,
-        (current_epoch, history): (Epoch, HistorySummary),
+        (promised, current_epoch, history): (bool, Epoch, HistorySummary),
         out: &mut Fx<S>,
     ) {
         let now = self.now;
@@ -261,6 +259,7 @@ impl<S: StateMachine> ZabNode<S> {
             return;
         }
         peer.stage = Stage::EpochAcked;
+        peer.promised = promised;
         peer.current_epoch = current_epoch;
         peer.history = history;
         peer.last_heard = now;
@@ -284,15 +283,18 @@ impl<S: StateMachine> ZabNode<S> {
             .peers
             .iter()
             .filter(|(_, p)| p.stage >= Stage::EpochAcked);
-        let voters: Vec<(NodeId, (Epoch, Zxid))> = acked
+        let voters: Vec<(NodeId, bool, (Epoch, Zxid))> = acked
             .filter(|(_, p)| !p.observer)
-            .map(|(&id, p)| (id, (p.current_epoch, p.history.last())))
+            .map(|(&id, p)| (id, p.promised, (p.current_epoch, p.history.last())))
             .collect();
-        let ids: Vec<NodeId> = voters.iter().map(|(id, _)| *id).chain([me]).collect();
+        // Only promises count: a server promises an epoch to one leader, so two
+        // leaders proposing the same epoch cannot both gather a quorum.
+        let promises = voters.iter().filter(|(_, promised, _)| *promised);
+        let ids: Vec<NodeId> = promises.map(|(id, ..)| *id).chain([me]).collect();
         if !self.cfg.is_quorum(&ids) {
             return;
         }
-        if let Some((ahead, theirs)) = voters.iter().find(|(_, h)| *h > own) {
+        if let Some((ahead, _, theirs)) = voters.iter().find(|(.., h)| *h > own) {
             let why = format!("{ahead} is ahead of the leader ({theirs:?} > {own:?})");
             tracing::warn!(%why, "giving up leadership");
             return self.look(&why, out);
@@ -684,6 +686,7 @@ impl<S: StateMachine> ZabNode<S> {
         let (Some(epoch), read_ctx) = (leader.epoch, leader.read_ctx) else {
             return;
         };
+        let established = leader.established;
         for (&id, p) in &leader.peers {
             let sent = match p.stage >= Stage::NewLeaderSent {
                 true => log.zxid_at(p.sent_through).unwrap_or(Zxid::ZERO),
@@ -694,6 +697,7 @@ impl<S: StateMachine> ZabNode<S> {
                 commit,
                 read_ctx,
                 sent,
+                established,
             };
             out.send(id, ping);
         }
@@ -742,11 +746,11 @@ impl<S: StateMachine> ZabNode<S> {
         if !leader.established && now >= leader.since + init_timeout {
             return self.look("epoch not established in time", out);
         }
+        // ZooKeeper's `syncedAckSet`: only followers in sync keep us leading — ones
+        // stuck in a handshake cannot help commit anything.
         let recent = |t: Time| now < t + sync_timeout;
-        let heard = leader
-            .peers
-            .iter()
-            .filter(|(_, p)| !p.observer && recent(p.last_heard));
+        let heard = (leader.peers.iter())
+            .filter(|(_, p)| !p.observer && p.stage == Stage::Synced && recent(p.last_heard));
         let ids: Vec<NodeId> = heard.map(|(&id, _)| id).chain([me]).collect();
         let Role::Leading(leader) = &self.role else {
             return;

@@ -168,9 +168,9 @@ pub enum Message<S: StateMachine = Kv> {
     /// Discovery, follower → prospective leader: the last epoch it accepted and its
     /// history (ZooKeeper sends only the last zxid; see `log.rs` for why a summary).
     FollowerInfo {
-        /// Numbers this handshake (the follower's clock when it began it, so a newer
-        /// one, even after a restart, has a higher number): a late copy of an
-        /// earlier one is ignored.
+        /// Numbers this handshake (the follower's durable incarnation, then a count
+        /// within it, so a newer one, even after a restart, has a higher number): a
+        /// late copy of an earlier one is ignored.
         session: u64,
         /// Its `acceptedEpoch`.
         accepted_epoch: Epoch,
@@ -193,6 +193,11 @@ pub enum Message<S: StateMachine = Kv> {
         session: u64,
         /// The epoch acknowledged.
         epoch: Epoch,
+        /// `epoch` was promised to this leader (newly, or before in an earlier
+        /// handshake with it). `false`: another leader proposing the same epoch was
+        /// promised it first — this answer does not count toward the discovery
+        /// quorum (ZooKeeper's ACKEPOCH with epoch -1), the follower still syncs.
+        promised: bool,
         /// Its `currentEpoch`.
         current_epoch: Epoch,
         /// Its history now (it may have grown since FOLLOWERINFO).
@@ -261,6 +266,9 @@ pub enum Message<S: StateMachine = Kv> {
         read_ctx: u64,
         /// The last transaction the leader sent this follower: one it lacks was lost.
         sent: Zxid,
+        /// The epoch is established: a synced follower still waiting for UPTODATE
+        /// (lost) takes this as one.
+        established: bool,
     },
     /// Follower → leader: commands its clients sent (ZooKeeper's REQUEST). The leader
     /// proposes them like its own clients'; the follower answers each client once it

@@ -28,6 +28,7 @@ use synod_core::{
 
 pub(crate) const META_ACCEPTED: &str = "zab.accepted_epoch";
 pub(crate) const META_CURRENT: &str = "zab.current_epoch";
+const META_INCARNATION: &str = "zab.incarnation";
 /// The log's compaction point `(Pos, Zxid)`.
 pub(crate) const META_LOG_BASE: &str = "zab.log_base";
 
@@ -105,8 +106,11 @@ pub struct ZabNode<S: StateMachine = Kv> {
     pub(crate) cfg: ZabConfig,
     pub(crate) now: Time,
     pub(crate) rng: Prng,
-    /// Durable: the last epoch this server acknowledged a LEADERINFO of.
+    /// Durable: the last epoch this server acknowledged a LEADERINFO of …
     pub(crate) accepted_epoch: Epoch,
+    /// … and the leader it promised that epoch to (two leaders can propose one
+    /// epoch; only the first is promised it, see `on_leader_info`).
+    pub(crate) accepted_leader: Option<NodeId>,
     /// Durable: the last epoch this server acknowledged a NEWLEADER of.
     pub(crate) current_epoch: Epoch,
     /// Durable: the history.
@@ -125,6 +129,10 @@ pub struct ZabNode<S: StateMachine = Kv> {
     pub(crate) persist_tag: u64,
     /// The number of our latest handshake with a leader (see `FollowerInfo`).
     pub(crate) last_session: u64,
+    /// Durable: how many times this server started (numbers its handshakes, so
+    /// the leader can tell a restarted follower's FOLLOWERINFO from a late copy of
+    /// an earlier one — the clock of a real process starts again at zero).
+    pub(crate) incarnation: u64,
     pub(crate) halted: Option<String>,
 }
 
@@ -142,6 +150,7 @@ impl<S: StateMachine> ZabNode<S> {
             rng: Prng::new(cfg.seed),
             now: Time::ZERO,
             accepted_epoch: Epoch(0),
+            accepted_leader: None,
             current_epoch: Epoch(0),
             log: TxnLog::default(),
             snapshot: None,
@@ -156,6 +165,7 @@ impl<S: StateMachine> ZabNode<S> {
             settled: None,
             persist_tag: 0,
             last_session: 0,
+            incarnation: 0,
             halted: None,
             cfg,
         }
@@ -481,7 +491,11 @@ impl<S: StateMachine> ZabNode<S> {
     fn read_locally(&mut self, waiter: Waiter, query: &S::Query, out: &mut Fx<S>) {
         let serving = match &self.role {
             Role::Looking { .. } => {
-                return out.reply(waiter.client, waiter.seq, Outcome::NotLeader { leader: None })
+                return out.reply(
+                    waiter.client,
+                    waiter.seq,
+                    Outcome::NotLeader { leader: None },
+                )
             }
             Role::Following(f) => f.up_to_date(),
             Role::Leading(l) => l.established,
@@ -499,6 +513,15 @@ impl<S: StateMachine> ZabNode<S> {
     pub(crate) fn append(&mut self, txn: &Txn<S>, batch: &mut WriteBatch) {
         let pos = self.log.append(txn.zxid, txn.cmd.clone());
         batch.put_entry(pos.0, EntryBytes::shared(txn.cmd.clone()));
+    }
+
+    /// Promises `epoch` to `leader` (durably, in this input's batch).
+    pub(crate) fn accept_epoch(&mut self, epoch: Epoch, leader: NodeId, out: &mut Fx<S>) {
+        assert!(epoch > self.accepted_epoch, "an epoch is promised once");
+        self.accepted_epoch = epoch;
+        self.accepted_leader = Some(leader);
+        let promise = (epoch, Some(leader));
+        out.persist.set_meta(META_ACCEPTED, codec::encode(&promise));
     }
 
     /// The persist notification of this input, allocating one if needed.
@@ -520,10 +543,13 @@ impl<S: StateMachine> ZabNode<S> {
             codec::decode(b).map_err(|e| format!("corrupt {what}: {e}"))
         }
         if let Some(b) = rec.meta.get(META_ACCEPTED) {
-            self.accepted_epoch = decode("acceptedEpoch", b)?;
+            (self.accepted_epoch, self.accepted_leader) = decode("acceptedEpoch", b)?;
         }
         if let Some(b) = rec.meta.get(META_CURRENT) {
             self.current_epoch = decode("currentEpoch", b)?;
+        }
+        if let Some(b) = rec.meta.get(META_INCARNATION) {
+            self.incarnation = decode("incarnation", b)?;
         }
         let base: (Pos, Zxid) = match rec.meta.get(META_LOG_BASE) {
             Some(b) => decode("log base", b)?,
@@ -591,6 +617,11 @@ impl<S: StateMachine> Node for ZabNode<S> {
             self.halted = Some(reason);
             return;
         }
+        // Durable before anything of this incarnation is sent (sends wait for it).
+        self.incarnation += 1;
+        self.last_session = self.incarnation << 32;
+        out.persist
+            .set_meta(META_INCARNATION, codec::encode(&self.incarnation));
         self.look("started", out);
     }
 
@@ -610,9 +641,13 @@ impl<S: StateMachine> Node for ZabNode<S> {
             Message::AckEpoch {
                 session,
                 epoch,
+                promised,
                 current_epoch,
                 history,
-            } => self.on_ack_epoch(from, session, epoch, (current_epoch, history), out),
+            } => {
+                let ack = (promised, current_epoch, history);
+                self.on_ack_epoch(from, session, epoch, ack, out)
+            }
             Message::AckNewLeader { session, epoch } => {
                 self.on_ack_new_leader(from, session, epoch, out)
             }
@@ -645,7 +680,8 @@ impl<S: StateMachine> Node for ZabNode<S> {
                 commit,
                 read_ctx,
                 sent,
-            } => self.on_ping(from, epoch, (commit, sent), read_ctx, out),
+                established,
+            } => self.on_ping(from, epoch, (commit, sent, established), read_ctx, out),
         }
     }
 

@@ -142,3 +142,141 @@ fn zookeeper_3911_4643_newleader_is_acknowledged_only_once_history_and_epoch_are
     c.run_for(ms(1000));
     assert_converged(&c);
 }
+
+/// Two leaders can propose the same epoch (each picks one above the accepted epochs
+/// of the FOLLOWERINFOs it heard, and they may have heard the same ones). A server
+/// promises an epoch to one leader only: to the other it answers ACKEPOCH with
+/// `promised: false`, which does not count toward that leader's discovery quorum
+/// (ZooKeeper's ACKEPOCH of epoch -1). Otherwise it would help both establish the
+/// epoch, and the second one's TRUNC would cut what the first committed. Found by
+/// the paper review of 2026-12-03; never reached by the election-driven sweeps.
+#[test]
+fn zab_4_1_an_epoch_is_promised_to_one_leader_only() {
+    use synod_core::{Effects, Node, Recovered, Time};
+    use synod_zab::{Epoch, Notification, PeerState, Vote, ZabConfig, ZabNode, ZabTimer, Zxid};
+    type Fx = Effects<Message, ZabTimer, synod_zab::Response>;
+    let mut x = ZabNode::<synod_core::Kv>::new(ZabConfig::lan(n(3), (1..=3).map(n), 1));
+    let mut now = Time::ZERO;
+    x.on_start(now, Recovered::default(), &mut Fx::new());
+    // Follows `leader`, as the others report; returns its FOLLOWERINFO's session.
+    let follow = |x: &mut ZabNode, now: Time, leader: u64, other: u64| -> u64 {
+        let vote = Vote {
+            leader: n(leader),
+            zxid: Zxid::ZERO,
+            peer_epoch: Epoch(0),
+        };
+        let mut fx = Fx::new();
+        for (from, state) in [(leader, PeerState::Leading), (other, PeerState::Following)] {
+            let note = Notification {
+                vote,
+                election_epoch: 1,
+                state,
+            };
+            x.on_message(now, n(from), Message::Notification(note), &mut fx);
+        }
+        assert_eq!(x.leader(), Some(n(leader)));
+        fx.sends
+            .iter()
+            .find_map(|e| match e.msg {
+                Message::FollowerInfo { session, .. } if e.to == n(leader) => Some(session),
+                _ => None,
+            })
+            .expect("a FOLLOWERINFO to the leader")
+    };
+    let ack_of = |fx: &Fx| {
+        fx.sends.iter().find_map(|e| match e.msg {
+            Message::AckEpoch { promised, .. } => Some(promised),
+            _ => None,
+        })
+    };
+
+    let s1 = follow(&mut x, now, 1, 2);
+    let mut fx = Fx::new();
+    let info = Message::LeaderInfo {
+        session: s1,
+        epoch: Epoch(1),
+    };
+    x.on_message(now, n(1), info, &mut fx);
+    assert_eq!(ack_of(&fx), Some(true), "promised to n1");
+    assert_eq!(x.accepted_epoch(), Epoch(1));
+
+    // n1 goes silent; n2 leads, proposing the same epoch.
+    now += ms(1500);
+    x.on_timer(now, ZabTimer::Tick, &mut Fx::new());
+    assert!(x.is_looking());
+    let s2 = follow(&mut x, now, 2, 1);
+    let mut fx = Fx::new();
+    let info = Message::LeaderInfo {
+        session: s2,
+        epoch: Epoch(1),
+    };
+    x.on_message(now, n(2), info, &mut fx);
+    assert_eq!(ack_of(&fx), Some(false), "already promised to n1");
+    assert!(fx.persist.is_empty(), "nothing new accepted");
+}
+
+/// The leader's side of the rule above: an ACKEPOCH that promised the epoch to
+/// another leader never completes the discovery quorum; a promise does.
+#[test]
+fn zab_4_1_only_promises_complete_the_discovery_quorum() {
+    use synod_core::{Effects, Node, Recovered, Time};
+    use synod_zab::{
+        Epoch, HistorySummary, Notification, PeerState, Vote, ZabConfig, ZabNode, ZabTimer, Zxid,
+    };
+    type Fx = Effects<Message, ZabTimer, synod_zab::Response>;
+    let mut l = ZabNode::<synod_core::Kv>::new(ZabConfig::lan(n(1), (1..=3).map(n), 1));
+    let now = Time::ZERO;
+    l.on_start(now, Recovered::default(), &mut Fx::new());
+    let vote = Vote {
+        leader: n(1),
+        zxid: Zxid::ZERO,
+        peer_epoch: Epoch(0),
+    };
+    let mut fx = Fx::new();
+    for from in [2, 3] {
+        let note = Notification {
+            vote,
+            election_epoch: 1,
+            state: PeerState::Looking,
+        };
+        l.on_message(now, n(from), Message::Notification(note), &mut fx);
+    }
+    l.on_timer(now, ZabTimer::Finalize, &mut fx);
+    assert!(l.is_leader());
+
+    let session = (1 << 32) | 1;
+    let mut fx = Fx::new();
+    for from in [2, 3] {
+        let info = Message::FollowerInfo {
+            session,
+            accepted_epoch: Epoch(0),
+            history: HistorySummary::default(),
+            observer: false,
+        };
+        l.on_message(now, n(from), info, &mut fx);
+    }
+    let tag = fx
+        .persist_notify
+        .expect("the leader accepts the epoch durably");
+    l.on_persisted(now, tag, &mut Fx::new());
+    let ack = |promised| Message::AckEpoch {
+        session,
+        epoch: Epoch(1),
+        promised,
+        current_epoch: Epoch(0),
+        history: HistorySummary::default(),
+    };
+    let new_leaders = |fx: &Fx| {
+        (fx.sends.iter())
+            .filter(|e| matches!(e.msg, Message::NewLeader { .. }))
+            .count()
+    };
+    let mut fx = Fx::new();
+    l.on_message(now, n(2), ack(false), &mut fx);
+    assert_eq!(new_leaders(&fx), 0, "n2 promised epoch 1 to someone else");
+    assert_eq!(l.current_epoch(), Epoch(0));
+    let mut fx = Fx::new();
+    l.on_message(now, n(3), ack(true), &mut fx);
+    assert_eq!(new_leaders(&fx), 2, "a quorum of promises: both are synced");
+    assert_eq!(l.current_epoch(), Epoch(1));
+}
