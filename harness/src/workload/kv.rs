@@ -42,6 +42,7 @@ pub struct KvOps {
     /// Cumulative weights for Zipf; empty for uniform.
     cdf: Vec<f64>,
     counter: u64,
+    value_len: usize,
 }
 
 impl KvOps {
@@ -67,6 +68,7 @@ impl KvOps {
         KvOps {
             rng: ChaCha8Rng::seed_from_u64(seed),
             mix: cfg.mix,
+            value_len: cfg.value_len,
             keys,
             cdf,
             counter: 0,
@@ -100,7 +102,11 @@ impl KvOps {
     pub fn next_op(&mut self, client: ClientId, seen: &HashMap<String, String>) -> KvOp {
         let key = self.key();
         self.counter += 1;
-        let fresh = format!("{}.{}", client.0, self.counter);
+        let mut fresh = format!("{}.{}", client.0, self.counter);
+        if fresh.len() < self.value_len {
+            // Zero-padded on the left: still unique, `value_len` bytes.
+            fresh = format!("{fresh:0>width$}", width = self.value_len);
+        }
         let u: f64 = self.rng.gen();
         let m = self.mix;
         if u < m.read {
@@ -188,6 +194,24 @@ fn invoke_value(op: &KvOp) -> Value {
 mod tests {
     use super::*;
     use crate::workload::WorkloadName;
+    use std::collections::HashSet;
+
+    /// `write` is puts only, of distinct 16-byte values, spread over many keys.
+    #[test]
+    fn the_write_workload_puts_distinct_16_byte_values() {
+        let cfg = WorkloadConfig::named(WorkloadName::Write, 1);
+        let mut g = KvOps::new(&cfg, 5);
+        let (mut values, mut keys) = (HashSet::new(), HashSet::new());
+        for _ in 0..2_000 {
+            let KvOp::Put { key, value } = g.next_op(ClientId(7), &HashMap::new()) else {
+                panic!("only puts");
+            };
+            assert_eq!(value.len(), 16, "{value}");
+            assert!(values.insert(value), "values are distinct");
+            keys.insert(key);
+        }
+        assert!(keys.len() > 800, "{} keys", keys.len());
+    }
 
     #[test]
     fn zipf_prefers_low_ranks() {

@@ -42,11 +42,14 @@ pub enum WorkloadName {
     YcsbC,
     /// Register/CAS on 3 hot keys: reads, writes and compare-and-sets.
     Register,
+    /// Puts only, 16-byte values, uniform over 1000 keys: the write path alone, as a
+    /// ZooKeeper `setData` or etcd `put` benchmark drives it.
+    Write,
 }
 
 impl WorkloadName {
     /// Accepted names, for error messages.
-    pub const NAMES: &'static str = "kv, ycsb-a, ycsb-b, ycsb-c, register";
+    pub const NAMES: &'static str = "kv, ycsb-a, ycsb-b, ycsb-c, register, write";
 }
 
 impl FromStr for WorkloadName {
@@ -58,6 +61,7 @@ impl FromStr for WorkloadName {
             "ycsb-b" => WorkloadName::YcsbB,
             "ycsb-c" => WorkloadName::YcsbC,
             "register" => WorkloadName::Register,
+            "write" => WorkloadName::Write,
             other => {
                 return Err(format!(
                     "unknown workload `{other}`; expected one of {}",
@@ -76,6 +80,7 @@ impl fmt::Display for WorkloadName {
             WorkloadName::YcsbB => "ycsb-b",
             WorkloadName::YcsbC => "ycsb-c",
             WorkloadName::Register => "register",
+            WorkloadName::Write => "write",
         })
     }
 }
@@ -93,6 +98,8 @@ pub struct WorkloadConfig {
     pub keys: usize,
     /// Key popularity.
     pub key_dist: KeyDist,
+    /// Written values are padded to at least this many bytes (0: as generated).
+    pub value_len: usize,
     /// Operation mix.
     pub mix: Mix,
     /// How long one attempt waits for an answer.
@@ -136,6 +143,7 @@ impl WorkloadConfig {
             WorkloadName::YcsbA => (1000, KeyDist::Zipf(0.99), reads(0.5)),
             WorkloadName::YcsbB => (1000, KeyDist::Zipf(0.99), reads(0.95)),
             WorkloadName::YcsbC => (1000, KeyDist::Zipf(0.99), reads(1.0)),
+            WorkloadName::Write => (1000, KeyDist::Uniform, reads(0.0)),
             WorkloadName::Register => (
                 3,
                 KeyDist::Uniform,
@@ -153,6 +161,10 @@ impl WorkloadConfig {
             ops,
             keys,
             key_dist,
+            value_len: match name {
+                WorkloadName::Write => 16,
+                _ => 0,
+            },
             mix,
             attempt_timeout: Duration::from_millis(500),
             attempts_max: 8,
