@@ -290,9 +290,9 @@ fn zookeeper_4685_a_newleader_ack_does_not_acknowledge_proposals_sent_after_newl
 /// PROPOSAL reached them and formed a new quorum under B. C, looking again with its
 /// retained database, synced with B advertising its last *processed* zxid T0 rather
 /// than its log's T1, got an empty DIFF, and on its next restart replayed T1 from
-/// its log: a transaction no one else had, applied on C only. (The search found
-/// the reproducing test of apache/zookeeper#310; the trace is the JIRA
-/// description's as I recall it.)
+/// its log: a transaction no one else had, applied on C only. (Only the
+/// reproducing test of apache/zookeeper#310 was found in the stored material; this
+/// trace follows the JIRA description from memory, not from its text.)
 ///
 /// The rule: what a server advertises — its vote's zxid in election notifications,
 /// its history in FOLLOWERINFO — is its durable log tail, so the leader's sync plan
