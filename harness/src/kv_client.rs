@@ -49,7 +49,10 @@ where
     P::Node: Send + 'static,
 {
     KvClient {
-        inner: Box::new(Typed::<P>(ClientOf::<P::Node>::new(id, nodes))),
+        inner: Box::new(Typed::<P> {
+            client: ClientOf::<P::Node>::new(id, nodes),
+            token: 0,
+        }),
     }
 }
 
@@ -59,7 +62,11 @@ trait KvCall: Send {
     fn last_served_by(&self) -> Option<SocketAddr>;
 }
 
-struct Typed<P: SimProtocol>(ClientOf<P::Node>);
+struct Typed<P: SimProtocol> {
+    client: ClientOf<P::Node>,
+    /// The highest causal token the answers carried (`SimProtocol::token`).
+    token: u64,
+}
 
 impl<P: SimProtocol> KvCall for Typed<P>
 where
@@ -71,12 +78,16 @@ where
         timeout: Duration,
     ) -> BoxFuture<'_, Result<KvResult, ClientError>> {
         Box::pin(async move {
-            let response = self.0.call(P::request(op), timeout).await?;
+            let request = P::request_after(op, self.token);
+            let response = self.client.call(request, timeout).await?;
+            if let Some(token) = P::token(&response) {
+                self.token = self.token.max(token);
+            }
             Ok(P::result(&response))
         })
     }
 
     fn last_served_by(&self) -> Option<SocketAddr> {
-        self.0.last_served_by
+        self.client.last_served_by
     }
 }

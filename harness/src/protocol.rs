@@ -54,6 +54,22 @@ pub trait SimProtocol: 'static {
     /// Translates the node's response into a KV result for the history.
     fn result(response: &<Self::Node as Node>::Response) -> KvResult;
 
+    /// Like [`request`](Self::request), for a client whose latest answers carried
+    /// the causal token `seen` (see [`token`](Self::token); 0 before any). Protocols
+    /// whose clients carry no such token keep the default.
+    fn request_after(op: KvOp, seen: u64) -> <Self::Node as Node>::Request {
+        let _ = seen;
+        Self::request(op)
+    }
+
+    /// The causal token an answer gives its client, if the protocol has one (Zab:
+    /// the zxid, ZooKeeper's `lastZxid`); a client keeps the highest it was given
+    /// and passes it to [`request_after`](Self::request_after).
+    fn token(response: &<Self::Node as Node>::Response) -> Option<u64> {
+        let _ = response;
+        None
+    }
+
     /// The online invariants for a cluster of `members`.
     fn invariants(members: &[NodeId]) -> Vec<Box<dyn Invariant<Self::Node>>>;
 

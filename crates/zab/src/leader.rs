@@ -60,6 +60,8 @@ pub(crate) struct Peer {
     acked: Zxid,
     read_ctx: u64,
     last_heard: Time,
+    /// When this handshake began (its FOLLOWERINFO).
+    began: Time,
 }
 
 pub(crate) struct PendingRead<S: StateMachine> {
@@ -128,10 +130,11 @@ impl<S: StateMachine> Leader<S> {
         }
         if self.pending.front().is_some_and(|(z, _)| *z == zxid) {
             let (_, w) = self.pending.pop_front().expect("front exists");
-            if let Some(r) = result {
+            if let Some(output) = result {
                 // Committed means durable on a quorum: the answer need not wait for
                 // whatever write of ours is in flight.
-                out.reply_early(w.client, w.seq, Outcome::Done(Response::Output(r)));
+                let answer = Response::Output { output, zxid };
+                out.reply_early(w.client, w.seq, Outcome::Done(answer));
             }
         }
     }
@@ -189,6 +192,7 @@ impl<S: StateMachine> ZabNode<S> {
                 acked: Zxid::ZERO,
                 read_ctx: 0,
                 last_heard: now,
+                began: now,
             },
         );
         match leader.epoch {
@@ -671,9 +675,13 @@ impl<S: StateMachine> ZabNode<S> {
                 break;
             }
             let read = leader.reads.pop_front().expect("front exists");
-            let answer = self.app.app().query(&read.query);
+            let output = self.app.app().query(&read.query);
             let (client, seq) = (read.waiter.client, read.waiter.seq);
-            out.reply_early(client, seq, Outcome::Done(Response::QueryOutput(answer)));
+            let answer = Response::QueryOutput {
+                output,
+                zxid: applied,
+            };
+            out.reply_early(client, seq, Outcome::Done(answer));
         }
     }
 
@@ -746,11 +754,14 @@ impl<S: StateMachine> ZabNode<S> {
         if !leader.established && now >= leader.since + init_timeout {
             return self.look("epoch not established in time", out);
         }
-        // ZooKeeper's `syncedAckSet`: only followers in sync keep us leading — ones
-        // stuck in a handshake cannot help commit anything.
+        // ZooKeeper's `syncedAckSet`: followers in sync keep us leading, and ones in a
+        // handshake for at most `init_timeout` (a follower that starts over after a
+        // lost proposal must not depose us; one stuck in handshakes cannot help
+        // commit anything — ZooKeeper gives a new learner initLimit + syncLimit).
         let recent = |t: Time| now < t + sync_timeout;
-        let heard = (leader.peers.iter())
-            .filter(|(_, p)| !p.observer && p.stage == Stage::Synced && recent(p.last_heard));
+        let counts = |p: &Peer| p.stage == Stage::Synced || now < p.began + init_timeout;
+        let heard =
+            (leader.peers.iter()).filter(|(_, p)| !p.observer && counts(p) && recent(p.last_heard));
         let ids: Vec<NodeId> = heard.map(|(&id, _)| id).chain([me]).collect();
         let Role::Leading(leader) = &self.role else {
             return;

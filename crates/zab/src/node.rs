@@ -49,9 +49,17 @@ pub enum Request<S: StateMachine = Kv> {
     /// transactions it has applied. Writes stay linearizable and a read sees a
     /// committed prefix of them, but it may miss transactions committed elsewhere
     /// before it was sent — not linearizable (`tests/reads.rs` shows a stale one).
-    /// Clients here carry no `lastZxid`, so one that moves to a server further
-    /// behind can also see an older prefix than before.
-    LocalQuery(S::Query),
+    ///
+    /// `after` is the client's `lastZxid`, the latest zxid any answer gave it: a
+    /// server that has not applied that far sends the client to its leader instead
+    /// of answering, so a client never sees an older state than one it saw or wrote
+    /// (ZooKeeper's sessions; `Zxid::ZERO` for a client that saw nothing).
+    LocalQuery {
+        /// What to read.
+        query: S::Query,
+        /// The client's `lastZxid`.
+        after: Zxid,
+    },
 }
 
 /// A successful answer.
@@ -60,10 +68,30 @@ pub enum Request<S: StateMachine = Kv> {
 #[derive(Serialize, Deserialize)]
 #[serde(bound = "")]
 pub enum Response<S: StateMachine = Kv> {
-    /// What applying a [`Request::Command`] returned.
-    Output(S::Output),
-    /// What a [`Request::Query`] or [`Request::LocalQuery`] returned.
-    QueryOutput(S::QueryOutput),
+    /// What applying a [`Request::Command`] returned, and its transaction's zxid.
+    Output {
+        /// The application's answer.
+        output: S::Output,
+        /// The transaction (the client's `lastZxid` from now on).
+        zxid: Zxid,
+    },
+    /// What a [`Request::Query`] or [`Request::LocalQuery`] returned, and the zxid of
+    /// the last transaction in the state it read.
+    QueryOutput {
+        /// The application's answer.
+        output: S::QueryOutput,
+        /// The state read: everything through this transaction.
+        zxid: Zxid,
+    },
+}
+
+impl<S: StateMachine> Response<S> {
+    /// The zxid this answer tells the client about (its new `lastZxid`, if later).
+    pub fn zxid(&self) -> Zxid {
+        match self {
+            Response::Output { zxid, .. } | Response::QueryOutput { zxid, .. } => *zxid,
+        }
+    }
 }
 
 /// Zab's timers.
@@ -440,8 +468,9 @@ impl<S: StateMachine> ZabNode<S> {
                     let (client, seq) = (cmd.command().client, cmd.command().seq);
                     if f.forwarded.get(&client) == Some(&seq) {
                         f.forwarded.remove(&client);
-                        if let Some(r) = result {
-                            out.reply_early(client, seq, Outcome::Done(Response::Output(r)));
+                        if let Some(output) = result {
+                            let answer = Response::Output { output, zxid };
+                            out.reply_early(client, seq, Outcome::Done(answer));
                         }
                     }
                 }
@@ -488,20 +517,26 @@ impl<S: StateMachine> ZabNode<S> {
     /// A [`Request::LocalQuery`]: answered from what we applied if we serve clients
     /// (ZooKeeper's followers do once UPTODATE arrived); a server in an election
     /// sends the client elsewhere, one still syncing asks it to retry.
-    fn read_locally(&mut self, waiter: Waiter, query: &S::Query, out: &mut Fx<S>) {
+    fn read_locally(&mut self, waiter: Waiter, query: &S::Query, after: Zxid, out: &mut Fx<S>) {
         let serving = match &self.role {
             Role::Looking { .. } => {
-                return out.reply(
-                    waiter.client,
-                    waiter.seq,
-                    Outcome::NotLeader { leader: None },
-                )
+                let outcome = Outcome::NotLeader { leader: None };
+                return out.reply(waiter.client, waiter.seq, outcome);
             }
             Role::Following(f) => f.up_to_date(),
             Role::Leading(l) => l.established,
         };
+        let applied = self.log.zxid_at(self.applied).unwrap_or(Zxid::ZERO);
         let outcome = match serving {
-            true => Outcome::Done(Response::QueryOutput(self.app.app().query(query))),
+            // The client saw a later state than ours: our leader has it (if we lead,
+            // we were deposed — somebody else has it).
+            true if applied < after => Outcome::NotLeader {
+                leader: self.leader().filter(|&l| l != self.cfg.id),
+            },
+            true => Outcome::Done(Response::QueryOutput {
+                output: self.app.app().query(query),
+                zxid: applied,
+            }),
             false => Outcome::Unavailable,
         };
         out.reply(waiter.client, waiter.seq, outcome);
@@ -543,7 +578,11 @@ impl<S: StateMachine> ZabNode<S> {
             codec::decode(b).map_err(|e| format!("corrupt {what}: {e}"))
         }
         if let Some(b) = rec.meta.get(META_ACCEPTED) {
-            (self.accepted_epoch, self.accepted_leader) = decode("acceptedEpoch", b)?;
+            // Written before promises named their leader: a bare epoch, promised to
+            // nobody we could recognise.
+            let bare = || codec::decode::<Epoch>(b).map(|e| (e, None));
+            (self.accepted_epoch, self.accepted_leader) =
+                decode("acceptedEpoch", b).or_else(|e| bare().map_err(|_| e))?;
         }
         if let Some(b) = rec.meta.get(META_CURRENT) {
             self.current_epoch = decode("currentEpoch", b)?;
@@ -728,14 +767,16 @@ impl<S: StateMachine> Node for ZabNode<S> {
                 seq: req.seq,
             };
             let refusal = match (&mut self.role, req.op) {
-                (_, Request::LocalQuery(query)) => {
-                    self.read_locally(waiter, &query, out);
+                (_, Request::LocalQuery { query, after }) => {
+                    self.read_locally(waiter, &query, after, out);
                     continue;
                 }
                 (Role::Looking { .. }, _) => Outcome::NotLeader { leader: None },
                 (Role::Following(f), Request::Command(op)) if f.up_to_date() => {
                     // ZooKeeper's followers pass writes on to the leader.
-                    f.forwarded.insert(req.client, req.seq);
+                    // A late copy of an earlier attempt does not replace a later one.
+                    let seq = f.forwarded.entry(req.client).or_insert(req.seq);
+                    *seq = (*seq).max(req.seq);
                     forward.push(SessionCommand {
                         client: req.client,
                         seq: req.seq,

@@ -14,10 +14,10 @@ fn zab_4_a_quorum_establishes_one_leader_and_commits_through_it() {
     assert_eq!(c.live().filter(|z| z.is_leader()).count(), 1);
     let t = put(&mut c, l, "x", "1");
     c.run_for(ms(100));
-    assert_eq!(c.outcome(t), Some(&WRITTEN));
+    assert_eq!(c.kv_outcome(t), Some(WRITTEN));
     let r = get(&mut c, l, "x");
     c.run_for(ms(100));
-    assert_eq!(c.outcome(r), Some(&read_ok(Some("1"))));
+    assert_eq!(c.kv_outcome(r), Some(read_ok(Some("1"))));
     assert_converged(&c);
 }
 
@@ -38,7 +38,7 @@ fn zab_4_a_new_leader_of_a_later_epoch_keeps_every_committed_transaction() {
     assert!(c.node(second).established_epoch().expect("established") > epoch);
     let t = put(&mut c, second, "after", "crash");
     c.run_for(ms(100));
-    assert_eq!(c.outcome(t), Some(&WRITTEN));
+    assert_eq!(c.kv_outcome(t), Some(WRITTEN));
     c.restart(first);
     c.run_for(ms(3000));
     assert_converged(&c);
@@ -72,7 +72,7 @@ fn zab_4_every_fault_keeps_the_properties_and_the_ensemble_recovers() {
         let l = leader(&c).unwrap_or_else(|| panic!("seed {seed}: no leader after the heal"));
         let t = put(&mut c, l, "final", "write");
         c.run_for(ms(500));
-        assert_eq!(c.outcome(t), Some(&WRITTEN), "seed {seed}");
+        assert_eq!(c.kv_outcome(t), Some(WRITTEN), "seed {seed}");
         assert_converged(&c);
         assert!(!safety.borrow().leaders.is_empty());
         let _ = Epoch(0);

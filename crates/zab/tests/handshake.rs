@@ -81,7 +81,7 @@ fn zab_4_a_late_ackepoch_of_an_earlier_handshake_is_not_taken_for_the_current_on
     assert!(c.node(f).commit() >= committed, "nothing committed was cut");
     let t = put(&mut c, l, "after", "x");
     c.run_for(ms(200));
-    assert_eq!(c.outcome(t), Some(&WRITTEN));
+    assert_eq!(c.kv_outcome(t), Some(WRITTEN));
     assert_converged(&c);
 }
 

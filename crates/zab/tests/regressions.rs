@@ -164,7 +164,7 @@ fn zookeeper_4685_a_proposal_ack_overtaking_the_newleader_ack_is_not_taken_for_i
     c.crash(f);
     let t = put(&mut c, l, "while-f-was-down", "v");
     c.run_for(ms(100));
-    assert_eq!(c.outcome(t), Some(&WRITTEN));
+    assert_eq!(c.kv_outcome(t), Some(WRITTEN));
 
     // n{f} comes back and the leader sends it NEWLEADER (a DIFF).
     c.restart(f);
@@ -199,7 +199,7 @@ fn zookeeper_4685_a_proposal_ack_overtaking_the_newleader_ack_is_not_taken_for_i
         c.node(l).commit() < p_zxid,
         "P committed on an unsynced follower's ACK"
     );
-    assert_eq!(c.outcome(p), None);
+    assert_eq!(c.kv_outcome(p), None);
 
     // The NEWLEADER ACK is still recognised when it arrives.
     let i = queued(&c, ack_nl).expect("queued");
@@ -215,8 +215,8 @@ fn zookeeper_4685_a_proposal_ack_overtaking_the_newleader_ack_is_not_taken_for_i
         "the leader kept its epoch"
     );
     assert_eq!(
-        c.outcome(p),
-        Some(&WRITTEN),
+        c.kv_outcome(p),
+        Some(WRITTEN),
         "P commits through the synced follower"
     );
     assert!(c.node(l).commit() >= p_zxid);
@@ -264,12 +264,12 @@ fn zookeeper_4685_a_newleader_ack_does_not_acknowledge_proposals_sent_after_newl
         c.node(l).commit() < p_zxid,
         "P committed on a NEWLEADER ACK from a follower that does not hold it"
     );
-    assert_eq!(c.outcome(p), None);
+    assert_eq!(c.kv_outcome(p), None);
 
     // P reaches n{f}; its own ACK commits it.
     c.send(from.0, to.0, held);
     c.deliver_all();
-    assert_eq!(c.outcome(p), Some(&WRITTEN));
+    assert_eq!(c.kv_outcome(p), Some(WRITTEN));
     assert_eq!(
         c.node(f)
             .log()
@@ -373,7 +373,7 @@ fn zookeeper_2845_a_server_advertises_its_durable_log_tail_and_its_uncommitted_t
     c.run_for(ms(1000));
     let t = put(&mut c, new, "after", "v");
     c.run_for(ms(200));
-    assert_eq!(c.outcome(t), Some(&WRITTEN));
+    assert_eq!(c.kv_outcome(t), Some(WRITTEN));
     assert_converged(&c);
     assert_eq!(zxids(&c, old), zxids(&c, new));
     assert_eq!(c.node(old).log().pos_of(t1), None, "T1 truncated");
@@ -446,7 +446,7 @@ fn zookeeper_335_a_server_that_only_accepted_an_epoch_does_not_present_it_as_its
     let t1 = c.node(old).log().last_zxid();
     c.drop_next(is_propose(old, b)).expect("T1 to B");
     c.deliver_all();
-    assert_eq!(c.outcome(t), Some(&WRITTEN), "T1 committed");
+    assert_eq!(c.kv_outcome(t), Some(WRITTEN), "T1 committed");
     assert_eq!(c.node(b).log().pos_of(t1), None, "B lacks T1");
     c.crash(old);
 
@@ -568,7 +568,7 @@ fn zookeeper_1154_a_follower_with_a_divergent_suffix_of_an_old_epoch_is_truncate
     for k in 0..3 {
         let t = put(&mut c, new, &format!("new{k}"), "v");
         c.run_for(ms(100));
-        assert_eq!(c.outcome(t), Some(&WRITTEN));
+        assert_eq!(c.kv_outcome(t), Some(WRITTEN));
     }
 
     // The old leader comes back with T0, lost1, lost2 on disk.
@@ -655,7 +655,7 @@ fn zab_observers_learn_every_commit_but_never_count_toward_a_quorum_nor_lead() {
         "P committed on the leader and an observer"
     );
     c.run_for(ms(3000));
-    assert_ne!(c.outcome(p), Some(&WRITTEN));
+    assert_ne!(c.kv_outcome(p), Some(WRITTEN));
     assert_eq!(
         leader(&c),
         None,
@@ -676,7 +676,7 @@ fn zab_observers_learn_every_commit_but_never_count_toward_a_quorum_nor_lead() {
     c.run_for(ms(2000));
     let t = put(&mut c, new, "after", "v");
     c.run_for(ms(200));
-    assert_eq!(c.outcome(t), Some(&WRITTEN));
+    assert_eq!(c.kv_outcome(t), Some(WRITTEN));
     assert_converged(&c);
     let kv = c.node(observer).state_machine();
     assert_eq!((kv.read("p"), kv.read("after")), (None, Some("v")));

@@ -22,6 +22,12 @@ impl<P: SimProtocol> Simulator<P> {
             Outcome::NotLeader { leader } => leader,
             _ => None,
         };
+        if let Outcome::Done(response) = &reply.outcome {
+            if let Some(token) = P::token(response) {
+                let seen = &mut self.client_token[client];
+                *seen = (*seen).max(token);
+            }
+        }
         let members = &self.members;
         let answer = Answer::from_outcome(&reply.outcome, P::result, || {
             hint.and_then(|l| members.iter().position(|&m| m == l))
@@ -41,7 +47,7 @@ impl<P: SimProtocol> Simulator<P> {
                 let request = ClientRequest {
                     client: self.workload.client_id(client),
                     seq,
-                    op: P::request(op),
+                    op: P::request_after(op, self.client_token[client]),
                 };
                 let (d, _) = self.latency();
                 self.schedule(d, Event::ToNode { node, request });

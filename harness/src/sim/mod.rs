@@ -125,6 +125,8 @@ pub struct Simulator<P: SimProtocol> {
     /// Per client: when its one queued `ClientTimeout` event fires, if queued. Keeping
     /// one timeout event per client (re-armed lazily) keeps the queue small.
     client_timeout_at: Vec<Option<Time>>,
+    /// Per client, the highest causal token its answers carried (`SimProtocol::token`).
+    client_token: Vec<u64>,
     phase: Phase,
     main_end: Time,
     digest: TraceDigest,
@@ -190,6 +192,7 @@ impl<P: SimProtocol> Simulator<P> {
             delaying: false,
             client_deadline: vec![None; cfg.workload.clients],
             client_timeout_at: vec![None; cfg.workload.clients],
+            client_token: vec![0; cfg.workload.clients],
             phase: Phase::Main,
             main_end: Time::ZERO,
             digest: TraceDigest::default(),

@@ -92,10 +92,30 @@ pub fn get(c: &mut Cluster, id: u64, key: &str) -> Ticket {
     c.propose(id, Request::Query(key.to_owned()))
 }
 
-pub const WRITTEN: Outcome<Response> = Outcome::Done(Response::Output(KvResult::Written));
+pub const WRITTEN: Outcome<KvResult> = Outcome::Done(KvResult::Written);
 
-pub fn read_ok(v: Option<&str>) -> Outcome<Response> {
-    Outcome::Done(Response::QueryOutput(v.map(str::to_owned)))
+pub fn read_ok(v: Option<&str>) -> Outcome<KvResult> {
+    Outcome::Done(KvResult::Value(v.map(str::to_owned)))
+}
+
+/// A ticket's outcome with the zxid of the answer left out, as a KV result.
+pub trait KvOutcome {
+    fn kv_outcome(&self, t: Ticket) -> Option<Outcome<KvResult>>;
+}
+
+impl KvOutcome for Cluster {
+    fn kv_outcome(&self, t: Ticket) -> Option<Outcome<KvResult>> {
+        let outcome = self.outcome(t)?;
+        Some(match outcome {
+            Outcome::Done(Response::Output { output, .. }) => Outcome::Done(output.clone()),
+            Outcome::Done(Response::QueryOutput { output, .. }) => {
+                Outcome::Done(KvResult::Value(output.clone()))
+            }
+            Outcome::NotLeader { leader } => Outcome::NotLeader { leader: *leader },
+            Outcome::Unavailable => Outcome::Unavailable,
+            Outcome::Unknown => Outcome::Unknown,
+        })
+    }
 }
 
 /// Every live server follows the one leader, has applied everything it committed
