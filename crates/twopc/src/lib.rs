@@ -1,10 +1,43 @@
 //! # synod-twopc
 //!
-//! Placeholder: this crate compiles so the workspace layout of `docs/ARCHITECTURE.md`
-//! is complete, and is filled in by its own issue. Like every Synod protocol crate it
-//! will be sans-IO: no sockets, clocks, threads or entropy — only inputs and
-//! [`synod_core::Effects`].
+//! Two-phase commit across KV shards, sans-IO over synod-core: a coordinator
+//! (transaction manager) with **presumed abort** and participants (one per shard)
+//! with **strict two-phase locking** under the **wait-die** policy, durable prepared
+//! and decision records, recovery of both roles, and cooperative termination among
+//! in-doubt participants. See `docs/protocols/twopc.md`.
+//!
+//! Work in progress (issue 17): the harness adapter, the bank and list-append
+//! workloads, the non-blocking variant and the real-cluster runs come next.
+//!
+//! ```
+//! use synod_core::*;
+//! use synod_twopc::*;
+//!
+//! // A coordinator (n1) and two shards (n2, n3).
+//! let topology = Topology::from_members(&[NodeId(1), NodeId(2), NodeId(3)]);
+//! let mut c = TwoPcNode::new(TwoPcConfig::lan(NodeId(1), topology.clone()));
+//! let mut fx = Effects::new();
+//! c.on_start(Time::ZERO, Recovered::default(), &mut fx);
+//! let txn = Txn { ops: vec![Op::Write { key: "a".into(), value: "1".into() }] };
+//! let mut fx = Effects::new();
+//! c.on_client_request(Time::ZERO, ClientRequest { client: ClientId(1), seq: 1, op: txn }, &mut fx);
+//! // One PREPARE, to the shard owning "a".
+//! assert_eq!(fx.sends.len(), 1);
+//! assert_eq!(fx.sends[0].to, topology.node_of(topology.shard_of("a")));
+//! ```
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
+pub mod coordinator;
+pub mod message;
+pub mod node;
+pub mod participant;
+pub mod types;
+
+pub use coordinator::{Coordinator, CoordinatorTiming};
+pub use message::{Message, Vote};
+pub use node::{Role, Timer, TwoPcConfig, TwoPcNode};
+pub use participant::{Participant, ParticipantTiming};
 pub use synod_core;
+pub use types::{AbortReason, Op, OpResult, ShardId, Topology, Txn, TxnId, TxnOutcome};

@@ -1,0 +1,554 @@
+//! A participant (resource manager): owns one shard. Strict two-phase locking with
+//! the **wait-die** policy (Rosenkrantz, Stearns & Lewis 1978): a transaction that
+//! conflicts with an older holder dies (votes NO); one that conflicts only with
+//! younger holders waits — waits only ever go from older to younger, so no deadlock
+//! can form. Locks are held until the decision (strict 2PL), so committed
+//! transactions are serializable in lock order.
+//!
+//! Logging rules (each prevents one failure):
+//! * the **prepared record** (the staged writes) is durable before a YES vote leaves
+//!   — otherwise a crash after voting would lose writes the coordinator may commit;
+//! * a unilateral abort is durable before anyone hears of it — otherwise, after a
+//!   crash, a late PREPARE could get a YES for a transaction a peer was told aborted;
+//! * the commit is applied durably (data and outcome, one batch) before the ACK —
+//!   the coordinator forgets the transaction on the ACK.
+//!
+//! A prepared participant is **in doubt**: it may not decide alone. It asks the
+//! coordinator, and then the other participants (cooperative termination): one that
+//! knows the outcome says so; one that never voted aborts and says so. If the
+//! coordinator and every participant that voted are down or in doubt, it blocks,
+//! holding its locks — 2PC's known weakness, which the harness measures.
+
+use crate::message::{Message, Vote};
+use crate::node::{Fx, Timer};
+use crate::types::{AbortReason, Op, OpResult, ShardId, Topology, TxnId};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+use synod_core::{codec, NodeId, Recovered, Snapshot, Time};
+
+/// A durable record of the participant's journal (the storage log).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Record {
+    /// Voted YES: these writes apply if the transaction commits.
+    Prepared {
+        txn: TxnId,
+        participants: Vec<ShardId>,
+        writes: Vec<(String, String)>,
+    },
+    /// The transaction's outcome here (a commit applies the prepared writes).
+    Outcome { txn: TxnId, commit: bool },
+}
+
+/// A prepared transaction, in doubt until the decision.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Prepared {
+    participants: Vec<ShardId>,
+    writes: Vec<(String, String)>,
+    reads: Vec<(u32, OpResult)>,
+    #[serde(skip)]
+    since: Time,
+    #[serde(skip)]
+    asked: Option<Time>,
+}
+
+/// A PREPARE waiting for locks held by younger transactions.
+#[derive(Clone, Debug)]
+struct Waiting {
+    txn: TxnId,
+    ops: Vec<(u32, Op)>,
+    participants: Vec<ShardId>,
+    since: Time,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Lock {
+    exclusive: Option<TxnId>,
+    shared: BTreeSet<TxnId>,
+}
+
+/// What a snapshot holds: the data, the prepared transactions, the outcomes still
+/// needed, the watermark.
+#[derive(Serialize, Deserialize)]
+struct Image {
+    data: BTreeMap<String, String>,
+    prepared: BTreeMap<TxnId, Prepared>,
+    outcomes: BTreeMap<TxnId, bool>,
+    watermark: TxnId,
+}
+
+/// Timing knobs of a participant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ParticipantTiming {
+    /// A PREPARE waiting for locks this long aborts (votes NO).
+    pub lock_wait_max: Duration,
+    /// In doubt this long: ask the coordinator; twice this long: ask the peers too.
+    pub inquire_after: Duration,
+    /// Journal records between snapshots.
+    pub snapshot_every: u64,
+}
+
+/// One shard's resource manager.
+pub struct Participant {
+    pub(crate) id: NodeId,
+    pub(crate) topology: Topology,
+    timing: ParticipantTiming,
+    /// Committed data.
+    pub(crate) data: BTreeMap<String, String>,
+    locks: BTreeMap<String, Lock>,
+    pub(crate) prepared: BTreeMap<TxnId, Prepared>,
+    waiting: Vec<Waiting>,
+    /// Outcomes known here, kept while a late message could still need them.
+    pub(crate) outcomes: BTreeMap<TxnId, bool>,
+    /// Every transaction below this is decided at the coordinator.
+    watermark: TxnId,
+    /// Next journal index; the snapshot covers everything before `compacted`.
+    next_index: u64,
+    compacted: u64,
+}
+
+impl Participant {
+    pub(crate) fn new(id: NodeId, topology: Topology, timing: ParticipantTiming) -> Participant {
+        Participant {
+            id,
+            topology,
+            timing,
+            data: BTreeMap::new(),
+            locks: BTreeMap::new(),
+            prepared: BTreeMap::new(),
+            waiting: Vec::new(),
+            outcomes: BTreeMap::new(),
+            watermark: TxnId(0),
+            next_index: 1,
+            compacted: 0,
+        }
+    }
+
+    /// The transactions holding locks here (prepared) — in doubt until decided.
+    pub fn in_doubt(&self) -> impl Iterator<Item = TxnId> + '_ {
+        self.prepared.keys().copied()
+    }
+
+    /// Keys locked right now.
+    pub fn locked_keys(&self) -> usize {
+        self.locks.len()
+    }
+
+    /// The committed data of this shard.
+    pub fn data(&self) -> &BTreeMap<String, String> {
+        &self.data
+    }
+
+    /// The outcomes this participant holds (commit = `true`), for the transactions
+    /// a late message could still ask about.
+    pub fn outcomes(&self) -> impl Iterator<Item = (TxnId, bool)> + '_ {
+        self.outcomes.iter().map(|(&t, &c)| (t, c))
+    }
+
+    /// PREPAREs waiting for locks.
+    pub fn waiting(&self) -> usize {
+        self.waiting.len()
+    }
+
+    // ----- recovery -----------------------------------------------------------------
+
+    pub(crate) fn recover(&mut self, now: Time, rec: Recovered) -> Result<(), String> {
+        if let Some(snap) = &rec.snapshot {
+            let image: Image = codec::decode(&snap.data)
+                .map_err(|e| format!("corrupt participant snapshot: {e}"))?;
+            let at: u64 = codec::decode(&snap.meta)
+                .map_err(|e| format!("corrupt participant snapshot meta: {e}"))?;
+            self.data = image.data;
+            self.prepared = image.prepared;
+            self.outcomes = image.outcomes;
+            self.watermark = image.watermark;
+            self.compacted = at;
+            self.next_index = at + 1;
+        }
+        for (&index, bytes) in rec.log.range(self.compacted + 1..) {
+            if index != self.next_index {
+                return Err(format!(
+                    "journal gap: record {index} after {}",
+                    self.next_index - 1
+                ));
+            }
+            let record: Record =
+                codec::decode(bytes).map_err(|e| format!("corrupt journal record {index}: {e}"))?;
+            self.replay(record);
+            self.next_index += 1;
+        }
+        // In doubt again: re-take the locks of every prepared transaction.
+        let prepared: Vec<(TxnId, Vec<String>)> = (self.prepared.iter())
+            .map(|(&t, p)| (t, p.writes.iter().map(|(k, _)| k.clone()).collect()))
+            .collect();
+        for (txn, keys) in prepared {
+            for key in keys {
+                self.locks.entry(key).or_default().exclusive = Some(txn);
+            }
+            let p = self.prepared.get_mut(&txn).expect("just listed");
+            p.since = now;
+            p.asked = None;
+        }
+        Ok(())
+    }
+
+    fn replay(&mut self, record: Record) {
+        match record {
+            Record::Prepared {
+                txn,
+                participants,
+                writes,
+            } => {
+                let p = Prepared {
+                    participants,
+                    writes,
+                    reads: Vec::new(),
+                    since: Time::ZERO,
+                    asked: None,
+                };
+                self.prepared.insert(txn, p);
+            }
+            Record::Outcome { txn, commit } => {
+                if let Some(p) = self.prepared.remove(&txn) {
+                    if commit {
+                        self.data.extend(p.writes);
+                    }
+                }
+                self.outcomes.insert(txn, commit);
+            }
+        }
+    }
+
+    fn journal(&mut self, record: Record, out: &mut Fx) {
+        out.persist
+            .put_entry(self.next_index, codec::encode(&record));
+        self.next_index += 1;
+    }
+
+    fn maybe_snapshot(&mut self, out: &mut Fx) {
+        if self.next_index - 1 < self.compacted + self.timing.snapshot_every {
+            return;
+        }
+        let at = self.next_index - 1;
+        let image = Image {
+            data: self.data.clone(),
+            prepared: self.prepared.clone(),
+            outcomes: self.outcomes.clone(),
+            watermark: self.watermark,
+        };
+        out.persist.save_snapshot(Snapshot {
+            meta: codec::encode(&at),
+            data: codec::encode(&image),
+        });
+        out.persist.compact_to(at);
+        self.compacted = at;
+    }
+
+    // ----- phase 1 --------------------------------------------------------------------
+
+    pub(crate) fn on_prepare(
+        &mut self,
+        now: Time,
+        txn: TxnId,
+        ops: Vec<(u32, Op)>,
+        participants: Vec<ShardId>,
+        active_from: TxnId,
+        out: &mut Fx,
+    ) {
+        self.advance_watermark(active_from);
+        let coordinator = self.topology.coordinator;
+        if let Some(p) = self.prepared.get(&txn) {
+            // A duplicate: the same vote again.
+            let vote = Vote::Yes(p.reads.clone());
+            return out.send(coordinator, Message::Vote { txn, vote });
+        }
+        if let Some(&commit) = self.outcomes.get(&txn) {
+            if !commit {
+                let vote = Vote::No(AbortReason::Timeout);
+                return out.send(coordinator, Message::Vote { txn, vote });
+            }
+            return; // committed: a very late duplicate
+        }
+        if txn < self.watermark || self.waiting.iter().any(|w| w.txn == txn) {
+            return; // decided already, or queued
+        }
+        self.try_prepare(
+            now,
+            Waiting {
+                txn,
+                ops,
+                participants,
+                since: now,
+            },
+            out,
+        );
+    }
+
+    /// Locks (or waits, or dies), runs the operations, and votes.
+    fn try_prepare(&mut self, now: Time, w: Waiting, out: &mut Fx) {
+        match self.lock_all(w.txn, &w.ops) {
+            Locking::Conflict => return self.vote_no(w.txn, AbortReason::Conflict, out),
+            Locking::Wait => return self.waiting.push(w),
+            Locking::Granted => {}
+        }
+        match self.execute(&w.ops) {
+            Err(reason) => {
+                self.release(w.txn);
+                self.vote_no(w.txn, reason, out);
+            }
+            Ok((writes, reads)) => {
+                self.journal(
+                    Record::Prepared {
+                        txn: w.txn,
+                        participants: w.participants.clone(),
+                        writes: writes.clone(),
+                    },
+                    out,
+                );
+                let p = Prepared {
+                    participants: w.participants,
+                    writes,
+                    reads: reads.clone(),
+                    since: now,
+                    asked: None,
+                };
+                self.prepared.insert(w.txn, p);
+                let vote = Message::Vote {
+                    txn: w.txn,
+                    vote: Vote::Yes(reads),
+                };
+                out.send(self.topology.coordinator, vote); // after the record is durable
+            }
+        }
+    }
+
+    /// A unilateral abort: durable before anyone hears of it.
+    fn vote_no(&mut self, txn: TxnId, reason: AbortReason, out: &mut Fx) {
+        self.journal(Record::Outcome { txn, commit: false }, out);
+        self.outcomes.insert(txn, false);
+        let vote = Vote::No(reason);
+        out.send(self.topology.coordinator, Message::Vote { txn, vote });
+    }
+
+    fn lock_all(&mut self, txn: TxnId, ops: &[(u32, Op)]) -> Locking {
+        let mut wanted: BTreeMap<&str, bool> = BTreeMap::new(); // key → exclusive
+        for (_, op) in ops {
+            *wanted.entry(op.key()).or_default() |= !op.is_read();
+        }
+        let mut wait = false;
+        for (&key, &exclusive) in &wanted {
+            let Some(lock) = self.locks.get(key) else {
+                continue;
+            };
+            let holders = lock.exclusive.into_iter().chain(match exclusive {
+                true => lock.shared.iter().copied().collect::<Vec<_>>(),
+                false => Vec::new(),
+            });
+            for holder in holders.filter(|&h| h != txn) {
+                match txn < holder {
+                    true => wait = true,               // older waits for younger
+                    false => return Locking::Conflict, // younger dies
+                }
+            }
+        }
+        if wait {
+            return Locking::Wait;
+        }
+        for (key, exclusive) in wanted {
+            let lock = self.locks.entry(key.to_owned()).or_default();
+            match exclusive {
+                true => {
+                    lock.shared.remove(&txn);
+                    lock.exclusive = Some(txn);
+                }
+                false if lock.exclusive != Some(txn) => {
+                    lock.shared.insert(txn);
+                }
+                false => {}
+            }
+        }
+        Locking::Granted
+    }
+
+    fn release(&mut self, txn: TxnId) {
+        self.locks.retain(|_, lock| {
+            if lock.exclusive == Some(txn) {
+                lock.exclusive = None;
+            }
+            lock.shared.remove(&txn);
+            lock.exclusive.is_some() || !lock.shared.is_empty()
+        });
+    }
+
+    /// Runs `ops` against the committed data plus its own earlier writes.
+    #[allow(clippy::type_complexity)]
+    fn execute(
+        &self,
+        ops: &[(u32, Op)],
+    ) -> Result<(Vec<(String, String)>, Vec<(u32, OpResult)>), AbortReason> {
+        let mut staged: BTreeMap<&str, String> = BTreeMap::new();
+        let mut reads = Vec::new();
+        for (i, op) in ops {
+            let current = |staged: &BTreeMap<&str, String>| {
+                (staged.get(op.key()).cloned()).or_else(|| self.data.get(op.key()).cloned())
+            };
+            match op {
+                Op::Read { .. } => reads.push((*i, OpResult::Value(current(&staged)))),
+                Op::Write { key, value } => {
+                    staged.insert(key, value.clone());
+                }
+                Op::Append { key, element } => {
+                    let list = match current(&staged) {
+                        Some(l) if !l.is_empty() => format!("{l},{element}"),
+                        _ => element.clone(),
+                    };
+                    staged.insert(key, list);
+                }
+                Op::Add { key, delta } => {
+                    let balance: i64 = match current(&staged) {
+                        None => 0,
+                        Some(v) => v.parse().map_err(|_| AbortReason::Refused)?,
+                    };
+                    let after = balance.checked_add(*delta).ok_or(AbortReason::Refused)?;
+                    if after < 0 {
+                        return Err(AbortReason::Refused);
+                    }
+                    staged.insert(key, after.to_string());
+                }
+            }
+        }
+        let writes = staged.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        Ok((writes, reads))
+    }
+
+    // ----- phase 2 --------------------------------------------------------------------
+
+    pub(crate) fn on_decide(&mut self, now: Time, txn: TxnId, commit: bool, out: &mut Fx) {
+        self.settle(now, txn, commit, out);
+        if commit {
+            out.send(self.topology.coordinator, Message::Ack { txn }); // after the batch
+        }
+    }
+
+    /// Records `txn`'s outcome (applying a commit), releases its locks, and lets the
+    /// waiting PREPAREs try again.
+    fn settle(&mut self, now: Time, txn: TxnId, commit: bool, out: &mut Fx) {
+        self.waiting.retain(|w| w.txn != txn);
+        match (self.prepared.remove(&txn), commit) {
+            (Some(p), true) => {
+                self.journal(Record::Outcome { txn, commit }, out);
+                self.data.extend(p.writes);
+            }
+            (Some(_), false) => self.journal(Record::Outcome { txn, commit }, out),
+            (None, true) => {
+                // Settled before (a duplicate COMMIT): the ACK is all that is missing.
+                assert!(
+                    self.outcomes.get(&txn) != Some(&false),
+                    "{} told to commit {txn}, which it aborted",
+                    self.id
+                );
+                return;
+            }
+            (None, false) => {
+                assert!(
+                    self.outcomes.get(&txn) != Some(&true),
+                    "{} told to abort {txn}, which it committed",
+                    self.id
+                );
+                if !self.outcomes.contains_key(&txn) {
+                    // Never prepared here: remember, so a late PREPARE votes NO.
+                    self.journal(Record::Outcome { txn, commit }, out);
+                }
+            }
+        }
+        self.outcomes.insert(txn, commit);
+        self.release(txn);
+        self.retry_waiting(now, out);
+        self.maybe_snapshot(out);
+    }
+
+    fn retry_waiting(&mut self, now: Time, out: &mut Fx) {
+        let waiting = std::mem::take(&mut self.waiting);
+        for w in waiting {
+            self.try_prepare(now, w, out);
+        }
+    }
+
+    fn advance_watermark(&mut self, active_from: TxnId) {
+        if active_from > self.watermark {
+            self.watermark = active_from;
+            // Outcomes below it can no longer be asked for by a PREPARE; peers in
+            // doubt below it are answered by the coordinator.
+            let keep = self.outcomes.split_off(&active_from);
+            self.outcomes = keep;
+        }
+    }
+
+    // ----- termination ----------------------------------------------------------------
+
+    pub(crate) fn on_inquire(&mut self, now: Time, from: NodeId, txn: TxnId, out: &mut Fx) {
+        let outcome = match (self.outcomes.get(&txn), self.prepared.contains_key(&txn)) {
+            (Some(&commit), _) => Some(commit),
+            (None, true) => None, // in doubt ourselves
+            // Decided at the coordinator, and our record of it dropped: we cannot
+            // tell — and must not abort it (found by the chaos test: a COMMIT lost
+            // to one participant, the other had pruned its outcome).
+            (None, false) if txn < self.watermark => None,
+            (None, false) => {
+                // Never voted: abort it ourselves (allowed before voting), so the
+                // coordinator can never collect our YES.
+                self.settle(now, txn, false, out);
+                Some(false)
+            }
+        };
+        out.send(from, Message::Known { txn, outcome }); // after the abort is durable
+    }
+
+    pub(crate) fn on_known(&mut self, now: Time, txn: TxnId, outcome: Option<bool>, out: &mut Fx) {
+        if let (Some(commit), true) = (outcome, self.prepared.contains_key(&txn)) {
+            self.settle(now, txn, commit, out);
+            if commit {
+                out.send(self.topology.coordinator, Message::Ack { txn });
+            }
+        }
+    }
+
+    pub(crate) fn on_tick(&mut self, now: Time, out: &mut Fx) {
+        // Waiting too long for locks: abort unilaterally.
+        let (expired, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waiting)
+            .into_iter()
+            .partition(|w| now >= w.since + self.timing.lock_wait_max);
+        self.waiting = waiting;
+        for w in expired {
+            self.vote_no(w.txn, AbortReason::Timeout, out);
+        }
+        // In doubt: ask the coordinator, then the peers too.
+        let ask = self.timing.inquire_after;
+        let mut asks = Vec::new();
+        for (&txn, p) in &mut self.prepared {
+            if now < p.since + ask || p.asked.is_some_and(|t| now < t + ask) {
+                continue;
+            }
+            p.asked = Some(now);
+            asks.push((txn, self.topology.coordinator));
+            if now >= p.since + 2 * ask {
+                for &s in &p.participants {
+                    let peer = self.topology.node_of(s);
+                    if peer != self.id {
+                        asks.push((txn, peer));
+                    }
+                }
+            }
+        }
+        for (txn, to) in asks {
+            out.send(to, Message::Inquire { txn });
+        }
+        out.set_timer(Timer::Tick, now + self.timing.inquire_after / 2);
+    }
+}
+
+enum Locking {
+    Granted,
+    Wait,
+    Conflict,
+}

@@ -1,0 +1,152 @@
+//! Transactions, their operations and results, and the topology that routes them.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use synod_core::NodeId;
+
+/// A transaction's identity, given by the coordinator: its durable incarnation in the
+/// high 32 bits, a count within it below. Unique across coordinator restarts, and
+/// ordered by age (older = smaller), which the wait-die policy uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct TxnId(pub u64);
+
+impl fmt::Display for TxnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "t{}.{}", self.0 >> 32, self.0 & 0xffff_ffff)
+    }
+}
+
+/// A shard of the keyspace: index into [`Topology::shards`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ShardId(pub u32);
+
+/// One operation of a transaction, on one key.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Op {
+    /// Read the key (a missing key reads `None`).
+    Read {
+        /// The key.
+        key: String,
+    },
+    /// Replace the key's value.
+    Write {
+        /// The key.
+        key: String,
+        /// The new value.
+        value: String,
+    },
+    /// Append `element` to the key's list (values are `,`-separated lists), and
+    /// return nothing.
+    Append {
+        /// The key.
+        key: String,
+        /// The element.
+        element: String,
+    },
+    /// Add `delta` to the key's integer value (missing = 0); the participant votes NO
+    /// if the result would be negative (a bank account cannot be overdrawn).
+    Add {
+        /// The key.
+        key: String,
+        /// The amount.
+        delta: i64,
+    },
+}
+
+impl Op {
+    /// The key it touches.
+    pub fn key(&self) -> &str {
+        match self {
+            Op::Read { key } | Op::Write { key, .. } | Op::Append { key, .. } => key,
+            Op::Add { key, .. } => key,
+        }
+    }
+
+    /// `true` if it only reads.
+    pub fn is_read(&self) -> bool {
+        matches!(self, Op::Read { .. })
+    }
+}
+
+/// What one operation returned.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum OpResult {
+    /// A read's value.
+    Value(Option<String>),
+    /// A write, append or add took effect (once the transaction commits).
+    Done,
+}
+
+/// A client's request: one transaction.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Txn {
+    /// Its operations, in order; each runs at the shard owning its key.
+    pub ops: Vec<Op>,
+}
+
+/// The answer to a [`Txn`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TxnOutcome {
+    /// Committed at every shard; one result per operation, in order.
+    Committed(Vec<OpResult>),
+    /// Aborted everywhere: nothing of it took effect.
+    Aborted(AbortReason),
+}
+
+/// Why a transaction aborted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum AbortReason {
+    /// A lock conflict with an older transaction (wait-die: the younger dies).
+    Conflict,
+    /// The application refused it (an `Add` would overdraw).
+    Refused,
+    /// A participant did not vote in time (crashed, partitioned or slow).
+    Timeout,
+}
+
+/// Who does what: the coordinator and one node per shard, and how keys map to
+/// shards. Given at construction to every node; the simulator and the runtime build
+/// the same one from the member list.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Topology {
+    /// The transaction manager.
+    pub coordinator: NodeId,
+    /// The participant owning each shard.
+    pub shards: Vec<NodeId>,
+}
+
+impl Topology {
+    /// `members[0]` coordinates, each other member owns one shard.
+    ///
+    /// # Panics
+    /// With fewer than two members.
+    pub fn from_members(members: &[NodeId]) -> Topology {
+        assert!(members.len() >= 2, "2PC needs a coordinator and a shard");
+        Topology {
+            coordinator: members[0],
+            shards: members[1..].to_vec(),
+        }
+    }
+
+    /// The shard owning `key`: FNV-1a of the key, modulo the shard count (stable
+    /// across runs and machines).
+    pub fn shard_of(&self, key: &str) -> ShardId {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in key.bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        ShardId((h % self.shards.len() as u64) as u32)
+    }
+
+    /// The node owning `shard`.
+    pub fn node_of(&self, shard: ShardId) -> NodeId {
+        self.shards[shard.0 as usize]
+    }
+
+    /// The shard `node` owns, if it is a participant.
+    pub fn shard_owned_by(&self, node: NodeId) -> Option<ShardId> {
+        let i = self.shards.iter().position(|&n| n == node)?;
+        Some(ShardId(i as u32))
+    }
+}
