@@ -38,7 +38,8 @@ pub enum Command {
     Sim(SimArgs),
     /// Run many seeds in parallel and report every violation with its replay command.
     Check(CheckArgs),
-    /// Check a history file (JSON lines) for linearizability.
+    /// Check a history file (JSON lines) for linearizability (register, cas-register,
+    /// kv) or serializability (list-append transactions).
     CheckHistory(CheckHistoryCmd),
     /// Run a closed-loop load against a real cluster and report throughput and latency.
     Bench(crate::cli_real::BenchArgs),
@@ -53,9 +54,9 @@ pub enum Command {
 pub struct CheckHistoryCmd {
     /// History file: JSON lines, one event per line (see docs/ARCHITECTURE.md).
     pub file: PathBuf,
-    /// Model: register, cas-register or kv.
+    /// Model: register, cas-register, kv or list-append.
     #[arg(long, value_parser = parse_model)]
-    pub model: crate::checker::Model,
+    pub model: HistoryModel,
     /// Give up after this many seconds with verdict `unknown` (exit 3).
     #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
     pub timeout: Option<std::time::Duration>,
@@ -67,8 +68,22 @@ pub struct CheckHistoryCmd {
     pub json: bool,
 }
 
-fn parse_model(s: &str) -> Result<crate::checker::Model, String> {
-    s.parse().map_err(|e| format!("{e}"))
+/// What `check-history` checks a history against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HistoryModel {
+    /// Linearizability against one of the checker's sequential models.
+    Linearizable(crate::checker::Model),
+    /// Serializability of list-append transactions (the `txn` checker).
+    ListAppend,
+}
+
+fn parse_model(s: &str) -> Result<HistoryModel, String> {
+    if s == "list-append" {
+        return Ok(HistoryModel::ListAppend);
+    }
+    s.parse().map(HistoryModel::Linearizable).map_err(|_| {
+        format!("unknown model \"{s}\": expected one of register, cas-register, kv, list-append")
+    })
 }
 
 fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
@@ -247,14 +262,18 @@ pub fn main() -> i32 {
         Command::Node(args) => crate::cli_real::cmd_node(&args),
         Command::Cluster(args) => crate::cli_real::cmd_cluster(&args, &mut out),
         Command::CheckHistory(args) => {
+            let stderr = std::io::stderr();
+            let model = match args.model {
+                HistoryModel::Linearizable(model) => model,
+                HistoryModel::ListAppend => return cmd_check_txn_history(args, &mut out),
+            };
             let args = crate::checker::CheckHistoryArgs {
                 file: args.file,
-                model: args.model,
+                model,
                 json: args.json,
                 timeout: args.timeout,
                 svg: args.svg,
             };
-            let stderr = std::io::stderr();
             return crate::checker::run_cli(&args, &mut out, &mut stderr.lock());
         }
     };
@@ -265,6 +284,21 @@ pub fn main() -> i32 {
             2
         }
     }
+}
+
+/// `check-history --model list-append`: `--timeout` and `--svg` belong to the
+/// linearizability search and are refused rather than ignored.
+fn cmd_check_txn_history(args: CheckHistoryCmd, out: &mut dyn Write) -> i32 {
+    let stderr = std::io::stderr();
+    if args.timeout.is_some() || args.svg.is_some() {
+        eprintln!("error: --timeout and --svg apply to register, cas-register and kv only");
+        return 2;
+    }
+    let args = crate::txn::TxnCliArgs {
+        file: args.file,
+        json: args.json,
+    };
+    crate::txn::run_cli(&args, out, &mut stderr.lock())
 }
 
 fn init_logging(filter: Option<&str>) {

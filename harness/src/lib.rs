@@ -9,6 +9,7 @@
 //! - [`workload`] — seeded closed-loop clients and operation mixes
 //! - [`history`] — the JSON-lines history format the workload records
 //! - [`checker`] — the linearizability checker (`synod check-history`)
+//! - [`txn`] — the list-append serializability checker (`check-history --model list-append`)
 //! - [`protocol`] — [`SimProtocol`](protocol::SimProtocol) adapters and
 //!   [`Invariant`](protocol::Invariant)s
 //! - [`adapters`] — the protocol crates as simulator protocols, with their invariants
@@ -31,4 +32,5 @@ pub mod protocol;
 pub mod registry;
 pub mod runner;
 pub mod sim;
+pub mod txn;
 pub mod workload;

@@ -396,6 +396,98 @@ fn check_history_verdicts_and_exit_codes() {
 }
 
 #[test]
+fn check_history_list_append_verdicts_and_exit_codes() {
+    let dir = std::env::temp_dir().join(format!("synod-txn-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |name: &str, lines: &[&str]| {
+        let p = dir.join(name);
+        std::fs::write(&p, lines.join("\n") + "\n").unwrap();
+        p.to_string_lossy().into_owned()
+    };
+    let t0 =
+        r#"{"process":0,"type":"invoke","f":"txn","value":[["append","x",1],["append","y",10]]}"#;
+    let t0_ok =
+        r#"{"process":0,"type":"ok","f":"txn","value":[["append","x",1],["append","y",10]]}"#;
+    let t1 = r#"{"process":1,"type":"invoke","f":"txn","value":[["r","x",null],["r","y",null]]}"#;
+    let good = write(
+        "good.jsonl",
+        &[
+            t0,
+            t0_ok,
+            t1,
+            r#"{"process":1,"type":"ok","f":"txn","value":[["r","x",[1]],["r","y",[10]]]}"#,
+        ],
+    );
+    // T1 sees T0's y but not its x: read skew.
+    let skew = write(
+        "skew.jsonl",
+        &[
+            t0,
+            t0_ok,
+            t1,
+            r#"{"process":1,"type":"ok","f":"txn","value":[["r","x",[]],["r","y",[10]]]}"#,
+            r#"{"process":2,"type":"invoke","f":"txn","value":[["r","x",null]]}"#,
+            r#"{"process":2,"type":"ok","f":"txn","value":[["r","x",[1]]]}"#,
+        ],
+    );
+    let broken = write(
+        "broken.jsonl",
+        &[
+            t0,
+            t0_ok,
+            t1,
+            r#"{"process":1,"type":"ok","f":"txn","value":[["r","x",7],["r","y",[10]]]}"#,
+        ],
+    );
+    let stdout = |o: &Output| String::from_utf8_lossy(&o.stdout).into_owned();
+    let o = synod(&["check-history", &good, "--model", "list-append"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert_eq!(stdout(&o).lines().next(), Some("serializable"));
+    let o = synod(&["check-history", &skew, "--model", "list-append"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let text = stdout(&o);
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("not-serializable"));
+    assert_eq!(lines.next(), Some("G-single: T0 -wr(y)-> T1 -rw(x)-> T0"));
+    let o = synod(&["check-history", &skew, "--model", "list-append", "--json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON document");
+    assert_eq!(v["verdict"], "not-serializable");
+    assert_eq!(v["strongest"], "G-single");
+    let o = synod(&["check-history", &broken, "--model", "list-append"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("broken.jsonl:4:") && stderr(&o).contains("must be a list"),
+        "names file and line: {}",
+        stderr(&o)
+    );
+    let o = synod(&["check-history", &broken, "--model", "list-append", "--json"]);
+    assert_eq!(o.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON document");
+    assert_eq!(
+        (v["verdict"].as_str(), v["line"].as_u64()),
+        (Some("error"), Some(4))
+    );
+    // A linearizability model on a transaction history is bad input, not a crash.
+    let o = synod(&["check-history", &good, "--model", "kv"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = synod(&[
+        "check-history",
+        &good,
+        "--model",
+        "list-append",
+        "--svg",
+        "x.svg",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--svg"), "{}", stderr(&o));
+    let o = synod(&["check-history", &good, "--model", "queue"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("list-append"), "{}", stderr(&o));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn recorded_sim_history_passes_check_history() {
     let dir = std::env::temp_dir().join(format!("synod-rec-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
