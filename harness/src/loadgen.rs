@@ -180,7 +180,7 @@ pub async fn run_until<P: SimProtocol>(
 }
 
 fn answer_of<P: SimProtocol>(reply: &Reply<Response<P>>, addrs: &[SocketAddr]) -> Answer {
-    Answer::from_outcome(&reply.outcome, P::result, || {
+    crate::protocol::answer_of::<P>(&reply.outcome, || {
         let leader = reply.leader_addr?;
         addrs.iter().position(|&n| n == leader)
     })

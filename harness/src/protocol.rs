@@ -1,8 +1,9 @@
 //! How a protocol plugs into the harness: an adapter from the shared workload to the
 //! protocol's node type, and the online invariants it registers.
 
+use crate::workload::Answer;
 use std::fmt::Debug;
-use synod_core::{KvOp, KvResult, Node, NodeId, Time};
+use synod_core::{KvOp, KvResult, Node, NodeId, Outcome, Time};
 
 /// An invariant the simulator checks online, while the run proceeds.
 ///
@@ -70,6 +71,14 @@ pub trait SimProtocol: 'static {
         None
     }
 
+    /// `true` if `response` says the request did not take effect and may be tried
+    /// again (a 2PC transaction aborted by a lock conflict or a timeout): the client
+    /// treats it as "unavailable" — a retry, or a definite `fail` in the history.
+    fn refused(response: &<Self::Node as Node>::Response) -> bool {
+        let _ = response;
+        false
+    }
+
     /// The online invariants for a cluster of `members`.
     fn invariants(members: &[NodeId]) -> Vec<Box<dyn Invariant<Self::Node>>>;
 
@@ -79,5 +88,18 @@ pub trait SimProtocol: 'static {
     fn is_leader(node: &Self::Node) -> bool {
         let _ = node;
         false
+    }
+}
+
+/// A client's view of a node's `outcome` under protocol `P` — its result, a redirect
+/// (`leader`: the node index of the hint), or a refusal (`SimProtocol::refused`).
+/// The simulator's clients and the real load generator both read answers here.
+pub fn answer_of<P: SimProtocol>(
+    outcome: &Outcome<<P::Node as Node>::Response>,
+    leader: impl FnOnce() -> Option<usize>,
+) -> Answer {
+    match outcome {
+        Outcome::Done(response) if P::refused(response) => Answer::Unavailable,
+        outcome => Answer::from_outcome(outcome, P::result, leader),
     }
 }

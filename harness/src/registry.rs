@@ -17,6 +17,7 @@
 
 use crate::adapters::paxos::Paxos;
 use crate::adapters::raft::Raft;
+use crate::adapters::twopc::TwoPc;
 use crate::adapters::zab::{Zab, ZabLocal};
 use crate::fixture::{AmnesiaFixture, Fixture};
 use crate::kv_client::KvClient;
@@ -168,6 +169,11 @@ pub const PROTOCOLS: &[Protocol] = &[
         "zab-local",
         "Zab with ZooKeeper's default reads: answered by any up-to-date server, possibly stale",
         Consistency::PrefixReads,
+    ),
+    Protocol::of::<TwoPc>(
+        "twopc",
+        "two-phase commit over KV shards: presumed abort, strict 2PL (wait-die), cooperative termination",
+        Consistency::Linearizable,
     ),
     Protocol::fixture::<Fixture>(
         "fixture",

@@ -36,6 +36,13 @@ struct Decided {
     acked: BTreeSet<ShardId>,
     #[serde(skip)]
     sent: Time,
+    /// The decision record is known durable (recovered ones are).
+    #[serde(skip, default = "durable")]
+    durable: bool,
+}
+
+fn durable() -> bool {
+    true
 }
 
 /// A transaction collecting votes.
@@ -53,7 +60,18 @@ struct Active {
 #[derive(Serialize, Deserialize)]
 struct Image {
     decided: BTreeMap<TxnId, Decided>,
-    sessions: BTreeMap<ClientId, (u64, Option<TxnOutcome>)>,
+    sessions: BTreeMap<ClientId, (u64, Session)>,
+}
+
+/// A client's latest transaction.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+enum Session {
+    /// Collecting votes: a retry waits for the same answer.
+    Running,
+    /// Committed: a retry gets these results again (never a second run).
+    Committed(Vec<OpResult>),
+    /// Aborted: nothing of it happened, so a retry runs it again.
+    Aborted,
 }
 
 /// Timing knobs of the coordinator.
@@ -76,11 +94,14 @@ pub struct Coordinator {
     next: u64,
     active: BTreeMap<TxnId, Active>,
     decided: BTreeMap<TxnId, Decided>,
-    /// Per client, its latest transaction's seq and outcome once known (retries with
-    /// the same seq get the same answer; commits survive restarts).
-    sessions: BTreeMap<ClientId, (u64, Option<TxnOutcome>)>,
+    /// Per client, its latest transaction's seq and state (commits survive
+    /// restarts: they are in the decision records).
+    sessions: BTreeMap<ClientId, (u64, Session)>,
     next_index: u64,
     compacted: u64,
+    /// Decision records whose batch is not yet known durable, by persist tag.
+    awaiting: BTreeMap<u64, Vec<TxnId>>,
+    persist_tag: u64,
 }
 
 impl Coordinator {
@@ -96,6 +117,8 @@ impl Coordinator {
             sessions: BTreeMap::new(),
             next_index: 1,
             compacted: 0,
+            awaiting: BTreeMap::new(),
+            persist_tag: 0,
         }
     }
 
@@ -107,6 +130,27 @@ impl Coordinator {
     /// Committed transactions not yet acknowledged by every participant.
     pub fn unacknowledged(&self) -> impl Iterator<Item = TxnId> + '_ {
         self.decided.keys().copied()
+    }
+
+    /// The commit decisions whose record is known durable — the ones that count
+    /// (a decision lost in a crash before its record landed was never sent).
+    pub fn durable_decisions(&self) -> impl Iterator<Item = TxnId> + '_ {
+        (self.decided.iter())
+            .filter(|(_, d)| d.durable)
+            .map(|(&t, _)| t)
+    }
+
+    /// The driver reports batch `tag` (and every earlier one) durable.
+    pub(crate) fn on_persisted(&mut self, tag: u64) {
+        let later = self.awaiting.split_off(&(tag + 1));
+        for txn in std::mem::replace(&mut self.awaiting, later)
+            .into_values()
+            .flatten()
+        {
+            if let Some(d) = self.decided.get_mut(&txn) {
+                d.durable = true;
+            }
+        }
     }
 
     /// `true` if this coordinator holds a commit decision for `txn`.
@@ -145,9 +189,11 @@ impl Coordinator {
                 codec::decode(bytes).map_err(|e| format!("corrupt journal record {index}: {e}"))?;
             match record {
                 Record::Decision { txn, decided } => {
-                    let answer = TxnOutcome::Committed(decided.results.clone());
-                    self.sessions
-                        .insert(decided.client, (decided.seq, Some(answer)));
+                    let session = Session::Committed(decided.results.clone());
+                    let newer = |(s, _): &(u64, Session)| *s > decided.seq;
+                    if !self.sessions.get(&decided.client).is_some_and(newer) {
+                        self.sessions.insert(decided.client, (decided.seq, session));
+                    }
                     self.decided.insert(txn, decided);
                 }
                 Record::Forget { txn } => {
@@ -194,18 +240,20 @@ impl Coordinator {
     ) {
         match self.sessions.get(&client) {
             Some((s, _)) if *s > seq => return, // a stale retry
-            Some((s, Some(answer))) if *s == seq => {
-                return out.reply(client, seq, Outcome::Done(answer.clone()));
+            Some((s, Session::Committed(results))) if *s == seq => {
+                let answer = TxnOutcome::Committed(results.clone());
+                return out.reply(client, seq, Outcome::Done(answer));
             }
-            Some((s, None)) if *s == seq => return, // running: answered when decided
+            Some((s, Session::Running)) if *s == seq => return, // answered when decided
             _ => {}
         }
-        self.sessions.insert(client, (seq, None));
         if ops.is_empty() {
+            self.sessions
+                .insert(client, (seq, Session::Committed(Vec::new())));
             let answer = TxnOutcome::Committed(Vec::new());
-            self.sessions.insert(client, (seq, Some(answer.clone())));
             return out.reply(client, seq, Outcome::Done(answer));
         }
+        self.sessions.insert(client, (seq, Session::Running));
         self.next += 1;
         assert!(self.next < 1 << 32, "2^32 transactions in one incarnation");
         let txn = TxnId(self.incarnation << 32 | self.next);
@@ -286,10 +334,10 @@ impl Coordinator {
             results: results.clone(),
             acked: BTreeSet::new(),
             sent: now,
+            durable: false,
         };
-        let answer = TxnOutcome::Committed(results);
-        self.sessions
-            .insert(active.client, (active.seq, Some(answer.clone())));
+        let answer = TxnOutcome::Committed(results.clone());
+        self.settle_session(active.client, active.seq, Session::Committed(results));
         for &shard in &decided.participants {
             // These wait for the decision record (persist before send).
             out.send(
@@ -301,6 +349,11 @@ impl Coordinator {
         // In the table before the record, so a snapshot taken at it holds it.
         self.decided.insert(txn, decided.clone());
         self.journal(Record::Decision { txn, decided }, out);
+        let tag = *out.persist_notify.get_or_insert_with(|| {
+            self.persist_tag += 1;
+            self.persist_tag
+        });
+        self.awaiting.entry(tag).or_default().push(txn);
     }
 
     /// Aborts an undecided transaction: no record (presumed abort).
@@ -313,9 +366,21 @@ impl Coordinator {
             );
         }
         let answer = TxnOutcome::Aborted(reason);
-        self.sessions
-            .insert(active.client, (active.seq, Some(answer.clone())));
+        self.settle_session(active.client, active.seq, Session::Aborted);
         out.reply(active.client, active.seq, Outcome::Done(answer));
+    }
+
+    /// Records how `(client, seq)` ended — unless the client has moved on to a later
+    /// request: a late end of an earlier attempt must not replace the record of a
+    /// later, committed one, or that one's retry would run it twice (found by
+    /// `synod check --protocol twopc --faults all`, seed 635).
+    fn settle_session(&mut self, client: ClientId, seq: u64, session: Session) {
+        match self.sessions.get(&client) {
+            Some((latest, _)) if *latest > seq => {}
+            _ => {
+                self.sessions.insert(client, (seq, session));
+            }
+        }
     }
 
     pub(crate) fn on_ack(&mut self, from: NodeId, txn: TxnId, out: &mut Fx) {

@@ -177,5 +177,9 @@ impl Node for TwoPcNode {
         }
     }
 
-    fn on_persisted(&mut self, _now: Time, _tag: u64, _out: &mut Fx) {}
+    fn on_persisted(&mut self, _now: Time, tag: u64, _out: &mut Fx) {
+        if let Role::Coordinator(c) = &mut self.role {
+            c.on_persisted(tag);
+        }
+    }
 }

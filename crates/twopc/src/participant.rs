@@ -34,7 +34,7 @@ pub(crate) enum Record {
     Prepared {
         txn: TxnId,
         participants: Vec<ShardId>,
-        writes: Vec<(String, String)>,
+        writes: Vec<(String, Option<String>)>,
     },
     /// The transaction's outcome here (a commit applies the prepared writes).
     Outcome { txn: TxnId, commit: bool },
@@ -44,7 +44,8 @@ pub(crate) enum Record {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Prepared {
     participants: Vec<ShardId>,
-    writes: Vec<(String, String)>,
+    /// Per key, its new value (`None`: removed).
+    writes: Vec<(String, Option<String>)>,
     reads: Vec<(u32, OpResult)>,
     #[serde(skip)]
     since: Time,
@@ -211,7 +212,7 @@ impl Participant {
             Record::Outcome { txn, commit } => {
                 if let Some(p) = self.prepared.remove(&txn) {
                     if commit {
-                        self.data.extend(p.writes);
+                        self.apply(p.writes);
                     }
                 }
                 self.outcomes.insert(txn, commit);
@@ -370,6 +371,15 @@ impl Participant {
         Locking::Granted
     }
 
+    fn apply(&mut self, writes: Vec<(String, Option<String>)>) {
+        for (key, value) in writes {
+            match value {
+                Some(v) => self.data.insert(key, v),
+                None => self.data.remove(&key),
+            };
+        }
+    }
+
     fn release(&mut self, txn: TxnId) {
         self.locks.retain(|_, lock| {
             if lock.exclusive == Some(txn) {
@@ -385,24 +395,32 @@ impl Participant {
     fn execute(
         &self,
         ops: &[(u32, Op)],
-    ) -> Result<(Vec<(String, String)>, Vec<(u32, OpResult)>), AbortReason> {
-        let mut staged: BTreeMap<&str, String> = BTreeMap::new();
+    ) -> Result<(Vec<(String, Option<String>)>, Vec<(u32, OpResult)>), AbortReason> {
+        let mut staged: BTreeMap<&str, Option<String>> = BTreeMap::new();
         let mut reads = Vec::new();
         for (i, op) in ops {
-            let current = |staged: &BTreeMap<&str, String>| {
-                (staged.get(op.key()).cloned()).or_else(|| self.data.get(op.key()).cloned())
+            let current = |staged: &BTreeMap<&str, Option<String>>| match staged.get(op.key()) {
+                Some(v) => v.clone(),
+                None => self.data.get(op.key()).cloned(),
             };
             match op {
                 Op::Read { .. } => reads.push((*i, OpResult::Value(current(&staged)))),
                 Op::Write { key, value } => {
-                    staged.insert(key, value.clone());
+                    staged.insert(key, Some(value.clone()));
                 }
-                Op::Append { key, element } => {
-                    let list = match current(&staged) {
-                        Some(l) if !l.is_empty() => format!("{l},{element}"),
-                        _ => element.clone(),
-                    };
-                    staged.insert(key, list);
+                Op::Append { key, value } => {
+                    let mut v = current(&staged).unwrap_or_default();
+                    v.push_str(value);
+                    staged.insert(key, Some(v));
+                }
+                Op::Cas { key, expected, new } => {
+                    if current(&staged).unwrap_or_default() != *expected {
+                        return Err(AbortReason::Refused);
+                    }
+                    staged.insert(key, Some(new.clone()));
+                }
+                Op::Delete { key } => {
+                    staged.insert(key, None);
                 }
                 Op::Add { key, delta } => {
                     let balance: i64 = match current(&staged) {
@@ -413,7 +431,7 @@ impl Participant {
                     if after < 0 {
                         return Err(AbortReason::Refused);
                     }
-                    staged.insert(key, after.to_string());
+                    staged.insert(key, Some(after.to_string()));
                 }
             }
         }
@@ -437,7 +455,7 @@ impl Participant {
         match (self.prepared.remove(&txn), commit) {
             (Some(p), true) => {
                 self.journal(Record::Outcome { txn, commit }, out);
-                self.data.extend(p.writes);
+                self.apply(p.writes);
             }
             (Some(_), false) => self.journal(Record::Outcome { txn, commit }, out),
             (None, true) => {

@@ -35,13 +35,27 @@ pub enum Op {
         /// The new value.
         value: String,
     },
-    /// Append `element` to the key's list (values are `,`-separated lists), and
-    /// return nothing.
+    /// Append `value` to the key's value (a missing key is empty).
     Append {
         /// The key.
         key: String,
-        /// The element.
-        element: String,
+        /// What to append.
+        value: String,
+    },
+    /// Replace the value with `new` if it is `expected` (a missing key is `""`);
+    /// otherwise the participant refuses the transaction.
+    Cas {
+        /// The key.
+        key: String,
+        /// The value required.
+        expected: String,
+        /// The new value.
+        new: String,
+    },
+    /// Remove the key.
+    Delete {
+        /// The key.
+        key: String,
     },
     /// Add `delta` to the key's integer value (missing = 0); the participant votes NO
     /// if the result would be negative (a bank account cannot be overdrawn).
@@ -58,7 +72,7 @@ impl Op {
     pub fn key(&self) -> &str {
         match self {
             Op::Read { key } | Op::Write { key, .. } | Op::Append { key, .. } => key,
-            Op::Add { key, .. } => key,
+            Op::Add { key, .. } | Op::Cas { key, .. } | Op::Delete { key } => key,
         }
     }
 
@@ -98,7 +112,8 @@ pub enum TxnOutcome {
 pub enum AbortReason {
     /// A lock conflict with an older transaction (wait-die: the younger dies).
     Conflict,
-    /// The application refused it (an `Add` would overdraw).
+    /// The application refused it (an `Add` would overdraw, a `Cas` found
+    /// another value).
     Refused,
     /// A participant did not vote in time (crashed, partitioned or slow).
     Timeout,

@@ -302,3 +302,36 @@ fn twopc_bank_conserves_money_under_chaos() {
         "the chaos exercised both outcomes"
     );
 }
+
+/// Exactly once across a client's requests: an earlier request's attempt that times
+/// out after the client's next request committed must not erase the record of that
+/// commit, or the next request's retry runs it again (found by `synod check
+/// --protocol twopc --faults all`, seed 635: an append applied twice).
+#[test]
+fn twopc_a_late_abort_of_an_earlier_request_does_not_rerun_a_committed_one() {
+    let (mut c, _) = cluster(2);
+    let (a, b) = (key_on(&c, 0, 0), key_on(&c, 1, 0));
+    let client = synod_core::ClientId(77);
+    let append = |key: &str| synod_twopc::Txn {
+        ops: vec![synod_twopc::Op::Append {
+            key: key.into(),
+            value: "x".into(),
+        }],
+    };
+    c.request(COORDINATOR, client, 1, append(&a));
+    assert!(c
+        .drop_next(|_, _, m| matches!(m, Message::Prepare { .. }))
+        .is_some());
+    let second = c.request(COORDINATOR, client, 2, append(&b));
+    c.deliver_all();
+    assert!(committed(&c, second).is_some());
+    c.run_for(ms(500)); // request 1's attempt times out and aborts
+    let retry = c.request(COORDINATOR, client, 2, append(&b));
+    c.run_for(ms(100));
+    assert!(
+        committed(&c, retry).is_some(),
+        "the retry gets the committed answer"
+    );
+    assert_eq!(value(&c, &b), Some("x".into()), "applied once");
+    assert_quiescent(&c);
+}

@@ -3,6 +3,7 @@
 
 pub mod paxos;
 pub mod raft;
+pub mod twopc;
 pub mod zab;
 
 use synod_core::Prng;

@@ -3,7 +3,7 @@
 
 use super::{Event, Resp, Simulator};
 use crate::protocol::SimProtocol;
-use crate::workload::{Answer, ClientStep};
+use crate::workload::ClientStep;
 use synod_core::{ClientReply, ClientRequest, Outcome};
 
 impl<P: SimProtocol> Simulator<P> {
@@ -29,7 +29,7 @@ impl<P: SimProtocol> Simulator<P> {
             }
         }
         let members = &self.members;
-        let answer = Answer::from_outcome(&reply.outcome, P::result, || {
+        let answer = crate::protocol::answer_of::<P>(&reply.outcome, || {
             hint.and_then(|l| members.iter().position(|&m| m == l))
         });
         let step = self.workload.on_answer(client, reply.seq, answer, self.now);

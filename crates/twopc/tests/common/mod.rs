@@ -22,7 +22,7 @@ pub struct Atomicity {
 impl Check<TwoPcNode> for Atomicity {
     fn after_step(&mut self, id: NodeId, node: &TwoPcNode) {
         let seen: Vec<(TxnId, bool)> = match node.role() {
-            Role::Coordinator(c) => c.unacknowledged().map(|t| (t, true)).collect(),
+            Role::Coordinator(c) => c.durable_decisions().map(|t| (t, true)).collect(),
             Role::Participant(p) => p.outcomes().collect(),
         };
         for (txn, commit) in seen {

@@ -1,0 +1,103 @@
+//! Two-phase commit in the simulator with the KV workload: each KV operation is a
+//! one-operation transaction (a `cas` whose expectation fails is refused by its
+//! shard), so the single-key histories are checked for linearizability; a
+//! transaction aborted by a lock conflict or a timeout took no effect and is
+//! retried (`SimProtocol::refused`). Online invariant:
+//!
+//! * **`atomicity`** (Bernstein et al. §7.2, AC1–AC2): no transaction is committed
+//!   at one node and aborted at another, over every outcome any node ever held —
+//!   the coordinator's durable commit decisions and every participant's outcomes.
+
+use crate::protocol::{Invariant, SimProtocol};
+use std::collections::BTreeMap;
+use synod_core::{KvOp, KvResult, NodeId, Time};
+use synod_twopc::{
+    AbortReason, Op, OpResult, Role, Topology, TwoPcConfig, TwoPcNode, Txn, TxnId, TxnOutcome,
+};
+
+/// 2PC over KV shards (see the registry for its name): node 1 coordinates, every
+/// other node owns one shard.
+pub struct TwoPc;
+
+impl SimProtocol for TwoPc {
+    type Node = TwoPcNode;
+
+    fn build(id: NodeId, members: &[NodeId], _seed: u64) -> TwoPcNode {
+        TwoPcNode::new(TwoPcConfig::lan(id, Topology::from_members(members)))
+    }
+
+    fn request(op: KvOp) -> Txn {
+        let op = match op {
+            KvOp::Get { key } => Op::Read { key },
+            KvOp::Put { key, value } => Op::Write { key, value },
+            KvOp::Append { key, value } => Op::Append { key, value },
+            KvOp::Cas { key, expected, new } => Op::Cas { key, expected, new },
+            KvOp::Delete { key } => Op::Delete { key },
+        };
+        Txn { ops: vec![op] }
+    }
+
+    fn result(response: &TxnOutcome) -> KvResult {
+        match response {
+            TxnOutcome::Committed(results) => match results.first() {
+                Some(OpResult::Value(v)) => KvResult::Value(v.clone()),
+                _ => KvResult::Written,
+            },
+            // Only a `cas` is refused by the application here (`refused` covers the
+            // other aborts); its current value is not reported.
+            TxnOutcome::Aborted(_) => KvResult::CasMismatch { current: None },
+        }
+    }
+
+    fn refused(response: &TxnOutcome) -> bool {
+        matches!(
+            response,
+            TxnOutcome::Aborted(AbortReason::Conflict | AbortReason::Timeout)
+        )
+    }
+
+    fn invariants(_members: &[NodeId]) -> Vec<Box<dyn Invariant<TwoPcNode>>> {
+        vec![Box::new(Atomicity::default())]
+    }
+
+    fn is_leader(node: &TwoPcNode) -> bool {
+        matches!(node.role(), Role::Coordinator(_))
+    }
+}
+
+/// No transaction both committed and aborted anywhere.
+#[derive(Debug, Default)]
+pub struct Atomicity {
+    outcomes: BTreeMap<TxnId, (bool, NodeId)>,
+}
+
+impl Invariant<TwoPcNode> for Atomicity {
+    fn name(&self) -> &'static str {
+        "atomicity"
+    }
+
+    fn after_step(&mut self, _now: Time, id: NodeId, node: &TwoPcNode) -> Result<(), String> {
+        let seen: Vec<(TxnId, bool)> = match node.role() {
+            Role::Coordinator(c) => c.durable_decisions().map(|t| (t, true)).collect(),
+            Role::Participant(p) => p.outcomes().collect(),
+        };
+        for (txn, commit) in seen {
+            let (first, by) = *self.outcomes.entry(txn).or_insert((commit, id));
+            if first != commit {
+                return Err(format!(
+                    "{txn} is {} at {by} and {} at {id}",
+                    verdict(first),
+                    verdict(commit)
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn verdict(commit: bool) -> &'static str {
+    match commit {
+        true => "committed",
+        false => "aborted",
+    }
+}
