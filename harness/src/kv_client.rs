@@ -78,12 +78,23 @@ where
         timeout: Duration,
     ) -> BoxFuture<'_, Result<KvResult, ClientError>> {
         Box::pin(async move {
-            let request = P::request_after(op, self.token);
-            let response = self.client.call(request, timeout).await?;
-            if let Some(token) = P::token(&response) {
-                self.token = self.token.max(token);
+            let deadline = tokio::time::Instant::now() + timeout;
+            loop {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                let request = P::request_after(op.clone(), self.token);
+                let response = self.client.call(request, left).await?;
+                if let Some(token) = P::token(&response) {
+                    self.token = self.token.max(token);
+                }
+                if !P::refused(&response) {
+                    return Ok(P::result(&response));
+                }
+                // It took no effect (a 2PC abort): try again, as a new request.
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(ClientError::Timeout { seq: 0, timeout });
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
             }
-            Ok(P::result(&response))
         })
     }
 

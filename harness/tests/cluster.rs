@@ -329,3 +329,10 @@ fn zab_3_nodes_survive_20_leader_sigkills() {
 fn zab_5_nodes_survive_20_leader_sigkills() {
     kill_leader_repeatedly("zab", 5);
 }
+
+/// 2PC's "leader" is its coordinator (the node answering reads): killing it leaves
+/// prepared participants in doubt until it is back (200 ms later).
+#[test]
+fn twopc_3_nodes_survive_20_coordinator_sigkills() {
+    kill_leader_repeatedly("twopc", 3);
+}
