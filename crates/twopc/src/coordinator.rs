@@ -6,13 +6,14 @@
 //! participant acknowledged the commit it forgets the transaction (a `Forget`
 //! record; the journal is compacted behind a snapshot).
 
+use crate::journal::Journal;
 use crate::message::{Message, Vote};
 use crate::node::{Fx, Timer};
 use crate::types::{AbortReason, Op, OpResult, ShardId, Topology, TxnId, TxnOutcome};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
-use synod_core::{codec, ClientId, NodeId, Outcome, Recovered, Snapshot, Time};
+use synod_core::{codec, ClientId, NodeId, Outcome, Recovered, Time};
 
 const META_INCARNATION: &str = "twopc.incarnation";
 
@@ -97,8 +98,7 @@ pub struct Coordinator {
     /// Per client, its latest transaction's seq and state (commits survive
     /// restarts: they are in the decision records).
     sessions: BTreeMap<ClientId, (u64, Session)>,
-    next_index: u64,
-    compacted: u64,
+    journal: Journal,
     /// Decision records whose batch is not yet known durable, by persist tag.
     awaiting: BTreeMap<u64, Vec<TxnId>>,
     persist_tag: u64,
@@ -115,8 +115,7 @@ impl Coordinator {
             active: BTreeMap::new(),
             decided: BTreeMap::new(),
             sessions: BTreeMap::new(),
-            next_index: 1,
-            compacted: 0,
+            journal: Journal::new(timing.snapshot_every),
             awaiting: BTreeMap::new(),
             persist_tag: 0,
         }
@@ -169,24 +168,12 @@ impl Coordinator {
         self.incarnation += 1;
         out.persist
             .set_meta(META_INCARNATION, codec::encode(&self.incarnation));
-        if let Some(snap) = &rec.snapshot {
-            let image: Image = codec::decode(&snap.data)
-                .map_err(|e| format!("corrupt coordinator snapshot: {e}"))?;
-            self.compacted = codec::decode(&snap.meta)
-                .map_err(|e| format!("corrupt coordinator snapshot meta: {e}"))?;
+        let (image, records) = self.journal.recover::<Image, Record>("coordinator", &rec)?;
+        if let Some(image) = image {
             self.decided = image.decided;
             self.sessions = image.sessions;
-            self.next_index = self.compacted + 1;
         }
-        for (&index, bytes) in rec.log.range(self.compacted + 1..) {
-            if index != self.next_index {
-                return Err(format!(
-                    "journal gap: record {index} after {}",
-                    self.next_index - 1
-                ));
-            }
-            let record: Record =
-                codec::decode(bytes).map_err(|e| format!("corrupt journal record {index}: {e}"))?;
+        for record in records {
             match record {
                 Record::Decision { txn, decided } => {
                     let session = Session::Committed(decided.results.clone());
@@ -200,27 +187,18 @@ impl Coordinator {
                     self.decided.remove(&txn);
                 }
             }
-            self.next_index += 1;
         }
         Ok(())
     }
 
     fn journal(&mut self, record: Record, out: &mut Fx) {
-        out.persist
-            .put_entry(self.next_index, codec::encode(&record));
-        self.next_index += 1;
-        if self.next_index > self.compacted + self.timing.snapshot_every {
-            let at = self.next_index - 1;
+        self.journal.append(&record, &mut out.persist);
+        if self.journal.snapshot_due() {
             let image = Image {
                 decided: self.decided.clone(),
                 sessions: self.sessions.clone(),
             };
-            out.persist.save_snapshot(Snapshot {
-                meta: codec::encode(&at),
-                data: codec::encode(&image),
-            });
-            out.persist.compact_to(at);
-            self.compacted = at;
+            self.journal.snapshot(&image, &mut out.persist);
         }
     }
 

@@ -19,13 +19,14 @@
 //! coordinator and every participant that voted are down or in doubt, it blocks,
 //! holding its locks — 2PC's known weakness, which the harness measures.
 
+use crate::journal::Journal;
 use crate::message::{Message, Vote};
 use crate::node::{Fx, Timer};
 use crate::types::{AbortReason, Op, OpResult, ShardId, Topology, TxnId};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
-use synod_core::{codec, NodeId, Recovered, Snapshot, Time};
+use synod_core::{NodeId, Recovered, Time};
 
 /// A durable record of the participant's journal (the storage log).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,9 +104,7 @@ pub struct Participant {
     pub(crate) outcomes: BTreeMap<TxnId, bool>,
     /// Every transaction below this is decided at the coordinator.
     watermark: TxnId,
-    /// Next journal index; the snapshot covers everything before `compacted`.
-    next_index: u64,
-    compacted: u64,
+    journal: Journal,
 }
 
 impl Participant {
@@ -120,8 +119,7 @@ impl Participant {
             waiting: Vec::new(),
             outcomes: BTreeMap::new(),
             watermark: TxnId(0),
-            next_index: 1,
-            compacted: 0,
+            journal: Journal::new(timing.snapshot_every),
         }
     }
 
@@ -154,29 +152,15 @@ impl Participant {
     // ----- recovery -----------------------------------------------------------------
 
     pub(crate) fn recover(&mut self, now: Time, rec: Recovered) -> Result<(), String> {
-        if let Some(snap) = &rec.snapshot {
-            let image: Image = codec::decode(&snap.data)
-                .map_err(|e| format!("corrupt participant snapshot: {e}"))?;
-            let at: u64 = codec::decode(&snap.meta)
-                .map_err(|e| format!("corrupt participant snapshot meta: {e}"))?;
+        let (image, records) = self.journal.recover::<Image, Record>("participant", &rec)?;
+        if let Some(image) = image {
             self.data = image.data;
             self.prepared = image.prepared;
             self.outcomes = image.outcomes;
             self.watermark = image.watermark;
-            self.compacted = at;
-            self.next_index = at + 1;
         }
-        for (&index, bytes) in rec.log.range(self.compacted + 1..) {
-            if index != self.next_index {
-                return Err(format!(
-                    "journal gap: record {index} after {}",
-                    self.next_index - 1
-                ));
-            }
-            let record: Record =
-                codec::decode(bytes).map_err(|e| format!("corrupt journal record {index}: {e}"))?;
+        for record in records {
             self.replay(record);
-            self.next_index += 1;
         }
         // In doubt again: re-take the locks of every prepared transaction.
         let prepared: Vec<(TxnId, Vec<String>)> = (self.prepared.iter())
@@ -221,28 +205,20 @@ impl Participant {
     }
 
     fn journal(&mut self, record: Record, out: &mut Fx) {
-        out.persist
-            .put_entry(self.next_index, codec::encode(&record));
-        self.next_index += 1;
+        self.journal.append(&record, &mut out.persist);
     }
 
     fn maybe_snapshot(&mut self, out: &mut Fx) {
-        if self.next_index - 1 < self.compacted + self.timing.snapshot_every {
+        if !self.journal.snapshot_due() {
             return;
         }
-        let at = self.next_index - 1;
         let image = Image {
             data: self.data.clone(),
             prepared: self.prepared.clone(),
             outcomes: self.outcomes.clone(),
             watermark: self.watermark,
         };
-        out.persist.save_snapshot(Snapshot {
-            meta: codec::encode(&at),
-            data: codec::encode(&image),
-        });
-        out.persist.compact_to(at);
-        self.compacted = at;
+        self.journal.snapshot(&image, &mut out.persist);
     }
 
     // ----- phase 1 --------------------------------------------------------------------

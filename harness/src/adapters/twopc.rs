@@ -8,9 +8,10 @@
 //!   at one node and aborted at another, over every outcome any node ever held —
 //!   the coordinator's durable commit decisions and every participant's outcomes.
 
+use super::{pick, TUNING_STREAM};
 use crate::protocol::{Invariant, SimProtocol};
 use std::collections::BTreeMap;
-use synod_core::{KvOp, KvResult, NodeId, Time};
+use synod_core::{KvOp, KvResult, NodeId, Prng, Time};
 use synod_twopc::{
     AbortReason, Op, OpResult, Role, Topology, TwoPcConfig, TwoPcNode, Txn, TxnId, TxnOutcome,
 };
@@ -24,6 +25,15 @@ impl SimProtocol for TwoPc {
 
     fn build(id: NodeId, members: &[NodeId], _seed: u64) -> TwoPcNode {
         TwoPcNode::new(TwoPcConfig::lan(id, Topology::from_members(members)))
+    }
+
+    fn build_varied(id: NodeId, members: &[NodeId], seed: u64) -> TwoPcNode {
+        let mut cfg = TwoPcConfig::lan(id, Topology::from_members(members));
+        let mut knobs = Prng::new(seed ^ TUNING_STREAM);
+        let every = pick(&mut knobs, &[4096, 8, 2]) as u64;
+        cfg.coordinator.snapshot_every = every;
+        cfg.participant.snapshot_every = every;
+        TwoPcNode::new(cfg)
     }
 
     fn request(op: KvOp) -> Txn {

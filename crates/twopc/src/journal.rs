@@ -1,0 +1,79 @@
+//! The durable journal both roles keep (synod-core's storage model): records at
+//! consecutive log indices, behind a snapshot of the state they built, compacted
+//! when the snapshot is taken.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use synod_core::{codec, Recovered, Snapshot, WriteBatch};
+
+pub(crate) struct Journal {
+    /// The next record's index.
+    next: u64,
+    /// The snapshot covers every record through this index.
+    compacted: u64,
+    /// Records between snapshots.
+    every: u64,
+}
+
+impl Journal {
+    pub(crate) fn new(every: u64) -> Journal {
+        Journal {
+            next: 1,
+            compacted: 0,
+            every,
+        }
+    }
+
+    /// The snapshot's image, if any, and the records after it in order; bytes that do
+    /// not decode, or a gap, are an error naming what and where (`who`: the role).
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn recover<I: DeserializeOwned, R: DeserializeOwned>(
+        &mut self,
+        who: &str,
+        rec: &Recovered,
+    ) -> Result<(Option<I>, Vec<R>), String> {
+        let mut image = None;
+        if let Some(snap) = &rec.snapshot {
+            image = Some(
+                codec::decode(&snap.data).map_err(|e| format!("corrupt {who} snapshot: {e}"))?,
+            );
+            self.compacted = codec::decode(&snap.meta)
+                .map_err(|e| format!("corrupt {who} snapshot meta: {e}"))?;
+            self.next = self.compacted + 1;
+        }
+        let mut records = Vec::new();
+        for (&index, bytes) in rec.log.range(self.compacted + 1..) {
+            if index != self.next {
+                let last = self.next - 1;
+                return Err(format!("{who} journal gap: record {index} after {last}"));
+            }
+            let record = codec::decode(bytes)
+                .map_err(|e| format!("corrupt {who} journal record {index}: {e}"))?;
+            records.push(record);
+            self.next += 1;
+        }
+        Ok((image, records))
+    }
+
+    /// Adds `record` to `batch`.
+    pub(crate) fn append<R: Serialize>(&mut self, record: &R, batch: &mut WriteBatch) {
+        batch.put_entry(self.next, codec::encode(record));
+        self.next += 1;
+    }
+
+    /// Enough records since the last snapshot.
+    pub(crate) fn snapshot_due(&self) -> bool {
+        self.next > self.compacted + self.every
+    }
+
+    /// Saves `image` as covering every record so far and compacts them away.
+    pub(crate) fn snapshot<I: Serialize>(&mut self, image: &I, batch: &mut WriteBatch) {
+        let at = self.next - 1;
+        batch.save_snapshot(Snapshot {
+            meta: codec::encode(&at),
+            data: codec::encode(image),
+        });
+        batch.compact_to(at);
+        self.compacted = at;
+    }
+}
