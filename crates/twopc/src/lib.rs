@@ -39,6 +39,6 @@ pub mod types;
 pub use coordinator::{Coordinator, CoordinatorTiming};
 pub use message::{Message, Vote};
 pub use node::{Role, Timer, TwoPcConfig, TwoPcNode};
-pub use participant::{Participant, ParticipantTiming};
+pub use participant::{DoubtStats, Participant, ParticipantTiming};
 pub use synod_core;
 pub use types::{AbortReason, Op, OpResult, ShardId, Topology, Txn, TxnId, TxnOutcome};

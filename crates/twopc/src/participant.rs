@@ -79,6 +79,24 @@ struct Image {
     watermark: TxnId,
 }
 
+/// What a participant's prepared transactions cost it: how long they were in doubt
+/// (voted YES, holding their locks, not knowing the outcome). 2PC's blocking, as
+/// numbers: time in doubt only grows while the coordinator (and whoever knows) is
+/// unreachable.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DoubtStats {
+    /// Prepared transactions settled here.
+    pub settled: u64,
+    /// Their total time in doubt (since the vote, or since the restart that found
+    /// them prepared).
+    pub in_doubt_total: Duration,
+    /// The longest.
+    pub in_doubt_max: Duration,
+    /// How many were in doubt longer than twice `inquire_after` — long enough that
+    /// asking the coordinator and the peers did not settle them at once (blocked).
+    pub blocked: u64,
+}
+
 /// Timing knobs of a participant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ParticipantTiming {
@@ -105,6 +123,7 @@ pub struct Participant {
     /// Every transaction below this is decided at the coordinator.
     watermark: TxnId,
     journal: Journal,
+    stats: DoubtStats,
 }
 
 impl Participant {
@@ -120,6 +139,7 @@ impl Participant {
             outcomes: BTreeMap::new(),
             watermark: TxnId(0),
             journal: Journal::new(timing.snapshot_every),
+            stats: DoubtStats::default(),
         }
     }
 
@@ -142,6 +162,11 @@ impl Participant {
     /// a late message could still ask about.
     pub fn outcomes(&self) -> impl Iterator<Item = (TxnId, bool)> + '_ {
         self.outcomes.iter().map(|(&t, &c)| (t, c))
+    }
+
+    /// Time in doubt of the transactions settled here.
+    pub fn doubt_stats(&self) -> DoubtStats {
+        self.stats
     }
 
     /// PREPAREs waiting for locks.
@@ -428,6 +453,15 @@ impl Participant {
     /// waiting PREPAREs try again.
     fn settle(&mut self, now: Time, txn: TxnId, commit: bool, out: &mut Fx) {
         self.waiting.retain(|w| w.txn != txn);
+        if let Some(p) = self.prepared.get(&txn) {
+            let doubt = now.saturating_since(p.since);
+            self.stats.settled += 1;
+            self.stats.in_doubt_total += doubt;
+            self.stats.in_doubt_max = self.stats.in_doubt_max.max(doubt);
+            if doubt > 2 * self.timing.inquire_after {
+                self.stats.blocked += 1;
+            }
+        }
         match (self.prepared.remove(&txn), commit) {
             (Some(p), true) => {
                 self.journal(Record::Outcome { txn, commit }, out);

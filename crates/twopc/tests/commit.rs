@@ -49,6 +49,13 @@ fn twopc_7_3_a_transaction_commits_at_every_shard_in_4n_messages() {
     let messages = c.delivered.len();
     assert_eq!(messages, 4 * 2, "4n messages for n = 2 participants");
     assert_quiescent(&c);
+    for id in [owner(&c, &a), owner(&c, &b)] {
+        let synod_twopc::Role::Participant(p) = c.node(id).role() else {
+            unreachable!()
+        };
+        let stats = p.doubt_stats();
+        assert_eq!((stats.settled, stats.blocked), (1, 0), "n{id}: {stats:?}");
+    }
 }
 
 /// Presumed abort: the coordinator crashes before deciding (votes in, nothing
@@ -199,6 +206,13 @@ fn twopc_7_5_an_in_doubt_participant_blocks_while_everyone_who_knows_is_down() {
     assert_eq!(value(&c, &b), Some("y".into()));
     assert!(committed(&c, t).is_some());
     assert_quiescent(&c);
+    // The blocking, measured: in doubt for the whole outage.
+    let synod_twopc::Role::Participant(p) = c.node(pb).role() else {
+        unreachable!()
+    };
+    let stats = p.doubt_stats();
+    assert_eq!((stats.settled, stats.blocked), (1, 1), "{stats:?}");
+    assert!(stats.in_doubt_max >= ms(3000), "{stats:?}");
 }
 
 /// Wait-die resolves a deadlock: T1 (older) locks a first, T2 (younger) locks b
