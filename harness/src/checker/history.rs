@@ -323,27 +323,16 @@ impl History {
 
     /// Parses JSON lines. Blank lines are skipped but still counted, so
     /// error line numbers match the file.
-    pub fn parse_jsonl<R: BufRead>(mut reader: R) -> Result<History, HistoryError> {
+    pub fn parse_jsonl<R: BufRead>(reader: R) -> Result<History, HistoryError> {
         let mut b = HistoryBuilder::new();
-        let mut buf = String::new();
-        let mut line = 0u64;
-        loop {
-            buf.clear();
-            line += 1;
-            let n = reader.read_line(&mut buf).map_err(|e| HistoryError {
-                line,
-                kind: HistoryErrorKind::Io(e.to_string()),
-            })?;
-            if n == 0 {
-                break;
-            }
-            let text = buf.trim();
-            if text.is_empty() {
-                continue;
-            }
+        let io = |line, e| HistoryError {
+            line,
+            kind: HistoryErrorKind::Io(e),
+        };
+        for_each_line(reader, io, |line, text| {
             let ev = parse_event(text).map_err(|kind| HistoryError { line, kind })?;
-            b.push_at(line, ev)?;
-        }
+            b.push_at(line, ev)
+        })?;
         Ok(b.finish())
     }
 
@@ -611,4 +600,30 @@ fn json_msg(e: &serde_json::Error) -> String {
         None => full.as_str(),
     };
     format!("{msg} (column {})", e.column())
+}
+
+/// Calls `each(line, text)` for every non-blank line of `reader` (trimmed), numbered
+/// from 1 with blank lines counted, so error line numbers match the file; a read
+/// error becomes `io(line, message)`. Both history formats are read through it.
+pub(crate) fn for_each_line<R: BufRead, E>(
+    mut reader: R,
+    io: impl Fn(u64, String) -> E,
+    mut each: impl FnMut(u64, &str) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut buf = String::new();
+    let mut line = 0u64;
+    loop {
+        buf.clear();
+        line += 1;
+        let n = reader
+            .read_line(&mut buf)
+            .map_err(|e| io(line, e.to_string()))?;
+        if n == 0 {
+            return Ok(());
+        }
+        let text = buf.trim();
+        if !text.is_empty() {
+            each(line, text)?;
+        }
+    }
 }

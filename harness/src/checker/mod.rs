@@ -112,7 +112,7 @@ mod cache;
 mod cause;
 mod cli;
 mod growth;
-mod history;
+pub(crate) mod history;
 mod intern;
 mod links;
 mod model;

@@ -140,27 +140,16 @@ impl Scalars {
 impl TxnHistory {
     /// Parses JSON lines; blank lines are skipped but counted, so error lines match
     /// the file.
-    pub fn parse_jsonl<R: BufRead>(mut reader: R) -> Result<TxnHistory, TxnHistoryError> {
+    pub fn parse_jsonl<R: BufRead>(reader: R) -> Result<TxnHistory, TxnHistoryError> {
         let mut p = Parser::default();
-        let mut buf = String::new();
-        let mut line = 0u64;
-        loop {
-            buf.clear();
-            line += 1;
-            let n = reader.read_line(&mut buf).map_err(|e| TxnHistoryError {
-                line,
-                kind: TxnErrorKind::Io(e.to_string()),
-            })?;
-            if n == 0 {
-                break;
-            }
-            let text = buf.trim();
-            if text.is_empty() {
-                continue;
-            }
+        let io = |line, e| TxnHistoryError {
+            line,
+            kind: TxnErrorKind::Io(e),
+        };
+        crate::checker::history::for_each_line(reader, io, |line, text| {
             p.event(line, text)
-                .map_err(|kind| TxnHistoryError { line, kind })?;
-        }
+                .map_err(|kind| TxnHistoryError { line, kind })
+        })?;
         Ok(p.finish())
     }
 
