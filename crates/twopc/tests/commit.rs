@@ -349,3 +349,19 @@ fn twopc_a_late_abort_of_an_earlier_request_does_not_rerun_a_committed_one() {
     assert_eq!(value(&c, &b), Some("x".into()), "applied once");
     assert_quiescent(&c);
 }
+
+/// 4n for every n: a transaction over n = 1..=4 shards costs exactly PREPARE, vote,
+/// COMMIT and ACK per participant when nothing fails (the coordinator's decision
+/// and the participants' records are disk writes, not messages).
+#[test]
+fn twopc_7_3_messages_per_transaction_are_4n_for_n_participants() {
+    for shards in 1..=4u32 {
+        let (mut c, _) = cluster(u64::from(shards));
+        let ops: Vec<_> = (0..shards).map(|s| write(&key_on(&c, s, 0), "v")).collect();
+        let t = txn(&mut c, ops);
+        c.run_for(ms(100));
+        assert!(committed(&c, t).is_some(), "n = {shards}");
+        assert_eq!(c.delivered.len(), 4 * shards as usize, "n = {shards}");
+        assert_quiescent(&c);
+    }
+}
