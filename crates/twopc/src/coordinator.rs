@@ -172,6 +172,14 @@ impl Coordinator {
         if let Some(image) = image {
             self.decided = image.decided;
             self.sessions = image.sessions;
+            // What was running when the snapshot was taken died with the crash
+            // (presumed abort): a retry must run it again, not wait for it forever
+            // (found by the 2PC review of 2026-12-03).
+            for (_, session) in self.sessions.values_mut() {
+                if *session == Session::Running {
+                    *session = Session::Aborted;
+                }
+            }
         }
         for record in records {
             match record {

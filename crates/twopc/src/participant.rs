@@ -31,11 +31,15 @@ use synod_core::{NodeId, Recovered, Time};
 /// A durable record of the participant's journal (the storage log).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum Record {
-    /// Voted YES: these writes apply if the transaction commits.
+    /// Voted YES: these writes apply if the transaction commits; the keys it read
+    /// (locked shared until the decision, after a restart too) and what it read (a
+    /// repeated vote repeats them).
     Prepared {
         txn: TxnId,
         participants: Vec<ShardId>,
         writes: Vec<(String, Option<String>)>,
+        read_keys: Vec<String>,
+        reads: Vec<(u32, OpResult)>,
     },
     /// The transaction's outcome here (a commit applies the prepared writes).
     Outcome { txn: TxnId, commit: bool },
@@ -47,6 +51,8 @@ pub(crate) struct Prepared {
     participants: Vec<ShardId>,
     /// Per key, its new value (`None`: removed).
     writes: Vec<(String, Option<String>)>,
+    /// Keys it holds shared locks on.
+    read_keys: Vec<String>,
     reads: Vec<(u32, OpResult)>,
     #[serde(skip)]
     since: Time,
@@ -187,15 +193,19 @@ impl Participant {
         for record in records {
             self.replay(record);
         }
-        // In doubt again: re-take the locks of every prepared transaction.
-        let prepared: Vec<(TxnId, Vec<String>)> = (self.prepared.iter())
-            .map(|(&t, p)| (t, p.writes.iter().map(|(k, _)| k.clone()).collect()))
-            .collect();
-        for (txn, keys) in prepared {
-            for key in keys {
-                self.locks.entry(key).or_default().exclusive = Some(txn);
+        // In doubt again: re-take the locks of every prepared transaction — the
+        // shared ones too: its other shards may not have locked yet, so its lock
+        // point may still be ahead (found by the 2PC review of 2026-12-03).
+        for (&txn, p) in &mut self.prepared {
+            for (key, _) in &p.writes {
+                self.locks.entry(key.clone()).or_default().exclusive = Some(txn);
             }
-            let p = self.prepared.get_mut(&txn).expect("just listed");
+            for key in &p.read_keys {
+                let lock = self.locks.entry(key.clone()).or_default();
+                if lock.exclusive != Some(txn) {
+                    lock.shared.insert(txn);
+                }
+            }
             p.since = now;
             p.asked = None;
         }
@@ -208,11 +218,14 @@ impl Participant {
                 txn,
                 participants,
                 writes,
+                read_keys,
+                reads,
             } => {
                 let p = Prepared {
                     participants,
                     writes,
-                    reads: Vec::new(),
+                    read_keys,
+                    reads,
                     since: Time::ZERO,
                     asked: None,
                 };
@@ -299,17 +312,24 @@ impl Participant {
                 self.vote_no(w.txn, reason, out);
             }
             Ok((writes, reads)) => {
+                let read_keys: Vec<String> = (w.ops.iter())
+                    .filter(|(_, op)| op.is_read())
+                    .map(|(_, op)| op.key().to_owned())
+                    .collect();
                 self.journal(
                     Record::Prepared {
                         txn: w.txn,
                         participants: w.participants.clone(),
                         writes: writes.clone(),
+                        read_keys: read_keys.clone(),
+                        reads: reads.clone(),
                     },
                     out,
                 );
                 let p = Prepared {
                     participants: w.participants,
                     writes,
+                    read_keys,
                     reads: reads.clone(),
                     since: now,
                     asked: None,

@@ -365,3 +365,103 @@ fn twopc_7_3_messages_per_transaction_are_4n_for_n_participants() {
         assert_quiescent(&c);
     }
 }
+
+fn is_prepare_to(to: u64) -> impl Fn(NodeId, NodeId, &Message) -> bool {
+    move |_, t, m| t == n(to) && matches!(m, Message::Prepare { .. })
+}
+
+/// Strict 2PL across a restart: a participant that prepared a transaction which
+/// *read* a key keeps that key locked (shared) after a crash — the transaction's
+/// other shards may not have locked yet, so its lock point may still be ahead.
+/// Without it, a younger writer slips in between the transaction's reads at two
+/// shards (read skew; found by the 2PC review of 2026-12-03).
+#[test]
+fn twopc_strict_2pl_a_restarted_participant_keeps_its_read_locks() {
+    let (mut c, _) = cluster(2);
+    let (x, y) = (key_on(&c, 0, 0), key_on(&c, 1, 0));
+    let (px, py) = (owner(&c, &x), owner(&c, &y));
+    txn(&mut c, vec![add(&x, 100), add(&y, 100)]);
+    c.run_for(ms(50));
+    let t1 = txn(&mut c, vec![read(&x), read(&y)]);
+    // T1 prepares at x's shard only; its PREPARE to y's shard is held back.
+    let held = c
+        .drop_next(is_prepare_to(py))
+        .expect("T1's PREPARE to y's shard");
+    c.deliver_until(|c| !c.wire.iter().any(|(a, b, m)| is_prepare_to(px)(*a, *b, m)));
+    c.crash(px);
+    c.restart(px);
+    let t2 = txn(&mut c, vec![add(&x, -10), add(&y, 10)]);
+    c.deliver_all();
+    assert!(
+        aborted(&c, t2),
+        "the younger writer dies on T1's read lock at x"
+    );
+    c.send(held.0 .0, held.1 .0, held.2);
+    c.run_for(ms(500));
+    let reads = committed(&c, t1).expect("T1 commits");
+    assert_eq!(
+        reads,
+        vec![
+            OpResult::Value(Some("100".into())),
+            OpResult::Value(Some("100".into()))
+        ],
+        "a consistent snapshot of both accounts"
+    );
+    assert_quiescent(&c);
+}
+
+/// A repeated YES repeats what was read, after a restart too: the reads are in the
+/// prepared record (found by the 2PC review: a duplicate PREPARE after a restart
+/// voted YES with no reads, and the committed read answered `Done`).
+#[test]
+fn twopc_a_vote_repeated_after_a_restart_carries_the_reads() {
+    let (mut c, _) = cluster(1);
+    let k = key_on(&c, 0, 0);
+    let p = owner(&c, &k);
+    txn(&mut c, vec![write(&k, "v")]);
+    c.run_for(ms(50));
+    let t = txn(&mut c, vec![read(&k)]);
+    let i = c
+        .wire
+        .iter()
+        .position(|(a, b, m)| is_prepare_to(p)(*a, *b, m))
+        .expect("PREPARE");
+    let duplicate = c.wire[i].clone();
+    c.deliver_at(i);
+    assert!(c.drop_next(is_vote).is_some(), "the first YES is lost");
+    c.crash(p);
+    c.restart(p);
+    c.send(duplicate.0 .0, duplicate.1 .0, duplicate.2);
+    c.deliver_all();
+    assert_eq!(
+        committed(&c, t),
+        Some(vec![OpResult::Value(Some("v".into()))])
+    );
+}
+
+/// A coordinator snapshot taken while a client's transaction was running, then a
+/// crash: after the restart the transaction is gone (presumed abort), and the
+/// client's retry runs it again instead of waiting forever for an answer (found by
+/// the 2PC review of 2026-12-03).
+#[test]
+fn twopc_a_retry_of_a_transaction_lost_in_a_coordinator_crash_is_answered() {
+    let (mut c, _) = cluster_with(2, |cfg| cfg.coordinator.snapshot_every = 1);
+    let (a, b) = (key_on(&c, 0, 0), key_on(&c, 1, 0));
+    let client = synod_core::ClientId(55);
+    let op = synod_twopc::Txn {
+        ops: vec![write(&a, "mine")],
+    };
+    c.request(COORDINATOR, client, 1, op.clone());
+    assert!(c
+        .drop_next(|_, _, m| matches!(m, Message::Prepare { .. }))
+        .is_some());
+    let other = txn(&mut c, vec![write(&b, "x")]); // its decision record: a snapshot
+    c.deliver_all();
+    assert!(committed(&c, other).is_some());
+    c.crash(COORDINATOR);
+    c.restart(COORDINATOR);
+    let retry = c.request(COORDINATOR, client, 1, op);
+    c.run_for(ms(200));
+    assert!(committed(&c, retry).is_some(), "{:?}", c.outcome(retry));
+    assert_eq!(value(&c, &a), Some("mine".into()));
+}
