@@ -204,6 +204,14 @@ impl<N: Node> Cluster<N> {
             .filter(|(_, r)| (r.client, r.seq) == (t.client, t.seq));
         mine.next_back().map(|(_, r)| &r.outcome)
     }
+    /// The position on the wire of the first queued message matching `f`.
+    pub fn queued(&self, f: impl Fn(NodeId, NodeId, &N::Message) -> bool) -> Option<usize> {
+        self.wire.iter().position(|(a, b, m)| f(*a, *b, m))
+    }
+    /// Queued (not yet delivered) messages matching `f`.
+    pub fn count_queued(&self, f: impl Fn(NodeId, NodeId, &N::Message) -> bool) -> usize {
+        self.wire.iter().filter(|(a, b, m)| f(*a, *b, m)).count()
+    }
     /// Delivered messages matching `f`.
     pub fn count(&self, f: impl Fn(NodeId, NodeId, &N::Message) -> bool) -> usize {
         self.delivered

@@ -4,7 +4,7 @@
 use crate::coordinator::{Coordinator, CoordinatorTiming};
 use crate::message::Message;
 use crate::participant::{Participant, ParticipantTiming};
-use crate::types::{Topology, Txn, TxnOutcome};
+use crate::types::{Topology, Txn, TxnId, TxnOutcome};
 use std::time::Duration;
 use synod_core::{ClientRequest, Effects, Node, NodeId, Outcome, Recovered, Time};
 
@@ -93,6 +93,16 @@ impl TwoPcNode {
     /// What this node does (its state, for tests and checkers).
     pub fn role(&self) -> &Role {
         &self.role
+    }
+
+    /// The outcomes this node holds, commit = `true`: the coordinator's durable
+    /// commit decisions, or a participant's outcome records — what an atomicity
+    /// check compares across nodes.
+    pub fn known_outcomes(&self) -> Vec<(TxnId, bool)> {
+        match &self.role {
+            Role::Coordinator(c) => c.durable_decisions().map(|t| (t, true)).collect(),
+            Role::Participant(p) => p.outcomes().collect(),
+        }
     }
 }
 

@@ -19,6 +19,13 @@ fn is_vote(_: NodeId, _: NodeId, m: &Message) -> bool {
     matches!(m, Message::Vote { .. })
 }
 
+/// Runs the two-shard transaction on the wire until both COMMITs are queued (the
+/// decision is logged), then loses the one to `p`.
+fn lose_the_commit_to(c: &mut Cluster, p: u64) {
+    c.deliver_until(|c| c.count_queued(is_decide(true)) == 2);
+    c.drop_all(|_, to, m| to == n(p) && matches!(m, Message::Decide { .. }));
+}
+
 /// The fault-free run: a transaction over two shards commits at both, with the
 /// reads it made, in exactly 4 messages per participant (PREPARE, vote, COMMIT,
 /// ACK: 4n), and leaves nothing locked or remembered at the coordinator.
@@ -50,9 +57,7 @@ fn twopc_7_3_a_transaction_commits_at_every_shard_in_4n_messages() {
     assert_eq!(messages, 4 * 2, "4n messages for n = 2 participants");
     assert_quiescent(&c);
     for id in [owner(&c, &a), owner(&c, &b)] {
-        let synod_twopc::Role::Participant(p) = c.node(id).role() else {
-            unreachable!()
-        };
+        let p = participant(&c, id);
         let stats = p.doubt_stats();
         assert_eq!((stats.settled, stats.blocked), (1, 0), "n{id}: {stats:?}");
     }
@@ -67,13 +72,7 @@ fn twopc_presumed_abort_a_coordinator_crash_before_the_decision_aborts_everywher
     let (a, b) = (key_on(&c, 0, 0), key_on(&c, 1, 0));
     let t = txn(&mut c, vec![write(&a, "x"), write(&b, "y")]);
     // Deliver the PREPAREs, hold the votes, crash the coordinator.
-    c.deliver_until(|c| {
-        c.wire
-            .iter()
-            .filter(|(_, _, m)| is_vote(n(0), n(0), m))
-            .count()
-            == 2
-    });
+    c.deliver_until(|c| c.count_queued(is_vote) == 2);
     c.crash(COORDINATOR);
     c.drop_all(is_vote);
     c.restart(COORDINATOR);
@@ -95,7 +94,7 @@ fn twopc_7_4_a_logged_decision_survives_a_coordinator_crash() {
     let (mut c, _) = cluster(2);
     let (a, b) = (key_on(&c, 0, 0), key_on(&c, 1, 0));
     let t = txn(&mut c, vec![write(&a, "x"), write(&b, "y")]);
-    c.deliver_until(|c| c.wire.iter().any(|(a, b, m)| is_decide(true)(*a, *b, m)));
+    c.deliver_until(|c| c.queued(is_decide(true)).is_some());
     c.crash(COORDINATOR);
     c.drop_all(is_decide(true));
     assert_eq!(
@@ -129,7 +128,7 @@ fn twopc_7_4_a_participant_that_voted_yes_recovers_in_doubt_and_ends_as_decided(
     let (a, b) = (key_on(&c, 0, 0), key_on(&c, 1, 0));
     let p = owner(&c, &a);
     let t = txn(&mut c, vec![write(&a, "x"), write(&b, "y")]);
-    c.deliver_until(|c| c.wire.iter().any(|(a, b, m)| is_decide(true)(*a, *b, m)));
+    c.deliver_until(|c| c.queued(is_decide(true)).is_some());
     c.crash(p);
     c.run_for(ms(30)); // the other shard commits; our COMMIT is lost with the crash
     c.restart(p);
@@ -152,16 +151,7 @@ fn twopc_7_5_cooperative_termination_learns_the_outcome_from_a_peer() {
     let (a, b) = (key_on(&c, 0, 0), key_on(&c, 1, 0));
     let (pa, pb) = (owner(&c, &a), owner(&c, &b));
     txn(&mut c, vec![write(&a, "x"), write(&b, "y")]);
-    c.deliver_until(|c| {
-        c.wire
-            .iter()
-            .filter(|(a, b, m)| is_decide(true)(*a, *b, m))
-            .count()
-            == 2
-    });
-    let to_b =
-        |_: NodeId, to: NodeId, m: &Message| to == n(pb) && matches!(m, Message::Decide { .. });
-    c.drop_all(to_b);
+    lose_the_commit_to(&mut c, pb);
     c.crash(COORDINATOR);
     c.run_for(ms(2000));
     assert_eq!(
@@ -180,23 +170,12 @@ fn twopc_7_5_an_in_doubt_participant_blocks_while_everyone_who_knows_is_down() {
     let (a, b) = (key_on(&c, 0, 0), key_on(&c, 1, 0));
     let (pa, pb) = (owner(&c, &a), owner(&c, &b));
     let t = txn(&mut c, vec![write(&a, "x"), write(&b, "y")]);
-    c.deliver_until(|c| {
-        c.wire
-            .iter()
-            .filter(|(a, b, m)| is_decide(true)(*a, *b, m))
-            .count()
-            == 2
-    });
-    let to_b =
-        |_: NodeId, to: NodeId, m: &Message| to == n(pb) && matches!(m, Message::Decide { .. });
-    c.drop_all(to_b);
+    lose_the_commit_to(&mut c, pb);
     c.deliver_all(); // n{pa} commits
     c.crash(COORDINATOR);
     c.crash(pa);
     c.run_for(ms(3000));
-    let synod_twopc::Role::Participant(p) = c.node(pb).role() else {
-        unreachable!()
-    };
+    let p = participant(&c, pb);
     assert_eq!(p.in_doubt().count(), 1, "blocked: in doubt");
     assert!(p.locked_keys() > 0, "and holding its locks");
     assert_eq!(value(&c, &b), None);
@@ -207,9 +186,7 @@ fn twopc_7_5_an_in_doubt_participant_blocks_while_everyone_who_knows_is_down() {
     assert!(committed(&c, t).is_some());
     assert_quiescent(&c);
     // The blocking, measured: in doubt for the whole outage.
-    let synod_twopc::Role::Participant(p) = c.node(pb).role() else {
-        unreachable!()
-    };
+    let p = participant(&c, pb);
     let stats = p.doubt_stats();
     assert_eq!((stats.settled, stats.blocked), (1, 1), "{stats:?}");
     assert!(stats.in_doubt_max >= ms(3000), "{stats:?}");
@@ -228,8 +205,8 @@ fn twopc_wait_die_a_deadlock_is_resolved_by_aborting_the_younger() {
     // T1's PREPARE reaches a's shard first, T2's reaches b's shard first.
     let prepare = |txn_index: usize, to: u64| {
         move |c: &Cluster| {
-            c.wire.iter().position(|(_, t, m)| {
-                *t == n(to) && matches!(m, Message::Prepare { txn, .. } if (txn.0 & 0xffff_ffff) as usize == txn_index)
+            c.queued(|_, t, m| {
+                t == n(to) && matches!(m, Message::Prepare { txn, .. } if (txn.0 & 0xffff_ffff) as usize == txn_index)
             })
         }
     };
@@ -387,7 +364,7 @@ fn twopc_strict_2pl_a_restarted_participant_keeps_its_read_locks() {
     let held = c
         .drop_next(is_prepare_to(py))
         .expect("T1's PREPARE to y's shard");
-    c.deliver_until(|c| !c.wire.iter().any(|(a, b, m)| is_prepare_to(px)(*a, *b, m)));
+    c.deliver_until(|c| c.queued(is_prepare_to(px)).is_none());
     c.crash(px);
     c.restart(px);
     let t2 = txn(&mut c, vec![add(&x, -10), add(&y, 10)]);
@@ -421,11 +398,7 @@ fn twopc_a_vote_repeated_after_a_restart_carries_the_reads() {
     txn(&mut c, vec![write(&k, "v")]);
     c.run_for(ms(50));
     let t = txn(&mut c, vec![read(&k)]);
-    let i = c
-        .wire
-        .iter()
-        .position(|(a, b, m)| is_prepare_to(p)(*a, *b, m))
-        .expect("PREPARE");
+    let i = c.queued(is_prepare_to(p)).expect("PREPARE");
     let duplicate = c.wire[i].clone();
     c.deliver_at(i);
     assert!(c.drop_next(is_vote).is_some(), "the first YES is lost");

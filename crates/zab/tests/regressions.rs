@@ -32,10 +32,6 @@ fn step_until(c: &mut Cluster, what: &str, done: impl Fn(&Cluster) -> bool) {
 }
 
 /// Where the first queued message matching `f` is.
-fn queued(c: &Cluster, f: impl Fn(NodeId, NodeId, &Message) -> bool) -> Option<usize> {
-    c.wire.iter().position(|(a, b, m)| f(*a, *b, m))
-}
-
 fn is_new_leader_to(l: u64, f: u64) -> impl Fn(NodeId, NodeId, &Message) -> bool {
     move |a, b, m| (a, b) == (n(l), n(f)) && matches!(m, Message::NewLeader { .. })
 }
@@ -169,16 +165,16 @@ fn zookeeper_4685_a_proposal_ack_overtaking_the_newleader_ack_is_not_taken_for_i
     // n{f} comes back and the leader sends it NEWLEADER (a DIFF).
     c.restart(f);
     step_until(&mut c, "NEWLEADER to the restarted follower", |c| {
-        queued(c, is_new_leader_to(l, f)).is_some()
+        c.queued(is_new_leader_to(l, f)).is_some()
     });
     // From now on only n{f} can make a quorum with the leader.
     c.crash(g);
     let p = put(&mut c, l, "p", "v");
     let p_zxid = c.node(l).log().last_zxid();
     // n{f} takes NEWLEADER, then P: both acknowledgements are queued, in that order.
-    let i = queued(&c, is_new_leader_to(l, f)).expect("queued");
+    let i = c.queued(is_new_leader_to(l, f)).expect("queued");
     c.deliver_at(i);
-    let i = queued(&c, is_propose(l, f)).expect("P to n{f}");
+    let i = c.queued(is_propose(l, f)).expect("P to n{f}");
     c.deliver_at(i);
     let ack_nl = |a: NodeId, b: NodeId, m: &Message| {
         (a, b) == (n(f), n(l)) && matches!(m, Message::AckNewLeader { .. })
@@ -186,13 +182,13 @@ fn zookeeper_4685_a_proposal_ack_overtaking_the_newleader_ack_is_not_taken_for_i
     let ack_p = move |a: NodeId, b: NodeId, m: &Message| {
         (a, b) == (n(f), n(l)) && matches!(m, Message::Ack { zxid, .. } if *zxid == p_zxid)
     };
-    assert!(queued(&c, ack_nl).is_some() && queued(&c, ack_p).is_some());
+    assert!(c.queued(ack_nl).is_some() && c.queued(ack_p).is_some());
 
     // The ACK of P overtakes the NEWLEADER ACK.
-    let i = queued(&c, ack_p).expect("queued");
+    let i = c.queued(ack_p).expect("queued");
     c.deliver_at(i);
     assert!(
-        queued(&c, is_up_to_date_to(l, f)).is_none(),
+        c.queued(is_up_to_date_to(l, f)).is_none(),
         "a proposal ACK was taken for the NEWLEADER ACK (UPTODATE sent)"
     );
     assert!(
@@ -202,10 +198,10 @@ fn zookeeper_4685_a_proposal_ack_overtaking_the_newleader_ack_is_not_taken_for_i
     assert_eq!(c.kv_outcome(p), None);
 
     // The NEWLEADER ACK is still recognised when it arrives.
-    let i = queued(&c, ack_nl).expect("queued");
+    let i = c.queued(ack_nl).expect("queued");
     c.deliver_at(i);
     assert!(
-        queued(&c, is_up_to_date_to(l, f)).is_some(),
+        c.queued(is_up_to_date_to(l, f)).is_some(),
         "the NEWLEADER ACK after a proposal ACK was not recognised"
     );
     c.run_for(ms(300));
@@ -245,14 +241,14 @@ fn zookeeper_4685_a_newleader_ack_does_not_acknowledge_proposals_sent_after_newl
     commit_some(&mut c, l, 5);
     c.restart(f);
     step_until(&mut c, "NEWLEADER to the restarted follower", |c| {
-        queued(c, is_new_leader_to(l, f)).is_some()
+        c.queued(is_new_leader_to(l, f)).is_some()
     });
     c.crash(g);
     let p = put(&mut c, l, "p", "v");
     let p_zxid = c.node(l).log().last_zxid();
     let (from, to, held) = c.drop_next(is_propose(l, f)).expect("P to n{f}, held back");
 
-    let i = queued(&c, is_new_leader_to(l, f)).expect("queued");
+    let i = c.queued(is_new_leader_to(l, f)).expect("queued");
     c.deliver_at(i);
     assert!(c.node(f).is_synced_follower());
     assert!(c.node(f).log().last_zxid() < p_zxid, "n{f} lacks P");
@@ -332,16 +328,13 @@ fn zookeeper_2845_a_server_advertises_its_durable_log_tail_and_its_uncommitted_t
     c.heal();
     let seen = c.delivered.len();
     step_until(&mut c, "FOLLOWERINFO from the old leader", |c| {
-        queued(c, |a, _, m| {
-            a == n(old) && matches!(m, Message::FollowerInfo { .. })
-        })
-        .is_some()
+        c.queued(|a, _, m| a == n(old) && matches!(m, Message::FollowerInfo { .. }))
+            .is_some()
     });
     assert_eq!(disk_tail(&c, old), t1);
-    let i = queued(&c, |a, _, m| {
-        a == n(old) && matches!(m, Message::FollowerInfo { .. })
-    })
-    .expect("queued");
+    let i = c
+        .queued(|a, _, m| a == n(old) && matches!(m, Message::FollowerInfo { .. }))
+        .expect("queued");
     let Message::FollowerInfo { history, .. } = &c.wire[i].2 else {
         unreachable!()
     };
@@ -359,9 +352,9 @@ fn zookeeper_2845_a_server_advertises_its_durable_log_tail_and_its_uncommitted_t
     }
     // The leader's NEWLEADER truncates T1 (keeps T0).
     step_until(&mut c, "NEWLEADER to the old leader", |c| {
-        queued(c, is_new_leader_to(new, old)).is_some()
+        c.queued(is_new_leader_to(new, old)).is_some()
     });
-    let i = queued(&c, is_new_leader_to(new, old)).expect("queued");
+    let i = c.queued(is_new_leader_to(new, old)).expect("queued");
     let Message::NewLeader {
         sync: Sync::Diff { keep, .. },
         ..
@@ -455,7 +448,7 @@ fn zookeeper_335_a_server_that_only_accepted_an_epoch_does_not_present_it_as_its
         (x, y) == (n(b), n(a)) && matches!(m, Message::AckEpoch { .. })
     };
     step_until(&mut c, "B's ACKEPOCH to A", |c| {
-        queued(c, ack_epoch).is_some()
+        c.queued(ack_epoch).is_some()
     });
     c.drop_next(ack_epoch).expect("queued");
     let e2 = c.node(b).accepted_epoch();
@@ -575,9 +568,9 @@ fn zookeeper_1154_a_follower_with_a_divergent_suffix_of_an_old_epoch_is_truncate
     c.restart(old);
     assert_eq!(c.node(old).log().last_zxid(), suffix_end);
     step_until(&mut c, "NEWLEADER to the old leader", |c| {
-        queued(c, is_new_leader_to(new, old)).is_some()
+        c.queued(is_new_leader_to(new, old)).is_some()
     });
-    let i = queued(&c, is_new_leader_to(new, old)).expect("queued");
+    let i = c.queued(is_new_leader_to(new, old)).expect("queued");
     let Message::NewLeader {
         sync: Sync::Diff { keep, txns },
         ..
@@ -715,7 +708,7 @@ fn zab_discovery_a_leader_behind_a_follower_of_its_quorum_gives_up() {
     let is_ack_epoch =
         |x: NodeId, _: NodeId, m: &Message| x != n(old) && matches!(m, Message::AckEpoch { .. });
     step_until(&mut c, "an ACKEPOCH to the new leader", |c| {
-        queued(c, is_ack_epoch).is_some()
+        c.queued(is_ack_epoch).is_some()
     });
     let (from, b_id, _) = c.drop_next(is_ack_epoch).expect("queued");
     let (a, b) = (from.0, b_id.0);
@@ -730,9 +723,9 @@ fn zab_discovery_a_leader_behind_a_follower_of_its_quorum_gives_up() {
         (x, y) == (n(old), n(b)) && matches!(m, Message::AckEpoch { .. })
     };
     step_until(&mut c, "the old leader's ACKEPOCH to B", |c| {
-        queued(c, ahead).is_some()
+        c.queued(ahead).is_some()
     });
-    let i = queued(&c, ahead).expect("queued");
+    let i = c.queued(ahead).expect("queued");
     let Message::AckEpoch {
         history,
         current_epoch,

@@ -87,11 +87,7 @@ impl Invariant<TwoPcNode> for Atomicity {
     }
 
     fn after_step(&mut self, _now: Time, id: NodeId, node: &TwoPcNode) -> Result<(), String> {
-        let seen: Vec<(TxnId, bool)> = match node.role() {
-            Role::Coordinator(c) => c.durable_decisions().map(|t| (t, true)).collect(),
-            Role::Participant(p) => p.outcomes().collect(),
-        };
-        for (txn, commit) in seen {
+        for (txn, commit) in node.known_outcomes() {
             let (first, by) = *self.outcomes.entry(txn).or_insert((commit, id));
             if first != commit {
                 return Err(format!(

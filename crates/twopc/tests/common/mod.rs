@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use synod_core::{NodeId, Outcome};
 pub use synod_testkit::{for_seeds, ms, n, Check, Faults, Ticket};
-use synod_twopc::{Op, OpResult, Role, Topology, TwoPcConfig, TwoPcNode, Txn, TxnId, TxnOutcome};
+use synod_twopc::{
+    Op, OpResult, Participant, Role, Topology, TwoPcConfig, TwoPcNode, Txn, TxnId, TxnOutcome,
+};
 
 pub type Cluster = synod_testkit::Cluster<TwoPcNode>;
 
@@ -21,11 +23,7 @@ pub struct Atomicity {
 
 impl Check<TwoPcNode> for Atomicity {
     fn after_step(&mut self, id: NodeId, node: &TwoPcNode) {
-        let seen: Vec<(TxnId, bool)> = match node.role() {
-            Role::Coordinator(c) => c.durable_decisions().map(|t| (t, true)).collect(),
-            Role::Participant(p) => p.outcomes().collect(),
-        };
-        for (txn, commit) in seen {
+        for (txn, commit) in node.known_outcomes() {
             let (first, by) = *self.outcomes.entry(txn).or_insert((commit, id));
             assert_eq!(
                 first,
@@ -112,12 +110,17 @@ pub fn add(key: &str, delta: i64) -> Op {
     }
 }
 
+/// Node `id`'s participant state.
+pub fn participant(c: &Cluster, id: u64) -> &Participant {
+    match c.node(id).role() {
+        Role::Participant(p) => p,
+        Role::Coordinator(_) => panic!("n{id} coordinates"),
+    }
+}
+
 /// The value of `key` at its shard (committed data).
 pub fn value(c: &Cluster, key: &str) -> Option<String> {
-    match c.node(owner(c, key)).role() {
-        Role::Participant(p) => p.data().get(key).cloned(),
-        Role::Coordinator(_) => unreachable!("keys live on shards"),
-    }
+    participant(c, owner(c, key)).data().get(key).cloned()
 }
 
 pub fn committed(c: &Cluster, t: Ticket) -> Option<Vec<OpResult>> {
