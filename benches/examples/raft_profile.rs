@@ -22,16 +22,5 @@ fn measured(c: &mut DirectCluster<RaftNode>, entries: u64, in_flight: u64) {
 }
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let entries: u64 = args.next().map_or(200_000, |a| a.parse().expect("entries"));
-    let in_flight: u64 = args.next().map_or(1024, |a| a.parse().expect("in flight"));
-    let mut c = raft_cluster();
-    c.run(20_000, in_flight); // warm-up: buffers and the state machine reach steady size
-    let start = std::time::Instant::now();
-    measured(&mut c, entries, in_flight);
-    let secs = start.elapsed().as_secs_f64();
-    println!(
-        "{entries} entries, {in_flight} in flight: {:.0} entries/s",
-        entries as f64 / secs
-    );
+    synod_benches::direct::profile(raft_cluster(), measured);
 }

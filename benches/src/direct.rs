@@ -31,6 +31,25 @@ pub struct DirectCluster<N: Node> {
 
 const NOW: Time = Time::from_secs(1);
 
+/// The body of the `*_profile` examples: `[entries] [in_flight]` from the command
+/// line (defaults 200,000 and 1024), a 20,000-entry warm-up (buffers and the state
+/// machine reach steady size), then `measured` — the example's own
+/// `#[inline(never)]` function, the one callgrind's `--toggle-collect` counts —
+/// timed, and the rate printed.
+pub fn profile<N: Node>(mut c: DirectCluster<N>, measured: fn(&mut DirectCluster<N>, u64, u64)) {
+    let mut args = std::env::args().skip(1);
+    let entries: u64 = args.next().map_or(200_000, |a| a.parse().expect("entries"));
+    let in_flight: u64 = args.next().map_or(1024, |a| a.parse().expect("in flight"));
+    c.run(20_000, in_flight);
+    let start = std::time::Instant::now();
+    measured(&mut c, entries, in_flight);
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "{entries} entries, {in_flight} in flight: {:.0} entries/s",
+        entries as f64 / secs
+    );
+}
+
 impl<N: Node> DirectCluster<N> {
     /// Starts `nodes`, fires `elect` on node 1 and delivers until quiet; `request`
     /// wraps a KV operation in the protocol's request type.
