@@ -36,9 +36,12 @@ pub mod node;
 pub mod participant;
 pub mod types;
 
-pub use coordinator::{Coordinator, CoordinatorTiming};
+pub use coordinator::{
+    Coordinator, CoordinatorTiming, Decided, DecisionCmd, DecisionLog, DecisionOutput, Decisions,
+    LocalLog,
+};
 pub use message::{Message, Vote};
-pub use node::{Role, Timer, TwoPcConfig, TwoPcNode};
+pub use node::{Fx, Role, Timer, TwoPcConfig, TwoPcNode};
 pub use participant::{DoubtStats, Participant, ParticipantTiming};
 pub use synod_core;
 pub use types::{AbortReason, Op, OpResult, ShardId, Topology, Txn, TxnId, TxnOutcome};

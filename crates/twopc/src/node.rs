@@ -1,7 +1,7 @@
 //! `TwoPcNode`: one member of a 2PC cluster — the coordinator or a shard's
 //! participant, as the [`Topology`] says — behind synod-core's `Node` trait.
 
-use crate::coordinator::{Coordinator, CoordinatorTiming};
+use crate::coordinator::{Coordinator, CoordinatorTiming, LocalLog};
 use crate::message::Message;
 use crate::participant::{Participant, ParticipantTiming};
 use crate::types::{Topology, Txn, TxnId, TxnOutcome};
@@ -15,7 +15,8 @@ pub enum Timer {
     Tick,
 }
 
-pub(crate) type Fx = Effects<Message, Timer, TxnOutcome>;
+/// The effects of a 2PC node's inputs.
+pub type Fx = Effects<Message, Timer, TxnOutcome>;
 
 /// A node's configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,8 +55,8 @@ impl TwoPcConfig {
 
 /// What a node does.
 pub enum Role {
-    /// The transaction manager.
-    Coordinator(Coordinator),
+    /// The transaction manager, with its journal.
+    Coordinator(Coordinator, LocalLog),
     /// A shard's resource manager.
     Participant(Participant),
 }
@@ -73,8 +74,14 @@ impl TwoPcNode {
     /// # Panics
     /// If `cfg.id` is neither the coordinator nor a shard's owner.
     pub fn new(cfg: TwoPcConfig) -> TwoPcNode {
-        let role = if cfg.id == cfg.topology.coordinator {
-            Role::Coordinator(Coordinator::new(cfg.id, cfg.topology, cfg.coordinator))
+        let role = if cfg.topology.is_coordinator(cfg.id) {
+            assert_eq!(
+                cfg.topology.coordinators.len(),
+                1,
+                "classic 2PC has one coordinator (a replicated one runs on Raft's replicas)"
+            );
+            let log = LocalLog::new(cfg.coordinator.snapshot_every);
+            Role::Coordinator(Coordinator::new(cfg.topology, cfg.coordinator), log)
         } else {
             assert!(
                 cfg.topology.shard_owned_by(cfg.id).is_some(),
@@ -100,7 +107,7 @@ impl TwoPcNode {
     /// check compares across nodes.
     pub fn known_outcomes(&self) -> Vec<(TxnId, bool)> {
         match &self.role {
-            Role::Coordinator(c) => c.durable_decisions().map(|t| (t, true)).collect(),
+            Role::Coordinator(_, log) => log.durable_decisions().map(|t| (t, true)).collect(),
             Role::Participant(p) => p.outcomes().collect(),
         }
     }
@@ -122,7 +129,9 @@ impl Node for TwoPcNode {
 
     fn on_start(&mut self, now: Time, recovered: Recovered, out: &mut Fx) {
         let result = match &mut self.role {
-            Role::Coordinator(c) => c.recover(recovered, out).map(|()| c.on_start(now, out)),
+            Role::Coordinator(c, log) => log
+                .recover(&recovered, out)
+                .map(|incarnation| c.lead(now, incarnation, log, out)),
             Role::Participant(p) => p.recover(now, recovered).map(|()| p.on_tick(now, out)),
         };
         if let Err(reason) = result {
@@ -146,19 +155,21 @@ impl Node for TwoPcNode {
                     participants,
                     active_from,
                 },
-            ) => p.on_prepare(now, txn, ops, participants, active_from, out),
+            ) => p.on_prepare(now, from, txn, ops, participants, active_from, out),
             (Role::Participant(p), Message::Decide { txn, commit }) => {
-                p.on_decide(now, txn, commit, out)
+                p.on_decide(now, from, txn, commit, out)
             }
             (Role::Participant(p), Message::Inquire { txn }) => p.on_inquire(now, from, txn, out),
             (Role::Participant(p), Message::Known { txn, outcome }) => {
                 p.on_known(now, txn, outcome, out)
             }
-            (Role::Coordinator(c), Message::Vote { txn, vote }) => {
-                c.on_vote(now, from, txn, vote, out)
+            (Role::Coordinator(c, log), Message::Vote { txn, vote }) => {
+                c.on_vote(now, from, txn, vote, log, out)
             }
-            (Role::Coordinator(c), Message::Ack { txn }) => c.on_ack(from, txn, out),
-            (Role::Coordinator(c), Message::Inquire { txn }) => c.on_inquire(from, txn, out),
+            (Role::Coordinator(c, log), Message::Ack { txn }) => c.on_ack(from, txn, log, out),
+            (Role::Coordinator(c, log), Message::Inquire { txn }) => {
+                c.on_inquire(from, txn, log, out)
+            }
             (_, msg) => tracing::debug!(?msg, "not for this role"),
         }
     }
@@ -169,7 +180,7 @@ impl Node for TwoPcNode {
         }
         let Timer::Tick = timer;
         match &mut self.role {
-            Role::Coordinator(c) => c.on_tick(now, out),
+            Role::Coordinator(c, _) => c.on_tick(now, out),
             Role::Participant(p) => p.on_tick(now, out),
         }
     }
@@ -179,17 +190,19 @@ impl Node for TwoPcNode {
             return;
         }
         match &mut self.role {
-            Role::Coordinator(c) => c.on_client_request(now, req.client, req.seq, req.op.ops, out),
+            Role::Coordinator(c, log) => {
+                c.on_client_request(now, req.client, req.seq, req.op.ops, log, out)
+            }
             Role::Participant(p) => {
-                let leader = Some(p.topology.coordinator);
+                let leader = p.topology.coordinators.first().copied();
                 out.reply(req.client, req.seq, Outcome::NotLeader { leader });
             }
         }
     }
 
     fn on_persisted(&mut self, _now: Time, tag: u64, _out: &mut Fx) {
-        if let Role::Coordinator(c) = &mut self.role {
-            c.on_persisted(tag);
+        if let Role::Coordinator(_, log) = &mut self.role {
+            log.on_persisted(tag);
         }
     }
 }

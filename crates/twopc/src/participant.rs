@@ -64,6 +64,8 @@ pub(crate) struct Prepared {
 #[derive(Clone, Debug)]
 struct Waiting {
     txn: TxnId,
+    /// Who sent the PREPARE: the vote goes there.
+    coordinator: NodeId,
     ops: Vec<(u32, Op)>,
     participants: Vec<ShardId>,
     since: Time,
@@ -261,9 +263,11 @@ impl Participant {
 
     // ----- phase 1 --------------------------------------------------------------------
 
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn on_prepare(
         &mut self,
         now: Time,
+        coordinator: NodeId,
         txn: TxnId,
         ops: Vec<(u32, Op)>,
         participants: Vec<ShardId>,
@@ -271,7 +275,6 @@ impl Participant {
         out: &mut Fx,
     ) {
         self.advance_watermark(active_from);
-        let coordinator = self.topology.coordinator;
         if let Some(p) = self.prepared.get(&txn) {
             // A duplicate: the same vote again.
             let vote = Vote::Yes(p.reads.clone());
@@ -291,6 +294,7 @@ impl Participant {
             now,
             Waiting {
                 txn,
+                coordinator,
                 ops,
                 participants,
                 since: now,
@@ -302,14 +306,16 @@ impl Participant {
     /// Locks (or waits, or dies), runs the operations, and votes.
     fn try_prepare(&mut self, now: Time, w: Waiting, out: &mut Fx) {
         match self.lock_all(w.txn, &w.ops) {
-            Locking::Conflict => return self.vote_no(w.txn, AbortReason::Conflict, out),
+            Locking::Conflict => {
+                return self.vote_no(w.txn, w.coordinator, AbortReason::Conflict, out)
+            }
             Locking::Wait => return self.waiting.push(w),
             Locking::Granted => {}
         }
         match self.execute(&w.ops) {
             Err(reason) => {
                 self.release(w.txn);
-                self.vote_no(w.txn, reason, out);
+                self.vote_no(w.txn, w.coordinator, reason, out);
             }
             Ok((writes, reads)) => {
                 let read_keys: Vec<String> = (w.ops.iter())
@@ -339,17 +345,17 @@ impl Participant {
                     txn: w.txn,
                     vote: Vote::Yes(reads),
                 };
-                out.send(self.topology.coordinator, vote); // after the record is durable
+                out.send(w.coordinator, vote); // after the record is durable
             }
         }
     }
 
     /// A unilateral abort: durable before anyone hears of it.
-    fn vote_no(&mut self, txn: TxnId, reason: AbortReason, out: &mut Fx) {
+    fn vote_no(&mut self, txn: TxnId, to: NodeId, reason: AbortReason, out: &mut Fx) {
         self.journal(Record::Outcome { txn, commit: false }, out);
         self.outcomes.insert(txn, false);
         let vote = Vote::No(reason);
-        out.send(self.topology.coordinator, Message::Vote { txn, vote });
+        out.send(to, Message::Vote { txn, vote });
     }
 
     fn lock_all(&mut self, txn: TxnId, ops: &[(u32, Op)]) -> Locking {
@@ -462,10 +468,17 @@ impl Participant {
 
     // ----- phase 2 --------------------------------------------------------------------
 
-    pub(crate) fn on_decide(&mut self, now: Time, txn: TxnId, commit: bool, out: &mut Fx) {
+    pub(crate) fn on_decide(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        txn: TxnId,
+        commit: bool,
+        out: &mut Fx,
+    ) {
         self.settle(now, txn, commit, out);
         if commit {
-            out.send(self.topology.coordinator, Message::Ack { txn }); // after the batch
+            out.send(from, Message::Ack { txn }); // after the batch
         }
     }
 
@@ -556,7 +569,9 @@ impl Participant {
         if let (Some(commit), true) = (outcome, self.prepared.contains_key(&txn)) {
             self.settle(now, txn, commit, out);
             if commit {
-                out.send(self.topology.coordinator, Message::Ack { txn });
+                for &c in &self.topology.coordinators {
+                    out.send(c, Message::Ack { txn });
+                }
             }
         }
     }
@@ -568,7 +583,7 @@ impl Participant {
             .partition(|w| now >= w.since + self.timing.lock_wait_max);
         self.waiting = waiting;
         for w in expired {
-            self.vote_no(w.txn, AbortReason::Timeout, out);
+            self.vote_no(w.txn, w.coordinator, AbortReason::Timeout, out);
         }
         // In doubt: ask the coordinator, then the peers too.
         let ask = self.timing.inquire_after;
@@ -578,7 +593,7 @@ impl Participant {
                 continue;
             }
             p.asked = Some(now);
-            asks.push((txn, self.topology.coordinator));
+            asks.extend(self.topology.coordinators.iter().map(|&c| (txn, c)));
             if now >= p.since + 2 * ask {
                 for &s in &p.participants {
                     let peer = self.topology.node_of(s);

@@ -4,11 +4,32 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use synod_core::NodeId;
 
-/// A transaction's identity, given by the coordinator: its durable incarnation in the
-/// high 32 bits, a count within it below. Unique across coordinator restarts, and
-/// ordered by age (older = smaller), which the wait-die policy uses.
+/// A transaction's identity, given by the coordinator: its **epoch** in the high 32
+/// bits — the durable incarnation of a single coordinator, or the Raft term of a
+/// replicated one's leader —, a count within it below. Unique across coordinator
+/// restarts and leaders, and ordered by age (older = smaller), which the wait-die
+/// policy uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct TxnId(pub u64);
+
+impl TxnId {
+    /// The `n`th transaction of `epoch`.
+    ///
+    /// # Panics
+    /// If `epoch` or `n` does not fit in 32 bits.
+    pub fn new(epoch: u64, n: u64) -> TxnId {
+        assert!(
+            epoch < 1 << 32 && n < 1 << 32,
+            "transaction id {epoch}.{n} overflows"
+        );
+        TxnId(epoch << 32 | n)
+    }
+
+    /// The epoch (incarnation or term) of the coordinator that started it.
+    pub fn epoch(self) -> u64 {
+        self.0 >> 32
+    }
+}
 
 impl fmt::Display for TxnId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -119,13 +140,14 @@ pub enum AbortReason {
     Timeout,
 }
 
-/// Who does what: the coordinator and one node per shard, and how keys map to
-/// shards. Given at construction to every node; the simulator and the runtime build
-/// the same one from the member list.
+/// Who does what: the coordinator — one node, or the replicas of a replicated one
+/// (`twopc-nb`: its decisions go through Raft, its leader coordinates) — and one
+/// node per shard, and how keys map to shards. Given at construction to every node;
+/// the simulator and the runtime build the same one from the member list.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Topology {
-    /// The transaction manager.
-    pub coordinator: NodeId,
+    /// The transaction manager's nodes (one for classic 2PC).
+    pub coordinators: Vec<NodeId>,
     /// The participant owning each shard.
     pub shards: Vec<NodeId>,
 }
@@ -136,11 +158,29 @@ impl Topology {
     /// # Panics
     /// With fewer than two members.
     pub fn from_members(members: &[NodeId]) -> Topology {
-        assert!(members.len() >= 2, "2PC needs a coordinator and a shard");
+        Topology::replicated(members, 1)
+    }
+
+    /// The first `replicas` members are the coordinator's replicas, each other
+    /// member owns one shard.
+    ///
+    /// # Panics
+    /// Without a coordinator or without a shard.
+    pub fn replicated(members: &[NodeId], replicas: usize) -> Topology {
+        assert!(
+            replicas >= 1 && members.len() > replicas,
+            "2PC needs a coordinator and a shard: {replicas} coordinator replicas of {} members",
+            members.len()
+        );
         Topology {
-            coordinator: members[0],
-            shards: members[1..].to_vec(),
+            coordinators: members[..replicas].to_vec(),
+            shards: members[replicas..].to_vec(),
         }
+    }
+
+    /// Whether `node` is (a replica of) the coordinator.
+    pub fn is_coordinator(&self, node: NodeId) -> bool {
+        self.coordinators.contains(&node)
     }
 
     /// The shard owning `key`: FNV-1a of the key, modulo the shard count (stable

@@ -71,7 +71,7 @@ impl SimProtocol for TwoPc {
     }
 
     fn is_leader(node: &TwoPcNode) -> bool {
-        matches!(node.role(), Role::Coordinator(_))
+        matches!(node.role(), Role::Coordinator(..))
     }
 }
 

@@ -9,7 +9,8 @@ use std::rc::Rc;
 use synod_core::{NodeId, Outcome};
 pub use synod_testkit::{for_seeds, ms, n, Check, Faults, Ticket};
 use synod_twopc::{
-    Op, OpResult, Participant, Role, Topology, TwoPcConfig, TwoPcNode, Txn, TxnId, TxnOutcome,
+    DecisionLog, Op, OpResult, Participant, Role, Topology, TwoPcConfig, TwoPcNode, Txn, TxnId,
+    TxnOutcome,
 };
 
 pub type Cluster = synod_testkit::Cluster<TwoPcNode>;
@@ -114,7 +115,7 @@ pub fn add(key: &str, delta: i64) -> Op {
 pub fn participant(c: &Cluster, id: u64) -> &Participant {
     match c.node(id).role() {
         Role::Participant(p) => p,
-        Role::Coordinator(_) => panic!("n{id} coordinates"),
+        Role::Coordinator(..) => panic!("n{id} coordinates"),
     }
 }
 
@@ -138,9 +139,10 @@ pub fn aborted(c: &Cluster, t: Ticket) -> bool {
 pub fn assert_quiescent(c: &Cluster) {
     for id in c.ids() {
         match c.node(id).role() {
-            Role::Coordinator(k) => {
+            Role::Coordinator(k, log) => {
                 assert_eq!(k.active(), 0, "active transactions");
                 assert_eq!(k.unacknowledged().count(), 0, "unacknowledged commits");
+                assert_eq!(log.decisions().commits().count(), 0, "commits held");
             }
             Role::Participant(p) => {
                 assert_eq!(p.in_doubt().count(), 0, "n{id} in doubt");
