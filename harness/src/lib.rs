@@ -13,6 +13,7 @@
 //! - [`protocol`] — [`SimProtocol`](protocol::SimProtocol) adapters and
 //!   [`Invariant`](protocol::Invariant)s
 //! - [`adapters`] — the protocol crates as simulator protocols, with their invariants
+//! - [`compose`] — protocols composed of two crates (`twopc-nb`: 2PC on Raft)
 //! - [`fixture`] — a primary-backup KV used as a *test fixture* for the harness itself
 //! - [`runner`] — running protocols by name
 //! - [`cli`] — the `synod` command line
@@ -24,6 +25,7 @@ pub mod adapters;
 pub mod checker;
 pub mod cli;
 pub mod cli_real;
+pub mod compose;
 pub mod fixture;
 pub mod history;
 pub mod kv_client;

@@ -34,6 +34,9 @@ pub trait SimProtocol: 'static {
     /// The node type.
     type Node: Node;
 
+    /// The smallest cluster it runs in (`--nodes` below it is an error).
+    const MIN_NODES: usize = 1;
+
     /// Builds node `id` of a cluster whose members are `members`, with its own seed
     /// for protocol randomness.
     fn build(id: NodeId, members: &[NodeId], seed: u64) -> Self::Node;

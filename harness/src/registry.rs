@@ -17,7 +17,7 @@
 
 use crate::adapters::paxos::Paxos;
 use crate::adapters::raft::Raft;
-use crate::adapters::twopc::TwoPc;
+use crate::adapters::twopc::{TwoPc, TwoPcNb};
 use crate::adapters::zab::{Zab, ZabLocal};
 use crate::fixture::{AmnesiaFixture, Fixture};
 use crate::kv_client::KvClient;
@@ -81,6 +81,8 @@ pub struct Protocol {
     pub consistency: Consistency,
     /// A test fixture: runnable by name, never listed.
     pub fixture: bool,
+    /// The smallest cluster it runs in.
+    pub min_nodes: usize,
     /// Runs one seed in the simulator.
     pub simulate: fn(SimConfig) -> RunOutcome,
     /// The names of the invariants the simulator checks online.
@@ -119,6 +121,7 @@ impl Protocol {
             description,
             consistency,
             fixture: false,
+            min_nodes: P::MIN_NODES,
             simulate: simulate::<P>,
             invariants: invariant_names::<P>,
             check: check_for(consistency),
@@ -140,6 +143,7 @@ impl Protocol {
             description,
             consistency: Consistency::Linearizable,
             fixture: true,
+            min_nodes: P::MIN_NODES,
             simulate: simulate::<P>,
             invariants: invariant_names::<P>,
             check: check_for(Consistency::Linearizable),
@@ -173,6 +177,11 @@ pub const PROTOCOLS: &[Protocol] = &[
     Protocol::of::<TwoPc>(
         "twopc",
         "two-phase commit over KV shards: presumed abort, strict 2PL (wait-die), cooperative termination",
+        Consistency::Linearizable,
+    ),
+    Protocol::of::<TwoPcNb>(
+        "twopc-nb",
+        "2PC whose coordinator decisions are replicated by Raft: no blocking while a majority of its 3 replicas is up",
         Consistency::Linearizable,
     ),
     Protocol::fixture::<Fixture>(

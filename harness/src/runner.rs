@@ -83,7 +83,14 @@ fn check_events(
 /// `assert!`) is caught and reported as a [`ViolationKind::Panic`].
 pub fn run_protocol(name: &str, cfg: SimConfig) -> Result<RunOutcome, String> {
     let seed = cfg.seed;
-    let run = registry::get(name)?.simulate;
+    let protocol = registry::get(name)?;
+    if cfg.nodes < protocol.min_nodes {
+        return Err(format!(
+            "{name} needs at least {} nodes, not {} (--nodes)",
+            protocol.min_nodes, cfg.nodes
+        ));
+    }
+    let run = protocol.simulate;
     match panic::catch_unwind(AssertUnwindSafe(|| run(cfg))) {
         Ok(outcome) => Ok(outcome),
         Err(payload) => {

@@ -164,6 +164,12 @@ impl WriteBatch {
         self.ops.clear();
     }
 
+    /// Moves `other`'s ops to the end of this batch, in order (a composed node's
+    /// parts writing in one input), leaving `other` empty.
+    pub fn append(&mut self, other: &mut WriteBatch) {
+        self.ops.append(&mut other.ops);
+    }
+
     /// Appends an arbitrary op.
     pub fn push(&mut self, op: StorageOp) {
         self.ops.push(op);

@@ -222,6 +222,13 @@ impl<S: StateMachine> RaftNode<S> {
     pub fn is_leader(&self) -> bool {
         matches!(self.role, Role::Leader(_))
     }
+    /// `true` if this node leads and its state machine has applied its term's first
+    /// entry: it then reflects every entry of an earlier term that will ever commit
+    /// (§5.4.2, §8) — what an application composed on Raft (twopc-nb's coordinator)
+    /// waits for before it answers from that state.
+    pub fn leader_ready(&self) -> bool {
+        matches!(&self.role, Role::Leader(l) if self.applied >= l.term_start)
+    }
     /// The leader this node believes in, if any.
     pub fn leader(&self) -> Option<NodeId> {
         self.leader

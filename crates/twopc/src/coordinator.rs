@@ -322,7 +322,7 @@ impl Coordinator {
 
     /// Starts coordinating in `epoch` (above every earlier one): tells every
     /// participant of a held commit again and arms the tick.
-    pub fn lead(&mut self, now: Time, epoch: u64, log: &impl DecisionLog, out: &mut Fx) {
+    pub fn lead(&mut self, now: Time, epoch: u64, decisions: &Decisions, out: &mut Fx) {
         assert!(
             self.epoch.is_none_or(|e| e < epoch),
             "epochs only grow: {epoch} after {:?}",
@@ -331,7 +331,6 @@ impl Coordinator {
         self.epoch = Some(epoch);
         self.next = 0;
         self.progress.clear();
-        let decisions = log.decisions();
         for txn in decisions.commits() {
             let d = decisions.decision(txn).expect("held");
             self.progress.insert(
@@ -392,13 +391,13 @@ impl Coordinator {
         client: ClientId,
         seq: u64,
         ops: Vec<Op>,
-        log: &impl DecisionLog,
+        decisions: &Decisions,
         out: &mut Fx,
     ) {
         let epoch = self
             .epoch
             .expect("a client request reaches a coordinating node");
-        match log.decisions().session(client) {
+        match decisions.session(client) {
             Some((s, _)) if *s > seq => return, // a stale retry
             Some((s, results)) if *s == seq => {
                 let answer = TxnOutcome::Committed(results.clone());
@@ -500,7 +499,7 @@ impl Coordinator {
         };
         self.deciding.insert(txn, decided.clone());
         if let Some(output) = log.propose(DecisionCmd::Commit { txn, decided }, out) {
-            self.on_decided(now, output, log, out);
+            self.on_decided(now, output, log.decisions(), out);
         }
     }
 
@@ -511,7 +510,7 @@ impl Coordinator {
         &mut self,
         now: Time,
         output: DecisionOutput,
-        log: &impl DecisionLog,
+        decisions: &Decisions,
         out: &mut Fx,
     ) {
         let (txn, committed) = match output {
@@ -527,10 +526,7 @@ impl Coordinator {
         let results = match committed {
             true => decided.results,
             false => {
-                let (_, results) = log
-                    .decisions()
-                    .session(decided.client)
-                    .expect("a duplicate");
+                let (_, results) = decisions.session(decided.client).expect("a duplicate");
                 results.clone()
             }
         };
@@ -582,7 +578,7 @@ impl Coordinator {
     }
 
     /// An in-doubt participant asks.
-    pub fn on_inquire(&mut self, from: NodeId, txn: TxnId, log: &impl DecisionLog, out: &mut Fx) {
+    pub fn on_inquire(&mut self, from: NodeId, txn: TxnId, decisions: &Decisions, out: &mut Fx) {
         let outcome = if self.active.contains_key(&txn) {
             // Undecided: a participant in doubt long enough means something is slow
             // or gone; abort (allowed until the decision).
@@ -590,7 +586,7 @@ impl Coordinator {
             Some(false)
         } else if self.deciding.contains_key(&txn) {
             None // the log decides; the participants hear it then
-        } else if log.decisions().decision(txn).is_some() {
+        } else if decisions.decision(txn).is_some() {
             Some(true)
         } else if self.epoch.is_some_and(|e| txn.epoch() <= e) {
             // No record: never committed by an earlier epoch (all of whose commits

@@ -1,7 +1,7 @@
 //! `TwoPcNode`: one member of a 2PC cluster — the coordinator or a shard's
 //! participant, as the [`Topology`] says — behind synod-core's `Node` trait.
 
-use crate::coordinator::{Coordinator, CoordinatorTiming, LocalLog};
+use crate::coordinator::{Coordinator, CoordinatorTiming, DecisionLog, LocalLog};
 use crate::message::Message;
 use crate::participant::{Participant, ParticipantTiming};
 use crate::types::{Topology, Txn, TxnId, TxnOutcome};
@@ -131,7 +131,7 @@ impl Node for TwoPcNode {
         let result = match &mut self.role {
             Role::Coordinator(c, log) => log
                 .recover(&recovered, out)
-                .map(|incarnation| c.lead(now, incarnation, log, out)),
+                .map(|incarnation| c.lead(now, incarnation, log.decisions(), out)),
             Role::Participant(p) => p.recover(now, recovered).map(|()| p.on_tick(now, out)),
         };
         if let Err(reason) = result {
@@ -168,7 +168,7 @@ impl Node for TwoPcNode {
             }
             (Role::Coordinator(c, log), Message::Ack { txn }) => c.on_ack(from, txn, log, out),
             (Role::Coordinator(c, log), Message::Inquire { txn }) => {
-                c.on_inquire(from, txn, log, out)
+                c.on_inquire(from, txn, log.decisions(), out)
             }
             (_, msg) => tracing::debug!(?msg, "not for this role"),
         }
@@ -191,7 +191,7 @@ impl Node for TwoPcNode {
         }
         match &mut self.role {
             Role::Coordinator(c, log) => {
-                c.on_client_request(now, req.client, req.seq, req.op.ops, log, out)
+                c.on_client_request(now, req.client, req.seq, req.op.ops, log.decisions(), out)
             }
             Role::Participant(p) => {
                 let leader = p.topology.coordinators.first().copied();
