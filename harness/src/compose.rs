@@ -75,7 +75,7 @@ struct Replica {
 
 enum Member {
     Replica(Box<Replica>),
-    Participant(TwoPcNode),
+    Participant(Box<TwoPcNode>),
 }
 
 /// One member of a `twopc-nb` cluster.
@@ -112,7 +112,7 @@ impl NbNode {
                 topology,
                 ..twopc
             };
-            Member::Participant(TwoPcNode::new(cfg))
+            Member::Participant(Box::new(TwoPcNode::new(cfg)))
         };
         NbNode { id, member }
     }
