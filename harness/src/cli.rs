@@ -324,6 +324,19 @@ fn io_err(e: std::io::Error) -> String {
 }
 
 /// Key figures of one run, for text and JSON output.
+fn metrics_json(metrics: &[(&'static str, u64)]) -> serde_json::Value {
+    let map = metrics
+        .iter()
+        .map(|&(k, v)| (k.to_string(), serde_json::json!(v)));
+    serde_json::Value::Object(map.collect())
+}
+
+/// `name=value` pairs, in the order measured.
+fn metrics_line(metrics: &[(&'static str, u64)]) -> String {
+    let pairs: Vec<String> = metrics.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    pairs.join(" ")
+}
+
 fn run_json(protocol: &str, o: &RunOutcome) -> serde_json::Value {
     serde_json::json!({
         "protocol": protocol,
@@ -353,6 +366,7 @@ fn run_json(protocol: &str, o: &RunOutcome) -> serde_json::Value {
             "max": o.clients.latency_us.max(),
         },
         "peak_rss_kib": peak_rss_kib(),
+        "metrics": metrics_json(&o.metrics),
         "violation": o.violation.as_ref().map(|v| serde_json::json!({
             "kind": format!("{:?}", v.kind),
             "at_ns": v.at.as_nanos(),
@@ -409,6 +423,9 @@ fn cmd_sim(args: &SimArgs, out: &mut dyn Write) -> Result<i32, String> {
             o.stats.events, o.stats.sent, o.stats.delivered, o.stats.crashes, o.end
         )
         .map_err(io_err)?;
+        if !o.metrics.is_empty() {
+            writeln!(out, "measured: {}", metrics_line(&o.metrics)).map_err(io_err)?;
+        }
         match &o.violation {
             Some(v) => writeln!(out, "VIOLATION {:?} at {}: {}", v.kind, v.at, v.message),
             None => writeln!(out, "ok: no violation, live after heal"),
@@ -515,6 +532,10 @@ fn cmd_check(args: &CheckArgs, out: &mut dyn Write) -> Result<i32, String> {
     bar.finish_and_clear();
     let results = results?;
     let failed: Vec<&RunOutcome> = results.iter().filter(|o| o.violation.is_some()).collect();
+    let mut metrics = Vec::new();
+    for o in &results {
+        crate::sim::add_metrics(&mut metrics, &o.metrics);
+    }
     if args.json {
         let doc = serde_json::json!({
             "protocol": args.protocol,
@@ -530,6 +551,7 @@ fn cmd_check(args: &CheckArgs, out: &mut dyn Write) -> Result<i32, String> {
                 "replay": replay_command(&args.protocol, o.seed, &args.run),
             })).collect::<Vec<_>>(),
             "ops_ok": results.iter().map(|o| o.clients.ok).sum::<u64>(),
+            "metrics": metrics_json(&metrics),
         });
         writeln!(out, "{doc}").map_err(io_err)?;
     } else {
@@ -564,6 +586,9 @@ fn cmd_check(args: &CheckArgs, out: &mut dyn Write) -> Result<i32, String> {
             results.iter().map(|o| o.clients.ok).sum::<u64>()
         )
         .map_err(io_err)?;
+        if !metrics.is_empty() {
+            writeln!(out, "measured over all seeds: {}", metrics_line(&metrics)).map_err(io_err)?;
+        }
     }
     Ok(if failed.is_empty() { 0 } else { 1 })
 }

@@ -217,9 +217,11 @@ impl Replica {
             Some(epoch) if ready && epoch == term => {}
             epoch => {
                 if epoch.is_some() {
+                    tracing::debug!(?epoch, "coordinator steps down");
                     self.coordinator.step_down(&mut self.fx);
                 }
                 if ready {
+                    tracing::debug!(term, "coordinating");
                     let decisions = self.raft.state_machine().app();
                     self.coordinator.lead(now, term, decisions, &mut self.fx);
                 }

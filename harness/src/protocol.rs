@@ -27,6 +27,13 @@ pub trait Invariant<N>: Debug {
         let _ = nodes;
         Ok(())
     }
+
+    /// What it measured over the run, reported beside the verdict (2PC's time in
+    /// doubt): `(name, value)`; a name ending in `_max` is a maximum, any other a
+    /// count or total (how `synod check` adds seeds up).
+    fn metrics(&self) -> Vec<(&'static str, u64)> {
+        Vec::new()
+    }
 }
 
 /// A protocol the simulator can run with the shared KV workload.

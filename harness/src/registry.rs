@@ -239,7 +239,7 @@ fn simulate<P: SimProtocol>(cfg: SimConfig) -> RunOutcome {
 }
 
 fn invariant_names<P: SimProtocol>() -> Vec<&'static str> {
-    let members = [NodeId(1), NodeId(2), NodeId(3)];
+    let members: Vec<NodeId> = (1..=P::MIN_NODES.max(3) as u64).map(NodeId).collect();
     P::invariants(&members).iter().map(|i| i.name()).collect()
 }
 

@@ -118,5 +118,6 @@ fn panicked(seed: u64, message: String) -> RunOutcome {
             at: Time::ZERO,
             message,
         }),
+        metrics: Vec::new(),
     }
 }

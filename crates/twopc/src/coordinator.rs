@@ -596,6 +596,7 @@ impl Coordinator {
         } else {
             None // not coordinating, or a later epoch's: not ours to answer
         };
+        tracing::debug!(%txn, ?outcome, %from, epoch = ?self.epoch, "inquiry");
         if let Some(commit) = outcome {
             let outcome = Some(commit);
             out.send(from, Message::Known { txn, outcome });

@@ -156,6 +156,11 @@ impl Participant {
         self.prepared.keys().copied()
     }
 
+    /// Whether `txn` is prepared here, in doubt.
+    pub fn is_in_doubt(&self, txn: TxnId) -> bool {
+        self.prepared.contains_key(&txn)
+    }
+
     /// Keys locked right now.
     pub fn locked_keys(&self) -> usize {
         self.locks.len()

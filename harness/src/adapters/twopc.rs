@@ -17,7 +17,8 @@ use std::time::Duration;
 use synod_core::{KvOp, KvResult, NodeId, Prng, Time};
 use synod_raft::RaftConfig;
 use synod_twopc::{
-    AbortReason, Op, OpResult, Role, Topology, TwoPcConfig, TwoPcNode, Txn, TxnId, TxnOutcome,
+    AbortReason, Op, OpResult, Participant, Role, Topology, TwoPcConfig, TwoPcNode, Txn, TxnId,
+    TxnOutcome,
 };
 
 /// 2PC over KV shards (see the registry for its name): node 1 coordinates, every
@@ -54,8 +55,12 @@ impl SimProtocol for TwoPc {
         retryable(response)
     }
 
-    fn invariants(_members: &[NodeId]) -> Vec<Box<dyn Invariant<TwoPcNode>>> {
-        vec![Box::new(Atomicity::default())]
+    fn invariants(members: &[NodeId]) -> Vec<Box<dyn Invariant<TwoPcNode>>> {
+        let coordinators = Topology::from_members(members).coordinators;
+        vec![
+            Box::new(Atomicity::default()),
+            Box::new(Doubt::new(coordinators)),
+        ]
     }
 
     fn is_leader(node: &TwoPcNode) -> bool {
@@ -105,8 +110,12 @@ impl SimProtocol for TwoPcNb {
         retryable(response)
     }
 
-    fn invariants(_members: &[NodeId]) -> Vec<Box<dyn Invariant<NbNode>>> {
-        vec![Box::new(Atomicity::default())]
+    fn invariants(members: &[NodeId]) -> Vec<Box<dyn Invariant<NbNode>>> {
+        let coordinators = nb_topology(members).coordinators;
+        vec![
+            Box::new(Atomicity::default()),
+            Box::new(Doubt::new(coordinators)),
+        ]
     }
 
     fn is_leader(node: &NbNode) -> bool {
@@ -146,21 +155,200 @@ fn retryable(response: &TxnOutcome) -> bool {
     )
 }
 
-/// A 2PC member whose outcome records the atomicity check reads.
+/// A 2PC member as the checks see it.
 pub trait KnownOutcomes {
     /// The outcomes it holds, commit = `true`.
     fn known_outcomes(&self) -> Vec<(TxnId, bool)>;
+    /// Its participant, if it owns a shard.
+    fn participant(&self) -> Option<&Participant>;
 }
 
 impl KnownOutcomes for TwoPcNode {
     fn known_outcomes(&self) -> Vec<(TxnId, bool)> {
         TwoPcNode::known_outcomes(self)
     }
+    fn participant(&self) -> Option<&Participant> {
+        match self.role() {
+            Role::Participant(p) => Some(p),
+            Role::Coordinator(..) => None,
+        }
+    }
 }
 
 impl KnownOutcomes for NbNode {
     fn known_outcomes(&self) -> Vec<(TxnId, bool)> {
         NbNode::known_outcomes(self)
+    }
+    fn participant(&self) -> Option<&Participant> {
+        NbNode::participant(self).and_then(KnownOutcomes::participant)
+    }
+}
+
+/// In doubt this long, a transaction counts as **blocked**: longer than any
+/// termination that works takes — an inquiry (every 75–150 ms), a Raft election
+/// and a round trip.
+pub const BLOCKED_AFTER: Duration = Duration::from_secs(1);
+
+/// Once a majority of the coordinator's nodes is up (and none crashes), an in-doubt
+/// transaction must be settled within this: a restarted replica's election timeout
+/// (at most 800 ms, the largest of `build_varied`'s), its pre-vote and vote rounds
+/// and the no-op's commit (round trips of about a millisecond), then the next
+/// inquiry (at most 225 ms: asked every 150 ms, checked every 75 ms) — 1.03 s, with
+/// margin. A transaction in doubt through a longer stretch of quorum is blocked
+/// with no excuse; `twopc-nb` must have none under crashes.
+pub const QUORUM_BOUND: Duration = Duration::from_millis(1500);
+
+/// 2PC's blocking, measured from outside (never a violation): how long prepared
+/// transactions stay in doubt at their participants — voted YES, holding their
+/// locks, not knowing the outcome. Time a participant spends crashed is not
+/// counted (its in-doubt periods restart when it does). Each period is also
+/// measured by its longest stretch during which a majority of the coordinator's
+/// nodes was up (its one node, for classic 2PC) and none of them crashed — time
+/// the protocol had no excuse to block for, crashes-wise (partitions and pauses
+/// are not seen here).
+#[derive(Debug)]
+pub struct Doubt {
+    coordinators: Vec<NodeId>,
+    down: std::collections::BTreeSet<NodeId>,
+    /// Since when a majority of the coordinator's nodes is up, if it is.
+    quorum_since: Option<Time>,
+    /// Per (participant, transaction): since when, and its longest stretch of
+    /// quorum that ended.
+    held: BTreeMap<(NodeId, TxnId), (Time, Duration)>,
+    last: Time,
+    settled: u64,
+    total_us: u64,
+    max_us: u64,
+    blocked: u64,
+    quorum_max_us: u64,
+    blocked_quorum_up: u64,
+    locks_max: u64,
+    at_end: u64,
+}
+
+impl Doubt {
+    /// Measures a cluster whose coordinator runs on `coordinators`.
+    pub fn new(coordinators: Vec<NodeId>) -> Doubt {
+        Doubt {
+            coordinators,
+            down: Default::default(),
+            quorum_since: Some(Time::ZERO),
+            held: BTreeMap::new(),
+            last: Time::ZERO,
+            settled: 0,
+            total_us: 0,
+            max_us: 0,
+            blocked: 0,
+            quorum_max_us: 0,
+            blocked_quorum_up: 0,
+            locks_max: 0,
+            at_end: 0,
+        }
+    }
+
+    fn quorum_up(&self) -> bool {
+        let up = (self.coordinators.iter())
+            .filter(|c| !self.down.contains(c))
+            .count();
+        2 * up > self.coordinators.len()
+    }
+
+    /// The stretch of quorum, up to `now`, of a period in doubt since `since`.
+    fn stretch(&self, since: Time, now: Time) -> Duration {
+        self.quorum_since
+            .map_or(Duration::ZERO, |q| now.saturating_since(q.max(since)))
+    }
+
+    /// Node `id` is up (`true`) or crashed, at `now`.
+    fn mark(&mut self, id: NodeId, up: bool, now: Time) {
+        let changed = match up {
+            true => self.down.remove(&id),
+            false => self.down.insert(id),
+        };
+        if !changed || !self.coordinators.contains(&id) {
+            return;
+        }
+        // A stretch starts when a quorum forms and ends at any replica's crash (a
+        // crashed leader costs an election even if a quorum stays up).
+        if !up && self.quorum_since.is_some() {
+            let ended: Vec<_> = (self.held.iter())
+                .map(|(&k, &(since, _))| (k, self.stretch(since, now)))
+                .collect();
+            for (k, stretch) in ended {
+                let longest = &mut self.held.get_mut(&k).expect("held").1;
+                *longest = (*longest).max(stretch);
+            }
+            self.quorum_since = None;
+        }
+        if self.quorum_since.is_none() && self.quorum_up() {
+            self.quorum_since = Some(now);
+        }
+    }
+
+    fn settle(&mut self, held: Duration, with_quorum: Duration) {
+        let us = held.as_micros() as u64;
+        self.settled += 1;
+        self.total_us += us;
+        self.max_us = self.max_us.max(us);
+        self.blocked += u64::from(held > BLOCKED_AFTER);
+        let quorum_us = with_quorum.as_micros() as u64;
+        self.quorum_max_us = self.quorum_max_us.max(quorum_us);
+        self.blocked_quorum_up += u64::from(with_quorum > QUORUM_BOUND);
+    }
+}
+
+impl<N: KnownOutcomes> Invariant<N> for Doubt {
+    fn name(&self) -> &'static str {
+        "in-doubt (measured)"
+    }
+
+    fn after_step(&mut self, now: Time, id: NodeId, node: &N) -> Result<(), String> {
+        self.last = self.last.max(now);
+        self.mark(id, true, now);
+        let Some(p) = node.participant() else {
+            return Ok(());
+        };
+        let mut gone = Vec::new();
+        let mine = (id, TxnId(0))..=(id, TxnId(u64::MAX));
+        for (&(_, txn), &(since, longest)) in self.held.range(mine) {
+            if !p.is_in_doubt(txn) {
+                let with_quorum = longest.max(self.stretch(since, now));
+                gone.push((txn, now.saturating_since(since), with_quorum));
+            }
+        }
+        for (txn, held, with_quorum) in gone {
+            self.held.remove(&(id, txn));
+            self.settle(held, with_quorum);
+        }
+        for txn in p.in_doubt() {
+            self.held.entry((id, txn)).or_insert((now, Duration::ZERO));
+        }
+        self.locks_max = self.locks_max.max(p.locked_keys() as u64);
+        Ok(())
+    }
+
+    fn on_crash(&mut self, id: NodeId) {
+        // The crash happens after the last step seen.
+        self.mark(id, false, self.last);
+        self.held.retain(|&(n, _), _| n != id);
+    }
+
+    fn at_end(&mut self, _nodes: &[(NodeId, &N)]) -> Result<(), String> {
+        self.at_end = self.held.len() as u64;
+        Ok(())
+    }
+
+    fn metrics(&self) -> Vec<(&'static str, u64)> {
+        vec![
+            ("in_doubt_settled", self.settled),
+            ("in_doubt_total_us", self.total_us),
+            ("in_doubt_us_max", self.max_us),
+            ("blocked_over_1s", self.blocked),
+            ("in_doubt_with_quorum_us_max", self.quorum_max_us),
+            ("blocked_with_quorum_over_1500ms", self.blocked_quorum_up),
+            ("in_doubt_at_end", self.at_end),
+            ("locked_keys_max", self.locks_max),
+        ]
     }
 }
 

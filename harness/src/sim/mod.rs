@@ -44,7 +44,7 @@ mod outcome;
 use disk::Pending;
 use event::{Event, EventSlab, Scheduled};
 use nodes::Slot;
-pub use outcome::{RunOutcome, SimStats, Violation, ViolationKind};
+pub use outcome::{add_metrics, RunOutcome, SimStats, Violation, ViolationKind};
 
 use crate::protocol::{Invariant, SimProtocol};
 use crate::workload::{ClientStats, Phase, Workload};
@@ -294,6 +294,7 @@ impl<P: SimProtocol> Simulator<P> {
             clients: self.workload.stats.clone(),
             history: self.workload.take_history(),
             violation: self.violation,
+            metrics: self.invariants.iter().flat_map(|i| i.metrics()).collect(),
         }
     }
 

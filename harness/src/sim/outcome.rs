@@ -85,4 +85,17 @@ pub struct RunOutcome {
     pub history: Vec<HistoryEvent>,
     /// The first violation, if any.
     pub violation: Option<Violation>,
+    /// What the invariants measured ([`Invariant::metrics`](crate::protocol::Invariant::metrics)).
+    pub metrics: Vec<(&'static str, u64)>,
+}
+
+/// Adds `more` into `into` by name: maxima (`_max`) by maximum, the rest by sum.
+pub fn add_metrics(into: &mut Vec<(&'static str, u64)>, more: &[(&'static str, u64)]) {
+    for &(name, value) in more {
+        match into.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, v)) if name.ends_with("_max") => *v = (*v).max(value),
+            Some((_, v)) => *v += value,
+            None => into.push((name, value)),
+        }
+    }
 }

@@ -1,0 +1,223 @@
+//! `twopc-nb` (2PC whose coordinator decisions are replicated by Raft,
+//! `synod_harness::compose`) against classic 2PC on the events that make classic
+//! 2PC block: the coordinator crashing while participants are in doubt (Gray &
+//! Lamport, "Consensus on Transaction Commit", §1 and §5). Driven by the test kit:
+//! n1–n3 replicate the coordinator, n4 and n5 own a shard each.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use synod_core::{NodeId, Outcome};
+use synod_harness::compose::{nb_topology, NbMessage, NbNode};
+use synod_testkit::{ms, n, Check, Cluster, Ticket};
+use synod_twopc::{Message, Op, Role, Topology, TwoPcConfig, TwoPcNode, Txn, TxnId, TxnOutcome};
+
+const MEMBERS: u64 = 5;
+const SHARDS: [u64; 2] = [4, 5];
+
+/// Atomicity over every outcome any node ever held.
+#[derive(Default)]
+struct Atomicity(BTreeMap<TxnId, bool>);
+
+impl Check<NbNode> for Atomicity {
+    fn after_step(&mut self, id: NodeId, node: &NbNode) {
+        for (txn, commit) in node.known_outcomes() {
+            let first = *self.0.entry(txn).or_insert(commit);
+            assert_eq!(first, commit, "atomicity: {txn} differs at {id}");
+        }
+    }
+}
+
+fn members() -> Vec<NodeId> {
+    (1..=MEMBERS).map(n).collect()
+}
+
+fn nb_cluster() -> Cluster<NbNode> {
+    let topology = nb_topology(&members());
+    let check = Rc::new(RefCell::new(Atomicity::default()));
+    struct Shared(Rc<RefCell<Atomicity>>);
+    impl Check<NbNode> for Shared {
+        fn after_step(&mut self, id: NodeId, node: &NbNode) {
+            self.0.borrow_mut().after_step(id, node);
+        }
+    }
+    let mut c = Cluster::start(
+        MEMBERS,
+        move |id| NbNode::new(id, topology.clone(), id.0),
+        vec![Box::new(Shared(check))],
+    );
+    c.run_for(ms(1000)); // elect a leader, commit its no-op
+    c
+}
+
+/// The replica that coordinates.
+fn coordinating(c: &Cluster<NbNode>) -> u64 {
+    let leaders: Vec<u64> = (1..=3)
+        .filter(|&id| c.is_up(id))
+        .filter(|&id| {
+            c.node(id)
+                .coordinator()
+                .is_some_and(|k| k.epoch().is_some())
+        })
+        .collect();
+    assert_eq!(leaders.len(), 1, "one coordinating replica: {leaders:?}");
+    leaders[0]
+}
+
+/// A key of shard `i` (0 or 1).
+fn key_on(topology: &Topology, i: u32) -> String {
+    (0..)
+        .map(|j| format!("k{j}"))
+        .find(|k| topology.shard_of(k).0 == i)
+        .expect("some key")
+}
+
+/// A write to each shard.
+fn two_shard_txn(topology: &Topology) -> Txn {
+    let op = |i| Op::Write {
+        key: key_on(topology, i),
+        value: "v".into(),
+    };
+    Txn {
+        ops: vec![op(0), op(1)],
+    }
+}
+
+fn nb_in_doubt(c: &Cluster<NbNode>, id: u64) -> usize {
+    let p = c.node(id).participant().expect("a participant");
+    match p.role() {
+        Role::Participant(p) => p.in_doubt().count(),
+        Role::Coordinator(..) => unreachable!(),
+    }
+}
+
+fn nb_data(c: &Cluster<NbNode>, id: u64) -> usize {
+    match c.node(id).participant().expect("a participant").role() {
+        Role::Participant(p) => p.data().len(),
+        Role::Coordinator(..) => unreachable!(),
+    }
+}
+
+fn is_decide(m: &NbMessage) -> bool {
+    matches!(m, NbMessage::Commit(Message::Decide { .. }))
+}
+
+fn is_vote(m: &NbMessage) -> bool {
+    matches!(m, NbMessage::Commit(Message::Vote { .. }))
+}
+
+fn committed<N: synod_core::Node<Response = TxnOutcome>>(c: &Cluster<N>, t: Ticket) -> bool {
+    matches!(c.outcome(t), Some(Outcome::Done(TxnOutcome::Committed(_))))
+}
+
+/// Paxos Commit §5's claim for a replicated coordinator: the coordinator's leader
+/// crashes after its commit decision is replicated but before any participant
+/// hears it; the next leader tells them (from the replicated decision) within an
+/// election, so nobody stays in doubt while a majority of the replicas is up.
+#[test]
+fn nb_leader_crash_after_the_decision_commits_without_blocking() {
+    let mut c = nb_cluster();
+    let topology = nb_topology(&members());
+    let leader = coordinating(&c);
+    let t = c.propose(leader, two_shard_txn(&topology));
+    // Everything flows except the COMMITs: the decision is applied by Raft, the
+    // client answered, the participants in doubt.
+    c.deliver_all_dropping(|_, _, m| is_decide(m));
+    assert!(committed(&c, t), "answered once Raft applied the decision");
+    for id in SHARDS {
+        assert_eq!(nb_in_doubt(&c, id), 1, "n{id} voted YES and is in doubt");
+    }
+    c.crash(leader);
+    c.run_for(ms(1000));
+    for id in SHARDS {
+        assert_eq!(nb_in_doubt(&c, id), 0, "n{id} settled by the next leader");
+        assert_eq!(nb_data(&c, id), 1, "n{id} applied the commit");
+    }
+    assert_ne!(coordinating(&c), leader);
+}
+
+/// The leader crashes before it could decide (the votes never reached it): the
+/// next leader answers the in-doubt participants "aborted" — no record of an
+/// earlier term's transaction in its applied state means no commit can exist.
+#[test]
+fn nb_leader_crash_before_the_decision_aborts_without_blocking() {
+    let mut c = nb_cluster();
+    let topology = nb_topology(&members());
+    let leader = coordinating(&c);
+    c.propose(leader, two_shard_txn(&topology));
+    c.deliver_all_dropping(|_, _, m| is_vote(m));
+    for id in SHARDS {
+        assert_eq!(nb_in_doubt(&c, id), 1, "n{id} voted YES and is in doubt");
+    }
+    c.crash(leader);
+    c.run_for(ms(1000));
+    for id in SHARDS {
+        assert_eq!(nb_in_doubt(&c, id), 0, "n{id} settled by the next leader");
+        assert_eq!(nb_data(&c, id), 0, "n{id} aborted: nothing applied");
+    }
+}
+
+/// The same crash blocks classic 2PC for as long as its coordinator is down (here
+/// 3 s): the participants ask it and each other, and nobody knows. Once it is back,
+/// its recovery answers (presumed abort).
+#[test]
+fn classic_2pc_blocks_while_its_coordinator_is_down() {
+    let members: Vec<NodeId> = (1..=3).map(n).collect();
+    let topology = Topology::from_members(&members);
+    let build = {
+        let topology = topology.clone();
+        move |id| TwoPcNode::new(TwoPcConfig::lan(id, topology.clone()))
+    };
+    let mut c = Cluster::start(3, build, vec![]);
+    c.propose(1, two_shard_txn(&topology));
+    c.deliver_all_dropping(|_, _, m| matches!(m, Message::Vote { .. }));
+    c.crash(1);
+    c.run_for(ms(3000));
+    let in_doubt = |c: &Cluster<TwoPcNode>, id| match c.node(id).role() {
+        Role::Participant(p) => p.in_doubt().count(),
+        Role::Coordinator(..) => unreachable!(),
+    };
+    for id in [2, 3] {
+        assert_eq!(in_doubt(&c, id), 1, "n{id} blocked: in doubt after 3 s");
+    }
+    c.restart(1);
+    c.run_for(ms(1000));
+    for id in [2, 3] {
+        assert_eq!(
+            in_doubt(&c, id),
+            0,
+            "n{id} settled once the coordinator is back"
+        );
+    }
+}
+
+/// Messages per transaction without faults: classic 2PC's 4n (PREPARE, vote,
+/// COMMIT, ACK per participant) plus Raft's replication of the two records (commit
+/// decision, forget): an AppendEntries to each of the 2 other replicas and its
+/// answer, per record — 4n + 8.
+#[test]
+fn nb_messages_per_transaction_are_4n_plus_two_raft_rounds() {
+    let mut c = nb_cluster();
+    let topology = nb_topology(&members());
+    let leader = coordinating(&c);
+    for (participants, txn) in [
+        (
+            1,
+            Txn {
+                ops: vec![Op::Write {
+                    key: key_on(&topology, 0),
+                    value: "1".into(),
+                }],
+            },
+        ),
+        (2, two_shard_txn(&topology)),
+    ] {
+        c.deliver_all();
+        let before = c.delivered.len();
+        let t = c.propose(leader, txn);
+        c.deliver_all();
+        assert!(committed(&c, t));
+        let sent = c.delivered.len() - before;
+        assert_eq!(sent, 4 * participants + 8, "n = {participants}");
+    }
+}
