@@ -596,6 +596,7 @@ fn cmd_check(args: &CheckArgs, out: &mut dyn Write) -> Result<i32, String> {
 /// Aggregate over the seeds of one protocol.
 struct Summary {
     protocol: String,
+    nodes: u64,
     runs: usize,
     ok: u64,
     fail: u64,
@@ -613,6 +614,7 @@ fn summarise(protocol: &str, results: &[RunOutcome], run: &RunOpts) -> Summary {
     }
     Summary {
         protocol: protocol.to_string(),
+        nodes: run.nodes,
         runs: results.len(),
         ok: results.iter().map(|o| o.clients.ok).sum(),
         fail: results.iter().map(|o| o.clients.fail).sum(),
@@ -657,6 +659,7 @@ impl Summary {
     fn json(&self) -> serde_json::Value {
         serde_json::json!({
             "protocol": self.protocol,
+            "nodes": self.nodes,
             "runs": self.runs,
             "ops": { "ok": self.ok, "fail": self.fail, "info": self.info },
             "throughput_ops_per_virtual_sec": self.ops_per_sec(),
@@ -682,8 +685,12 @@ fn cmd_compare(args: &CompareArgs, out: &mut dyn Write) -> Result<i32, String> {
     let mut run = args.run.clone();
     run.default_tuning = true;
     for p in &protocols {
+        // A protocol that needs more nodes (twopc-nb: 3 replicas and a shard) runs
+        // with its minimum.
+        let mut run = run.clone();
+        run.nodes = run.nodes.max(registry::get(p)?.min_nodes as u64);
         let results = run_seeds(p, 0..args.seeds, &run, jobs, &|_| {}, false)?;
-        summaries.push(summarise(p, &results, &args.run));
+        summaries.push(summarise(p, &results, &run));
     }
     let doc = serde_json::json!({
         "workload": args.run.workload.to_string(),

@@ -6,8 +6,11 @@
 //! and decision records, recovery of both roles, and cooperative termination among
 //! in-doubt participants. See `docs/protocols/twopc.md`.
 //!
-//! Work in progress (issue 17): the harness adapter, the bank and list-append
-//! workloads, the non-blocking variant and the real-cluster runs come next.
+//! The coordinator's records go through a [`DecisionLog`]: its own journal
+//! ([`LocalLog`], classic 2PC), or a replicated log — the harness's `twopc-nb` runs
+//! the coordinator on a Raft group replicating [`Decisions`], so a coordinator
+//! crash does not block. Work in progress (issue 17): the bank and list-append
+//! workloads in the simulator come next.
 //!
 //! ```
 //! use synod_core::*;
