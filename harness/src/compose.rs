@@ -197,8 +197,8 @@ impl Replica {
     /// After every input: hand Raft's answers to the coordinator, follow Raft's
     /// leadership, and move both parts' effects into `out`.
     fn settle(&mut self, now: Time, out: &mut NbFx) {
-        // Answers can propose (a Forget never does, a commit answer never does), so
-        // one pass drains them.
+        // `on_decided` never proposes, so it adds no Raft answers: one pass drains
+        // them.
         let replies: Vec<ClientReply<Response<Decisions>>> = (self.raft_fx.replies.drain(..))
             .chain(self.raft_fx.early_replies.drain(..))
             .collect();
