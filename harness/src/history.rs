@@ -1,5 +1,8 @@
 //! Client histories in the JSON-lines format of `shared/design.md`
-//! (Jepsen/Knossos conventions), as recorded by the workload.
+//! (Jepsen/Knossos conventions), as recorded by the workload. A transaction
+//! (`f` = `txn`, the bank and list-append workloads) has no `key`; its `value` lists
+//! its micro-operations in Jepsen's form, `[["append","l3",7],["r","l1",[2,5]]]`
+//! (`docs/checkers.md`).
 
 use serde::Serialize;
 use std::io::{self, Write};
@@ -32,6 +35,8 @@ pub enum OpName {
     Cas,
     /// kv delete.
     Delete,
+    /// A multi-key transaction; its value lists its micro-operations.
+    Txn,
 }
 
 /// The `value` field.
@@ -41,6 +46,30 @@ pub enum Value {
     /// `null` (an invoke of a read).
     Null,
     /// A string value.
+    Str(String),
+    /// `[expected, new]` of a cas.
+    Pair(String, String),
+    /// A transaction's micro-operations.
+    Txn(Vec<Micro>),
+}
+
+/// One micro-operation of a transaction: `[f, key, value]` — `["r", key, read]`
+/// (`null` in an invoke), `["append", key, element]`, `["add", key, delta]`,
+/// `["cas", key, [expected, new]]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Micro(pub &'static str, pub String, pub MicroValue);
+
+/// The value of a [`Micro`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum MicroValue {
+    /// Not known (a read's invoke) or missing (a balance never opened).
+    Null,
+    /// A balance read, an amount added, an element appended.
+    Int(i64),
+    /// A list read.
+    List(Vec<i64>),
+    /// A value that is not a number (a `put` in a transaction).
     Str(String),
     /// `[expected, new]` of a cas.
     Pair(String, String),
@@ -56,7 +85,8 @@ pub struct HistoryEvent {
     pub kind: EventType,
     /// Operation.
     pub f: OpName,
-    /// Key.
+    /// Key (empty, and left out, for a transaction).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub key: String,
     /// Value (see the design's history format).
     pub value: Value,
@@ -72,6 +102,15 @@ pub fn write_jsonl(events: &[HistoryEvent], out: &mut dyn Write) -> io::Result<(
         w.write_all(b"\n")?;
     }
     w.flush()
+}
+
+const NOT_SINGLE_KEY: &str =
+    "recorded history holds transactions, which the single-key kv model cannot judge";
+
+/// `true` if the history records transactions (the bank and list-append workloads),
+/// judged by their own checks instead of the single-key kv model.
+pub fn is_transactional(events: &[HistoryEvent]) -> bool {
+    events.first().is_some_and(|e| e.f == OpName::Txn)
 }
 
 /// Converts a recorded history into the checker's in-memory form (no JSON round trip).
@@ -91,11 +130,13 @@ pub fn to_checker(events: &[HistoryEvent]) -> Result<crate::checker::History, St
             OpName::Append => Op::Append,
             OpName::Cas => Op::Cas,
             OpName::Delete => Op::Delete,
+            OpName::Txn => return Err(NOT_SINGLE_KEY.to_string()),
         };
         let value = match &e.value {
             Value::Null => V::Null,
             Value::Str(s) => V::from(s.as_str()),
             Value::Pair(a, b) => V::pair(a.as_str(), b.as_str()),
+            Value::Txn(_) => return Err(NOT_SINGLE_KEY.to_string()),
         };
         b.push(Event::new(e.process, kind, f, value).with_key(e.key.as_str()))
             .map_err(|err| format!("recorded history is malformed: {err}"))?;

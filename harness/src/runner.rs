@@ -18,6 +18,9 @@ pub fn check_linearizability(outcome: &mut RunOutcome, timeout: Duration) {
     if outcome.violation.is_some() || outcome.history.is_empty() {
         return;
     }
+    if crate::history::is_transactional(&outcome.history) {
+        return check_transactions(outcome);
+    }
     let events = std::mem::take(&mut outcome.history);
     check_events(outcome, &events, timeout);
     outcome.history = events;
@@ -33,8 +36,43 @@ pub fn check_prefix_reads(outcome: &mut RunOutcome, timeout: Duration) {
     if outcome.violation.is_some() || outcome.history.is_empty() {
         return;
     }
+    if crate::history::is_transactional(&outcome.history) {
+        return check_transactions(outcome);
+    }
     let events = crate::history::reads_from_the_start(&outcome.history);
     check_events(outcome, &events, timeout);
+}
+
+/// Checks a transaction history: list-append histories for serializability
+/// ([`crate::txn`], through the same JSON lines `--history` writes); the bank's
+/// reads were judged as they were answered ([`crate::workload::Ops::check`]).
+fn check_transactions(outcome: &mut RunOutcome) {
+    let appends = outcome.history.iter().any(|e| match &e.value {
+        crate::history::Value::Txn(micros) => micros.iter().any(|m| m.0 == "append"),
+        _ => false,
+    });
+    if !appends {
+        return;
+    }
+    let mut lines = Vec::new();
+    let parsed = crate::history::write_jsonl(&outcome.history, &mut lines)
+        .map_err(|e| e.to_string())
+        .and_then(|()| crate::txn::TxnHistory::parse_jsonl(&lines[..]).map_err(|e| e.to_string()));
+    let message = match parsed {
+        Err(e) => format!("recorded transaction history is malformed: {e}"),
+        Ok(history) => {
+            let report = crate::txn::check(&history);
+            if report.verdict == crate::txn::TxnVerdict::Valid {
+                return;
+            }
+            report.explain()
+        }
+    };
+    outcome.violation = Some(Violation {
+        kind: ViolationKind::Serializability,
+        at: outcome.end,
+        message,
+    });
 }
 
 fn check_events(

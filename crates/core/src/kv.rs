@@ -1,6 +1,8 @@
 //! The replicated key-value state machine shared by Paxos, Raft and Zab.
 //!
-//! String keys and values; operations `get`, `put`, `append`, `cas` and `delete`.
+//! String keys and values; operations `get`, `put`, `append`, `cas` and `delete`,
+//! `add` on integer values, and `txn`: several of them applied atomically, all or
+//! none (the bank and list-append workloads' transactions, one replicated command).
 //! A missing key reads as absent (`None`) and compares equal to `""` in `cas`, which
 //! matches the `kv` model of the history checker (a missing key reads `""`).
 //!
@@ -49,21 +51,41 @@ pub enum KvOp {
         /// Key to remove.
         key: String,
     },
+    /// Add `delta` to the integer value of `key` (missing = 0). Refused, changing
+    /// nothing, if the value is not an integer or the sum would be negative (an
+    /// account cannot be overdrawn) or overflow.
+    Add {
+        /// Key to change.
+        key: String,
+        /// Amount (negative to subtract).
+        delta: i64,
+    },
+    /// Apply `ops` in order as one atomic step: if any of them is refused (a `cas`
+    /// whose expectation fails, a refused `add`, a nested `txn`), none takes effect.
+    Txn {
+        /// The operations.
+        ops: Vec<KvOp>,
+    },
 }
 
 impl KvOp {
-    /// The key the operation touches.
+    /// The key the operation touches (a transaction: its first operation's, `""`
+    /// if empty).
     pub fn key(&self) -> &str {
         match self {
             KvOp::Get { key }
             | KvOp::Put { key, .. }
             | KvOp::Append { key, .. }
             | KvOp::Cas { key, .. }
-            | KvOp::Delete { key } => key,
+            | KvOp::Delete { key }
+            | KvOp::Add { key, .. } => key,
+            KvOp::Txn { ops } => ops.first().map_or("", KvOp::key),
         }
     }
 
-    /// `true` for operations that never change state (served by read paths that skip the log).
+    /// `true` for operations that never change state (served by read paths that skip
+    /// the log). A transaction goes through the log even if it only reads: it reads
+    /// several keys at one point of the log.
     pub fn is_read_only(&self) -> bool {
         matches!(self, KvOp::Get { .. })
     }
@@ -81,6 +103,10 @@ pub enum KvResult {
         /// The value found instead (`None` if missing).
         current: Option<String>,
     },
+    /// An `add`, or a `txn` one of whose operations, was refused; nothing changed.
+    Refused,
+    /// A `txn` applied: one result per operation, in order.
+    Txn(Vec<KvResult>),
 }
 
 /// A KV command as replicated through a log: one logical client request.
@@ -162,15 +188,32 @@ impl StateMachine for Kv {
                 put_varint(out, 4);
                 put_str(out, key);
             }
+            KvOp::Add { key, delta } => {
+                put_varint(out, 5);
+                put_str(out, key);
+                put_varint(out, zigzag(*delta));
+            }
+            KvOp::Txn { ops } => {
+                put_varint(out, 6);
+                put_varint(out, ops.len() as u64);
+                for op in ops {
+                    Self::encode_command(op, out);
+                }
+            }
         }
     }
 
     fn encoded_command_len(op: &KvOp) -> usize {
-        use codec::postcard_format::str_len;
+        use codec::postcard_format::{str_len, varint_len};
         let op_len = match op {
             KvOp::Get { key } | KvOp::Delete { key } => str_len(key),
             KvOp::Put { key, value } | KvOp::Append { key, value } => str_len(key) + str_len(value),
             KvOp::Cas { key, expected, new } => str_len(key) + str_len(expected) + str_len(new),
+            KvOp::Add { key, delta } => str_len(key) + varint_len(zigzag(*delta)),
+            KvOp::Txn { ops } => {
+                varint_len(ops.len() as u64)
+                    + ops.iter().map(Self::encoded_command_len).sum::<usize>()
+            }
         };
         // Variant indices are below 128: one byte.
         1 + op_len
@@ -231,7 +274,59 @@ fn execute(data: &mut BTreeMap<String, String>, op: &KvOp) -> KvResult {
             data.remove(key);
             KvResult::Written
         }
+        KvOp::Add { key, delta } => match added(data.get(key), *delta) {
+            Some(sum) => {
+                set(data, key, &sum.to_string());
+                KvResult::Written
+            }
+            None => KvResult::Refused,
+        },
+        KvOp::Txn { ops } => transact(data, ops),
     }
+}
+
+/// `value + delta` for an `add`, if the value is an integer (missing = 0) and the
+/// sum is neither negative nor out of range.
+fn added(value: Option<&String>, delta: i64) -> Option<i64> {
+    let current: i64 = match value {
+        None => 0,
+        Some(v) => v.parse().ok()?,
+    };
+    current.checked_add(delta).filter(|&sum| sum >= 0)
+}
+
+/// Applies a transaction's operations in order, undoing the ones already applied if
+/// a later one is refused. Out of line: the single-operation path stays small.
+#[inline(never)]
+fn transact(data: &mut BTreeMap<String, String>, ops: &[KvOp]) -> KvResult {
+    let mut undo: Vec<(&str, Option<String>)> = Vec::new();
+    let mut results = Vec::with_capacity(ops.len());
+    for op in ops {
+        let result = match op {
+            KvOp::Txn { .. } => KvResult::Refused, // transactions do not nest
+            KvOp::Get { .. } => execute(data, op),
+            op => {
+                undo.push((op.key(), data.get(op.key()).cloned()));
+                execute(data, op)
+            }
+        };
+        if matches!(result, KvResult::Refused | KvResult::CasMismatch { .. }) {
+            for (key, old) in undo.into_iter().rev() {
+                match old {
+                    Some(value) => data.insert(key.to_owned(), value),
+                    None => data.remove(key),
+                };
+            }
+            return KvResult::Refused;
+        }
+        results.push(result);
+    }
+    KvResult::Txn(results)
+}
+
+/// postcard's encoding of an `i64`: zigzag, so small magnitudes are short varints.
+fn zigzag(n: i64) -> u64 {
+    ((n << 1) ^ (n >> 63)) as u64
 }
 
 /// Sets `key` to `value`, reusing the existing allocations where it can.
@@ -333,6 +428,84 @@ mod tests {
         assert_eq!(sm.read("k"), Some("xx"));
     }
 
+    fn add(k: &str, delta: i64) -> KvOp {
+        KvOp::Add {
+            key: k.into(),
+            delta,
+        }
+    }
+
+    #[test]
+    fn add_refuses_an_overdraft_and_a_non_integer() {
+        let mut kv = Kv::default();
+        assert_eq!(kv.apply(&add("a", 5)), KvResult::Written);
+        assert_eq!(kv.apply(&add("a", -6)), KvResult::Refused);
+        assert_eq!(kv.apply(&add("a", -5)), KvResult::Written);
+        assert_eq!(kv.query(&"a".to_string()), Some("0".into()));
+        assert_eq!(kv.apply(&add("a", i64::MAX)), KvResult::Written);
+        assert_eq!(kv.apply(&add("a", 1)), KvResult::Refused, "overflow");
+        kv.apply(&put("s", "x"));
+        assert_eq!(kv.apply(&add("s", 1)), KvResult::Refused);
+        assert_eq!(kv.query(&"s".to_string()), Some("x".into()));
+    }
+
+    /// A transaction is all or nothing: a refused operation anywhere in it undoes
+    /// the ones before it, in reverse, back to the state before the transaction.
+    #[test]
+    fn a_transaction_applies_all_of_its_operations_or_none() {
+        let mut kv = Kv::default();
+        kv.apply(&put("a", "10"));
+        let transfer = |from: &str, to: &str, n: i64| KvOp::Txn {
+            ops: vec![add(from, -n), add(to, n)],
+        };
+        assert_eq!(
+            kv.apply(&transfer("a", "b", 4)),
+            KvResult::Txn(vec![KvResult::Written, KvResult::Written])
+        );
+        let before = kv.clone();
+        // The debit applies, then the credit's cas fails: both undone.
+        let refused = KvOp::Txn {
+            ops: vec![
+                add("a", -1),
+                KvOp::Delete { key: "b".into() },
+                put("c", "new"),
+                KvOp::Cas {
+                    key: "a".into(),
+                    expected: "nope".into(),
+                    new: "x".into(),
+                },
+            ],
+        };
+        assert_eq!(kv.apply(&refused), KvResult::Refused);
+        assert_eq!(kv, before);
+        assert_eq!(
+            kv.apply(&transfer("b", "a", 5)),
+            KvResult::Refused,
+            "b holds 4"
+        );
+        assert_eq!(kv, before);
+        let nested = KvOp::Txn {
+            ops: vec![add("a", 1), KvOp::Txn { ops: vec![] }],
+        };
+        assert_eq!(
+            kv.apply(&nested),
+            KvResult::Refused,
+            "transactions do not nest"
+        );
+        assert_eq!(kv, before);
+        let reads = KvOp::Txn {
+            ops: vec![get("a"), get("b"), get("z")],
+        };
+        assert_eq!(
+            kv.apply(&reads),
+            KvResult::Txn(vec![
+                KvResult::Value(Some("6".into())),
+                KvResult::Value(Some("4".into())),
+                KvResult::Value(None),
+            ])
+        );
+    }
+
     #[test]
     fn stale_seq_is_ignored() {
         let mut sm = KvStateMachine::new();
@@ -359,7 +532,16 @@ mod tests {
                 expected,
                 new
             }),
-            key.prop_map(|key| KvOp::Delete { key }),
+            key.clone().prop_map(|key| KvOp::Delete { key }),
+            (key, -3i64..4).prop_map(|(key, delta)| KvOp::Add { key, delta }),
+        ]
+    }
+
+    /// Single operations and transactions of them.
+    fn arb_op_or_txn() -> impl Strategy<Value = KvOp> {
+        prop_oneof![
+            3 => arb_op(),
+            1 => prop::collection::vec(arb_op(), 0..4).prop_map(|ops| KvOp::Txn { ops }),
         ]
     }
 
@@ -372,18 +554,26 @@ mod tests {
             (s(), s()).prop_map(|(key, value)| KvOp::Append { key, value }),
             (s(), s(), s()).prop_map(|(key, expected, new)| KvOp::Cas { key, expected, new }),
             s().prop_map(|key| KvOp::Delete { key }),
+            (s(), any::<i64>()).prop_map(|(key, delta)| KvOp::Add { key, delta }),
         ]
+    }
+
+    /// Any operation, or a transaction (possibly nested) of any.
+    fn arb_any_op_or_txn() -> impl Strategy<Value = KvOp> {
+        arb_any_op().prop_recursive(2, 16, 4, |inner| {
+            prop::collection::vec(inner, 0..4).prop_map(|ops| KvOp::Txn { ops })
+        })
     }
 
     /// (client, seq-delta, op): seq-delta 0 replays the client's latest seq (a retry).
     fn arb_cmds() -> impl Strategy<Value = Vec<(u64, u64, KvOp)>> {
-        prop::collection::vec((0u64..3, 0u64..2, arb_op()), 0..60)
+        prop::collection::vec((0u64..3, 0u64..2, arb_op_or_txn()), 0..60)
     }
 
     proptest! {
         /// The hand-written encoding is postcard's, byte for byte.
         #[test]
-        fn command_encoding_matches_serde(client in any::<u64>(), seq in any::<u64>(), op in arb_any_op()) {
+        fn command_encoding_matches_serde(client in any::<u64>(), seq in any::<u64>(), op in arb_any_op_or_txn()) {
             let c = KvCommand { client: ClientId(client), seq, op };
             let mut out = vec![7]; // appends after what is there
             c.encode_into(&mut out);

@@ -124,25 +124,46 @@ impl SimProtocol for TwoPcNb {
 }
 
 /// A KV operation as a one-operation transaction.
+/// A KV operation as a transaction: a multi-key `txn` runs each of its operations
+/// at the shard owning its key; any other operation is a transaction of one.
 fn txn_of(op: KvOp) -> Txn {
-    let op = match op {
+    let mut ops = Vec::new();
+    push_ops(op, &mut ops);
+    Txn { ops }
+}
+
+/// Appends `op`'s operations to `ops` (a nested `txn`, which no workload makes, is
+/// flattened).
+fn push_ops(op: KvOp, ops: &mut Vec<Op>) {
+    ops.push(match op {
         KvOp::Get { key } => Op::Read { key },
         KvOp::Put { key, value } => Op::Write { key, value },
         KvOp::Append { key, value } => Op::Append { key, value },
         KvOp::Cas { key, expected, new } => Op::Cas { key, expected, new },
         KvOp::Delete { key } => Op::Delete { key },
-    };
-    Txn { ops: vec![op] }
+        KvOp::Add { key, delta } => Op::Add { key, delta },
+        KvOp::Txn { ops: inner } => {
+            for op in inner {
+                push_ops(op, ops);
+            }
+            return;
+        }
+    });
 }
 
+/// A committed transaction of one operation reads as that operation's result, of
+/// several as a `txn`'s (the workload takes either for a one-operation `txn`).
 fn result_of(response: &TxnOutcome) -> KvResult {
+    let one = |r: &OpResult| match r {
+        OpResult::Value(v) => KvResult::Value(v.clone()),
+        OpResult::Done => KvResult::Written,
+    };
     match response {
-        TxnOutcome::Committed(results) => match results.first() {
-            Some(OpResult::Value(v)) => KvResult::Value(v.clone()),
-            _ => KvResult::Written,
-        },
-        // Only a `cas` is refused by the application here (`refused` covers the
-        // other aborts); its current value is not reported.
+        TxnOutcome::Committed(results) if results.len() == 1 => one(&results[0]),
+        TxnOutcome::Committed(results) => KvResult::Txn(results.iter().map(one).collect()),
+        // Refused by the application — a `cas` found another value, an `add` would
+        // overdraw (`refused` covers the other aborts); the current value is not
+        // reported.
         TxnOutcome::Aborted(_) => KvResult::CasMismatch { current: None },
     }
 }

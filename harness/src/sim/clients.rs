@@ -33,6 +33,9 @@ impl<P: SimProtocol> Simulator<P> {
             hint.and_then(|l| members.iter().position(|&m| m == l))
         });
         let step = self.workload.on_answer(client, reply.seq, answer, self.now);
+        if let Some(broken) = self.workload.take_violation() {
+            self.violate(crate::sim::ViolationKind::Workload, broken);
+        }
         self.client_step(client, step);
     }
 

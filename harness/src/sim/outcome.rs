@@ -19,6 +19,11 @@ pub enum ViolationKind {
     Halted,
     /// The history is not linearizable.
     Linearizability,
+    /// A transaction history is not serializable (list-append, [`crate::txn`]).
+    Serializability,
+    /// A committed answer broke the workload's own invariant (the bank's total,
+    /// [`Ops::check`](crate::workload::Ops::check)).
+    Workload,
 }
 
 /// A failed check, with when it was detected.

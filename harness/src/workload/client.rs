@@ -30,10 +30,23 @@ pub trait Ops: Debug + Sized {
     fn think(&mut self, max: Duration) -> Duration;
     /// The next operation of `client`, which has seen `seen`.
     fn next_op(&mut self, client: ClientId, seen: &Self::Seen) -> Self::Op;
+    /// The next operation of `client` after the heal (its liveness operations).
+    /// Workloads whose final state must be read (the bank reads every account)
+    /// ask for it here.
+    fn heal_op(&mut self, client: ClientId, seen: &Self::Seen) -> Self::Op {
+        self.next_op(client, seen)
+    }
     /// How `op` is named in the history, and the value its invoke records.
-    fn invocation(op: &Self::Op) -> Invocation;
+    fn invocation(&self, op: &Self::Op) -> Invocation;
     /// How `op` completed with `result` (and what the client learns from it).
-    fn completion(op: &Self::Op, result: Self::Result, seen: &mut Self::Seen) -> Completion;
+    fn completion(&self, op: &Self::Op, result: Self::Result, seen: &mut Self::Seen) -> Completion;
+    /// Checks an answer against what the workload knows must hold of every
+    /// committed one (the bank: a read of every account sums to the money opened);
+    /// `Err` names what broke, and the simulator fails the run on it.
+    fn check(&self, op: &Self::Op, result: &Self::Result) -> Result<(), String> {
+        let _ = (op, result);
+        Ok(())
+    }
 }
 
 /// An operation as the history records its invocation.
@@ -208,6 +221,8 @@ pub struct Workload<G: Ops = KvOps> {
     clients: Vec<Client<G>>,
     budget: u64,
     history: Vec<HistoryEvent>,
+    /// The first answer [`Ops::check`] refused, until taken.
+    violation: Option<String>,
     /// Client-side measurements.
     pub stats: ClientStats,
 }
@@ -234,9 +249,15 @@ impl<G: Ops> Workload<G> {
             gen,
             clients,
             history: Vec::new(),
+            violation: None,
             stats: ClientStats::empty(),
             cfg,
         }
+    }
+
+    /// The first answer that broke the workload's own check ([`Ops::check`]), once.
+    pub fn take_violation(&mut self) -> Option<String> {
+        self.violation.take()
     }
 
     /// Number of clients.
@@ -313,10 +334,14 @@ impl<G: Ops> Workload<G> {
             Phase::Heal if c.liveness_left > 0 => true,
             _ => return ClientStep::Idle,
         };
-        let op = self.gen.next_op(c.id, &c.seen);
+        let op = if in_heal_phase {
+            self.gen.heal_op(c.id, &c.seen)
+        } else {
+            self.gen.next_op(c.id, &c.seen)
+        };
         let c = &mut self.clients[index];
         c.seq += 1;
-        let invocation = G::invocation(&op);
+        let invocation = self.gen.invocation(&op);
         let value = invocation.value.clone();
         let history = (&mut self.history, self.cfg.record_history);
         record(
@@ -439,7 +464,7 @@ impl<G: Ops> Workload<G> {
         } else {
             EventType::Fail
         };
-        let invocation = G::invocation(&flight.op);
+        let invocation = self.gen.invocation(&flight.op);
         let value = invocation.value.clone();
         let history = (&mut self.history, self.cfg.record_history);
         record(history, c.process, kind, &invocation, value, now);
@@ -455,9 +480,13 @@ impl<G: Ops> Workload<G> {
 
     fn complete_ok(&mut self, index: usize, flight: InFlight<G::Op>, result: G::Result, now: Time) {
         let c = &mut self.clients[index];
-        let invocation = G::invocation(&flight.op);
+        if let Err(broken) = self.gen.check(&flight.op, &result) {
+            let at = format!("client {} seq {}: ", c.id, c.seq);
+            self.violation.get_or_insert(at + &broken);
+        }
+        let invocation = self.gen.invocation(&flight.op);
         let history = (&mut self.history, self.cfg.record_history);
-        let value = match G::completion(&flight.op, result, &mut c.seen) {
+        let value = match self.gen.completion(&flight.op, result, &mut c.seen) {
             Completion::Ok(value) => value,
             Completion::Refused => {
                 // Refused by the application (a cas that did not apply): a definite

@@ -2,7 +2,8 @@
 //! popularity distribution, and how each operation and result reads in the history.
 
 use super::client::{Completion, Invocation, Ops};
-use super::WorkloadConfig;
+use super::multi::Txns;
+use super::{WorkloadConfig, WorkloadName};
 use crate::history::{OpName, Value};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -33,22 +34,31 @@ pub struct Mix {
 }
 
 /// The KV workloads' operations: keys by popularity, operations by the mix, written
-/// values unique (`<client>.<n>`), which makes histories easy to check.
+/// values unique (`<client>.<n>`), which makes histories easy to check — and the
+/// multi-key transactions of the bank and list-append workloads ([`super::multi`]).
 #[derive(Debug)]
 pub struct KvOps {
-    rng: ChaCha8Rng,
-    mix: Mix,
-    keys: Vec<String>,
+    pub(super) rng: ChaCha8Rng,
+    pub(super) mix: Mix,
+    pub(super) keys: Vec<String>,
     /// Cumulative weights for Zipf; empty for uniform.
     cdf: Vec<f64>,
-    counter: u64,
+    pub(super) counter: u64,
     value_len: usize,
+    pub(super) txns: Txns,
 }
 
 impl KvOps {
     /// A generator for `cfg` drawing from `seed`.
     pub fn new(cfg: &WorkloadConfig, seed: u64) -> KvOps {
-        let keys: Vec<String> = (0..cfg.keys.max(1)).map(|i| format!("k{i}")).collect();
+        let (prefix, txns) = match cfg.name {
+            WorkloadName::Bank => ("acct", Txns::Bank),
+            WorkloadName::ListAppend => ("l", Txns::ListAppend),
+            _ => ("k", Txns::None),
+        };
+        let keys: Vec<String> = (0..cfg.keys.max(1))
+            .map(|i| format!("{prefix}{i}"))
+            .collect();
         let cdf = match cfg.key_dist {
             KeyDist::Uniform => Vec::new(),
             KeyDist::Zipf(s) => {
@@ -72,18 +82,24 @@ impl KvOps {
             keys,
             cdf,
             counter: 0,
+            txns,
         }
     }
 
-    fn key(&mut self) -> String {
-        let i = if self.cdf.is_empty() {
+    /// A key's index, by popularity.
+    pub(super) fn key_index(&mut self) -> usize {
+        if self.cdf.is_empty() {
             self.rng.gen_range(0..self.keys.len())
         } else {
             let u: f64 = self.rng.gen();
             self.cdf
                 .partition_point(|&c| c < u)
                 .min(self.keys.len() - 1)
-        };
+        }
+    }
+
+    fn key(&mut self) -> String {
+        let i = self.key_index();
         self.keys[i].clone()
     }
 
@@ -100,6 +116,11 @@ impl KvOps {
     /// The next operation for a client whose last observed values are `seen`.
     /// Written values are unique (`<client>.<n>`), which makes histories easy to check.
     pub fn next_op(&mut self, client: ClientId, seen: &HashMap<String, String>) -> KvOp {
+        match self.txns {
+            Txns::None => {}
+            Txns::Bank => return self.bank_op(seen),
+            Txns::ListAppend => return self.list_append_op(),
+        }
         let key = self.key();
         self.counter += 1;
         let mut fresh = format!("{}.{}", client.0, self.counter);
@@ -149,15 +170,44 @@ impl Ops for KvOps {
     fn next_op(&mut self, client: ClientId, seen: &Self::Seen) -> KvOp {
         KvOps::next_op(self, client, seen)
     }
-    fn invocation(op: &KvOp) -> Invocation {
+    /// The bank reads every account after the heal: the final state.
+    fn heal_op(&mut self, client: ClientId, seen: &Self::Seen) -> KvOp {
+        match self.txns {
+            Txns::Bank => self.read_all(),
+            _ => KvOps::next_op(self, client, seen),
+        }
+    }
+    fn check(&self, op: &KvOp, result: &KvResult) -> Result<(), String> {
+        self.check_bank(op, result)
+    }
+    fn invocation(&self, op: &KvOp) -> Invocation {
         Invocation {
             f: op_name(op),
-            key: op.key().to_owned(),
+            key: match op {
+                KvOp::Txn { .. } => String::new(),
+                op => op.key().to_owned(),
+            },
             value: invoke_value(op),
         }
     }
-    fn completion(op: &KvOp, result: KvResult, seen: &mut Self::Seen) -> Completion {
+    fn completion(&self, op: &KvOp, result: KvResult, seen: &mut Self::Seen) -> Completion {
+        if let KvOp::Txn { ops } = op {
+            if self.is_opening(ops) {
+                seen.insert(super::multi::ANSWERED_OPEN.to_owned(), String::new());
+            }
+        }
         match (op, result) {
+            (KvOp::Txn { ops }, KvResult::Txn(results)) => {
+                Completion::Ok(Value::Txn(self.micro_ok(ops, &results)))
+            }
+            (KvOp::Txn { .. }, KvResult::Refused | KvResult::CasMismatch { .. }) => {
+                Completion::Refused
+            }
+            // A one-operation transaction answered with that operation's result.
+            (KvOp::Txn { ops }, result) => {
+                Completion::Ok(Value::Txn(self.micro_ok(ops, &[result])))
+            }
+            (KvOp::Add { .. }, KvResult::Refused) => Completion::Refused,
             (KvOp::Get { key }, KvResult::Value(v)) => {
                 let v = v.unwrap_or_default();
                 seen.insert(key.clone(), v.clone());
@@ -179,6 +229,9 @@ fn op_name(op: &KvOp) -> OpName {
         KvOp::Append { .. } => OpName::Append,
         KvOp::Cas { .. } => OpName::Cas,
         KvOp::Delete { .. } => OpName::Delete,
+        // A lone `add` is not in any workload; it reads as the write it is.
+        KvOp::Add { .. } => OpName::Put,
+        KvOp::Txn { .. } => OpName::Txn,
     }
 }
 
@@ -187,6 +240,8 @@ fn invoke_value(op: &KvOp) -> Value {
         KvOp::Get { .. } | KvOp::Delete { .. } => Value::Null,
         KvOp::Put { value, .. } | KvOp::Append { value, .. } => Value::Str(value.clone()),
         KvOp::Cas { expected, new, .. } => Value::Pair(expected.clone(), new.clone()),
+        KvOp::Add { delta, .. } => Value::Str(delta.to_string()),
+        KvOp::Txn { ops } => Value::Txn(KvOps::micro_invoke(ops)),
     }
 }
 

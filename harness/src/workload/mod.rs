@@ -14,11 +14,12 @@
 //!     Jepsen, the process is then retired and the client continues as a fresh
 //!     process id.
 //! * [`kv`] — what the clients ask: the KV operation generator ([`KvOps`]: keys,
-//!   popularity, the op mix), one implementation of [`Ops`]. Other workloads (bank
-//!   transfers, sibling-aware clients) are further implementations of it.
+//!   popularity, the op mix), one implementation of [`Ops`], which also makes the
+//!   multi-key transactions of the bank and list-append workloads ([`multi`]).
 
 pub mod client;
 pub mod kv;
+pub mod multi;
 
 pub use client::{
     Answer, ClientStats, ClientStep, Completion, Invocation, Ops, Phase, Workload, TIMELINE_BUCKET,
@@ -45,11 +46,23 @@ pub enum WorkloadName {
     /// Puts only, 16-byte values, uniform over 1000 keys: the write path alone, as a
     /// ZooKeeper `setData` or etcd `put` benchmark drives it.
     Write,
+    /// Transfers between 8 accounts and reads of all of them, each one transaction;
+    /// the total is checked in every read ([`multi`]).
+    Bank,
+    /// Elle's list-append transactions over 8 lists, checked for serializability
+    /// ([`multi`], [`crate::txn`]).
+    ListAppend,
 }
 
 impl WorkloadName {
     /// Accepted names, for error messages.
-    pub const NAMES: &'static str = "kv, ycsb-a, ycsb-b, ycsb-c, register, write";
+    pub const NAMES: &'static str =
+        "kv, ycsb-a, ycsb-b, ycsb-c, register, write, bank, list-append";
+
+    /// `true` for the workloads of multi-key transactions.
+    pub fn is_transactional(self) -> bool {
+        matches!(self, WorkloadName::Bank | WorkloadName::ListAppend)
+    }
 }
 
 impl FromStr for WorkloadName {
@@ -62,6 +75,8 @@ impl FromStr for WorkloadName {
             "ycsb-c" => WorkloadName::YcsbC,
             "register" => WorkloadName::Register,
             "write" => WorkloadName::Write,
+            "bank" => WorkloadName::Bank,
+            "list-append" => WorkloadName::ListAppend,
             other => {
                 return Err(format!(
                     "unknown workload `{other}`; expected one of {}",
@@ -81,6 +96,8 @@ impl fmt::Display for WorkloadName {
             WorkloadName::YcsbC => "ycsb-c",
             WorkloadName::Register => "register",
             WorkloadName::Write => "write",
+            WorkloadName::Bank => "bank",
+            WorkloadName::ListAppend => "list-append",
         })
     }
 }
@@ -144,6 +161,10 @@ impl WorkloadConfig {
             WorkloadName::YcsbB => (1000, KeyDist::Zipf(0.99), reads(0.95)),
             WorkloadName::YcsbC => (1000, KeyDist::Zipf(0.99), reads(1.0)),
             WorkloadName::Write => (1000, KeyDist::Uniform, reads(0.0)),
+            // The share of reads of every account; the rest are transfers.
+            WorkloadName::Bank => (8, KeyDist::Uniform, reads(0.2)),
+            // The share of reads among micro-operations; the rest are appends.
+            WorkloadName::ListAppend => (8, KeyDist::Uniform, reads(0.5)),
             WorkloadName::Register => (
                 3,
                 KeyDist::Uniform,
