@@ -147,7 +147,11 @@ pub fn cmd_bench(args: &BenchArgs, out: &mut dyn Write) -> Result<i32, String> {
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     print_report(args, &report, out).map_err(|e| format!("cannot write output: {e}"))?;
-    Ok(if report.ok == 0 { 1 } else { 0 })
+    Ok(if report.ok == 0 || report.violation.is_some() {
+        1
+    } else {
+        0
+    })
 }
 
 fn print_report(args: &BenchArgs, r: &LoadReport, out: &mut dyn Write) -> std::io::Result<()> {
@@ -163,6 +167,7 @@ fn print_report(args: &BenchArgs, r: &LoadReport, out: &mut dyn Write) -> std::i
             "ok_per_sec": r.ok_throughput(),
             "latency_us": {"p50": q(0.5), "p99": q(0.99), "p999": q(0.999), "max": r.latency_us.max()},
             "history": args.history.as_ref().map(|p| p.display().to_string()),
+            "violation": r.violation,
         });
         return writeln!(out, "{doc}");
     }
@@ -193,10 +198,21 @@ fn print_report(args: &BenchArgs, r: &LoadReport, out: &mut dyn Write) -> std::i
         q(0.999),
         r.latency_us.max()
     )?;
+    if let Some(broken) = &r.violation {
+        writeln!(out, "VIOLATION: {broken}")?;
+    }
     if let Some(path) = &args.history {
+        let model = match args.workload {
+            WorkloadName::ListAppend => "list-append",
+            WorkloadName::Bank => {
+                // Judged as answered (above); no history model reads it.
+                return writeln!(out, "history: {}", path.display());
+            }
+            _ => "kv",
+        };
         writeln!(
             out,
-            "history: {} (check with `synod check-history {} --model kv`)",
+            "history: {} (check with `synod check-history {} --model {model}`)",
             path.display(),
             path.display()
         )?;

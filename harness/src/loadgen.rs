@@ -52,6 +52,9 @@ pub struct LoadReport {
     pub latency_us: hdrhistogram::Histogram<u64>,
     /// The recorded history (empty unless recording was on).
     pub history: Vec<HistoryEvent>,
+    /// The first answer that broke the workload's own check (the bank's total,
+    /// [`Ops::check`](crate::workload::Ops::check)).
+    pub violation: Option<String>,
 }
 
 impl LoadReport {
@@ -105,6 +108,7 @@ pub async fn run_until<P: SimProtocol>(
     let mut phase = Phase::Main;
     let mut measured = config.duration;
     let mut steps = Vec::new();
+    let mut violation = None;
     for i in 0..workload.len() {
         steps.push((i, workload.start_next(i, now(), phase)));
     }
@@ -152,6 +156,9 @@ pub async fn run_until<P: SimProtocol>(
                     let Some(i) = workload.index_of(reply.client) else { continue };
                     let answer = answer_of::<P>(&reply, &config.addrs);
                     steps.push((i, workload.on_answer(i, reply.seq, answer, now())));
+                    if let Some(broken) = workload.take_violation() {
+                        violation.get_or_insert(broken);
+                    }
                 }
                 None => break,
             },
@@ -176,6 +183,7 @@ pub async fn run_until<P: SimProtocol>(
         elapsed: measured,
         latency_us: workload.stats.latency_us.clone(),
         history: workload.take_history(),
+        violation,
     }
 }
 
