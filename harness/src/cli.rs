@@ -110,9 +110,13 @@ pub struct RunOpts {
     /// Operations in the main phase (all clients together).
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     pub ops: u64,
-    /// Workload: kv, ycsb-a, ycsb-b, ycsb-c, register.
+    /// Workload: kv, ycsb-a, ycsb-b, ycsb-c, register, write, bank, list-append.
     #[arg(long, default_value = "kv", value_parser = parse_workload)]
     pub workload: WorkloadName,
+    /// With `--workload write`: each operation is one transaction of this many puts,
+    /// one on each of shards 0, 1, … (for 2PC's cost by shards per transaction).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=64))]
+    pub shards_per_txn: u64,
     /// Concurrent clients.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub clients: u64,
@@ -136,6 +140,7 @@ impl RunOpts {
         cfg.nodes = self.nodes as usize;
         cfg.workload = WorkloadConfig::named(self.workload, self.ops);
         cfg.workload.clients = self.clients as usize;
+        cfg.workload.shards_per_txn = self.shards_per_txn as usize;
         cfg.workload.record_history = !self.skip_linearizability;
         cfg.vary_tuning &= !self.default_tuning;
         cfg
@@ -143,6 +148,7 @@ impl RunOpts {
 
     /// Runs `protocol` for `seed` and checks the history unless told not to.
     pub fn run(&self, protocol: &str, seed: u64) -> Result<RunOutcome, String> {
+        check_shards_per_txn(self.shards_per_txn, self.workload)?;
         let mut outcome = run_protocol(protocol, self.config(seed))?;
         if !self.skip_linearizability {
             (registry::get(protocol)?.check)(&mut outcome, LINEARIZABILITY_TIMEOUT);
@@ -157,10 +163,24 @@ impl RunOpts {
         } else {
             ""
         };
+        let shards = match self.shards_per_txn {
+            0 => String::new(),
+            k => format!(" --shards-per-txn {k}"),
+        };
         format!(
-            "--faults {} --ops {} --workload {} --clients {} --nodes {}{skip}",
+            "--faults {} --ops {} --workload {}{shards} --clients {} --nodes {}{skip}",
             self.faults, self.ops, self.workload, self.clients, self.nodes
         )
+    }
+}
+
+/// `--shards-per-txn` shapes the `write` workload only.
+pub(crate) fn check_shards_per_txn(shards: u64, workload: WorkloadName) -> Result<(), String> {
+    match shards == 0 || workload == WorkloadName::Write {
+        true => Ok(()),
+        false => Err(format!(
+            "--shards-per-txn {shards} applies to --workload write, not {workload}"
+        )),
     }
 }
 

@@ -21,9 +21,13 @@ pub struct BenchArgs {
     /// Seconds of load.
     #[arg(long, default_value = "10", value_parser = parse_seconds)]
     pub duration: Duration,
-    /// Workload: kv, ycsb-a, ycsb-b, ycsb-c, register.
+    /// Workload: kv, ycsb-a, ycsb-b, ycsb-c, register, write, bank, list-append.
     #[arg(long, default_value = "kv", value_parser = crate::cli::parse_workload)]
     pub workload: WorkloadName,
+    /// With `--workload write`: each operation is one transaction of this many puts,
+    /// one on each of shards 0, 1, … (for 2PC's cost by shards per transaction).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=64))]
+    pub shards_per_txn: u64,
     /// Write the client history (JSON lines, for `synod check-history`) to FILE.
     #[arg(long, value_name = "FILE")]
     pub history: Option<PathBuf>,
@@ -123,8 +127,10 @@ fn runtime(threads: u16) -> Result<tokio::runtime::Runtime, String> {
 
 /// Runs `synod bench`; returns the exit code.
 pub fn cmd_bench(args: &BenchArgs, out: &mut dyn Write) -> Result<i32, String> {
+    crate::cli::check_shards_per_txn(args.shards_per_txn, args.workload)?;
     let mut workload = WorkloadConfig::named(args.workload, u64::MAX);
     workload.clients = args.clients as usize;
+    workload.shards_per_txn = args.shards_per_txn as usize;
     workload.record_history = args.history.is_some();
     workload.liveness_ops = 0;
     workload.attempt_timeout = Duration::from_secs(1);
@@ -160,6 +166,7 @@ fn print_report(args: &BenchArgs, r: &LoadReport, out: &mut dyn Write) -> std::i
         let doc = serde_json::json!({
             "clients": args.clients,
             "workload": args.workload.to_string(),
+            "shards_per_txn": args.shards_per_txn,
             "seconds": r.elapsed.as_secs_f64(),
             "ok": r.ok, "fail": r.fail, "info": r.info, "attempts": r.attempts,
             "cas_mismatch": r.cas_mismatch,

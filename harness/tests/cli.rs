@@ -522,6 +522,90 @@ fn recorded_sim_history_passes_check_history() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// A list-append history recorded by `synod sim` on 2PC (multi-shard
+/// transactions) is one `check-history --model list-append` accepts as
+/// serializable; a bank history is refused by that model, not judged.
+#[test]
+fn recorded_transaction_histories_read_as_list_append() {
+    let dir = std::env::temp_dir().join(format!("synod-txn-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (workload, code) in [("list-append", 0), ("bank", 2)] {
+        let path = dir.join(format!("{workload}.jsonl"));
+        let p = path.to_str().unwrap();
+        let o = synod(&[
+            "sim",
+            "--protocol",
+            "twopc",
+            "--seed",
+            "4",
+            "--faults",
+            "all",
+            "--ops",
+            "300",
+            "--workload",
+            workload,
+            "--history",
+            p,
+        ]);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stdout)
+        );
+        let o = synod(&["check-history", p, "--model", "list-append"]);
+        assert_eq!(o.status.code(), Some(code), "{workload}: {}", stderr(&o));
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `--shards-per-txn` shapes the write workload only; elsewhere it is refused.
+#[test]
+fn shards_per_txn_applies_to_the_write_workload_only() {
+    let o = synod(&[
+        "sim",
+        "--protocol",
+        "twopc",
+        "--seed",
+        "1",
+        "--workload",
+        "kv",
+        "--shards-per-txn",
+        "2",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--shards-per-txn 2 applies to --workload write"),
+        "{}",
+        stderr(&o)
+    );
+    let o = synod(&[
+        "sim",
+        "--protocol",
+        "twopc",
+        "--nodes",
+        "4",
+        "--seed",
+        "1",
+        "--ops",
+        "200",
+        "--workload",
+        "write",
+        "--shards-per-txn",
+        "3",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    // Every transaction prepared at three shards: about three settled per commit.
+    let settled = doc["metrics"]["in_doubt_settled"].as_u64().unwrap();
+    let ok = doc["ops"]["ok"].as_u64().unwrap();
+    assert!(
+        settled >= 3 * ok - 3 && settled <= 3 * ok + 30,
+        "{settled} for {ok}"
+    );
+}
+
 /// Real-cluster commands refuse bad input with exit 2 and a message naming what is
 /// wrong, before binding any port or touching any file.
 #[test]

@@ -54,6 +54,9 @@ impl KvOps {
         let (prefix, txns) = match cfg.name {
             WorkloadName::Bank => ("acct", Txns::Bank),
             WorkloadName::ListAppend => ("l", Txns::ListAppend),
+            WorkloadName::Write if cfg.shards_per_txn > 0 => {
+                ("k", Txns::Writes(cfg.shards_per_txn))
+            }
             _ => ("k", Txns::None),
         };
         let keys: Vec<String> = (0..cfg.keys.max(1))
@@ -103,6 +106,17 @@ impl KvOps {
         self.keys[i].clone()
     }
 
+    /// A value never written before: `<client>.<n>`, zero-padded on the left to
+    /// `value_len` bytes (still unique).
+    pub(super) fn fresh(&mut self, client: ClientId) -> String {
+        self.counter += 1;
+        let fresh = format!("{}.{}", client.0, self.counter);
+        match fresh.len() < self.value_len {
+            true => format!("{fresh:0>width$}", width = self.value_len),
+            false => fresh,
+        }
+    }
+
     /// A uniform duration in `[0, max]`.
     pub fn think(&mut self, max: Duration) -> Duration {
         Duration::from_nanos(self.rng.gen_range(0..=max.as_nanos() as u64))
@@ -120,14 +134,10 @@ impl KvOps {
             Txns::None => {}
             Txns::Bank => return self.bank_op(seen),
             Txns::ListAppend => return self.list_append_op(),
+            Txns::Writes(shards) => return self.writes_op(shards, client),
         }
         let key = self.key();
-        self.counter += 1;
-        let mut fresh = format!("{}.{}", client.0, self.counter);
-        if fresh.len() < self.value_len {
-            // Zero-padded on the left: still unique, `value_len` bytes.
-            fresh = format!("{fresh:0>width$}", width = self.value_len);
-        }
+        let fresh = self.fresh(client);
         let u: f64 = self.rng.gen();
         let m = self.mix;
         if u < m.read {

@@ -129,6 +129,10 @@ pub struct WorkloadConfig {
     pub think_max: Duration,
     /// Operations each client must complete `ok` after the heal (the liveness check).
     pub liveness_ops: u32,
+    /// With the `write` workload: each operation is one transaction of this many
+    /// puts, on keys placed on shards 0, 1, … (`"<i>/k<n>"`, which 2PC routes to
+    /// shard `i`); 0 = single puts.
+    pub shards_per_txn: usize,
     /// Record the history (off for benchmarks, to keep memory flat).
     pub record_history: bool,
     /// Clients start issuing operations after this much virtual time.
@@ -192,6 +196,7 @@ impl WorkloadConfig {
             retry_backoff: Duration::from_millis(20),
             think_max: Duration::ZERO,
             liveness_ops: 3,
+            shards_per_txn: 0,
             record_history: true,
             start_after: Duration::ZERO,
             client_id_base: 0,

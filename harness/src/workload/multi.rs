@@ -50,6 +50,8 @@ pub(super) enum Txns {
     Bank,
     /// Elle's list-append.
     ListAppend,
+    /// `write` with this many puts per transaction, one per shard.
+    Writes(usize),
 }
 
 impl KvOps {
@@ -116,6 +118,21 @@ impl KvOps {
                         key,
                         value: format!("{};", self.counter),
                     }
+                }
+            })
+            .collect();
+        KvOp::Txn { ops }
+    }
+
+    /// `shards` puts of fresh values in one transaction, the `i`-th on a key placed
+    /// on shard `i` (`"<i>/k<n>"`).
+    pub(super) fn writes_op(&mut self, shards: usize, client: synod_core::ClientId) -> KvOp {
+        let ops = (0..shards)
+            .map(|i| {
+                let n = self.key_index();
+                KvOp::Put {
+                    key: format!("{i}/{}", self.keys[n]),
+                    value: self.fresh(client),
                 }
             })
             .collect();
