@@ -336,3 +336,11 @@ fn zab_5_nodes_survive_20_leader_sigkills() {
 fn twopc_3_nodes_survive_20_coordinator_sigkills() {
     kill_leader_repeatedly("twopc", 3);
 }
+
+/// twopc-nb's "leader" is the Raft leader of its 3 coordinator replicas (nodes 1–3;
+/// nodes 4 and 5 own a shard each): a kill costs an election, and the new leader
+/// finishes what the old one decided.
+#[test]
+fn twopc_nb_5_nodes_survive_20_coordinator_leader_sigkills() {
+    kill_leader_repeatedly("twopc-nb", 5);
+}
