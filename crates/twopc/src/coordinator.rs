@@ -288,6 +288,11 @@ pub struct Coordinator {
     /// Per client, its latest request seen here and whether it is still running
     /// (`false`: aborted — a retry runs it again). Commits are in the log.
     latest: BTreeMap<ClientId, (u64, bool)>,
+    /// Per client, its latest request and the id of that request's first attempt:
+    /// the age every retry carries (`Message::Prepare::age`). Volatile: after a
+    /// restart or a change of leader a retry starts young again, which costs
+    /// fairness only.
+    ages: BTreeMap<ClientId, (u64, TxnId)>,
 }
 
 impl Coordinator {
@@ -302,6 +307,7 @@ impl Coordinator {
             deciding: BTreeMap::new(),
             progress: BTreeMap::new(),
             latest: BTreeMap::new(),
+            ages: BTreeMap::new(),
         }
     }
 
@@ -418,6 +424,11 @@ impl Coordinator {
         self.latest.insert(client, (seq, true));
         self.next += 1;
         let txn = TxnId::new(epoch, self.next);
+        let age = match self.ages.get(&client) {
+            Some(&(s, age)) if s == seq => age, // a retry keeps its first attempt's age
+            _ => txn,
+        };
+        self.ages.insert(client, (seq, age));
         let mut shards: BTreeMap<ShardId, Vec<(u32, Op)>> = BTreeMap::new();
         for (i, op) in ops.iter().enumerate() {
             let shard = self.topology.shard_of(op.key());
@@ -431,6 +442,7 @@ impl Coordinator {
         for (&shard, shard_ops) in &shards {
             let prepare = Message::Prepare {
                 txn,
+                age,
                 ops: shard_ops.clone(),
                 participants: participants.clone(),
                 active_from,

@@ -23,6 +23,11 @@ pub enum Message {
     Prepare {
         /// The transaction.
         txn: TxnId,
+        /// Its age for wait-die: the id of the client request's first attempt, so
+        /// a transaction retried after dying keeps its place and in time becomes
+        /// the oldest (Rosenkrantz et al. 1978: a restarted transaction keeps its
+        /// timestamp, which is what makes wait-die starvation-free).
+        age: TxnId,
         /// Its operations on this shard, with their index in the transaction.
         ops: Vec<(u32, Op)>,
         /// Every shard it touches (for cooperative termination).

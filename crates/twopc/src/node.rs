@@ -151,11 +151,12 @@ impl Node for TwoPcNode {
                 Role::Participant(p),
                 Message::Prepare {
                     txn,
+                    age,
                     ops,
                     participants,
                     active_from,
                 },
-            ) => p.on_prepare(now, from, txn, ops, participants, active_from, out),
+            ) => p.on_prepare(now, from, (txn, age), ops, participants, active_from, out),
             (Role::Participant(p), Message::Decide { txn, commit }) => {
                 p.on_decide(now, from, txn, commit, out)
             }

@@ -64,6 +64,8 @@ pub(crate) struct Prepared {
 #[derive(Clone, Debug)]
 struct Waiting {
     txn: TxnId,
+    /// Its age for wait-die (`Message::Prepare::age`).
+    age: TxnId,
     /// Who sent the PREPARE: the vote goes there.
     coordinator: NodeId,
     ops: Vec<(u32, Op)>,
@@ -124,6 +126,11 @@ pub struct Participant {
     /// Committed data.
     pub(crate) data: BTreeMap<String, String>,
     locks: BTreeMap<String, Lock>,
+    /// The age (`Message::Prepare::age`) of each transaction holding locks here
+    /// whose age is not its id. Volatile: a prepared transaction restored after a
+    /// restart is as old as its id, and since it waits for nothing it can close no
+    /// cycle of waits.
+    ages: BTreeMap<TxnId, TxnId>,
     pub(crate) prepared: BTreeMap<TxnId, Prepared>,
     waiting: Vec<Waiting>,
     /// Outcomes known here, kept while a late message could still need them.
@@ -142,6 +149,7 @@ impl Participant {
             timing,
             data: BTreeMap::new(),
             locks: BTreeMap::new(),
+            ages: BTreeMap::new(),
             prepared: BTreeMap::new(),
             waiting: Vec::new(),
             outcomes: BTreeMap::new(),
@@ -273,7 +281,7 @@ impl Participant {
         &mut self,
         now: Time,
         coordinator: NodeId,
-        txn: TxnId,
+        (txn, age): (TxnId, TxnId),
         ops: Vec<(u32, Op)>,
         participants: Vec<ShardId>,
         active_from: TxnId,
@@ -299,6 +307,7 @@ impl Participant {
             now,
             Waiting {
                 txn,
+                age,
                 coordinator,
                 ops,
                 participants,
@@ -310,7 +319,7 @@ impl Participant {
 
     /// Locks (or waits, or dies), runs the operations, and votes.
     fn try_prepare(&mut self, now: Time, w: Waiting, out: &mut Fx) {
-        match self.lock_all(w.txn, &w.ops) {
+        match self.lock_all(w.txn, w.age, &w.ops) {
             Locking::Conflict => {
                 return self.vote_no(w.txn, w.coordinator, AbortReason::Conflict, out)
             }
@@ -363,7 +372,9 @@ impl Participant {
         out.send(to, Message::Vote { txn, vote });
     }
 
-    fn lock_all(&mut self, txn: TxnId, ops: &[(u32, Op)]) -> Locking {
+    /// Wait-die by age, ties broken by id: an older transaction waits for a
+    /// younger holder, a younger one dies.
+    fn lock_all(&mut self, txn: TxnId, age: TxnId, ops: &[(u32, Op)]) -> Locking {
         let mut wanted: BTreeMap<&str, bool> = BTreeMap::new(); // key → exclusive
         for (_, op) in ops {
             *wanted.entry(op.key()).or_default() |= !op.is_read();
@@ -378,7 +389,8 @@ impl Participant {
                 false => Vec::new(),
             });
             for holder in holders.filter(|&h| h != txn) {
-                match txn < holder {
+                let holder_age = self.ages.get(&holder).copied().unwrap_or(holder);
+                match (age, txn) < (holder_age, holder) {
                     true => wait = true,               // older waits for younger
                     false => return Locking::Conflict, // younger dies
                 }
@@ -386,6 +398,9 @@ impl Participant {
         }
         if wait {
             return Locking::Wait;
+        }
+        if age != txn {
+            self.ages.insert(txn, age);
         }
         for (key, exclusive) in wanted {
             let lock = self.locks.entry(key.to_owned()).or_default();
@@ -413,6 +428,7 @@ impl Participant {
     }
 
     fn release(&mut self, txn: TxnId) {
+        self.ages.remove(&txn);
         self.locks.retain(|_, lock| {
             if lock.exclusive == Some(txn) {
                 lock.exclusive = None;

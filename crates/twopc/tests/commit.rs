@@ -438,3 +438,56 @@ fn twopc_a_retry_of_a_transaction_lost_in_a_coordinator_crash_is_answered() {
     assert!(committed(&c, retry).is_some(), "{:?}", c.outcome(retry));
     assert_eq!(value(&c, &a), Some("mine".into()));
 }
+
+/// Wait-die is starvation-free only if a transaction restarted after dying keeps
+/// its first timestamp (Rosenkrantz, Stearns & Lewis 1978): otherwise every retry is
+/// the youngest and can die forever behind newer transactions. Here client A's first
+/// attempt dies behind H; C then takes the lock; A's retry — a newer id than C's,
+/// but older by age — must wait for C, not die again, and then commit.
+#[test]
+fn twopc_wait_die_a_retried_transaction_keeps_its_age() {
+    let (mut c, _) = cluster(1);
+    let x = key_on(&c, 0, 0);
+    let p = owner(&c, &x);
+    let prepare_to_p = |c: &Cluster| {
+        c.queued(|_, to, m| to == n(p) && matches!(m, Message::Prepare { .. }))
+            .expect("a PREPARE queued for the shard")
+    };
+    let h = txn(&mut c, vec![write(&x, "h")]);
+    c.deliver_at(prepare_to_p(&c)); // H locks x
+    let a = synod_core::ClientId(77);
+    let request = || synod_twopc::Txn {
+        ops: vec![write(&x, "a")],
+    };
+    let first = c.request(COORDINATOR, a, 1, request());
+    c.deliver_at(prepare_to_p(&c)); // A is younger than H: it dies
+    c.deliver_all();
+    assert!(committed(&c, h).is_some());
+    assert!(aborted(&c, first), "A's first attempt died behind H");
+
+    let late = txn(&mut c, vec![write(&x, "c")]);
+    c.deliver_at(prepare_to_p(&c)); // C, started after A, locks x
+    let retry = c.request(COORDINATOR, a, 1, request());
+    c.deliver_at(prepare_to_p(&c));
+    assert_eq!(
+        participant(&c, p).waiting(),
+        1,
+        "A's retry is older than C by age: it waits"
+    );
+    assert_eq!(
+        c.count_queued(|_, _, m| matches!(
+            m,
+            Message::Vote {
+                vote: synod_twopc::Vote::No(_),
+                ..
+            }
+        )),
+        0,
+        "nobody died"
+    );
+    c.run_for(ms(500));
+    assert!(committed(&c, late).is_some());
+    assert!(committed(&c, retry).is_some(), "A's retry commits after C");
+    assert_eq!(value(&c, &x), Some("a".into()));
+    assert_quiescent(&c);
+}
