@@ -76,6 +76,7 @@ pub mod app;
 pub mod codec;
 pub mod driver;
 pub mod id;
+pub mod journal;
 pub mod kv;
 pub mod node;
 pub mod rng;
@@ -86,6 +87,7 @@ pub use app::{AppData, SessionCommand, Sessions, StateMachine};
 pub use codec::CodecError;
 pub use driver::{Storage, StorageError, Transport, TransportError};
 pub use id::{ClientId, NodeId};
+pub use journal::Journal;
 pub use kv::{Applied, Kv, KvCommand, KvOp, KvResult, KvStateMachine};
 pub use node::{
     ClientReply, ClientRequest, DurableWaits, Effects, Envelope, Node, NodeEffects, Outcome,

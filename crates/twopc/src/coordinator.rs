@@ -20,13 +20,13 @@
 //! Transaction ids carry their epoch, so they never repeat across restarts or
 //! leaders.
 
-use crate::journal::Journal;
 use crate::message::{Message, Vote};
 use crate::node::{Fx, Timer};
 use crate::types::{AbortReason, Op, OpResult, ShardId, Topology, TxnId, TxnOutcome};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
+use synod_core::Journal;
 use synod_core::{codec, ClientId, NodeId, Outcome, Recovered, StateMachine, Time};
 
 const META_INCARNATION: &str = "twopc.incarnation";

@@ -33,7 +33,6 @@
 #![warn(missing_docs)]
 
 pub mod coordinator;
-mod journal;
 pub mod message;
 pub mod node;
 pub mod participant;

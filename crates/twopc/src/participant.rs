@@ -19,13 +19,13 @@
 //! coordinator and every participant that voted are down or in doubt, it blocks,
 //! holding its locks — 2PC's known weakness, which the harness measures.
 
-use crate::journal::Journal;
 use crate::message::{Message, Vote};
 use crate::node::{Fx, Timer};
 use crate::types::{AbortReason, Op, OpResult, ShardId, Topology, TxnId};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
+use synod_core::Journal;
 use synod_core::{NodeId, Recovered, Time};
 
 /// A durable record of the participant's journal (the storage log).

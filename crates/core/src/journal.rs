@@ -1,12 +1,17 @@
-//! The durable journal both roles keep (synod-core's storage model): records at
+//! A durable journal over the storage model, for protocols whose state is not a
+//! replicated log (2PC's coordinator and participants, vvsync's replicas): records at
 //! consecutive log indices, behind a snapshot of the state they built, compacted
-//! when the snapshot is taken.
+//! when the snapshot is taken. Recovery is the snapshot's image and the records
+//! after it, in order; bytes that do not decode, or a gap, are an error naming what
+//! and where.
 
+use crate::{codec, Recovered, Snapshot, WriteBatch};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use synod_core::{codec, Recovered, Snapshot, WriteBatch};
 
-pub(crate) struct Journal {
+/// Where the next record goes, and when a snapshot is due.
+#[derive(Clone, Debug)]
+pub struct Journal {
     /// The next record's index.
     next: u64,
     /// The snapshot covers every record through this index.
@@ -16,7 +21,8 @@ pub(crate) struct Journal {
 }
 
 impl Journal {
-    pub(crate) fn new(every: u64) -> Journal {
+    /// A journal that asks for a snapshot every `every` records.
+    pub fn new(every: u64) -> Journal {
         Journal {
             next: 1,
             compacted: 0,
@@ -27,7 +33,7 @@ impl Journal {
     /// The snapshot's image, if any, and the records after it in order; bytes that do
     /// not decode, or a gap, are an error naming what and where (`who`: the role).
     #[allow(clippy::type_complexity)]
-    pub(crate) fn recover<I: DeserializeOwned, R: DeserializeOwned>(
+    pub fn recover<I: DeserializeOwned, R: DeserializeOwned>(
         &mut self,
         who: &str,
         rec: &Recovered,
@@ -56,18 +62,18 @@ impl Journal {
     }
 
     /// Adds `record` to `batch`.
-    pub(crate) fn append<R: Serialize>(&mut self, record: &R, batch: &mut WriteBatch) {
+    pub fn append<R: Serialize>(&mut self, record: &R, batch: &mut WriteBatch) {
         batch.put_entry(self.next, codec::encode(record));
         self.next += 1;
     }
 
     /// Enough records since the last snapshot.
-    pub(crate) fn snapshot_due(&self) -> bool {
+    pub fn snapshot_due(&self) -> bool {
         self.next > self.compacted + self.every
     }
 
     /// Saves `image` as covering every record so far and compacts them away.
-    pub(crate) fn snapshot<I: Serialize>(&mut self, image: &I, batch: &mut WriteBatch) {
+    pub fn snapshot<I: Serialize>(&mut self, image: &I, batch: &mut WriteBatch) {
         let at = self.next - 1;
         batch.save_snapshot(Snapshot {
             meta: codec::encode(&at),

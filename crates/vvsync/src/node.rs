@@ -1,0 +1,705 @@
+//! `VvNode`: one replica of a vvsync cluster behind synod-core's `Node` trait.
+//!
+//! Every replica of a key takes reads and writes for it (there is no leader). A write
+//! is applied by its coordinator ([`Causality::write`]), made durable, sent to the
+//! key's other replicas and answered once `W` of them (the coordinator included) hold
+//! it durably; a read merges the states of `R` replicas and repairs those that were
+//! behind. Anti-entropy brings every replica up to date in the background: rounds of
+//! [`Message::Digest`] (one hash per key bucket) → [`Message::Keys`] (the key hashes of
+//! the buckets that differ) → [`Message::States`] (only the keys that differ, both
+//! ways), so an idle, converged cluster sends one small digest per round.
+
+use crate::causality::Causality;
+use crate::message::{Message, Request, Response};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+use synod_core::{
+    codec, ClientId, ClientRequest, Effects, Journal, Node, NodeId, Outcome, Prng, Recovered, Time,
+};
+
+/// vvsync's timers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Timer {
+    /// Start an anti-entropy round with the next peer.
+    AntiEntropy,
+    /// A coordinated request's deadline.
+    Expire(u64),
+}
+
+/// The effects of a vvsync node's inputs.
+pub type Fx<C> = Effects<Message<C>, Timer, Response<<C as Causality>::Context>>;
+
+/// A replica's configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VvConfig {
+    /// This replica.
+    pub id: NodeId,
+    /// Every member of the cluster.
+    pub members: Vec<NodeId>,
+    /// Replicas per key (`N`).
+    pub n: usize,
+    /// Replicas a read merges before it answers (`R`, the coordinator included).
+    pub r: usize,
+    /// Replicas that hold a write durably before it is acknowledged (`W`, likewise).
+    pub w: usize,
+    /// A coordinated request not answered by then fails (`Unavailable` for a read,
+    /// `Unknown` for a write, which may still spread).
+    pub request_timeout: Duration,
+    /// Mean time between anti-entropy rounds started by this replica (each is drawn
+    /// from ±25 % of it).
+    pub anti_entropy_every: Duration,
+    /// Key buckets: the unit of anti-entropy's digest and of placement (a bucket's
+    /// keys share their `N` replicas).
+    pub buckets: u16,
+    /// Journal records between snapshots of the store.
+    pub snapshot_every: u64,
+    /// This replica's randomness.
+    pub seed: u64,
+}
+
+impl VvConfig {
+    /// A LAN configuration: `N` = min(3, members) and `R` = `W` = 1 — Dynamo's
+    /// always-writeable setting, where every replica answers on its own, even cut off
+    /// from the others — requests answered within 200 ms, anti-entropy every 50 ms
+    /// over 64 buckets. `R` + `W` > `N` (e.g. 2 and 2) makes a read see every write
+    /// acknowledged before it, while a majority of the key's replicas is reachable.
+    pub fn lan(id: NodeId, members: &[NodeId], seed: u64) -> VvConfig {
+        let n = members.len().min(3);
+        let (r, w) = (1, 1);
+        VvConfig {
+            id,
+            members: members.to_vec(),
+            n,
+            r,
+            w,
+            request_timeout: Duration::from_millis(200),
+            anti_entropy_every: Duration::from_millis(50),
+            buckets: 64,
+            snapshot_every: 4096,
+            seed,
+        }
+    }
+
+    /// The bucket of `key` (FNV-1a of its bytes).
+    pub fn bucket_of(&self, key: &str) -> u16 {
+        (fnv1a(key.as_bytes(), FNV_OFFSET) % u64::from(self.buckets)) as u16
+    }
+
+    /// The `N` replicas of `bucket`: consecutive members from the bucket's position.
+    pub fn replicas_of_bucket(&self, bucket: u16) -> impl Iterator<Item = NodeId> + '_ {
+        let len = self.members.len();
+        (0..self.n).map(move |i| self.members[(usize::from(bucket) + i) % len])
+    }
+
+    /// The `N` replicas of `key`.
+    pub fn replicas_of(&self, key: &str) -> impl Iterator<Item = NodeId> + '_ {
+        self.replicas_of_bucket(self.bucket_of(key))
+    }
+
+    fn check(&self) {
+        assert!(
+            self.members.contains(&self.id),
+            "{} is not a member",
+            self.id
+        );
+        assert!(
+            (1..=self.members.len()).contains(&self.n),
+            "N = {} with {} members",
+            self.n,
+            self.members.len()
+        );
+        assert!((1..=self.n).contains(&self.r) && (1..=self.n).contains(&self.w));
+        assert!(self.buckets > 0);
+    }
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+fn fnv1a(bytes: &[u8], mut h: u64) -> u64 {
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// One key as this replica holds it.
+#[derive(Clone, Debug)]
+struct Slot<C> {
+    state: C,
+    bucket: u16,
+    /// Hash of the key and its state: what anti-entropy compares.
+    hash: u64,
+}
+
+/// A journal record: a key's whole state after a change.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+struct Record<C: Causality> {
+    key: String,
+    state: C,
+}
+
+enum Pending<C: Causality> {
+    Read {
+        client: ClientId,
+        seq: u64,
+        key: String,
+        replies: Vec<(NodeId, Option<C>)>,
+    },
+    Write {
+        client: ClientId,
+        seq: u64,
+        acks: BTreeSet<NodeId>,
+        answer: Response<C::Context>,
+    },
+}
+
+/// What this replica's anti-entropy sent, for the bytes-per-synced-key measure.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SyncStats {
+    /// Rounds started.
+    pub rounds: u64,
+    /// Key states sent by anti-entropy.
+    pub keys_sent: u64,
+    /// Encoded bytes of every anti-entropy message sent (digests, key lists, states).
+    pub bytes_sent: u64,
+}
+
+/// One vvsync replica in mode `C` ([`Dvv`](crate::Dvv), [`Vv`](crate::Vv),
+/// [`Lww`](crate::Lww)).
+pub struct VvNode<C: Causality> {
+    cfg: VvConfig,
+    store: BTreeMap<String, Slot<C>>,
+    /// Per bucket, the wrapping sum of its keys' hashes.
+    hashes: Vec<u64>,
+    journal: Journal,
+    incarnation: u64,
+    next_op: u64,
+    pending: BTreeMap<u64, Pending<C>>,
+    /// Peers that share a bucket with this replica, and whose turn is next.
+    peers: Vec<NodeId>,
+    turn: usize,
+    rng: Prng,
+    sync: SyncStats,
+    halted: Option<String>,
+}
+
+impl<C: Causality> VvNode<C> {
+    /// Replica `cfg.id`.
+    ///
+    /// # Panics
+    /// If the configuration is inconsistent (`N`, `R`, `W` out of range, `id` not a
+    /// member).
+    pub fn new(cfg: VvConfig) -> VvNode<C> {
+        cfg.check();
+        let mut peers = BTreeSet::new();
+        for b in 0..cfg.buckets {
+            if cfg.replicas_of_bucket(b).any(|r| r == cfg.id) {
+                peers.extend(cfg.replicas_of_bucket(b).filter(|&r| r != cfg.id));
+            }
+        }
+        VvNode {
+            hashes: vec![0; usize::from(cfg.buckets)],
+            journal: Journal::new(cfg.snapshot_every),
+            rng: Prng::new(cfg.seed),
+            peers: peers.into_iter().collect(),
+            cfg,
+            store: BTreeMap::new(),
+            incarnation: 0,
+            next_op: 0,
+            pending: BTreeMap::new(),
+            turn: 0,
+            sync: SyncStats::default(),
+            halted: None,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &VvConfig {
+        &self.cfg
+    }
+
+    /// This replica's state of `key`.
+    pub fn state(&self, key: &str) -> Option<&C> {
+        self.store.get(key).map(|s| &s.state)
+    }
+
+    /// Every key and its state, in key order.
+    pub fn states(&self) -> impl Iterator<Item = (&str, &C)> {
+        self.store.iter().map(|(k, s)| (k.as_str(), &s.state))
+    }
+
+    /// What anti-entropy has sent so far (this incarnation).
+    pub fn sync_stats(&self) -> SyncStats {
+        self.sync
+    }
+
+    /// Requests being coordinated.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    fn holds(&self, bucket: u16) -> bool {
+        self.cfg
+            .replicas_of_bucket(bucket)
+            .any(|r| r == self.cfg.id)
+    }
+
+    fn shared_with(&self, bucket: u16, peer: NodeId) -> bool {
+        let mut rs = self.cfg.replicas_of_bucket(bucket);
+        let (mut me, mut them) = (false, false);
+        for r in &mut rs {
+            me |= r == self.cfg.id;
+            them |= r == peer;
+        }
+        me && them
+    }
+
+    fn hash_of(key: &str, state: &C) -> u64 {
+        let h = fnv1a(key.as_bytes(), FNV_OFFSET);
+        fnv1a(&codec::encode(state), fnv1a(&[0xff], h))
+    }
+
+    /// Stores `state` as `key`'s, durably (a journal record in this input's batch).
+    fn store_state(&mut self, key: &str, state: C, out: &mut Fx<C>) {
+        let record = Record {
+            key: key.to_owned(),
+            state,
+        };
+        self.journal.append(&record, &mut out.persist);
+        self.install(record.key, record.state);
+        if self.journal.snapshot_due() {
+            let image: BTreeMap<&String, &C> =
+                self.store.iter().map(|(k, s)| (k, &s.state)).collect();
+            self.journal.snapshot(&image, &mut out.persist);
+        }
+    }
+
+    /// Puts `state` in the store and keeps the bucket hash in step.
+    fn install(&mut self, key: String, state: C) {
+        let bucket = self.cfg.bucket_of(&key);
+        let hash = Self::hash_of(&key, &state);
+        let b = usize::from(bucket);
+        if let Some(old) = self.store.get(&key) {
+            self.hashes[b] = self.hashes[b].wrapping_sub(old.hash);
+        }
+        self.hashes[b] = self.hashes[b].wrapping_add(hash);
+        self.store.insert(
+            key,
+            Slot {
+                state,
+                bucket,
+                hash,
+            },
+        );
+    }
+
+    /// Merges `state` into `key`'s; stores it if anything changed.
+    fn merge_in(&mut self, key: &str, state: &C, out: &mut Fx<C>) {
+        if !self.holds(self.cfg.bucket_of(key)) {
+            tracing::debug!(key, "state for a key this replica does not hold; ignored");
+            return;
+        }
+        let mut merged = self.state(key).cloned().unwrap_or_default();
+        merged.merge(state);
+        if self.state(key) != Some(&merged) {
+            self.store_state(key, merged, out);
+        }
+    }
+
+    fn new_op(&mut self) -> u64 {
+        self.next_op += 1;
+        // Unique across incarnations, so a late answer to an earlier one's request
+        // matches nothing.
+        (self.incarnation << 32) | self.next_op
+    }
+
+    fn others(&self, key: &str) -> Vec<NodeId> {
+        let me = self.cfg.id;
+        self.cfg.replicas_of(key).filter(|&r| r != me).collect()
+    }
+
+    fn arm_anti_entropy(&mut self, now: Time, out: &mut Fx<C>) {
+        let mean = self.cfg.anti_entropy_every;
+        let at = now + self.rng.duration_between(mean * 3 / 4, mean * 5 / 4);
+        out.set_timer(Timer::AntiEntropy, at);
+    }
+
+    fn send_sync(&mut self, to: NodeId, msg: Message<C>, out: &mut Fx<C>) {
+        self.sync.bytes_sent += codec::encode(&msg).len() as u64;
+        if let Message::States { states, .. } = &msg {
+            self.sync.keys_sent += states.len() as u64;
+        }
+        out.send(to, msg);
+    }
+
+    fn on_get(&mut self, now: Time, client: ClientId, seq: u64, key: String, out: &mut Fx<C>) {
+        let op = self.new_op();
+        for to in self.others(&key) {
+            out.send(
+                to,
+                Message::Read {
+                    op,
+                    key: key.clone(),
+                },
+            );
+        }
+        let mine = self.state(&key).cloned();
+        self.pending.insert(
+            op,
+            Pending::Read {
+                client,
+                seq,
+                key,
+                replies: vec![(self.cfg.id, mine)],
+            },
+        );
+        out.set_timer(Timer::Expire(op), now + self.cfg.request_timeout);
+        self.try_finish_read(op, out);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn on_write(
+        &mut self,
+        now: Time,
+        client: ClientId,
+        seq: u64,
+        key: String,
+        value: Option<String>,
+        context: &C::Context,
+        out: &mut Fx<C>,
+    ) {
+        let op = self.new_op();
+        let mut state = self.state(&key).cloned().unwrap_or_default();
+        state.write(context, value, self.cfg.id, now);
+        let answer = Response::Written {
+            key: key.clone(),
+            siblings: state.siblings(),
+            context: state.context(),
+        };
+        for to in self.others(&key) {
+            out.send(
+                to,
+                Message::Replicate {
+                    op,
+                    key: key.clone(),
+                    state: state.clone(),
+                },
+            );
+        }
+        self.store_state(&key, state, out);
+        let acks = BTreeSet::from([self.cfg.id]);
+        if acks.len() >= self.cfg.w {
+            // Persist before send: the answer leaves once the write is durable here.
+            out.reply(client, seq, Outcome::Done(answer));
+            return;
+        }
+        self.pending.insert(
+            op,
+            Pending::Write {
+                client,
+                seq,
+                acks,
+                answer,
+            },
+        );
+        out.set_timer(Timer::Expire(op), now + self.cfg.request_timeout);
+    }
+
+    fn try_finish_read(&mut self, op: u64, out: &mut Fx<C>) {
+        let Some(Pending::Read { replies, .. }) = self.pending.get(&op) else {
+            return;
+        };
+        if replies.len() < self.cfg.r {
+            return;
+        }
+        let Some(Pending::Read {
+            client,
+            seq,
+            key,
+            replies,
+        }) = self.pending.remove(&op)
+        else {
+            unreachable!("checked above");
+        };
+        out.cancel_timer(Timer::Expire(op));
+        let mut merged = C::default();
+        for state in replies.iter().filter_map(|(_, s)| s.as_ref()) {
+            merged.merge(state);
+        }
+        // Read repair: every replica asked that answered with less gets the merge.
+        for (from, state) in &replies {
+            if state.as_ref() == Some(&merged) || (state.is_none() && merged == C::default()) {
+                continue;
+            }
+            if *from == self.cfg.id {
+                self.merge_in(&key, &merged.clone(), out);
+            } else {
+                out.send(
+                    *from,
+                    Message::Repair {
+                        key: key.clone(),
+                        state: merged.clone(),
+                    },
+                );
+            }
+        }
+        let answer = Response::Values {
+            key,
+            siblings: merged.siblings(),
+            context: merged.context(),
+        };
+        out.reply(client, seq, Outcome::Done(answer));
+    }
+
+    fn on_anti_entropy(&mut self, now: Time, out: &mut Fx<C>) {
+        self.arm_anti_entropy(now, out);
+        if self.peers.is_empty() {
+            return;
+        }
+        let peer = self.peers[self.turn % self.peers.len()];
+        self.turn += 1;
+        let buckets = (0..self.cfg.buckets)
+            .filter(|&b| self.hashes[usize::from(b)] != 0 && self.shared_with(b, peer))
+            .map(|b| (b, self.hashes[usize::from(b)]))
+            .collect();
+        self.sync.rounds += 1;
+        self.send_sync(peer, Message::Digest { buckets }, out);
+    }
+
+    fn on_digest(&mut self, from: NodeId, theirs: Vec<(u16, u64)>, out: &mut Fx<C>) {
+        let theirs: BTreeMap<u16, u64> = theirs.into_iter().collect();
+        let differing: Vec<u16> = (0..self.cfg.buckets)
+            .filter(|&b| self.shared_with(b, from))
+            .filter(|b| theirs.get(b).copied().unwrap_or(0) != self.hashes[usize::from(*b)])
+            .collect();
+        if differing.is_empty() {
+            return;
+        }
+        let keys = self
+            .keys_in(&differing)
+            .map(|(k, s)| (k.clone(), s.hash))
+            .collect();
+        self.send_sync(
+            from,
+            Message::Keys {
+                buckets: differing,
+                keys,
+            },
+            out,
+        );
+    }
+
+    fn keys_in<'a>(
+        &'a self,
+        buckets: &'a [u16],
+    ) -> impl Iterator<Item = (&'a String, &'a Slot<C>)> + 'a {
+        self.store
+            .iter()
+            .filter(move |(_, s)| buckets.contains(&s.bucket))
+    }
+
+    fn on_keys(
+        &mut self,
+        from: NodeId,
+        buckets: Vec<u16>,
+        keys: Vec<(String, u64)>,
+        out: &mut Fx<C>,
+    ) {
+        let buckets: Vec<u16> = buckets
+            .into_iter()
+            .filter(|&b| self.shared_with(b, from))
+            .collect();
+        let theirs: BTreeMap<String, u64> = keys.into_iter().collect();
+        let states: Vec<(String, C)> = self
+            .keys_in(&buckets)
+            .filter(|(k, s)| theirs.get(*k) != Some(&s.hash))
+            .map(|(k, s)| (k.clone(), s.state.clone()))
+            .collect();
+        let want: Vec<String> = theirs
+            .into_iter()
+            .filter(|(k, h)| {
+                buckets.contains(&self.cfg.bucket_of(k))
+                    && self.store.get(k).map(|s| s.hash) != Some(*h)
+            })
+            .map(|(k, _)| k)
+            .collect();
+        if states.is_empty() && want.is_empty() {
+            return;
+        }
+        self.send_sync(from, Message::States { states, want }, out);
+    }
+
+    fn on_states(
+        &mut self,
+        from: NodeId,
+        states: Vec<(String, C)>,
+        want: Vec<String>,
+        out: &mut Fx<C>,
+    ) {
+        for (key, state) in &states {
+            if self.shared_with(self.cfg.bucket_of(key), from) {
+                self.merge_in(key, state, out);
+            }
+        }
+        let back: Vec<(String, C)> = want
+            .into_iter()
+            .filter(|k| self.shared_with(self.cfg.bucket_of(k), from))
+            .filter_map(|k| self.state(&k).cloned().map(|s| (k, s)))
+            .collect();
+        if !back.is_empty() {
+            self.send_sync(
+                from,
+                Message::States {
+                    states: back,
+                    want: Vec::new(),
+                },
+                out,
+            );
+        }
+    }
+
+    fn recover(&mut self, recovered: &Recovered, out: &mut Fx<C>) -> Result<(), String> {
+        let (image, records) = self
+            .journal
+            .recover::<BTreeMap<String, C>, Record<C>>("vvsync replica", recovered)?;
+        for (key, state) in image.into_iter().flatten() {
+            self.install(key, state);
+        }
+        for r in records {
+            self.install(r.key, r.state);
+        }
+        let incarnation = match recovered.meta.get(INCARNATION) {
+            None => 0,
+            Some(bytes) => codec::decode::<u64>(bytes)
+                .map_err(|e| format!("corrupt vvsync meta {INCARNATION}: {e}"))?,
+        };
+        self.incarnation = incarnation + 1;
+        out.persist
+            .set_meta(INCARNATION, codec::encode(&self.incarnation));
+        Ok(())
+    }
+}
+
+const INCARNATION: &str = "incarnation";
+
+impl<C: Causality> Node for VvNode<C> {
+    type Message = Message<C>;
+    type Timer = Timer;
+    type Request = Request<C::Context>;
+    type Response = Response<C::Context>;
+
+    fn id(&self) -> NodeId {
+        self.cfg.id
+    }
+
+    fn halted(&self) -> Option<&str> {
+        self.halted.as_deref()
+    }
+
+    fn on_start(&mut self, now: Time, recovered: Recovered, out: &mut Fx<C>) {
+        if let Err(reason) = self.recover(&recovered, out) {
+            tracing::error!(%reason, "halting: storage holds what this node cannot read");
+            out.clear();
+            self.halted = Some(reason);
+            return;
+        }
+        self.arm_anti_entropy(now, out);
+    }
+
+    fn on_message(&mut self, _now: Time, from: NodeId, msg: Message<C>, out: &mut Fx<C>) {
+        if self.halted.is_some() {
+            return;
+        }
+        match msg {
+            Message::Replicate { op, key, state } => {
+                self.merge_in(&key, &state, out);
+                out.send(from, Message::Replicated { op });
+            }
+            Message::Replicated { op } => {
+                let Some(Pending::Write { acks, .. }) = self.pending.get_mut(&op) else {
+                    return;
+                };
+                acks.insert(from);
+                if acks.len() >= self.cfg.w {
+                    let Some(Pending::Write {
+                        client,
+                        seq,
+                        answer,
+                        ..
+                    }) = self.pending.remove(&op)
+                    else {
+                        unreachable!("matched above");
+                    };
+                    out.cancel_timer(Timer::Expire(op));
+                    out.reply(client, seq, Outcome::Done(answer));
+                }
+            }
+            Message::Read { op, key } => {
+                let state = self.state(&key).cloned();
+                out.send(from, Message::ReadReply { op, state });
+            }
+            Message::ReadReply { op, state } => {
+                if let Some(Pending::Read { replies, .. }) = self.pending.get_mut(&op) {
+                    if replies.iter().all(|(n, _)| *n != from) {
+                        replies.push((from, state));
+                    }
+                    self.try_finish_read(op, out);
+                }
+            }
+            Message::Repair { key, state } => self.merge_in(&key, &state, out),
+            Message::Digest { buckets } => self.on_digest(from, buckets, out),
+            Message::Keys { buckets, keys } => self.on_keys(from, buckets, keys, out),
+            Message::States { states, want } => self.on_states(from, states, want, out),
+        }
+    }
+
+    fn on_timer(&mut self, now: Time, timer: Timer, out: &mut Fx<C>) {
+        if self.halted.is_some() {
+            return;
+        }
+        match timer {
+            Timer::AntiEntropy => self.on_anti_entropy(now, out),
+            Timer::Expire(op) => match self.pending.remove(&op) {
+                Some(Pending::Read { client, seq, .. }) => {
+                    out.reply(client, seq, Outcome::Unavailable)
+                }
+                // It is durable here and may still spread: its fate is unknown.
+                Some(Pending::Write { client, seq, .. }) => {
+                    out.reply(client, seq, Outcome::Unknown)
+                }
+                None => {}
+            },
+        }
+    }
+
+    fn on_client_request(
+        &mut self,
+        now: Time,
+        req: ClientRequest<Request<C::Context>>,
+        out: &mut Fx<C>,
+    ) {
+        if self.halted.is_some() {
+            return;
+        }
+        let key = req.op.key();
+        if !self.holds(self.cfg.bucket_of(key)) {
+            let leader = self.cfg.replicas_of(key).next();
+            out.reply(req.client, req.seq, Outcome::NotLeader { leader });
+            return;
+        }
+        match req.op {
+            Request::Get { key } => self.on_get(now, req.client, req.seq, key, out),
+            Request::Put {
+                key,
+                value,
+                context,
+            } => self.on_write(now, req.client, req.seq, key, Some(value), &context, out),
+            Request::Delete { key, context } => {
+                self.on_write(now, req.client, req.seq, key, None, &context, out)
+            }
+        }
+    }
+}

@@ -1,0 +1,341 @@
+//! vvsync replicas on the shared test kit: concurrent writes on both sides of a
+//! partition (Dynamo §4.4), read repair (§4.5), anti-entropy (§4.7) sending only what
+//! differs, recovery from the journal, and a chaos property over many seeds — every
+//! acknowledged write survives unless a later write's context covered it, and
+//! replicas converge once faults end.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use synod_core::Node;
+use synod_core::{ClientId, NodeId, Outcome, Time};
+use synod_testkit::{for_seeds, ms, n, Cluster, Faults, Prng};
+use synod_vvsync::*;
+
+type Resp<C> = Response<<C as Causality>::Context>;
+
+fn cluster<C: Causality>(size: u64, tune: impl Fn(&mut VvConfig) + 'static) -> Cluster<VvNode<C>> {
+    let members: Vec<NodeId> = (1..=size).map(n).collect();
+    Cluster::start(
+        size,
+        move |id| {
+            let mut cfg = VvConfig::lan(id, &members, id.0);
+            tune(&mut cfg);
+            VvNode::new(cfg)
+        },
+        Vec::new(),
+    )
+}
+
+fn put<C: Causality>(
+    c: &mut Cluster<VvNode<C>>,
+    at: u64,
+    client: u64,
+    key: &str,
+    value: &str,
+    context: C::Context,
+) -> Resp<C> {
+    let seq = c.replies.len() as u64 + 1;
+    let req = Request::Put {
+        key: key.into(),
+        value: value.into(),
+        context,
+    };
+    let t = c.request(at, ClientId(client), seq, req);
+    c.deliver_all();
+    match c.outcome(t) {
+        Some(Outcome::Done(r)) => r.clone(),
+        other => panic!("put {value} at n{at}: {other:?}"),
+    }
+}
+
+fn get<C: Causality>(c: &mut Cluster<VvNode<C>>, at: u64, key: &str) -> Resp<C> {
+    let seq = c.replies.len() as u64 + 1;
+    let t = c.request(at, ClientId(99), seq, Request::Get { key: key.into() });
+    c.deliver_all();
+    match c.outcome(t) {
+        Some(Outcome::Done(r)) => r.clone(),
+        other => panic!("get at n{at}: {other:?}"),
+    }
+}
+
+/// Every live replica holds the same state of every key.
+fn converged<C: Causality>(c: &Cluster<VvNode<C>>) -> bool {
+    let stores: Vec<Vec<(String, C)>> = c
+        .live()
+        .map(|node| {
+            node.states()
+                .map(|(k, s)| (k.to_owned(), s.clone()))
+                .collect()
+        })
+        .collect();
+    stores.windows(2).all(|w| w[0] == w[1])
+}
+
+/// Two clients write one key on either side of a partition.
+fn partitioned_writes<C: Causality>() -> Cluster<VvNode<C>> {
+    let mut c = cluster::<C>(3, |_| {});
+    c.partition(&[1], &[2, 3]);
+    put(&mut c, 1, 1, "cart", "milk", C::Context::default());
+    put(&mut c, 2, 2, "cart", "eggs", C::Context::default());
+    c.heal();
+    c.run_for(ms(500));
+    c
+}
+
+#[test]
+fn dynamo_4_4_concurrent_writes_in_a_partition_become_siblings_and_a_context_resolves_them() {
+    let mut c = partitioned_writes::<Dvv>();
+    assert!(converged(&c), "anti-entropy merged both sides");
+    let read = get(&mut c, 3, "cart");
+    assert_eq!(read.siblings(), ["milk", "eggs"]);
+    // The client merges the siblings (set union) and writes with the read's context.
+    let resolved = put(&mut c, 3, 3, "cart", "eggs,milk", read.context().clone());
+    assert_eq!(resolved.siblings(), ["eggs,milk"]);
+    c.run_for(ms(500));
+    assert!(converged(&c));
+    for id in 1..=3 {
+        assert_eq!(c.node(id).state("cart").unwrap().siblings(), ["eggs,milk"]);
+    }
+}
+
+#[test]
+fn lww_concurrent_writes_in_a_partition_lose_one_silently() {
+    let mut c = partitioned_writes::<Lww>();
+    assert!(converged(&c));
+    let read = get(&mut c, 3, "cart");
+    assert_eq!(read.siblings().len(), 1, "one write survives: {read:?}");
+    // Both writes were acknowledged; nothing tells the clients one is gone.
+    assert_eq!(
+        c.replies
+            .iter()
+            .filter(|(_, r)| matches!(r.outcome, Outcome::Done(Response::Written { .. })))
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn vv_concurrent_writes_are_kept_too() {
+    let mut c = partitioned_writes::<Vv>();
+    assert!(converged(&c));
+    assert_eq!(get(&mut c, 1, "cart").siblings().len(), 2);
+}
+
+#[test]
+fn dynamo_4_5_a_read_of_r_replicas_repairs_the_ones_behind() {
+    // No anti-entropy in this test: reads must do the repair.
+    let mut c = cluster::<Dvv>(3, |cfg| {
+        cfg.r = 3;
+        cfg.anti_entropy_every = std::time::Duration::from_secs(3600);
+    });
+    c.cut(1, 3);
+    put(&mut c, 1, 1, "k", "v1", VersionVector::new());
+    assert!(c.node(3).state("k").is_none(), "n3 missed the write");
+    c.heal();
+    let read = get(&mut c, 2, "k");
+    assert_eq!(read.siblings(), ["v1"]);
+    assert_eq!(c.node(3).state("k").unwrap().siblings(), ["v1"], "repaired");
+}
+
+#[test]
+fn quorum_writes_wait_for_w_durable_replicas_and_fail_as_unknown_without_them() {
+    let mut c = cluster::<Dvv>(3, |cfg| cfg.w = 2);
+    c.isolate(1);
+    let t = c.request(
+        1,
+        ClientId(1),
+        1,
+        Request::Put {
+            key: "k".into(),
+            value: "v".into(),
+            context: VersionVector::new(),
+        },
+    );
+    c.deliver_all();
+    assert!(c.outcome(t).is_none(), "one replica of W = 2 is not enough");
+    c.tick(ms(250));
+    assert_eq!(
+        c.outcome(t),
+        Some(&Outcome::Unknown),
+        "durable at n1, may still spread"
+    );
+    c.heal();
+    let w = put(&mut c, 2, 2, "k", "w", VersionVector::new());
+    assert_eq!(w.siblings(), ["w"], "n2 had not seen v yet");
+    c.run_for(ms(500));
+    assert_eq!(get(&mut c, 3, "k").siblings(), ["v", "w"]);
+}
+
+#[test]
+fn dynamo_4_7_anti_entropy_sends_only_the_keys_that_differ() {
+    let mut c = cluster::<Dvv>(3, |_| {});
+    for i in 0..200 {
+        put(
+            &mut c,
+            1 + i % 3,
+            1,
+            &format!("k{i}"),
+            &format!("v{i}"),
+            VersionVector::new(),
+        );
+    }
+    c.run_for(ms(500));
+    assert!(converged(&c));
+    let before: Vec<SyncStats> = (1..=3).map(|i| c.node(i).sync_stats()).collect();
+    // One write reaches only n1.
+    c.isolate(1);
+    put(&mut c, 1, 1, "k7", "changed", VersionVector::new());
+    c.heal();
+    c.run_for(ms(500));
+    assert!(converged(&c));
+    let sent: u64 = (1..=3)
+        .map(|i| c.node(i).sync_stats().keys_sent - before[i as usize - 1].keys_sent)
+        .sum();
+    assert!(
+        (1..=4).contains(&sent),
+        "only k7 travels (to n2 and n3, maybe back): {sent}"
+    );
+    let keys: usize = c.node(2).states().count();
+    assert_eq!(keys, 200);
+}
+
+#[test]
+fn a_replica_recovers_its_store_from_the_journal_and_snapshot() {
+    let mut c = cluster::<Dvv>(3, |cfg| cfg.snapshot_every = 7);
+    for i in 0..30 {
+        put(
+            &mut c,
+            1,
+            1,
+            &format!("k{}", i % 11),
+            &format!("v{i}"),
+            VersionVector::new(),
+        );
+    }
+    let before: Vec<(String, Dvv)> = c
+        .node(1)
+        .states()
+        .map(|(k, s)| (k.into(), s.clone()))
+        .collect();
+    c.crash(1);
+    c.restart(1);
+    let after: Vec<(String, Dvv)> = c
+        .node(1)
+        .states()
+        .map(|(k, s)| (k.into(), s.clone()))
+        .collect();
+    assert_eq!(before, after);
+    assert!(
+        c.disk(1).recover().snapshot.is_some(),
+        "a snapshot was taken"
+    );
+    assert!(c.disk(1).log_len() < 30, "the journal was compacted");
+}
+
+#[test]
+fn corrupt_storage_halts_the_replica_with_the_reason() {
+    let members = [n(1), n(2), n(3)];
+    let mut node = VvNode::<Dvv>::new(VvConfig::lan(n(1), &members, 1));
+    let mut rec = synod_core::Recovered::default();
+    rec.log.insert(1, vec![0xff, 0xff, 0xff]);
+    node.on_start(Time::ZERO, rec, &mut synod_core::Effects::new());
+    let reason = node.halted().expect("halted");
+    assert!(reason.contains("record 1"), "{reason}");
+}
+
+/// The chaos property: clients read a key and write it with the read's context while
+/// messages are lost, duplicated and reordered, nodes crash and restart and links are
+/// cut. Afterwards (faults over, anti-entropy run) every replica holds the same
+/// state, and a write's value is live exactly when no write's context covered it: DVV
+/// loses no acknowledged write and keeps no sibling a client had replaced.
+#[test]
+fn dvv_chaos_converges_and_replaces_exactly_what_contexts_covered() {
+    for_seeds(0..200, |seed| {
+        let mut c = cluster::<Dvv>(3, |cfg| cfg.snapshot_every = 16);
+        let mut rng = Prng::new(seed);
+        let faults = Faults {
+            drop: 8,
+            duplicate: 5,
+            propose: 15,
+            crash: 3,
+            timer: 10,
+            partition: 3,
+        };
+        // Contexts clients hold per key (learnt from the answers so far), and the
+        // context of every write attempted. A fresh client makes each request, the
+        // k-th writing "v{k}".
+        let contexts = Rc::new(RefCell::new(BTreeMap::<String, VersionVector>::new()));
+        let writes = Rc::new(RefCell::new(Vec::<(String, VersionVector)>::new()));
+        let (cx, wr) = (contexts.clone(), writes.clone());
+        let seen = Cell::new(0usize);
+        let counter = Cell::new(0u64);
+        let propose = move |c: &mut Cluster<VvNode<Dvv>>, rng: &mut Prng, id: u64| {
+            for (_, r) in &c.replies[seen.get()..] {
+                if let Outcome::Done(resp) = &r.outcome {
+                    cx.borrow_mut()
+                        .insert(resp.key().to_owned(), resp.context().clone());
+                }
+            }
+            seen.set(c.replies.len());
+            counter.set(counter.get() + 1);
+            let key = format!("k{}", rng.below(3));
+            let context = cx.borrow().get(&key).cloned().unwrap_or_default();
+            let op = match rng.below(4) {
+                0 => Request::Get { key },
+                _ => {
+                    wr.borrow_mut().push((key.clone(), context.clone()));
+                    let value = format!("v{}", counter.get());
+                    Request::Put {
+                        key,
+                        value,
+                        context,
+                    }
+                }
+            };
+            c.propose(id, op);
+        };
+        c.chaos(&mut rng, 1500, &faults, &propose);
+        c.settle(ms(2000));
+        assert!(
+            converged(&c),
+            "seed {seed}: replicas differ after anti-entropy"
+        );
+        let covered = |key: &str, replica: NodeId, counter: u64| {
+            let writes = writes.borrow();
+            writes
+                .iter()
+                .any(|(k, ctx)| k == key && ctx.get(replica) >= counter)
+        };
+        // No lost update: an acknowledged write (its event is the coordinator's
+        // counter in the answer's context) is live unless a context covered it.
+        let node = c.node(1);
+        let mut acked = 0;
+        for (from, r) in &c.replies {
+            let Outcome::Done(Response::Written { key, context, .. }) = &r.outcome else {
+                continue;
+            };
+            acked += 1;
+            let value = format!("v{}", r.client.0 - 1000);
+            let live = node.state(key).map(|s| s.siblings()).unwrap_or_default();
+            assert!(
+                covered(key, *from, context.get(*from)) || live.contains(&value),
+                "seed {seed}: acknowledged {value} on {key} lost: {live:?}"
+            );
+        }
+        assert!(acked > 0, "seed {seed}: no write was acknowledged");
+        // No stale sibling: nothing live was covered by a context.
+        for (key, state) in node.states() {
+            for e in state.entries() {
+                for (i, v) in e.values.iter().enumerate() {
+                    let counter = e.counter - i as u64;
+                    assert!(
+                        !covered(key, e.replica, counter),
+                        "seed {seed}: {key}: {v:?} ({}:{counter}) was replaced, still live",
+                        e.replica
+                    );
+                }
+            }
+        }
+    });
+}
