@@ -72,15 +72,23 @@ fn fresh_client_id_base() -> u64 {
 
 /// The real-node hooks of the protocol `name`.
 fn real_protocol(name: &str) -> Result<crate::registry::Real, String> {
+    real_entry(name).map(|p| p.real.expect("checked"))
+}
+
+/// The registry entry of `name`, if it runs as real nodes.
+fn real_entry(name: &str) -> Result<&'static crate::registry::Protocol, String> {
     let protocol = crate::registry::get(name)?;
-    protocol
-        .real
-        .ok_or_else(|| format!("`{name}` runs only in the simulator"))
+    match protocol.real {
+        Some(_) => Ok(protocol),
+        None => Err(format!("`{name}` runs only in the simulator")),
+    }
 }
 
 /// The protocol a cluster runs, as its nodes say in their welcome: the first node
 /// that answers decides, and one that names another protocol is an error.
-async fn cluster_protocol(addrs: &[SocketAddr]) -> Result<crate::registry::Real, String> {
+async fn cluster_protocol(
+    addrs: &[SocketAddr],
+) -> Result<&'static crate::registry::Protocol, String> {
     let mut named: Option<(SocketAddr, String)> = None;
     let mut unreachable = Vec::new();
     for &addr in addrs {
@@ -102,7 +110,7 @@ async fn cluster_protocol(addrs: &[SocketAddr]) -> Result<crate::registry::Real,
         }
     }
     match named {
-        Some((_, protocol)) => real_protocol(&protocol),
+        Some((_, protocol)) => real_entry(&protocol),
         None => Err(format!(
             "no node of the cluster answered: {}",
             unreachable.join("; ")
@@ -135,7 +143,7 @@ pub fn cmd_bench(args: &BenchArgs, out: &mut dyn Write) -> Result<i32, String> {
     workload.liveness_ops = 0;
     workload.attempt_timeout = Duration::from_secs(1);
     workload.client_id_base = fresh_client_id_base();
-    let config = LoadConfig {
+    let mut config = LoadConfig {
         addrs: args.addr.clone(),
         workload,
         duration: args.duration,
@@ -143,7 +151,10 @@ pub fn cmd_bench(args: &BenchArgs, out: &mut dyn Write) -> Result<i32, String> {
     };
     let runtime = runtime(args.threads)?;
     let report = runtime.block_on(async {
-        let real = cluster_protocol(&config.addrs).await?;
+        let protocol = cluster_protocol(&config.addrs).await?;
+        (protocol.fit_workload)(&mut config.workload)
+            .map_err(|e| format!("{}: {e}", protocol.name))?;
+        let real = protocol.real.expect("a real cluster's protocol");
         Ok::<_, String>((real.load)(config, Box::pin(std::future::pending())).await)
     })?;
     if let Some(path) = &args.history {

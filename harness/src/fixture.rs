@@ -378,6 +378,7 @@ pub struct Fixture;
 
 impl SimProtocol for Fixture {
     type Node = PrimaryBackup;
+    type Session = ();
 
     fn build(id: NodeId, members: &[NodeId], _seed: u64) -> PrimaryBackup {
         PrimaryBackup::new(id, members)
@@ -406,6 +407,7 @@ pub struct AmnesiaFixture;
 
 impl SimProtocol for AmnesiaFixture {
     type Node = PrimaryBackup;
+    type Session = ();
 
     fn build(id: NodeId, members: &[NodeId], _seed: u64) -> PrimaryBackup {
         let mut node = PrimaryBackup::new(id, members);

@@ -51,6 +51,9 @@ pub enum Value {
     Pair(String, String),
     /// A transaction's micro-operations.
     Txn(Vec<Micro>),
+    /// The siblings a read of a multi-valued store returned (vvsync): a JSON array
+    /// of strings, empty for a missing key.
+    Siblings(Vec<String>),
 }
 
 /// One micro-operation of a transaction: `[f, key, value]` — `["r", key, read]`
@@ -107,6 +110,9 @@ pub fn write_jsonl(events: &[HistoryEvent], out: &mut dyn Write) -> io::Result<(
 const NOT_SINGLE_KEY: &str =
     "recorded history holds transactions, which the single-key kv model cannot judge";
 
+const SIBLINGS: &str = "recorded history holds reads that returned siblings (a multi-valued \
+store): it is judged for convergence and lost updates, not by the single-value kv model";
+
 /// `true` if the history records transactions (the bank and list-append workloads),
 /// judged by their own checks instead of the single-key kv model.
 pub fn is_transactional(events: &[HistoryEvent]) -> bool {
@@ -137,6 +143,7 @@ pub fn to_checker(events: &[HistoryEvent]) -> Result<crate::checker::History, St
             Value::Str(s) => V::from(s.as_str()),
             Value::Pair(a, b) => V::pair(a.as_str(), b.as_str()),
             Value::Txn(_) => return Err(NOT_SINGLE_KEY.to_string()),
+            Value::Siblings(_) => return Err(SIBLINGS.to_string()),
         };
         b.push(Event::new(e.process, kind, f, value).with_key(e.key.as_str()))
             .map_err(|err| format!("recorded history is malformed: {err}"))?;

@@ -51,7 +51,7 @@ where
     KvClient {
         inner: Box::new(Typed::<P> {
             client: ClientOf::<P::Node>::new(id, nodes),
-            token: 0,
+            session: P::Session::default(),
         }),
     }
 }
@@ -64,8 +64,8 @@ trait KvCall: Send {
 
 struct Typed<P: SimProtocol> {
     client: ClientOf<P::Node>,
-    /// The highest causal token the answers carried (`SimProtocol::token`).
-    token: u64,
+    /// What the client remembers between requests (`SimProtocol::Session`).
+    session: P::Session,
 }
 
 impl<P: SimProtocol> KvCall for Typed<P>
@@ -81,11 +81,9 @@ where
             let deadline = tokio::time::Instant::now() + timeout;
             loop {
                 let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-                let request = P::request_after(op.clone(), self.token);
+                let request = P::request_in(&mut self.session, op.clone());
                 let response = self.client.call(request, left).await?;
-                if let Some(token) = P::token(&response) {
-                    self.token = self.token.max(token);
-                }
+                P::observe(&mut self.session, &response);
                 if !P::refused(&response) {
                     return Ok(P::result(&response));
                 }

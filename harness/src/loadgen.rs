@@ -14,7 +14,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::net::SocketAddr;
 use std::time::Duration;
-use synod_core::{ClientId, KvOp, Node, Time};
+use synod_core::{ClientId, Node, Outcome, Time};
 use synod_runtime::client::{self, Reply};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -81,7 +81,8 @@ enum Event<P: SimProtocol> {
 }
 
 /// Runs the load against a cluster of `P` for `config.duration` and returns what it
-/// measured. Requests are the workload's KV operations in `P`'s request type.
+/// measured. Requests are the workload's KV operations in `P`'s request type, made
+/// with each client's [`SimProtocol::Session`].
 pub async fn run<P: SimProtocol>(config: LoadConfig) -> LoadReport {
     run_until::<P>(config, std::future::pending()).await
 }
@@ -96,7 +97,8 @@ pub async fn run_until<P: SimProtocol>(
     let nodes = config.addrs.len();
     let mut workload: Workload = Workload::new(config.workload.clone(), nodes, config.seed);
     let (events_tx, mut events) = mpsc::unbounded_channel();
-    let links: Vec<mpsc::UnboundedSender<(ClientId, u64, KvOp)>> = config
+    let mut sessions: Vec<P::Session> = (0..workload.len()).map(|_| Default::default()).collect();
+    let links: Vec<mpsc::UnboundedSender<(ClientId, u64, Request<P>)>> = config
         .addrs
         .iter()
         .map(|&addr| spawn_link::<P>(addr, events_tx.clone()))
@@ -127,7 +129,8 @@ pub async fn run_until<P: SimProtocol>(
                     op,
                     timeout,
                 } => {
-                    let _ = links[node].send((workload.client_id(i), seq, op));
+                    let request = P::request_in(&mut sessions[i], op);
+                    let _ = links[node].send((workload.client_id(i), seq, request));
                     wakeups.push(Reverse((Instant::now() + timeout, i, workload.token(i))));
                 }
                 ClientStep::Sleep(d) => {
@@ -154,6 +157,9 @@ pub async fn run_until<P: SimProtocol>(
             event = events.recv() => match event {
                 Some(Event::Reply(reply)) => {
                     let Some(i) = workload.index_of(reply.client) else { continue };
+                    if let Outcome::Done(response) = &reply.outcome {
+                        P::observe(&mut sessions[i], response);
+                    }
                     let answer = answer_of::<P>(&reply, &config.addrs);
                     steps.push((i, workload.on_answer(i, reply.seq, answer, now())));
                     if let Some(broken) = workload.take_violation() {
@@ -199,8 +205,8 @@ fn answer_of<P: SimProtocol>(reply: &Reply<Response<P>>, addrs: &[SocketAddr]) -
 fn spawn_link<P: SimProtocol>(
     addr: SocketAddr,
     events: mpsc::UnboundedSender<Event<P>>,
-) -> mpsc::UnboundedSender<(ClientId, u64, KvOp)> {
-    let (tx, mut requests) = mpsc::unbounded_channel::<(ClientId, u64, KvOp)>();
+) -> mpsc::UnboundedSender<(ClientId, u64, Request<P>)> {
+    let (tx, mut requests) = mpsc::unbounded_channel::<(ClientId, u64, Request<P>)>();
     tokio::spawn(async move {
         let mut batch = Vec::new();
         loop {
@@ -235,7 +241,7 @@ fn spawn_link<P: SimProtocol>(
                     batch.clear();
                     break;
                 }
-                let batched = batch.drain(..).map(|(c, seq, op)| (c, seq, P::request(op)));
+                let batched = batch.drain(..);
                 if sender.send(batched).await.is_err() {
                     break; // the drain emptied the batch
                 }

@@ -2,7 +2,9 @@
 //! protocol's node type, and the online invariants it registers.
 
 use crate::workload::Answer;
+use crate::workload::WorkloadConfig;
 use std::fmt::Debug;
+use std::time::Duration;
 use synod_core::{KvOp, KvResult, Node, NodeId, Outcome, Time};
 
 /// An invariant the simulator checks online, while the run proceeds.
@@ -36,6 +38,15 @@ pub trait Invariant<N>: Debug {
     }
 }
 
+/// What [`SimProtocol::judge`] found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Verdict {
+    /// The promise broken (a short name, e.g. `no-lost-updates`) and how.
+    pub broken: Option<(&'static str, String)>,
+    /// `(name, value)`, added up over seeds like [`Invariant::metrics`].
+    pub metrics: Vec<(&'static str, u64)>,
+}
+
 /// A protocol the simulator can run with the shared KV workload.
 pub trait SimProtocol: 'static {
     /// The node type.
@@ -65,20 +76,40 @@ pub trait SimProtocol: 'static {
     /// Translates the node's response into a KV result for the history.
     fn result(response: &<Self::Node as Node>::Response) -> KvResult;
 
-    /// Like [`request`](Self::request), for a client whose latest answers carried
-    /// the causal token `seen` (see [`token`](Self::token); 0 before any). Protocols
-    /// whose clients carry no such token keep the default.
-    fn request_after(op: KvOp, seen: u64) -> <Self::Node as Node>::Request {
-        let _ = seen;
+    /// What a client remembers between its requests — `()` for most protocols;
+    /// Zab's highest zxid seen (ZooKeeper's `lastZxid`); vvsync's context per key.
+    /// The simulator and the real KV client keep one per client.
+    type Session: Default + Debug + Send + 'static;
+
+    /// Like [`request`](Self::request), for a client whose memory is `session`; it
+    /// may note what it sends (vvsync's audit of its writes).
+    fn request_in(session: &mut Self::Session, op: KvOp) -> <Self::Node as Node>::Request {
+        let _ = session;
         Self::request(op)
     }
 
-    /// The causal token an answer gives its client, if the protocol has one (Zab:
-    /// the zxid, ZooKeeper's `lastZxid`); a client keeps the highest it was given
-    /// and passes it to [`request_after`](Self::request_after).
-    fn token(response: &<Self::Node as Node>::Response) -> Option<u64> {
-        let _ = response;
-        None
+    /// What an answer teaches its client (any answer that arrives, late ones too).
+    fn observe(session: &mut Self::Session, response: &<Self::Node as Node>::Response) {
+        let _ = (session, response);
+    }
+
+    /// How long the cluster runs on after the heal phase, faults over and clients
+    /// idle, before the end-of-run checks: the bound within which it must converge
+    /// (vvsync's anti-entropy). Protocols that converge by answering keep zero.
+    const SETTLE: Duration = Duration::ZERO;
+
+    /// The protocol's own end-of-run judgement, from what its clients remember and the
+    /// live nodes: a broken promise, and what it measured.
+    fn judge(sessions: &[Self::Session], nodes: &[(NodeId, &Self::Node)]) -> Verdict {
+        let _ = (sessions, nodes);
+        Verdict::default()
+    }
+
+    /// Fits `workload` to the operations the protocol serves (vvsync: no `append`,
+    /// no `cas`), or says why it cannot serve it.
+    fn fit_workload(workload: &mut WorkloadConfig) -> Result<(), String> {
+        let _ = workload;
+        Ok(())
     }
 
     /// `true` if `response` says the request did not take effect and may be tried

@@ -18,6 +18,7 @@
 use crate::adapters::paxos::Paxos;
 use crate::adapters::raft::Raft;
 use crate::adapters::twopc::{TwoPc, TwoPcNb};
+use crate::adapters::vvsync::{VvSyncDvv, VvSyncLww, VvSyncVv};
 use crate::adapters::zab::{Zab, ZabLocal};
 use crate::fixture::{AmnesiaFixture, Fixture};
 use crate::kv_client::KvClient;
@@ -25,6 +26,7 @@ use crate::loadgen::{self, LoadConfig, LoadReport};
 use crate::protocol::SimProtocol;
 use crate::sim::config::SimConfig;
 use crate::sim::{RunOutcome, Simulator};
+use crate::workload::WorkloadConfig;
 use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -43,6 +45,14 @@ pub enum Consistency {
     /// state after some prefix of them that was current before it returned — it may
     /// be stale ([`check_prefix_reads`](crate::runner::check_prefix_reads)).
     PrefixReads,
+    /// Multi-master with causality: replicas converge, a write is lost only if a
+    /// client saw it before writing over it, concurrent writes stay as siblings (one
+    /// per concurrent writer with DVVs, more with replica-id vectors) — judged at the
+    /// end of each run ([`SimProtocol::judge`]).
+    Convergent,
+    /// Multi-master, last writer wins: replicas converge; of concurrent writes all
+    /// but one are lost, and the judgement counts them.
+    ConvergentLww,
 }
 
 impl fmt::Display for Consistency {
@@ -50,6 +60,8 @@ impl fmt::Display for Consistency {
         f.write_str(match self {
             Consistency::Linearizable => "linearizable",
             Consistency::PrefixReads => "linearizable writes, prefix reads",
+            Consistency::Convergent => "convergent, no lost updates (siblings)",
+            Consistency::ConvergentLww => "convergent, last writer wins",
         })
     }
 }
@@ -83,6 +95,9 @@ pub struct Protocol {
     pub fixture: bool,
     /// The smallest cluster it runs in.
     pub min_nodes: usize,
+    /// Fits a workload to the operations it serves, or says why it cannot
+    /// ([`SimProtocol::fit_workload`]).
+    pub fit_workload: fn(&mut WorkloadConfig) -> Result<(), String>,
     /// Runs one seed in the simulator.
     pub simulate: fn(SimConfig) -> RunOutcome,
     /// The names of the invariants the simulator checks online.
@@ -122,6 +137,7 @@ impl Protocol {
             consistency,
             fixture: false,
             min_nodes: P::MIN_NODES,
+            fit_workload: P::fit_workload,
             simulate: simulate::<P>,
             invariants: invariant_names::<P>,
             check: check_for(consistency),
@@ -144,6 +160,7 @@ impl Protocol {
             consistency: Consistency::Linearizable,
             fixture: true,
             min_nodes: P::MIN_NODES,
+            fit_workload: P::fit_workload,
             simulate: simulate::<P>,
             invariants: invariant_names::<P>,
             check: check_for(Consistency::Linearizable),
@@ -183,6 +200,21 @@ pub const PROTOCOLS: &[Protocol] = &[
         "twopc-nb",
         "2PC whose coordinator decisions are replicated by Raft: no blocking while a majority of its 3 replicas is up",
         Consistency::Linearizable,
+    ),
+    Protocol::of::<VvSyncDvv>(
+        "vvsync",
+        "multi-master sync, every replica takes writes: dotted version vector sets, read repair, anti-entropy",
+        Consistency::Convergent,
+    ),
+    Protocol::of::<VvSyncVv>(
+        "vvsync-vv",
+        "vvsync with one version vector per key by replica id: nothing lost, siblings pile up",
+        Consistency::Convergent,
+    ),
+    Protocol::of::<VvSyncLww>(
+        "vvsync-lww",
+        "vvsync with a version number and timestamp per key: the newer wins, concurrent writes are lost",
+        Consistency::ConvergentLww,
     ),
     Protocol::fixture::<Fixture>(
         "fixture",
@@ -247,6 +279,7 @@ const fn check_for(consistency: Consistency) -> fn(&mut RunOutcome, Duration) {
     match consistency {
         Consistency::Linearizable => crate::runner::check_linearizability,
         Consistency::PrefixReads => crate::runner::check_prefix_reads,
+        Consistency::Convergent | Consistency::ConvergentLww => crate::runner::judged_in_the_run,
     }
 }
 

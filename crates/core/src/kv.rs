@@ -107,6 +107,9 @@ pub enum KvResult {
     Refused,
     /// A `txn` applied: one result per operation, in order.
     Txn(Vec<KvResult>),
+    /// Result of `get` on a store that keeps concurrent writes (vvsync): every
+    /// sibling, none if the key is missing or deleted.
+    Siblings(Vec<String>),
 }
 
 /// A KV command as replicated through a log: one logical client request.

@@ -231,6 +231,14 @@ impl<C: Causality> VvNode<C> {
         self.store.iter().map(|(k, s)| (k.as_str(), &s.state))
     }
 
+    /// Every key, its state and the hash anti-entropy compares (it changes exactly
+    /// when the state does), in key order.
+    pub fn hashed_states(&self) -> impl Iterator<Item = (&str, &C, u64)> {
+        self.store
+            .iter()
+            .map(|(k, s)| (k.as_str(), &s.state, s.hash))
+    }
+
     /// What anti-entropy has sent so far (this incarnation).
     pub fn sync_stats(&self) -> SyncStats {
         self.sync

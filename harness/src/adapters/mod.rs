@@ -4,6 +4,7 @@
 pub mod paxos;
 pub mod raft;
 pub mod twopc;
+pub mod vvsync;
 pub mod zab;
 
 use synod_core::Prng;

@@ -15,6 +15,7 @@ pub struct Paxos;
 
 impl SimProtocol for Paxos {
     type Node = MultiPaxosNode;
+    type Session = ();
 
     fn build(id: NodeId, members: &[NodeId], seed: u64) -> MultiPaxosNode {
         MultiPaxosNode::new(MultiPaxosConfig::lan(id, members.iter().copied(), seed))
@@ -339,6 +340,7 @@ mod tests {
 
     impl SimProtocol for TightPaxos {
         type Node = MultiPaxosNode;
+        type Session = ();
         fn build(id: NodeId, members: &[NodeId], seed: u64) -> MultiPaxosNode {
             let mut cfg = synod_paxos::MultiPaxosConfig::lan(id, members.iter().copied(), seed);
             cfg.snapshot_threshold = 16;

@@ -15,6 +15,7 @@ pub struct Raft;
 
 impl SimProtocol for Raft {
     type Node = RaftNode;
+    type Session = ();
 
     fn build(id: NodeId, members: &[NodeId], seed: u64) -> RaftNode {
         RaftNode::new(RaftConfig::lan(id, members.iter().copied(), seed))

@@ -27,6 +27,7 @@ pub struct TwoPc;
 
 impl SimProtocol for TwoPc {
     type Node = TwoPcNode;
+    type Session = ();
 
     const MIN_NODES: usize = 2;
 
@@ -75,6 +76,7 @@ pub struct TwoPcNb;
 
 impl SimProtocol for TwoPcNb {
     type Node = NbNode;
+    type Session = ();
 
     const MIN_NODES: usize = REPLICAS + 1;
 

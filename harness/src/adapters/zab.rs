@@ -52,12 +52,15 @@ impl<const LOCAL: bool> SimProtocol for ZabReads<LOCAL> {
     }
 
     fn request(op: KvOp) -> Request {
-        Self::request_after(op, 0)
+        Self::request_in(&mut 0, op)
     }
 
     /// A `get` is a leader-confirmed or a local read (with the client's `lastZxid`);
     /// every other operation a transaction.
-    fn request_after(op: KvOp, seen: u64) -> Request {
+    type Session = u64;
+
+    fn request_in(seen: &mut u64, op: KvOp) -> Request {
+        let seen = *seen;
         match op {
             KvOp::Get { key } if LOCAL => Request::LocalQuery {
                 query: key,
@@ -75,8 +78,8 @@ impl<const LOCAL: bool> SimProtocol for ZabReads<LOCAL> {
         }
     }
 
-    fn token(response: &Response) -> Option<u64> {
-        Some(response.zxid().to_u64())
+    fn observe(seen: &mut u64, response: &Response) {
+        *seen = (*seen).max(response.zxid().to_u64());
     }
 
     fn is_leader(node: &ZabNode) -> bool {

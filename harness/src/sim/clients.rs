@@ -23,10 +23,7 @@ impl<P: SimProtocol> Simulator<P> {
             _ => None,
         };
         if let Outcome::Done(response) = &reply.outcome {
-            if let Some(token) = P::token(response) {
-                let seen = &mut self.client_token[client];
-                *seen = (*seen).max(token);
-            }
+            P::observe(&mut self.client_session[client], response);
         }
         let members = &self.members;
         let answer = crate::protocol::answer_of::<P>(&reply.outcome, || {
@@ -50,7 +47,7 @@ impl<P: SimProtocol> Simulator<P> {
                 let request = ClientRequest {
                     client: self.workload.client_id(client),
                     seq,
-                    op: P::request_after(op, self.client_token[client]),
+                    op: P::request_in(&mut self.client_session[client], op),
                 };
                 let (d, _) = self.latency();
                 self.schedule(d, Event::ToNode { node, request });

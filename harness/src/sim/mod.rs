@@ -125,8 +125,8 @@ pub struct Simulator<P: SimProtocol> {
     /// Per client: when its one queued `ClientTimeout` event fires, if queued. Keeping
     /// one timeout event per client (re-armed lazily) keeps the queue small.
     client_timeout_at: Vec<Option<Time>>,
-    /// Per client, the highest causal token its answers carried (`SimProtocol::token`).
-    client_token: Vec<u64>,
+    /// Per client, what it remembers between requests (`SimProtocol::Session`).
+    client_session: Vec<P::Session>,
     phase: Phase,
     main_end: Time,
     digest: TraceDigest,
@@ -192,7 +192,9 @@ impl<P: SimProtocol> Simulator<P> {
             delaying: false,
             client_deadline: vec![None; cfg.workload.clients],
             client_timeout_at: vec![None; cfg.workload.clients],
-            client_token: vec![0; cfg.workload.clients],
+            client_session: (0..cfg.workload.clients)
+                .map(|_| P::Session::default())
+                .collect(),
             phase: Phase::Main,
             main_end: Time::ZERO,
             digest: TraceDigest::default(),
@@ -283,7 +285,21 @@ impl<P: SimProtocol> Simulator<P> {
                 format!("the run ended with clients still waiting: {pending:?}"),
             );
         }
+        if self.violation.is_none() && !P::SETTLE.is_zero() {
+            // Faults are over and clients idle: the protocol's time to converge.
+            let until = self.now + P::SETTLE;
+            while self.violation.is_none() {
+                match self.queue.peek() {
+                    Some(next) if next.at <= until => {
+                        self.step_event();
+                    }
+                    _ => break,
+                }
+            }
+            self.now = self.now.max(until);
+        }
         self.check_at_end();
+        let verdict = self.judge();
         tracing::debug!(digest = %self.digest.hex(), events = self.stats.events, "run finished");
         RunOutcome {
             seed: self.cfg.seed,
@@ -294,8 +310,31 @@ impl<P: SimProtocol> Simulator<P> {
             clients: self.workload.stats.clone(),
             history: self.workload.take_history(),
             violation: self.violation,
-            metrics: self.invariants.iter().flat_map(|i| i.metrics()).collect(),
+            metrics: (self.invariants.iter().flat_map(|i| i.metrics()))
+                .chain(verdict.metrics)
+                .collect(),
         }
+    }
+
+    /// The protocol's own end-of-run judgement ([`SimProtocol::judge`]); a broken
+    /// promise is the run's violation unless an earlier one stands.
+    fn judge(&mut self) -> crate::protocol::Verdict {
+        let live: Vec<(NodeId, &P::Node)> = self
+            .slots
+            .iter()
+            .filter_map(|s| s.node.as_ref().map(|n| (s.id, n)))
+            .collect();
+        let mut verdict = P::judge(&self.client_session, &live);
+        if let Some((name, message)) = verdict.broken.take() {
+            if self.violation.is_none() {
+                self.violation = Some(Violation {
+                    kind: ViolationKind::Invariant(name),
+                    at: self.now,
+                    message,
+                });
+            }
+        }
+        verdict
     }
 
     /// Processes events up to and including virtual time `until` (for tests and

@@ -76,6 +76,7 @@ struct ProbeProtocol<const EARLY: bool = false>;
 
 impl<const EARLY: bool> SimProtocol for ProbeProtocol<EARLY> {
     type Node = Probe;
+    type Session = ();
     fn build(id: NodeId, members: &[NodeId], _seed: u64) -> Probe {
         Probe {
             id,

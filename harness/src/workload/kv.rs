@@ -218,6 +218,10 @@ impl Ops for KvOps {
                 Completion::Ok(Value::Txn(self.micro_ok(ops, &[result])))
             }
             (KvOp::Add { .. }, KvResult::Refused) => Completion::Refused,
+            (KvOp::Get { key }, KvResult::Siblings(v)) => {
+                seen.insert(key.clone(), v.first().cloned().unwrap_or_default());
+                Completion::Ok(Value::Siblings(v))
+            }
             (KvOp::Get { key }, KvResult::Value(v)) => {
                 let v = v.unwrap_or_default();
                 seen.insert(key.clone(), v.clone());

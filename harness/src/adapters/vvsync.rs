@@ -1,0 +1,373 @@
+//! synod-vvsync as a [`SimProtocol`], in each of its modes, with the checks of the
+//! consistency it promises: convergence, no lost updates, no stale siblings.
+//!
+//! The checks rest on what clients saw, not on the protocol's own clocks: each
+//! client's [`Audit`] keeps, per key, the siblings and context of its latest answer
+//! and sends its next write of the key with that context; every write records the
+//! siblings its client had seen. At the end (after [`SimProtocol::SETTLE`]) the
+//! judgement ([`judge`]) takes the replicas' final states and asks:
+//!
+//! * **convergence** — every live replica of a key holds the same state;
+//! * **no phantom** — every final sibling is a value some client wrote;
+//! * **no lost update** — every write known to have taken effect (acknowledged, or
+//!   seen by a client) is a final sibling or in the causal past of one (written by a
+//!   client that had seen it, transitively), or of a delete;
+//! * **no stale sibling** — no final sibling is in another's causal past (a client
+//!   that saw it wrote over it, so DVV must have replaced it).
+//!
+//! What a mode promises decides which of these fail the run and which are counted
+//! ([`Promise`]): `vvsync` (DVV) promises all four; `vvsync-vv` all but the last
+//! (its siblings pile up: counted as `stale_siblings`); `vvsync-lww` only
+//! convergence (its losses are counted as `lost_updates`).
+
+use crate::protocol::{Invariant, SimProtocol, Verdict};
+use crate::workload::{WorkloadConfig, WorkloadName};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Debug;
+use std::marker::PhantomData;
+use std::time::Duration;
+use synod_core::{KvOp, KvResult, NodeId, Prng, Time};
+use synod_vvsync::{Causality, Dvv, Lww, Request, Response, Vv, VvConfig, VvNode};
+
+/// What a mode promises beyond convergence.
+pub trait Promise: Causality {
+    /// A write that took effect is never lost without a client having seen it.
+    const NO_LOST_UPDATES: bool;
+    /// A sibling a client saw and wrote over does not survive.
+    const NO_STALE_SIBLINGS: bool;
+}
+
+impl Promise for Dvv {
+    const NO_LOST_UPDATES: bool = true;
+    const NO_STALE_SIBLINGS: bool = true;
+}
+
+impl Promise for Vv {
+    const NO_LOST_UPDATES: bool = true;
+    const NO_STALE_SIBLINGS: bool = false;
+}
+
+impl Promise for Lww {
+    const NO_LOST_UPDATES: bool = false;
+    const NO_STALE_SIBLINGS: bool = false;
+}
+
+/// vvsync in mode `C`.
+pub struct VvSync<C>(PhantomData<C>);
+
+/// `vvsync`: dotted version vector sets.
+pub type VvSyncDvv = VvSync<Dvv>;
+/// `vvsync-vv`: one version vector per key, by replica id.
+pub type VvSyncVv = VvSync<Vv>;
+/// `vvsync-lww`: last writer wins.
+pub type VvSyncLww = VvSync<Lww>;
+
+/// One write a client sent (each attempt of it).
+#[derive(Clone, Debug)]
+struct Sent {
+    key: String,
+    /// `None`: a delete.
+    value: Option<String>,
+    /// The siblings of the client's latest answer for the key when it sent this.
+    seen: Vec<String>,
+}
+
+/// What one client remembers and what it did: the audit trail the judgement reads.
+#[derive(Debug)]
+pub struct Audit<X> {
+    /// Per key, the siblings and context of the latest answer.
+    known: BTreeMap<String, (Vec<String>, X)>,
+    /// Every write attempt, in order.
+    sent: Vec<Sent>,
+    /// Values known to have taken effect: acknowledged, or in an answer.
+    effective: BTreeSet<String>,
+}
+
+impl<X> Default for Audit<X> {
+    fn default() -> Self {
+        Audit {
+            known: BTreeMap::new(),
+            sent: Vec::new(),
+            effective: BTreeSet::new(),
+        }
+    }
+}
+
+impl<C: Promise> SimProtocol for VvSync<C> {
+    type Node = VvNode<C>;
+    type Session = Audit<C::Context>;
+
+    /// Anti-entropy rounds every 50 ms on average: 2 s is forty of them.
+    const SETTLE: Duration = Duration::from_secs(2);
+
+    fn build(id: NodeId, members: &[NodeId], seed: u64) -> VvNode<C> {
+        VvNode::new(VvConfig::lan(id, members, seed))
+    }
+
+    /// Per node and incarnation: how many replicas its reads and writes wait for
+    /// (1 or 2), how often it starts anti-entropy, how often it snapshots. `N` and the
+    /// buckets are the cluster's and stay.
+    fn build_varied(id: NodeId, members: &[NodeId], seed: u64) -> VvNode<C> {
+        let mut cfg = VvConfig::lan(id, members, seed);
+        let mut knobs = Prng::new(seed ^ 0x7676_7379_6e63);
+        cfg.r = 1 + knobs.below(cfg.n.min(2) as u64) as usize;
+        cfg.w = 1 + knobs.below(cfg.n.min(2) as u64) as usize;
+        cfg.anti_entropy_every = [10, 50, 200][knobs.below(3) as usize] * Duration::from_millis(1);
+        cfg.snapshot_every = [4096, 8][knobs.below(2) as usize];
+        VvNode::new(cfg)
+    }
+
+    fn request(op: KvOp) -> Request<C::Context> {
+        Self::request_in(&mut Audit::default(), op)
+    }
+
+    fn request_in(audit: &mut Audit<C::Context>, op: KvOp) -> Request<C::Context> {
+        let (key, value) = match op {
+            KvOp::Get { key } => return Request::Get { key },
+            KvOp::Put { key, value } => (key, Some(value)),
+            KvOp::Delete { key } => (key, None),
+            op => panic!("vvsync serves get, put and delete; fit_workload keeps {op:?} out"),
+        };
+        let (seen, context) = audit.known.get(&key).cloned().unwrap_or_default();
+        audit.sent.push(Sent {
+            key: key.clone(),
+            value: value.clone(),
+            seen,
+        });
+        match value {
+            Some(value) => Request::Put {
+                key,
+                value,
+                context,
+            },
+            None => Request::Delete { key, context },
+        }
+    }
+
+    fn observe(audit: &mut Audit<C::Context>, response: &Response<C::Context>) {
+        let siblings = response.siblings().to_vec();
+        audit.effective.extend(siblings.iter().cloned());
+        let key = response.key().to_owned();
+        audit
+            .known
+            .insert(key, (siblings, response.context().clone()));
+    }
+
+    fn result(response: &Response<C::Context>) -> KvResult {
+        match response {
+            Response::Values { siblings, .. } => KvResult::Siblings(siblings.clone()),
+            Response::Written { .. } => KvResult::Written,
+        }
+    }
+
+    fn fit_workload(workload: &mut WorkloadConfig) -> Result<(), String> {
+        if matches!(workload.name, WorkloadName::Bank | WorkloadName::ListAppend)
+            || workload.shards_per_txn > 0
+        {
+            return Err(format!(
+                "serves get, put and delete, not the {:?} workload's transactions",
+                workload.name
+            ));
+        }
+        // No append, no cas: their share goes to puts (the rest of the mix).
+        workload.mix.append = 0.0;
+        workload.mix.cas = 0.0;
+        Ok(())
+    }
+
+    fn invariants(_members: &[NodeId]) -> Vec<Box<dyn Invariant<VvNode<C>>>> {
+        vec![Box::new(ReplicasOnlyMoveForward::<C>::default())]
+    }
+
+    fn judge(sessions: &[Audit<C::Context>], nodes: &[(NodeId, &VvNode<C>)]) -> Verdict {
+        judge::<C>(sessions, nodes)
+    }
+}
+
+/// A replica's state of a key only ever grows: each new state descends the one
+/// before (merging the old into it changes nothing). Durable state survives a crash;
+/// what was not yet durable may be lost with it, so a crash resets the record.
+#[derive(Debug)]
+pub struct ReplicasOnlyMoveForward<C> {
+    last: BTreeMap<(NodeId, String), (u64, C)>,
+}
+
+impl<C> Default for ReplicasOnlyMoveForward<C> {
+    fn default() -> Self {
+        ReplicasOnlyMoveForward {
+            last: BTreeMap::new(),
+        }
+    }
+}
+
+impl<C: Causality> Invariant<VvNode<C>> for ReplicasOnlyMoveForward<C> {
+    fn name(&self) -> &'static str {
+        "replicas-only-move-forward"
+    }
+
+    fn after_step(&mut self, _now: Time, id: NodeId, node: &VvNode<C>) -> Result<(), String> {
+        for (key, state, hash) in node.hashed_states() {
+            let slot = (id, key.to_owned());
+            match self.last.get(&slot) {
+                Some((h, _)) if *h == hash => continue,
+                Some((_, old)) => {
+                    let mut joined = state.clone();
+                    joined.merge(old);
+                    if &joined != state {
+                        return Err(format!(
+                            "{id} moved {key} backwards: {old:?} became {state:?}"
+                        ));
+                    }
+                }
+                None => {}
+            }
+            self.last.insert(slot, (hash, state.clone()));
+        }
+        Ok(())
+    }
+
+    fn on_crash(&mut self, id: NodeId) {
+        self.last.retain(|(n, _), _| *n != id);
+    }
+}
+
+/// The end-of-run judgement (see the module docs).
+pub fn judge<C: Promise>(
+    sessions: &[Audit<C::Context>],
+    nodes: &[(NodeId, &VvNode<C>)],
+) -> Verdict {
+    let mut verdict = Verdict::default();
+    // Convergence, and the final siblings of every key.
+    let mut finals: BTreeMap<&str, (NodeId, &C)> = BTreeMap::new();
+    for &(id, node) in nodes {
+        for (key, state) in node.states() {
+            match finals.get(key) {
+                Some((first, theirs)) if *theirs != state => {
+                    verdict.broken = Some((
+                        "convergence",
+                        format!(
+                            "after {} s of anti-entropy {first} and {id} hold {key} differently: {theirs:?} and {state:?}",
+                            VvSync::<C>::SETTLE.as_secs()
+                        ),
+                    ));
+                    return verdict;
+                }
+                Some(_) => {}
+                None => {
+                    finals.insert(key, (id, state));
+                }
+            }
+        }
+    }
+    // What every write saw: the union over its attempts (any may have run) for the
+    // lost-update closure, the intersection (what it surely saw) for stale siblings.
+    let mut saw_any: BTreeMap<(&str, &str), BTreeSet<&str>> = BTreeMap::new();
+    let mut saw_surely: BTreeMap<(&str, &str), BTreeSet<&str>> = BTreeMap::new();
+    let mut deleted_over: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    let mut written: BTreeSet<(&str, &str)> = BTreeSet::new();
+    let mut attempts: BTreeMap<(&str, &str), u32> = BTreeMap::new();
+    for s in sessions.iter().flat_map(|a| &a.sent) {
+        let seen: BTreeSet<&str> = s.seen.iter().map(String::as_str).collect();
+        let Some(value) = &s.value else {
+            deleted_over.entry(&s.key).or_default().extend(seen);
+            continue;
+        };
+        let slot = (s.key.as_str(), value.as_str());
+        written.insert(slot);
+        *attempts.entry(slot).or_default() += 1;
+        saw_any
+            .entry(slot)
+            .or_default()
+            .extend(seen.iter().copied());
+        saw_surely
+            .entry(slot)
+            .and_modify(|surely| surely.retain(|v| seen.contains(v)))
+            .or_insert(seen);
+    }
+    let effective: BTreeSet<&str> = sessions
+        .iter()
+        .flat_map(|a| a.effective.iter().map(String::as_str))
+        .collect();
+    let (mut lost, mut stale, mut siblings_max) = (Vec::new(), 0u64, 0u64);
+    let mut keys: BTreeSet<&str> = finals.keys().copied().collect();
+    keys.extend(written.iter().map(|(k, _)| *k));
+    for key in keys {
+        let live: Vec<String> = finals
+            .get(key)
+            .map(|(_, s)| s.siblings())
+            .unwrap_or_default();
+        siblings_max = siblings_max.max(live.len() as u64);
+        for v in &live {
+            if !written.contains(&(key, v.as_str())) {
+                verdict.broken = Some((
+                    "no-phantom-values",
+                    format!("{key} holds {v:?}, which no client wrote"),
+                ));
+                return verdict;
+            }
+        }
+        let mut from: Vec<&str> = live.iter().map(String::as_str).collect();
+        from.extend(deleted_over.get(key).into_iter().flatten().copied());
+        let mut covered = past(key, from, &saw_any);
+        covered.extend(deleted_over.get(key).into_iter().flatten().copied());
+        for &(k, v) in written.range((key, "")..) {
+            if k != key {
+                break;
+            }
+            if effective.contains(v) && !live.iter().any(|l| l == v) && !covered.contains(v) {
+                lost.push(format!("{key}={v}"));
+            }
+        }
+        for v in &live {
+            let surely = past(key, vec![v.as_str()], &saw_surely);
+            // A value written by more than one attempt may live on as another event
+            // than the one its readers saw and replaced: not judged.
+            let judged = |o: &&String| attempts.get(&(key, o.as_str())) == Some(&1);
+            stale += live
+                .iter()
+                .filter(judged)
+                .filter(|o| surely.contains(o.as_str()))
+                .count() as u64;
+        }
+    }
+    verdict.metrics = vec![
+        ("lost_updates", lost.len() as u64),
+        ("stale_siblings", stale),
+        ("siblings_max", siblings_max),
+        ("writes_effective", effective.len() as u64),
+    ];
+    if C::NO_LOST_UPDATES && !lost.is_empty() {
+        verdict.broken = Some((
+            "no-lost-updates",
+            format!(
+                "{} write(s) took effect and are gone although no client saw them before writing over them: {}",
+                lost.len(),
+                lost.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+            ),
+        ));
+    } else if C::NO_STALE_SIBLINGS && stale > 0 {
+        verdict.broken = Some((
+            "no-stale-siblings",
+            format!("{stale} final sibling(s) were seen and written over by a client, yet survive"),
+        ));
+    }
+    verdict
+}
+
+/// The values in the causal past of `from` on `key`: what their writers had seen,
+/// transitively.
+fn past<'a>(
+    key: &'a str,
+    mut from: Vec<&'a str>,
+    saw: &BTreeMap<(&'a str, &'a str), BTreeSet<&'a str>>,
+) -> BTreeSet<&'a str> {
+    let mut reached = BTreeSet::new();
+    while let Some(v) = from.pop() {
+        for &s in saw.get(&(key, v)).into_iter().flatten() {
+            if reached.insert(s) {
+                from.push(s);
+            }
+        }
+    }
+    reached
+}
