@@ -115,6 +115,12 @@ macro_rules! broken_dvv {
             fn stored(&self) -> Vec<&Stored> {
                 self.0.stored()
             }
+            fn counter_of(&self, replica: NodeId) -> u64 {
+                self.0.counter_of(replica)
+            }
+            fn fresh(replica: NodeId, floor: u64) -> Self {
+                $name(Dvv::fresh(replica, floor))
+            }
         }
 
         impl Promise for $name {

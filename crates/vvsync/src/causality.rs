@@ -72,6 +72,16 @@ pub trait Causality:
     /// Every stored value, tombstones included.
     fn stored(&self) -> Vec<&Stored>;
 
+    /// The highest event number of `replica` this state knows (DVV and VV: its
+    /// counter; LWW: the version, which all replicas share). A replica that collects
+    /// a tombstone keeps the highest of these it dropped, so the events it numbers
+    /// for the key afterwards are newer than any a lingering copy remembers.
+    fn counter_of(&self, replica: NodeId) -> u64;
+
+    /// The state of a key this replica holds nothing of, numbering its next event of
+    /// it after `floor` (see [`counter_of`](Self::counter_of)).
+    fn fresh(replica: NodeId, floor: u64) -> Self;
+
     /// The live values — what a read returns (empty: missing or deleted).
     fn siblings(&self) -> Vec<String> {
         self.stored().into_iter().flatten().cloned().collect()
@@ -178,6 +188,21 @@ impl Causality for Dvv {
         VersionVector::from_pairs(self.entries.iter().map(|e| (e.replica, e.counter)))
     }
 
+    fn counter_of(&self, replica: NodeId) -> u64 {
+        self.entries
+            .iter()
+            .find(|e| e.replica == replica)
+            .map_or(0, |e| e.counter)
+    }
+
+    fn fresh(replica: NodeId, floor: u64) -> Dvv {
+        let mut d = Dvv::default();
+        if floor > 0 {
+            d.entry(replica).counter = floor;
+        }
+        d
+    }
+
     fn stored(&self) -> Vec<&Stored> {
         self.entries.iter().flat_map(|e| e.values.iter()).collect()
     }
@@ -249,6 +274,16 @@ impl Causality for Vv {
         self.knows.clone()
     }
 
+    fn counter_of(&self, replica: NodeId) -> u64 {
+        self.knows.get(replica)
+    }
+
+    fn fresh(replica: NodeId, floor: u64) -> Vv {
+        let mut v = Vv::default();
+        v.knows.set(replica, floor);
+        v
+    }
+
     fn stored(&self) -> Vec<&Stored> {
         self.siblings.iter().map(|s| &s.2).collect()
     }
@@ -304,6 +339,17 @@ impl Causality for Lww {
     }
 
     fn context(&self) {}
+
+    fn counter_of(&self, _replica: NodeId) -> u64 {
+        self.version
+    }
+
+    fn fresh(_replica: NodeId, floor: u64) -> Lww {
+        Lww {
+            version: floor,
+            ..Lww::default()
+        }
+    }
 
     fn stored(&self) -> Vec<&Stored> {
         match self.version {

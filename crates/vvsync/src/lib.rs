@@ -45,6 +45,6 @@ pub mod node;
 
 pub use causality::{Causality, Dvv, DvvEntry, Lww, Stored, Vv};
 pub use clock::VersionVector;
-pub use message::{Message, Request, Response};
-pub use node::{Fx, SyncStats, Timer, VvConfig, VvNode};
+pub use message::{Body, Message, Request, Response, Stamp};
+pub use node::{Fx, GcStats, SyncStats, Timer, VvConfig, VvNode};
 pub use synod_core;

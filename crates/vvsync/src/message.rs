@@ -2,6 +2,7 @@
 
 use crate::causality::Causality;
 use serde::{Deserialize, Serialize};
+use synod_core::Time;
 
 /// A client's request to any replica of the key (the coordinator of that request).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -87,10 +88,34 @@ impl<X> Response<X> {
     }
 }
 
-/// Replica to replica.
+/// When a replica sent a message: its incarnation and its clock then. Stamps of one
+/// sender only grow (the incarnation is durable and counted up at every start), so a
+/// receiver can refuse what a peer sent before some point (tombstone collection,
+/// [`crate::node`]).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct Stamp {
+    /// The sender's incarnation.
+    pub incarnation: u64,
+    /// The sender's clock.
+    pub at: Time,
+}
+
+/// Replica to replica: a [`Body`] and when it was sent.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(bound = "")]
-pub enum Message<C: Causality> {
+pub struct Message<C: Causality> {
+    /// When.
+    pub sent: Stamp,
+    /// What.
+    pub body: Body<C>,
+}
+
+/// What replicas say to each other.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(bound = "")]
+pub enum Body<C: Causality> {
     /// A coordinator's write: merge `state` into yours, make it durable, acknowledge.
     Replicate {
         /// The coordinator's operation.
@@ -131,6 +156,9 @@ pub enum Message<C: Causality> {
     Digest {
         /// `(bucket, hash)`, nonzero hashes only.
         buckets: Vec<(u16, u64)>,
+        /// `(key, hash)` of the tombstones the sender has seen every replica hold:
+        /// it is ready to collect them.
+        ready: Vec<(String, u64)>,
     },
     /// The buckets whose hashes differ, and the receiver's hash of each key in them.
     Keys {

@@ -5,12 +5,22 @@
 //! key's other replicas and answered once `W` of them (the coordinator included) hold
 //! it durably; a read merges the states of `R` replicas and repairs those that were
 //! behind. Anti-entropy brings every replica up to date in the background: rounds of
-//! [`Message::Digest`] (one hash per key bucket) → [`Message::Keys`] (the key hashes of
-//! the buckets that differ) → [`Message::States`] (only the keys that differ, both
+//! [`Body::Digest`] (one hash per key bucket) → [`Body::Keys`] (the key hashes of
+//! the buckets that differ) → [`Body::States`] (only the keys that differ, both
 //! ways), so an idle, converged cluster sends one small digest per round.
+//!
+//! **Tombstones.** A delete is a write of a tombstone, so it replaces what its context
+//! covered like any write and spreads the same way. A replica collects a tombstone
+//! (forgets the key) once every other replica of the key has shown it holds the
+//! same state — its digest had the bucket's hash, or its key list the key's — and
+//! from then on refuses every message those replicas sent before they showed it
+//! (`accept_from`, durable): an older message may carry the value the delete replaced,
+//! and would bring it back. Events it numbers for the key afterwards start above the
+//! highest counter it dropped (`floor`, durable), so a lingering copy of the tombstone
+//! elsewhere never mistakes a new write for one it already replaced.
 
 use crate::causality::Causality;
-use crate::message::{Message, Request, Response};
+use crate::message::{Body, Message, Request, Response, Stamp};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -133,12 +143,24 @@ struct Slot<C> {
     hash: u64,
 }
 
-/// A journal record: a key's whole state after a change.
+/// A journal record.
 #[derive(Serialize, Deserialize)]
 #[serde(bound = "")]
-struct Record<C: Causality> {
-    key: String,
-    state: C,
+enum Record<C: Causality> {
+    /// A key's whole state after a change.
+    Put { key: String, state: C },
+    /// A tombstone collected: the key is gone.
+    Forget { key: String },
+}
+
+/// What the peers showed of one tombstone (as hashed).
+#[derive(Clone, Debug, Default)]
+struct Shown {
+    hash: u64,
+    /// Peers that held it, and the stamp of the message that showed it.
+    held: BTreeMap<NodeId, Stamp>,
+    /// Peers ready to collect it (every replica had shown it to them), or that have.
+    ready: BTreeSet<NodeId>,
 }
 
 enum Pending<C: Causality> {
@@ -154,6 +176,15 @@ enum Pending<C: Causality> {
         acks: BTreeSet<NodeId>,
         answer: Response<C::Context>,
     },
+}
+
+/// What tombstone collection did (this incarnation).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GcStats {
+    /// Tombstones collected.
+    pub collected: u64,
+    /// Messages refused as sent before their sender showed a collected tombstone.
+    pub refused: u64,
 }
 
 /// What this replica's anti-entropy sent, for the bytes-per-synced-key measure.
@@ -183,6 +214,18 @@ pub struct VvNode<C: Causality> {
     turn: usize,
     rng: Prng,
     sync: SyncStats,
+    /// The clock at the input being handled (messages are stamped with it).
+    clock: Time,
+    /// Keys whose state is a tombstone.
+    tombstones: BTreeSet<String>,
+    /// What the peers showed of each tombstone.
+    shown: BTreeMap<String, Shown>,
+    /// Per peer, messages stamped before this are refused (durable).
+    accept_from: BTreeMap<NodeId, Stamp>,
+    /// This replica's events of a key it holds nothing of are numbered above this
+    /// (durable).
+    floor: u64,
+    gc: GcStats,
     halted: Option<String>,
 }
 
@@ -212,6 +255,12 @@ impl<C: Causality> VvNode<C> {
             pending: BTreeMap::new(),
             turn: 0,
             sync: SyncStats::default(),
+            clock: Time::ZERO,
+            tombstones: BTreeSet::new(),
+            shown: BTreeMap::new(),
+            accept_from: BTreeMap::new(),
+            floor: 0,
+            gc: GcStats::default(),
             halted: None,
         }
     }
@@ -244,6 +293,16 @@ impl<C: Causality> VvNode<C> {
         self.sync
     }
 
+    /// What tombstone collection did so far (this incarnation).
+    pub fn gc_stats(&self) -> GcStats {
+        self.gc
+    }
+
+    /// Keys held as tombstones (deleted, not yet collected).
+    pub fn tombstones(&self) -> usize {
+        self.tombstones.len()
+    }
+
     /// Requests being coordinated.
     pub fn pending(&self) -> usize {
         self.pending.len()
@@ -272,17 +331,129 @@ impl<C: Causality> VvNode<C> {
 
     /// Stores `state` as `key`'s, durably (a journal record in this input's batch).
     fn store_state(&mut self, key: &str, state: C, out: &mut Fx<C>) {
-        let record = Record {
+        let record = Record::Put {
             key: key.to_owned(),
             state,
         };
         self.journal.append(&record, &mut out.persist);
-        self.install(record.key, record.state);
+        let Record::Put { key, state } = record else {
+            unreachable!()
+        };
+        self.install(key, state);
+        self.snapshot_if_due(out);
+    }
+
+    fn snapshot_if_due(&mut self, out: &mut Fx<C>) {
         if self.journal.snapshot_due() {
             let image: BTreeMap<&String, &C> =
                 self.store.iter().map(|(k, s)| (k, &s.state)).collect();
             self.journal.snapshot(&image, &mut out.persist);
         }
+    }
+
+    /// Removes `key` from the store (and its hash from its bucket's).
+    fn forget(&mut self, key: &str) {
+        if let Some(old) = self.store.remove(key) {
+            let b = usize::from(old.bucket);
+            self.hashes[b] = self.hashes[b].wrapping_sub(old.hash);
+        }
+        self.tombstones.remove(key);
+        self.shown.remove(key);
+    }
+
+    /// What the peers showed of `key`'s tombstone as this replica holds it now.
+    fn shown_mut(&mut self, key: &str) -> Option<&mut Shown> {
+        let hash = self.store.get(key).filter(|s| s.state.is_deleted())?.hash;
+        let shown = self.shown.entry(key.to_owned()).or_default();
+        if shown.hash != hash {
+            *shown = Shown {
+                hash,
+                ..Shown::default()
+            };
+        }
+        Some(shown)
+    }
+
+    /// `peer` showed, in a message stamped `sent`, that it holds `key`'s tombstone as
+    /// this replica does.
+    fn holds_too(&mut self, key: &str, peer: NodeId, sent: Stamp, out: &mut Fx<C>) {
+        if let Some(shown) = self.shown_mut(key) {
+            shown.held.entry(peer).or_insert(sent);
+            self.collect_if_done(key, out);
+        }
+    }
+
+    /// `peer` said it is ready to collect `key`'s tombstone (hashed `hash`).
+    fn ready_there(&mut self, key: &str, hash: u64, peer: NodeId, sent: Stamp, out: &mut Fx<C>) {
+        if let Some(shown) = self.shown_mut(key).filter(|s| s.hash == hash) {
+            shown.held.entry(peer).or_insert(sent);
+            shown.ready.insert(peer);
+            self.collect_if_done(key, out);
+        }
+    }
+
+    /// `peer`, which had shown `key`'s tombstone, no longer holds the key: it has
+    /// collected it. `true` if so (and then nothing is to be sent to it for the key).
+    fn collected_there(&mut self, key: &str, peer: NodeId, out: &mut Fx<C>) -> bool {
+        let Some(shown) = self.shown_mut(key) else {
+            return false;
+        };
+        if !shown.held.contains_key(&peer) {
+            return false;
+        }
+        shown.ready.insert(peer);
+        self.collect_if_done(key, out);
+        true
+    }
+
+    /// Tombstones every other replica has shown: this replica is ready to collect
+    /// them, and says so in its digests.
+    fn is_ready(&self, key: &str) -> bool {
+        let Some(shown) = self.shown.get(key) else {
+            return false;
+        };
+        let current = self.store.get(key).is_some_and(|s| s.hash == shown.hash);
+        current && self.others(key).iter().all(|p| shown.held.contains_key(p))
+    }
+
+    /// Collects `key`'s tombstone once every other replica is ready too (or has
+    /// collected it): then each of them has seen every replica hold it, so none will
+    /// send it back to a replica that forgot it.
+    fn collect_if_done(&mut self, key: &str, out: &mut Fx<C>) {
+        let others = self.others(key);
+        if !self.store.get(key).is_some_and(|s| s.state.is_deleted()) {
+            return;
+        }
+        if others.is_empty() {
+            return self.collect(key, &BTreeMap::new(), out);
+        }
+        if !self.is_ready(key) {
+            return;
+        }
+        let shown = &self.shown[key];
+        if others.iter().all(|p| shown.ready.contains(p)) {
+            let held = shown.held.clone();
+            self.collect(key, &held, out);
+        }
+    }
+
+    fn collect(&mut self, key: &str, acked: &BTreeMap<NodeId, Stamp>, out: &mut Fx<C>) {
+        let counter = self.store[key].state.counter_of(self.cfg.id);
+        self.floor = self.floor.max(counter);
+        for (&peer, &sent) in acked {
+            let floor = self.accept_from.entry(peer).or_default();
+            *floor = (*floor).max(sent);
+        }
+        out.persist.set_meta(FLOOR, codec::encode(&self.floor));
+        out.persist
+            .set_meta(ACCEPT_FROM, codec::encode(&self.accept_from));
+        let record: Record<C> = Record::Forget {
+            key: key.to_owned(),
+        };
+        self.journal.append(&record, &mut out.persist);
+        self.forget(key);
+        self.gc.collected += 1;
+        self.snapshot_if_due(out);
     }
 
     /// Puts `state` in the store and keeps the bucket hash in step.
@@ -294,6 +465,10 @@ impl<C: Causality> VvNode<C> {
             self.hashes[b] = self.hashes[b].wrapping_sub(old.hash);
         }
         self.hashes[b] = self.hashes[b].wrapping_add(hash);
+        match state.is_deleted() {
+            true => self.tombstones.insert(key.clone()),
+            false => self.tombstones.remove(&key),
+        };
         self.store.insert(
             key,
             Slot {
@@ -335,9 +510,25 @@ impl<C: Causality> VvNode<C> {
         out.set_timer(Timer::AntiEntropy, at);
     }
 
-    fn send_sync(&mut self, to: NodeId, msg: Message<C>, out: &mut Fx<C>) {
+    fn stamp(&self) -> Stamp {
+        Stamp {
+            incarnation: self.incarnation,
+            at: self.clock,
+        }
+    }
+
+    fn send(&self, to: NodeId, body: Body<C>, out: &mut Fx<C>) {
+        let sent = self.stamp();
+        out.send(to, Message { sent, body });
+    }
+
+    fn send_sync(&mut self, to: NodeId, body: Body<C>, out: &mut Fx<C>) {
+        let msg = Message {
+            sent: self.stamp(),
+            body,
+        };
         self.sync.bytes_sent += codec::encode(&msg).len() as u64;
-        if let Message::States { states, .. } = &msg {
+        if let Body::States { states, .. } = &msg.body {
             self.sync.keys_sent += states.len() as u64;
         }
         out.send(to, msg);
@@ -346,12 +537,13 @@ impl<C: Causality> VvNode<C> {
     fn on_get(&mut self, now: Time, client: ClientId, seq: u64, key: String, out: &mut Fx<C>) {
         let op = self.new_op();
         for to in self.others(&key) {
-            out.send(
+            self.send(
                 to,
-                Message::Read {
+                Body::Read {
                     op,
                     key: key.clone(),
                 },
+                out,
             );
         }
         let mine = self.state(&key).cloned();
@@ -380,7 +572,10 @@ impl<C: Causality> VvNode<C> {
         out: &mut Fx<C>,
     ) {
         let op = self.new_op();
-        let mut state = self.state(&key).cloned().unwrap_or_default();
+        let mut state = match self.state(&key) {
+            Some(state) => state.clone(),
+            None => C::fresh(self.cfg.id, self.floor),
+        };
         state.write(context, value, self.cfg.id, now);
         let answer = Response::Written {
             key: key.clone(),
@@ -388,16 +583,15 @@ impl<C: Causality> VvNode<C> {
             context: state.context(),
         };
         for to in self.others(&key) {
-            out.send(
-                to,
-                Message::Replicate {
-                    op,
-                    key: key.clone(),
-                    state: state.clone(),
-                },
-            );
+            let body = Body::Replicate {
+                op,
+                key: key.clone(),
+                state: state.clone(),
+            };
+            self.send(to, body, out);
         }
         self.store_state(&key, state, out);
+        self.collect_if_done(&key, out);
         let acks = BTreeSet::from([self.cfg.id]);
         if acks.len() >= self.cfg.w {
             // Persist before send: the answer leaves once the write is durable here.
@@ -445,13 +639,11 @@ impl<C: Causality> VvNode<C> {
             if *from == self.cfg.id {
                 self.merge_in(&key, &merged.clone(), out);
             } else {
-                out.send(
-                    *from,
-                    Message::Repair {
-                        key: key.clone(),
-                        state: merged.clone(),
-                    },
-                );
+                let body = Body::Repair {
+                    key: key.clone(),
+                    state: merged.clone(),
+                };
+                self.send(*from, body, out);
             }
         }
         let answer = Response::Values {
@@ -473,16 +665,37 @@ impl<C: Causality> VvNode<C> {
             .filter(|&b| self.hashes[usize::from(b)] != 0 && self.shared_with(b, peer))
             .map(|b| (b, self.hashes[usize::from(b)]))
             .collect();
+        let ready = (self.tombstones.iter())
+            .filter(|k| self.shared_with(self.cfg.bucket_of(k), peer) && self.is_ready(k))
+            .map(|k| (k.clone(), self.store[k].hash))
+            .collect();
         self.sync.rounds += 1;
-        self.send_sync(peer, Message::Digest { buckets }, out);
+        self.send_sync(peer, Body::Digest { buckets, ready }, out);
     }
 
-    fn on_digest(&mut self, from: NodeId, theirs: Vec<(u16, u64)>, out: &mut Fx<C>) {
+    fn on_digest(
+        &mut self,
+        from: NodeId,
+        sent: Stamp,
+        theirs: Vec<(u16, u64)>,
+        ready: Vec<(String, u64)>,
+        out: &mut Fx<C>,
+    ) {
+        for (key, hash) in ready {
+            self.ready_there(&key, hash, from, sent, out);
+        }
         let theirs: BTreeMap<u16, u64> = theirs.into_iter().collect();
-        let differing: Vec<u16> = (0..self.cfg.buckets)
+        let (same, differing): (Vec<u16>, Vec<u16>) = (0..self.cfg.buckets)
             .filter(|&b| self.shared_with(b, from))
-            .filter(|b| theirs.get(b).copied().unwrap_or(0) != self.hashes[usize::from(*b)])
+            .partition(|b| theirs.get(b).copied().unwrap_or(0) == self.hashes[usize::from(*b)]);
+        // A bucket hashed alike holds the same states there, tombstones included.
+        let same_tombstones: Vec<String> = (self.tombstones.iter())
+            .filter(|k| same.contains(&self.cfg.bucket_of(k)))
+            .cloned()
             .collect();
+        for key in same_tombstones {
+            self.holds_too(&key, from, sent, out);
+        }
         if differing.is_empty() {
             return;
         }
@@ -492,7 +705,7 @@ impl<C: Causality> VvNode<C> {
             .collect();
         self.send_sync(
             from,
-            Message::Keys {
+            Body::Keys {
                 buckets: differing,
                 keys,
             },
@@ -512,6 +725,7 @@ impl<C: Causality> VvNode<C> {
     fn on_keys(
         &mut self,
         from: NodeId,
+        sent: Stamp,
         buckets: Vec<u16>,
         keys: Vec<(String, u64)>,
         out: &mut Fx<C>,
@@ -521,9 +735,27 @@ impl<C: Causality> VvNode<C> {
             .filter(|&b| self.shared_with(b, from))
             .collect();
         let theirs: BTreeMap<String, u64> = keys.into_iter().collect();
+        let same: Vec<String> = (self.tombstones.iter())
+            .filter(|k| theirs.get(*k) == self.store.get(*k).map(|s| &s.hash))
+            .cloned()
+            .collect();
+        for key in same {
+            self.holds_too(&key, from, sent, out);
+        }
+        // A tombstone the peer had shown and no longer holds, it has collected.
+        let missing: Vec<String> = (self.tombstones.iter())
+            .filter(|k| buckets.contains(&self.cfg.bucket_of(k)) && !theirs.contains_key(*k))
+            .cloned()
+            .collect();
+        let mut gone = BTreeSet::new();
+        for key in missing {
+            if self.collected_there(&key, from, out) {
+                gone.insert(key);
+            }
+        }
         let states: Vec<(String, C)> = self
             .keys_in(&buckets)
-            .filter(|(k, s)| theirs.get(*k) != Some(&s.hash))
+            .filter(|(k, s)| theirs.get(*k) != Some(&s.hash) && !gone.contains(*k))
             .map(|(k, s)| (k.clone(), s.state.clone()))
             .collect();
         let want: Vec<String> = theirs
@@ -537,7 +769,7 @@ impl<C: Causality> VvNode<C> {
         if states.is_empty() && want.is_empty() {
             return;
         }
-        self.send_sync(from, Message::States { states, want }, out);
+        self.send_sync(from, Body::States { states, want }, out);
     }
 
     fn on_states(
@@ -552,7 +784,15 @@ impl<C: Causality> VvNode<C> {
                 self.merge_in(key, state, out);
             }
         }
-        let back: Vec<(String, C)> = want
+        let mut asked = Vec::new();
+        for key in want {
+            // Asking for a tombstone it had shown: it has collected it.
+            if self.tombstones.contains(&key) && self.collected_there(&key, from, out) {
+                continue;
+            }
+            asked.push(key);
+        }
+        let back: Vec<(String, C)> = asked
             .into_iter()
             .filter(|k| self.shared_with(self.cfg.bucket_of(k), from))
             .filter_map(|k| self.state(&k).cloned().map(|s| (k, s)))
@@ -560,7 +800,7 @@ impl<C: Causality> VvNode<C> {
         if !back.is_empty() {
             self.send_sync(
                 from,
-                Message::States {
+                Body::States {
                     states: back,
                     want: Vec::new(),
                 },
@@ -577,7 +817,18 @@ impl<C: Causality> VvNode<C> {
             self.install(key, state);
         }
         for r in records {
-            self.install(r.key, r.state);
+            match r {
+                Record::Put { key, state } => self.install(key, state),
+                Record::Forget { key } => self.forget(&key),
+            }
+        }
+        if let Some(bytes) = recovered.meta.get(FLOOR) {
+            self.floor =
+                codec::decode(bytes).map_err(|e| format!("corrupt vvsync meta {FLOOR}: {e}"))?;
+        }
+        if let Some(bytes) = recovered.meta.get(ACCEPT_FROM) {
+            self.accept_from = codec::decode(bytes)
+                .map_err(|e| format!("corrupt vvsync meta {ACCEPT_FROM}: {e}"))?;
         }
         let incarnation = match recovered.meta.get(INCARNATION) {
             None => 0,
@@ -592,6 +843,8 @@ impl<C: Causality> VvNode<C> {
 }
 
 const INCARNATION: &str = "incarnation";
+const FLOOR: &str = "floor";
+const ACCEPT_FROM: &str = "accept_from";
 
 impl<C: Causality> Node for VvNode<C> {
     type Message = Message<C>;
@@ -608,6 +861,7 @@ impl<C: Causality> Node for VvNode<C> {
     }
 
     fn on_start(&mut self, now: Time, recovered: Recovered, out: &mut Fx<C>) {
+        self.clock = now;
         if let Err(reason) = self.recover(&recovered, out) {
             tracing::error!(%reason, "halting: storage holds what this node cannot read");
             out.clear();
@@ -617,16 +871,28 @@ impl<C: Causality> Node for VvNode<C> {
         self.arm_anti_entropy(now, out);
     }
 
-    fn on_message(&mut self, _now: Time, from: NodeId, msg: Message<C>, out: &mut Fx<C>) {
+    fn on_message(&mut self, now: Time, from: NodeId, msg: Message<C>, out: &mut Fx<C>) {
         if self.halted.is_some() {
             return;
         }
-        match msg {
-            Message::Replicate { op, key, state } => {
+        self.clock = now;
+        let Message { sent, body } = msg;
+        if self
+            .accept_from
+            .get(&from)
+            .is_some_and(|&floor| sent < floor)
+        {
+            // Sent before `from` showed a tombstone collected here: it may carry what
+            // the delete replaced.
+            self.gc.refused += 1;
+            return;
+        }
+        match body {
+            Body::Replicate { op, key, state } => {
                 self.merge_in(&key, &state, out);
-                out.send(from, Message::Replicated { op });
+                self.send(from, Body::Replicated { op }, out);
             }
-            Message::Replicated { op } => {
+            Body::Replicated { op } => {
                 let Some(Pending::Write { acks, .. }) = self.pending.get_mut(&op) else {
                     return;
                 };
@@ -645,11 +911,11 @@ impl<C: Causality> Node for VvNode<C> {
                     out.reply(client, seq, Outcome::Done(answer));
                 }
             }
-            Message::Read { op, key } => {
+            Body::Read { op, key } => {
                 let state = self.state(&key).cloned();
-                out.send(from, Message::ReadReply { op, state });
+                self.send(from, Body::ReadReply { op, state }, out);
             }
-            Message::ReadReply { op, state } => {
+            Body::ReadReply { op, state } => {
                 if let Some(Pending::Read { replies, .. }) = self.pending.get_mut(&op) {
                     if replies.iter().all(|(n, _)| *n != from) {
                         replies.push((from, state));
@@ -657,10 +923,10 @@ impl<C: Causality> Node for VvNode<C> {
                     self.try_finish_read(op, out);
                 }
             }
-            Message::Repair { key, state } => self.merge_in(&key, &state, out),
-            Message::Digest { buckets } => self.on_digest(from, buckets, out),
-            Message::Keys { buckets, keys } => self.on_keys(from, buckets, keys, out),
-            Message::States { states, want } => self.on_states(from, states, want, out),
+            Body::Repair { key, state } => self.merge_in(&key, &state, out),
+            Body::Digest { buckets, ready } => self.on_digest(from, sent, buckets, ready, out),
+            Body::Keys { buckets, keys } => self.on_keys(from, sent, buckets, keys, out),
+            Body::States { states, want } => self.on_states(from, states, want, out),
         }
     }
 
@@ -668,6 +934,7 @@ impl<C: Causality> Node for VvNode<C> {
         if self.halted.is_some() {
             return;
         }
+        self.clock = now;
         match timer {
             Timer::AntiEntropy => self.on_anti_entropy(now, out),
             Timer::Expire(op) => match self.pending.remove(&op) {
@@ -692,6 +959,7 @@ impl<C: Causality> Node for VvNode<C> {
         if self.halted.is_some() {
             return;
         }
+        self.clock = now;
         let key = req.op.key();
         if !self.holds(self.cfg.bucket_of(key)) {
             let leader = self.cfg.replicas_of(key).next();

@@ -251,6 +251,7 @@ fn corrupt_storage_halts_the_replica_with_the_reason() {
 /// loses no acknowledged write and keeps no sibling a client had replaced.
 #[test]
 fn dvv_chaos_converges_and_replaces_exactly_what_contexts_covered() {
+    let total_collected = Cell::new(0u64);
     for_seeds(0..200, |seed| {
         let mut c = cluster::<Dvv>(3, |cfg| cfg.snapshot_every = 16);
         let mut rng = Prng::new(seed);
@@ -267,7 +268,8 @@ fn dvv_chaos_converges_and_replaces_exactly_what_contexts_covered() {
         // k-th writing "v{k}".
         let contexts = Rc::new(RefCell::new(BTreeMap::<String, VersionVector>::new()));
         let writes = Rc::new(RefCell::new(Vec::<(String, VersionVector)>::new()));
-        let (cx, wr) = (contexts.clone(), writes.clone());
+        let written = Rc::new(RefCell::new(std::collections::BTreeSet::<String>::new()));
+        let (cx, wr, wv) = (contexts.clone(), writes.clone(), written.clone());
         let seen = Cell::new(0usize);
         let counter = Cell::new(0u64);
         let propose = move |c: &mut Cluster<VvNode<Dvv>>, rng: &mut Prng, id: u64| {
@@ -281,11 +283,16 @@ fn dvv_chaos_converges_and_replaces_exactly_what_contexts_covered() {
             counter.set(counter.get() + 1);
             let key = format!("k{}", rng.below(3));
             let context = cx.borrow().get(&key).cloned().unwrap_or_default();
-            let op = match rng.below(4) {
-                0 => Request::Get { key },
+            let op = match rng.below(8) {
+                0 | 1 => Request::Get { key },
+                2 => {
+                    wr.borrow_mut().push((key.clone(), context.clone()));
+                    Request::Delete { key, context }
+                }
                 _ => {
                     wr.borrow_mut().push((key.clone(), context.clone()));
                     let value = format!("v{}", counter.get());
+                    wv.borrow_mut().insert(value.clone());
                     Request::Put {
                         key,
                         value,
@@ -317,6 +324,9 @@ fn dvv_chaos_converges_and_replaces_exactly_what_contexts_covered() {
             };
             acked += 1;
             let value = format!("v{}", r.client.0 - 1000);
+            if !written.borrow().contains(&value) {
+                continue; // a delete
+            }
             let live = node.state(key).map(|s| s.siblings()).unwrap_or_default();
             assert!(
                 covered(key, *from, context.get(*from)) || live.contains(&value),
@@ -324,6 +334,8 @@ fn dvv_chaos_converges_and_replaces_exactly_what_contexts_covered() {
             );
         }
         assert!(acked > 0, "seed {seed}: no write was acknowledged");
+        let collected: u64 = (1..=3).map(|i| c.node(i).gc_stats().collected).sum();
+        total_collected.set(total_collected.get() + collected);
         // No stale sibling: nothing live was covered by a context.
         for (key, state) in node.states() {
             for e in state.entries() {
@@ -338,4 +350,110 @@ fn dvv_chaos_converges_and_replaces_exactly_what_contexts_covered() {
             }
         }
     });
+    assert!(
+        total_collected.get() > 50,
+        "tombstones collected: {}",
+        total_collected.get()
+    );
+}
+
+fn delete<C: Causality>(c: &mut Cluster<VvNode<C>>, at: u64, key: &str, context: C::Context) {
+    let seq = c.replies.len() as u64 + 1;
+    let req = Request::Delete {
+        key: key.into(),
+        context,
+    };
+    let t = c.request(at, ClientId(7), seq, req);
+    c.deliver_all();
+    assert!(
+        matches!(c.outcome(t), Some(Outcome::Done(_))),
+        "delete at n{at}"
+    );
+}
+
+/// Dynamo's deleted-item resurrection, prevented: a tombstone is collected only once
+/// every replica holds it, and a message sent before that — a delayed replication of
+/// the value the delete replaced — is refused afterwards instead of bringing it back.
+#[test]
+fn a_collected_tombstone_stays_deleted_when_old_messages_arrive_after_a_partition() {
+    let mut c = cluster::<Dvv>(3, |_| {});
+    put(&mut c, 3, 3, "k", "v", VersionVector::new());
+    // n3's replication of v to n1, as a delayed packet would deliver it again.
+    let old = (c.delivered.iter())
+        .find(|(from, to, m)| {
+            (*from, *to) == (n(3), n(1)) && matches!(&m.body, Body::Replicate { .. })
+        })
+        .map(|(_, _, m)| m.clone())
+        .expect("n3 replicated v to n1");
+    c.run_for(ms(300));
+    // The delete while n3 is cut off: nobody may collect it yet.
+    c.isolate(3);
+    let read = get(&mut c, 1, "k");
+    delete(&mut c, 1, "k", read.context().clone());
+    c.run_for(ms(500));
+    for id in [1, 2] {
+        assert!(
+            c.node(id).state("k").is_some_and(|s| s.is_deleted()),
+            "n{id} keeps the tombstone"
+        );
+    }
+    assert!(c.node(3).state("k").unwrap().siblings() == ["v"]);
+    // Healed: n3 learns the delete, everyone shows everyone the tombstone, all collect.
+    c.heal();
+    c.run_for(ms(1000));
+    for id in 1..=3 {
+        assert!(
+            c.node(id).state("k").is_none(),
+            "n{id} collected the tombstone"
+        );
+        assert_eq!(c.node(id).gc_stats().collected, 1);
+    }
+    // The delayed packet arrives: refused, the key stays deleted everywhere.
+    c.send(3, 1, old);
+    c.deliver_all();
+    assert_eq!(c.node(1).gc_stats().refused, 1);
+    c.run_for(ms(500));
+    for id in 1..=3 {
+        assert!(
+            c.node(id).state("k").is_none(),
+            "n{id}: the deleted value came back"
+        );
+    }
+    // A crash does not forget what is refused.
+    c.crash(1);
+    c.restart(1);
+    assert!(c.node(1).state("k").is_none());
+    // A new write of the key lives on as usual.
+    put(&mut c, 1, 1, "k", "w", VersionVector::new());
+    c.run_for(ms(500));
+    assert!(converged(&c));
+    assert_eq!(get(&mut c, 2, "k").siblings(), ["w"]);
+}
+
+/// After collecting a tombstone a replica numbers its next event of the key above
+/// the counter it dropped: a replica still holding the tombstone would otherwise take
+/// the new write for one the delete replaced, and lose it.
+#[test]
+fn a_write_after_collection_is_numbered_above_what_was_collected() {
+    let me = n(1);
+    let mut tombstone = Dvv::default();
+    for i in 0..5 {
+        let ctx = tombstone.context();
+        tombstone.write(&ctx, Some(format!("v{i}")), me, Time::ZERO);
+    }
+    let ctx = tombstone.context();
+    tombstone.write(&ctx, None, me, Time::ZERO);
+    let floor = tombstone.counter_of(me);
+    let write_after = |floor: u64| {
+        let mut s = Dvv::fresh(me, floor);
+        s.write(&VersionVector::new(), Some("new".into()), me, Time::ZERO);
+        let mut lingering = tombstone.clone();
+        lingering.merge(&s);
+        lingering.siblings()
+    };
+    assert_eq!(write_after(floor), ["new"]);
+    assert!(
+        write_after(0).is_empty(),
+        "numbered from zero it would be lost"
+    );
 }

@@ -186,7 +186,8 @@ impl<C: Promise> SimProtocol for VvSync<C> {
 
 /// A replica's state of a key only ever grows: each new state descends the one
 /// before (merging the old into it changes nothing). Durable state survives a crash;
-/// what was not yet durable may be lost with it, so a crash resets the record.
+/// what was not yet durable may be lost with it, so a crash resets the record, and a
+/// collected tombstone ends it.
 #[derive(Debug)]
 pub struct ReplicasOnlyMoveForward<C> {
     last: BTreeMap<(NodeId, String), (u64, C)>,
@@ -206,6 +207,9 @@ impl<C: Causality> Invariant<VvNode<C>> for ReplicasOnlyMoveForward<C> {
     }
 
     fn after_step(&mut self, _now: Time, id: NodeId, node: &VvNode<C>) -> Result<(), String> {
+        // A collected tombstone leaves the store; the key may start afresh.
+        self.last
+            .retain(|(n, key), _| *n != id || node.state(key).is_some());
         for (key, state, hash) in node.hashed_states() {
             let slot = (id, key.to_owned());
             match self.last.get(&slot) {
@@ -237,28 +241,42 @@ pub fn judge<C: Promise>(
     nodes: &[(NodeId, &VvNode<C>)],
 ) -> Verdict {
     let mut verdict = Verdict::default();
-    // Convergence, and the final siblings of every key.
-    let mut finals: BTreeMap<&str, (NodeId, &C)> = BTreeMap::new();
-    for &(id, node) in nodes {
-        for (key, state) in node.states() {
-            match finals.get(key) {
-                Some((first, theirs)) if *theirs != state => {
+    // Convergence: every live replica of a key holds the same state (a tombstone
+    // and no state at all are alike: one replica may have collected it first), and
+    // the final siblings of every key.
+    let mut keys: BTreeSet<&str> = BTreeSet::new();
+    for (_, node) in nodes {
+        keys.extend(node.states().map(|(k, _)| k));
+    }
+    let mut finals: BTreeMap<&str, &C> = BTreeMap::new();
+    for &key in &keys {
+        let mut first: Option<(NodeId, Option<&C>)> = None;
+        for &(id, node) in nodes {
+            if !node.config().replicas_of(key).any(|r| r == id) {
+                continue;
+            }
+            let state = node.state(key).filter(|s| !s.is_deleted());
+            match first {
+                None => first = Some((id, state)),
+                Some((_, theirs)) if theirs == state => {}
+                Some((other, theirs)) => {
                     verdict.broken = Some((
                         "convergence",
                         format!(
-                            "after {} s of anti-entropy {first} and {id} hold {key} differently: {theirs:?} and {state:?}",
+                            "after {} s of anti-entropy {other} and {id} hold {key} differently: {theirs:?} and {state:?}",
                             VvSync::<C>::SETTLE.as_secs()
                         ),
                     ));
                     return verdict;
                 }
-                Some(_) => {}
-                None => {
-                    finals.insert(key, (id, state));
-                }
             }
         }
+        if let Some((_, Some(state))) = first {
+            finals.insert(key, state);
+        }
     }
+    let tombstones: u64 = nodes.iter().map(|(_, n)| n.tombstones() as u64).sum();
+    let collected: u64 = nodes.iter().map(|(_, n)| n.gc_stats().collected).sum();
     // What every write saw: the union over its attempts (any may have run) for the
     // lost-update closure, the intersection (what it surely saw) for stale siblings.
     let mut saw_any: BTreeMap<(&str, &str), BTreeSet<&str>> = BTreeMap::new();
@@ -289,13 +307,9 @@ pub fn judge<C: Promise>(
         .flat_map(|a| a.effective.iter().map(String::as_str))
         .collect();
     let (mut lost, mut stale, mut siblings_max) = (Vec::new(), 0u64, 0u64);
-    let mut keys: BTreeSet<&str> = finals.keys().copied().collect();
     keys.extend(written.iter().map(|(k, _)| *k));
     for key in keys {
-        let live: Vec<String> = finals
-            .get(key)
-            .map(|(_, s)| s.siblings())
-            .unwrap_or_default();
+        let live: Vec<String> = finals.get(key).map(|s| s.siblings()).unwrap_or_default();
         siblings_max = siblings_max.max(live.len() as u64);
         for v in &live {
             if !written.contains(&(key, v.as_str())) {
@@ -335,6 +349,8 @@ pub fn judge<C: Promise>(
         ("stale_siblings", stale),
         ("siblings_max", siblings_max),
         ("writes_effective", effective.len() as u64),
+        ("tombstones_left", tombstones),
+        ("tombstones_collected", collected),
     ];
     if C::NO_LOST_UPDATES && !lost.is_empty() {
         verdict.broken = Some((
