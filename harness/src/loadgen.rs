@@ -158,7 +158,9 @@ pub async fn run_until<P: SimProtocol>(
                 Some(Event::Reply(reply)) => {
                     let Some(i) = workload.index_of(reply.client) else { continue };
                     if let Outcome::Done(response) = &reply.outcome {
-                        P::observe(&mut sessions[i], response);
+                        if workload.takes(i, reply.seq) {
+                            P::observe(&mut sessions[i], response);
+                        }
                     }
                     let answer = answer_of::<P>(&reply, &config.addrs);
                     steps.push((i, workload.on_answer(i, reply.seq, answer, now())));

@@ -287,3 +287,37 @@ fn availability_under_partition_vvsync_serves_both_sides_consensus_only_the_majo
         assert!(maj.1 * 2 >= maj.0, "{name}: the majority serves ({maj:?})");
     }
 }
+
+// ----- Jepsen's set --------------------------------------------------------------
+
+fn set_sweep(protocol: &str) -> (u64, u64, u64) {
+    let (mut acked, mut lost, mut unexpected) = (0, 0, 0);
+    for seed in 0..SEEDS {
+        let mut cfg = config(seed);
+        cfg.workload = WorkloadConfig::named(WorkloadName::Set, 600);
+        let outcome = run_protocol(protocol, cfg).unwrap();
+        assert!(
+            outcome.violation.is_none(),
+            "{protocol} seed {seed}: {:?}",
+            outcome.violation
+        );
+        acked += metric(&outcome, "set_acked");
+        lost += metric(&outcome, "set_lost");
+        unexpected += metric(&outcome, "set_unexpected");
+    }
+    (acked, lost, unexpected)
+}
+
+#[test]
+fn set_adds_merged_by_union_are_never_lost_with_dvv_and_lost_with_lww() {
+    let (acked, lost, unexpected) = set_sweep("vvsync");
+    assert!(acked > 1000, "{acked} adds acknowledged");
+    assert_eq!((lost, unexpected), (0, 0));
+    let (acked, lost, unexpected) = set_sweep("vvsync-lww");
+    println!("vvsync-lww lost {lost} of {acked} acknowledged adds");
+    assert_eq!(unexpected, 0);
+    assert!(
+        lost * 5 > acked,
+        "LWW drops concurrent adds: {lost} of {acked}"
+    );
+}

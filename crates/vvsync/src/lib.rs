@@ -42,6 +42,7 @@ pub mod causality;
 pub mod clock;
 pub mod message;
 pub mod node;
+pub mod resolve;
 
 pub use causality::{Causality, Dvv, DvvEntry, Lww, Stored, Vv};
 pub use clock::VersionVector;

@@ -90,7 +90,9 @@ fn dynamo_4_4_concurrent_writes_in_a_partition_become_siblings_and_a_context_res
     let read = get(&mut c, 3, "cart");
     assert_eq!(read.siblings(), ["milk", "eggs"]);
     // The client merges the siblings (set union) and writes with the read's context.
-    let resolved = put(&mut c, 3, 3, "cart", "eggs,milk", read.context().clone());
+    let cart = resolve::Set::union(read.siblings()).unwrap().to_string();
+    assert_eq!(cart, "eggs,milk");
+    let resolved = put(&mut c, 3, 3, "cart", &cart, read.context().clone());
     assert_eq!(resolved.siblings(), ["eggs,milk"]);
     c.run_for(ms(500));
     assert!(converged(&c));

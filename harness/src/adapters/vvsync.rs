@@ -27,7 +27,7 @@ use std::fmt::Debug;
 use std::marker::PhantomData;
 use std::time::Duration;
 use synod_core::{KvOp, KvResult, NodeId, Prng, Time};
-use synod_vvsync::{Causality, Dvv, Lww, Request, Response, Vv, VvConfig, VvNode};
+use synod_vvsync::{resolve, Causality, Dvv, Lww, Request, Response, Vv, VvConfig, VvNode};
 
 /// What a mode promises beyond convergence.
 pub trait Promise: Causality {
@@ -70,6 +70,10 @@ struct Sent {
     value: Option<String>,
     /// The siblings of the client's latest answer for the key when it sent this.
     seen: Vec<String>,
+    /// The element it adds to the key's set (the `set` workload's `append`).
+    adds: Option<String>,
+    /// Answered: it took effect.
+    acked: bool,
 }
 
 /// What one client remembers and what it did: the audit trail the judgement reads.
@@ -122,17 +126,30 @@ impl<C: Promise> SimProtocol for VvSync<C> {
     }
 
     fn request_in(audit: &mut Audit<C::Context>, op: KvOp) -> Request<C::Context> {
-        let (key, value) = match op {
-            KvOp::Get { key } => return Request::Get { key },
-            KvOp::Put { key, value } => (key, Some(value)),
-            KvOp::Delete { key } => (key, None),
-            op => panic!("vvsync serves get, put and delete; fit_workload keeps {op:?} out"),
+        let (seen, context) = match &op {
+            KvOp::Get { .. } => Default::default(),
+            op => audit.known.get(op.key()).cloned().unwrap_or_default(),
         };
-        let (seen, context) = audit.known.get(&key).cloned().unwrap_or_default();
+        let (key, value, adds) = match op {
+            KvOp::Get { key } => return Request::Get { key },
+            KvOp::Put { key, value } => (key, Some(value), None),
+            KvOp::Delete { key } => (key, None, None),
+            // A set add, Dynamo's cart: the union of the siblings read, and the element.
+            KvOp::Append { key, value } => {
+                let mut set = resolve::Set::union(&seen).expect("set workload values are sets");
+                set.insert(&value).expect("workload elements have no comma");
+                (key, Some(set.to_string()), Some(value))
+            }
+            op => {
+                panic!("vvsync serves get, put, delete and set adds; fit_workload keeps {op:?} out")
+            }
+        };
         audit.sent.push(Sent {
             key: key.clone(),
             value: value.clone(),
             seen,
+            adds,
+            acked: false,
         });
         match value {
             Some(value) => Request::Put {
@@ -147,6 +164,13 @@ impl<C: Promise> SimProtocol for VvSync<C> {
     fn observe(audit: &mut Audit<C::Context>, response: &Response<C::Context>) {
         let siblings = response.siblings().to_vec();
         audit.effective.extend(siblings.iter().cloned());
+        // The session learns only from answers to its request in flight: a write's
+        // answer is its latest attempt's.
+        if let (Response::Written { key, .. }, Some(last)) = (response, audit.sent.last_mut()) {
+            if &last.key == key {
+                last.acked = true;
+            }
+        }
         let key = response.key().to_owned();
         audit
             .known
@@ -169,8 +193,11 @@ impl<C: Promise> SimProtocol for VvSync<C> {
                 workload.name
             ));
         }
-        // No append, no cas: their share goes to puts (the rest of the mix).
-        workload.mix.append = 0.0;
+        // No cas, and `append` only as the set workload's add: their share goes to
+        // puts (the rest of the mix).
+        if workload.name != WorkloadName::Set {
+            workload.mix.append = 0.0;
+        }
         workload.mix.cas = 0.0;
         Ok(())
     }
@@ -344,6 +371,7 @@ pub fn judge<C: Promise>(
                 .count() as u64;
         }
     }
+    let set = set_check(sessions, &finals);
     verdict.metrics = vec![
         ("lost_updates", lost.len() as u64),
         ("stale_siblings", stale),
@@ -352,6 +380,24 @@ pub fn judge<C: Promise>(
         ("tombstones_left", tombstones),
         ("tombstones_collected", collected),
     ];
+    if let Some(set) = &set {
+        verdict.metrics.extend([
+            ("set_acked", set.acked),
+            ("set_lost", set.lost.len() as u64),
+            ("set_unexpected", set.unexpected.len() as u64),
+            ("set_recovered", set.recovered),
+        ]);
+        if !set.unexpected.is_empty() {
+            verdict.broken = Some((
+                "set",
+                format!(
+                    "the final set holds elements never added: {:?}",
+                    set.unexpected
+                ),
+            ));
+            return verdict;
+        }
+    }
     if C::NO_LOST_UPDATES && !lost.is_empty() {
         verdict.broken = Some((
             "no-lost-updates",
@@ -359,6 +405,16 @@ pub fn judge<C: Promise>(
                 "{} write(s) took effect and are gone although no client saw them before writing over them: {}",
                 lost.len(),
                 lost.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+            ),
+        ));
+    } else if let Some(set) = set.filter(|s| C::NO_LOST_UPDATES && !s.lost.is_empty()) {
+        verdict.broken = Some((
+            "set",
+            format!(
+                "{} of {} acknowledged adds are not in the final set: {:?}",
+                set.lost.len(),
+                set.acked,
+                set.lost.iter().take(5).collect::<Vec<_>>()
             ),
         ));
     } else if C::NO_STALE_SIBLINGS && stale > 0 {
@@ -386,4 +442,67 @@ fn past<'a>(
         }
     }
     reached
+}
+
+/// Jepsen's set analysis of the keys clients added elements to.
+struct SetCheck {
+    /// Acknowledged adds.
+    acked: u64,
+    /// Acknowledged and not in the final set.
+    lost: Vec<String>,
+    /// In the final set, never added.
+    unexpected: Vec<String>,
+    /// Not acknowledged (failed or unknown) and in the final set.
+    recovered: u64,
+}
+
+fn set_check<X, C: Causality>(
+    sessions: &[Audit<X>],
+    finals: &BTreeMap<&str, &C>,
+) -> Option<SetCheck> {
+    let adds: Vec<&Sent> = sessions
+        .iter()
+        .flat_map(|a| &a.sent)
+        .filter(|s| s.adds.is_some())
+        .collect();
+    if adds.is_empty() {
+        return None;
+    }
+    let mut check = SetCheck {
+        acked: 0,
+        lost: Vec::new(),
+        unexpected: Vec::new(),
+        recovered: 0,
+    };
+    let keys: BTreeSet<&str> = adds.iter().map(|s| s.key.as_str()).collect();
+    for key in keys {
+        let siblings = finals.get(key).map(|s| s.siblings()).unwrap_or_default();
+        let Ok(final_set) = resolve::Set::union(&siblings) else {
+            check
+                .unexpected
+                .push(format!("{key}: {siblings:?} is not a set"));
+            continue;
+        };
+        let mine: Vec<&&Sent> = adds.iter().filter(|s| s.key == key).collect();
+        let acked: BTreeSet<&str> = (mine.iter())
+            .filter(|s| s.acked)
+            .filter_map(|s| s.adds.as_deref())
+            .collect();
+        let attempted: BTreeSet<&str> = mine.iter().filter_map(|s| s.adds.as_deref()).collect();
+        check.acked += acked.len() as u64;
+        check.lost.extend(
+            (acked.iter())
+                .filter(|e| !final_set.contains(e))
+                .map(|e| format!("{key}:{e}")),
+        );
+        check.unexpected.extend(
+            (final_set.iter())
+                .filter(|e| !attempted.contains(e))
+                .map(|e| format!("{key}:{e}")),
+        );
+        check.recovered += (attempted.iter())
+            .filter(|e| !acked.contains(*e) && final_set.contains(e))
+            .count() as u64;
+    }
+    Some(check)
 }

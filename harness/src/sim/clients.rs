@@ -23,7 +23,9 @@ impl<P: SimProtocol> Simulator<P> {
             _ => None,
         };
         if let Outcome::Done(response) = &reply.outcome {
-            P::observe(&mut self.client_session[client], response);
+            if self.workload.takes(client, reply.seq) {
+                P::observe(&mut self.client_session[client], response);
+            }
         }
         let members = &self.members;
         let answer = crate::protocol::answer_of::<P>(&reply.outcome, || {

@@ -377,6 +377,15 @@ impl<G: Ops> Workload<G> {
         step
     }
 
+    /// `true` if a reply for `(client index, seq)` would complete the operation in
+    /// flight — what [`on_answer`](Self::on_answer) takes; a late reply to an
+    /// operation already finished is not (the client's session learns only from the
+    /// answers its workload takes, so both see the same).
+    pub fn takes(&self, index: usize, seq: u64) -> bool {
+        let c = &self.clients[index];
+        seq == c.seq && matches!(c.state, State::Waiting(_) | State::Backoff(_))
+    }
+
     /// A reply for `(client index, seq)` arrived.
     pub fn on_answer(
         &mut self,

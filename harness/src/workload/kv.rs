@@ -54,6 +54,7 @@ impl KvOps {
         let (prefix, txns) = match cfg.name {
             WorkloadName::Bank => ("acct", Txns::Bank),
             WorkloadName::ListAppend => ("l", Txns::ListAppend),
+            WorkloadName::Set => ("s", Txns::None),
             WorkloadName::Write if cfg.shards_per_txn > 0 => {
                 ("k", Txns::Writes(cfg.shards_per_txn))
             }

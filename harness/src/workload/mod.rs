@@ -52,12 +52,17 @@ pub enum WorkloadName {
     /// Elle's list-append transactions over 8 lists, checked for serializability
     /// ([`multi`], [`crate::txn`]).
     ListAppend,
+    /// Jepsen's set: clients add unique elements to one key (`append`; vvsync adds
+    /// to the union of the siblings it read) and read it; after the heal every
+    /// acknowledged element must be there (`lost`), nothing never added
+    /// (`unexpected`), and unacknowledged ones found are `recovered`.
+    Set,
 }
 
 impl WorkloadName {
     /// Accepted names, for error messages.
     pub const NAMES: &'static str =
-        "kv, ycsb-a, ycsb-b, ycsb-c, register, write, bank, list-append";
+        "kv, ycsb-a, ycsb-b, ycsb-c, register, write, bank, list-append, set";
 
     /// `true` for the workloads of multi-key transactions.
     pub fn is_transactional(self) -> bool {
@@ -77,6 +82,7 @@ impl FromStr for WorkloadName {
             "write" => WorkloadName::Write,
             "bank" => WorkloadName::Bank,
             "list-append" => WorkloadName::ListAppend,
+            "set" => WorkloadName::Set,
             other => {
                 return Err(format!(
                     "unknown workload `{other}`; expected one of {}",
@@ -98,6 +104,7 @@ impl fmt::Display for WorkloadName {
             WorkloadName::Write => "write",
             WorkloadName::Bank => "bank",
             WorkloadName::ListAppend => "list-append",
+            WorkloadName::Set => "set",
         })
     }
 }
@@ -169,6 +176,16 @@ impl WorkloadConfig {
             WorkloadName::Bank => (8, KeyDist::Uniform, reads(0.2)),
             // The share of reads among micro-operations; the rest are appends.
             WorkloadName::ListAppend => (8, KeyDist::Uniform, reads(0.5)),
+            WorkloadName::Set => (
+                1,
+                KeyDist::Uniform,
+                Mix {
+                    read: 0.3,
+                    append: 0.7,
+                    cas: 0.0,
+                    delete: 0.0,
+                },
+            ),
             WorkloadName::Register => (
                 3,
                 KeyDist::Uniform,
