@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 /// The sibling that is greatest by `key` (the first of equals), if any.
-pub fn pick<'a, K: Ord>(siblings: &'a [String], mut key: impl FnMut(&str) -> K) -> Option<&'a str> {
+pub fn pick<K: Ord>(siblings: &[String], mut key: impl FnMut(&str) -> K) -> Option<&str> {
     let mut best: Option<(&str, K)> = None;
     for s in siblings {
         let k = key(s);
