@@ -11,10 +11,13 @@
 //! criterion benches (`synod_benches::direct`, `raftrs_driver`, `omnipaxos_driver`).
 //!
 //! Run: `cargo bench -p synod-benches --bench paired` (all), or add `-- raft` /
-//! `-- paxos` / `-- zab` for one protocol. Zab is paired with Synod's own Raft.
+//! `-- paxos` / `-- zab` / `-- vvsync` for one protocol. Zab is paired with Synod's
+//! own Raft, and so is vvsync with `W` = 2 (a write acknowledged by 2 of its 3
+//! replicas, as a commit is): what a write costs without consensus — and without
+//! batching, since every vvsync write is its own replication round.
 
 use std::time::Instant;
-use synod_benches::direct::{paxos_cluster, raft_cluster, zab_cluster};
+use synod_benches::direct::{paxos_cluster, raft_cluster, vvsync_cluster, zab_cluster};
 use synod_benches::omnipaxos_driver::OmniPaxosCluster;
 use synod_benches::raftrs_driver::RaftRsCluster;
 
@@ -100,6 +103,17 @@ fn main() {
             let (mut ours, mut theirs) = (zab_cluster(), raft_cluster());
             compare(
                 "zab",
+                "synod-raft",
+                in_flight,
+                &mut |n, k| ours.run(n, k),
+                &mut |n, k| theirs.run(n, k),
+            );
+        }
+        if runs("vvsync") {
+            // Acknowledged by 2 of the 3 replicas, like a commit.
+            let (mut ours, mut theirs) = (vvsync_cluster(2), raft_cluster());
+            compare(
+                "vvsync",
                 "synod-raft",
                 in_flight,
                 &mut |n, k| ours.run(n, k),

@@ -23,6 +23,11 @@ pub struct DirectCluster<N: Node> {
     next_seq: u64,
     value: String,
     request: fn(KvOp) -> N::Request,
+    /// Like `request`, from what the proposing node holds (a client that read the
+    /// key there just before: vvsync's context).
+    request_at: Option<fn(&N, KvOp) -> N::Request>,
+    /// Keys written in turn (`k` alone when 1).
+    keys: u64,
     /// Proposals of the next input (kept for its allocation).
     proposals: Vec<ClientRequest<N::Request>>,
     /// Index of the node that proposes (the leader).
@@ -67,6 +72,8 @@ impl<N: Node> DirectCluster<N> {
             next_seq: 0,
             value: "0123456789abcdef".to_string(), // 16-byte payload
             request,
+            request_at: None,
+            keys: 1,
             proposals: Vec::new(),
             proposer: 0,
         };
@@ -99,6 +106,14 @@ impl<N: Node> DirectCluster<N> {
             self.deliver(from, to, msg);
         }
         self.committed = 0;
+    }
+
+    /// Proposals write `keys` keys in turn, each request made from what the
+    /// proposing node holds by `request_at`.
+    pub fn writing(mut self, keys: u64, request_at: fn(&N, KvOp) -> N::Request) -> Self {
+        self.keys = keys.max(1);
+        self.request_at = Some(request_at);
+        self
     }
 
     /// Proposals go to node `i` (0-based) from now on.
@@ -140,12 +155,21 @@ impl<N: Node> DirectCluster<N> {
 
     /// Hands `n` new proposals to the leader as one input.
     fn propose(&mut self, n: u64) {
+        let leader = self.proposer;
         for _ in 0..n {
             self.next_seq += 1;
-            let op = (self.request)(KvOp::Put {
-                key: "k".to_string(),
+            let key = match self.keys {
+                1 => "k".to_string(),
+                keys => format!("k{}", self.next_seq % keys),
+            };
+            let put = KvOp::Put {
+                key,
                 value: self.value.clone(),
-            });
+            };
+            let op = match self.request_at {
+                Some(at) => at(&self.nodes[leader], put),
+                None => (self.request)(put),
+            };
             self.proposals.push(ClientRequest {
                 client: ClientId(1),
                 seq: self.next_seq,
@@ -153,7 +177,6 @@ impl<N: Node> DirectCluster<N> {
             });
         }
         let proposals = self.proposals.drain(..);
-        let leader = self.proposer;
         self.nodes[leader].on_client_requests(NOW, proposals, &mut self.fx);
         self.drain(leader);
     }
@@ -256,4 +279,40 @@ pub fn zab_cluster() -> DirectCluster<synod_zab::ZabNode> {
         "node 3 must establish the first epoch"
     );
     c.proposing_at(2)
+}
+
+/// A vvsync cluster (dotted version vectors) for the paired bench: three replicas,
+/// every key on all three, a write acknowledged once `w` of them hold it durably;
+/// writes go to node 1 over 4,096 keys in turn, each with the context node 1 holds
+/// for the key (a client that read it there), so siblings do not pile up. No
+/// anti-entropy (timers do not fire here): the write path alone.
+pub fn vvsync_cluster(w: usize) -> DirectCluster<synod_vvsync::VvNode<synod_vvsync::Dvv>> {
+    use synod_vvsync::{Causality, Dvv, Request, VvConfig, VvNode};
+    let ids = [NodeId(1), NodeId(2), NodeId(3)];
+    let nodes = ids
+        .iter()
+        .map(|&id| {
+            let mut cfg = VvConfig::lan(id, &ids, id.0);
+            cfg.w = w;
+            cfg.snapshot_every = 10_000;
+            VvNode::<Dvv>::new(cfg)
+        })
+        .collect();
+    let blind = |op| match op {
+        KvOp::Put { key, value } => Request::Put {
+            key,
+            value,
+            context: Default::default(),
+        },
+        op => unreachable!("the bench only writes: {op:?}"),
+    };
+    let read_there = |node: &VvNode<Dvv>, op| match op {
+        KvOp::Put { key, value } => Request::Put {
+            context: node.state(&key).map(|s| s.context()).unwrap_or_default(),
+            key,
+            value,
+        },
+        op => unreachable!("the bench only writes: {op:?}"),
+    };
+    DirectCluster::new(nodes, |_, _, _| {}, blind).writing(4096, read_there)
 }

@@ -67,6 +67,12 @@ impl Journal {
         self.next += 1;
     }
 
+    /// Adds a record already encoded (`codec::encode` of it) to `batch`.
+    pub fn append_encoded(&mut self, record: Vec<u8>, batch: &mut WriteBatch) {
+        batch.put_entry(self.next, record);
+        self.next += 1;
+    }
+
     /// Enough records since the last snapshot.
     pub fn snapshot_due(&self) -> bool {
         self.next > self.compacted + self.every

@@ -82,6 +82,14 @@ pub trait Causality:
     /// it after `floor` (see [`counter_of`](Self::counter_of)).
     fn fresh(replica: NodeId, floor: u64) -> Self;
 
+    /// `true` if merging `other` in would change nothing (this state has seen all
+    /// of it).
+    fn descends(&self, other: &Self) -> bool {
+        let mut merged = self.clone();
+        merged.merge(other);
+        &merged == self
+    }
+
     /// The live values — what a read returns (empty: missing or deleted).
     fn siblings(&self) -> Vec<String> {
         self.stored().into_iter().flatten().cloned().collect()
@@ -186,6 +194,15 @@ impl Causality for Dvv {
 
     fn context(&self) -> VersionVector {
         VersionVector::from_pairs(self.entries.iter().map(|e| (e.replica, e.counter)))
+    }
+
+    fn descends(&self, other: &Dvv) -> bool {
+        // The merge keeps the higher counter and the higher floor of each replica.
+        other.entries.iter().all(|o| {
+            let e = self.entries.iter().find(|e| e.replica == o.replica);
+            e.is_some_and(|e| e.counter >= o.counter && e.floor() >= o.floor())
+                || (o.counter == 0 && o.values.is_empty())
+        })
     }
 
     fn counter_of(&self, replica: NodeId) -> u64 {
@@ -553,6 +570,13 @@ mod tests {
         prop_assert_eq!(join(a, b), join(b, a), "commutative");
         prop_assert_eq!(join(&join(a, b), c), join(a, &join(b, c)), "associative");
         prop_assert_eq!(join(a, a), a.clone(), "idempotent");
+        for (x, y) in [(a, b), (b, a), (&join(a, b), a), (a, &join(a, c))] {
+            prop_assert_eq!(
+                x.descends(y),
+                &join(x, y) == x,
+                "descends is 'merging changes nothing'"
+            );
+        }
         Ok(())
     }
 

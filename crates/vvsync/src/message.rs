@@ -160,10 +160,17 @@ pub enum Body<C: Causality> {
         /// it is ready to collect them.
         ready: Vec<(String, u64)>,
     },
-    /// The buckets whose hashes differ, and the receiver's hash of each key in them.
-    Keys {
+    /// The buckets whose hashes differ, and the sender's hash of each of their leaves.
+    Leaves {
         /// The differing buckets.
         buckets: Vec<u16>,
+        /// `(leaf, hash)` of their leaves, nonzero hashes only.
+        leaves: Vec<(u32, u64)>,
+    },
+    /// The leaves whose hashes differ, and the sender's hash of each key in them.
+    Keys {
+        /// The differing leaves.
+        leaves: Vec<u32>,
         /// `(key, hash)` of every key the sender holds in them.
         keys: Vec<(String, u64)>,
     },

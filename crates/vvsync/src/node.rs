@@ -5,9 +5,10 @@
 //! key's other replicas and answered once `W` of them (the coordinator included) hold
 //! it durably; a read merges the states of `R` replicas and repairs those that were
 //! behind. Anti-entropy brings every replica up to date in the background: rounds of
-//! [`Body::Digest`] (one hash per key bucket) → [`Body::Keys`] (the key hashes of
-//! the buckets that differ) → [`Body::States`] (only the keys that differ, both
-//! ways), so an idle, converged cluster sends one small digest per round.
+//! [`Body::Digest`] (one hash per key bucket) → [`Body::Leaves`] (the hashes of the
+//! differing buckets' leaves, a Merkle tree of two levels) → [`Body::Keys`] (the key
+//! hashes of the leaves that differ) → [`Body::States`] (only the keys that differ,
+//! both ways), so an idle, converged cluster sends one small digest per round.
 //!
 //! **Tombstones.** A delete is a write of a tombstone, so it replaces what its context
 //! covered like any write and spreads the same way. A replica collects a tombstone
@@ -62,6 +63,9 @@ pub struct VvConfig {
     /// Key buckets: the unit of anti-entropy's digest and of placement (a bucket's
     /// keys share their `N` replicas).
     pub buckets: u16,
+    /// Leaves per bucket: anti-entropy's second level; the keys of a differing leaf
+    /// are compared one by one.
+    pub leaves: u16,
     /// Journal records between snapshots of the store.
     pub snapshot_every: u64,
     /// This replica's randomness.
@@ -86,14 +90,30 @@ impl VvConfig {
             request_timeout: Duration::from_millis(200),
             anti_entropy_every: Duration::from_millis(50),
             buckets: 64,
+            leaves: 64,
             snapshot_every: 4096,
             seed,
         }
     }
 
-    /// The bucket of `key` (FNV-1a of its bytes).
+    /// The leaf of `key` (FNV-1a of its bytes), in `0..buckets × leaves`.
+    pub fn leaf_of(&self, key: &str) -> u32 {
+        let leaves = u64::from(self.buckets) * u64::from(self.leaves);
+        (fnv1a(key.as_bytes(), FNV_OFFSET) % leaves) as u32
+    }
+
+    /// The bucket of `key`: the one its leaf is in.
     pub fn bucket_of(&self, key: &str) -> u16 {
-        (fnv1a(key.as_bytes(), FNV_OFFSET) % u64::from(self.buckets)) as u16
+        self.bucket_of_leaf(self.leaf_of(key))
+    }
+
+    fn bucket_of_leaf(&self, leaf: u32) -> u16 {
+        (leaf / u32::from(self.leaves)) as u16
+    }
+
+    fn leaves_of(&self, bucket: u16) -> std::ops::Range<u32> {
+        let per = u32::from(self.leaves);
+        u32::from(bucket) * per..(u32::from(bucket) + 1) * per
     }
 
     /// The `N` replicas of `bucket`: consecutive members from the bucket's position.
@@ -120,7 +140,7 @@ impl VvConfig {
             self.members.len()
         );
         assert!((1..=self.n).contains(&self.r) && (1..=self.n).contains(&self.w));
-        assert!(self.buckets > 0);
+        assert!(self.buckets > 0 && self.leaves > 0);
     }
 }
 
@@ -139,8 +159,16 @@ fn fnv1a(bytes: &[u8], mut h: u64) -> u64 {
 struct Slot<C> {
     state: C,
     bucket: u16,
+    leaf: u32,
     /// Hash of the key and its state: what anti-entropy compares.
     hash: u64,
+}
+
+/// [`Record::Put`] borrowed, for encoding (the same bytes).
+#[derive(Serialize)]
+#[serde(bound = "")]
+enum RecordRef<'a, C: Causality> {
+    Put { key: &'a str, state: &'a C },
 }
 
 /// A journal record.
@@ -205,6 +233,8 @@ pub struct VvNode<C: Causality> {
     store: BTreeMap<String, Slot<C>>,
     /// Per bucket, the wrapping sum of its keys' hashes.
     hashes: Vec<u64>,
+    /// Per leaf, likewise.
+    leaf_hashes: Vec<u64>,
     journal: Journal,
     incarnation: u64,
     next_op: u64,
@@ -245,6 +275,7 @@ impl<C: Causality> VvNode<C> {
         }
         VvNode {
             hashes: vec![0; usize::from(cfg.buckets)],
+            leaf_hashes: vec![0; usize::from(cfg.buckets) * usize::from(cfg.leaves)],
             journal: Journal::new(cfg.snapshot_every),
             rng: Prng::new(cfg.seed),
             peers: peers.into_iter().collect(),
@@ -324,22 +355,19 @@ impl<C: Causality> VvNode<C> {
         me && them
     }
 
-    fn hash_of(key: &str, state: &C) -> u64 {
-        let h = fnv1a(key.as_bytes(), FNV_OFFSET);
-        fnv1a(&codec::encode(state), fnv1a(&[0xff], h))
+    /// The journal record of `key` holding `state`, and its hash (what anti-entropy
+    /// compares): one encoding serves both.
+    fn encode_put(key: &str, state: &C) -> (Vec<u8>, u64) {
+        let bytes = codec::encode(&RecordRef::Put { key, state });
+        let hash = fnv1a(&bytes, FNV_OFFSET);
+        (bytes, hash)
     }
 
     /// Stores `state` as `key`'s, durably (a journal record in this input's batch).
     fn store_state(&mut self, key: &str, state: C, out: &mut Fx<C>) {
-        let record = Record::Put {
-            key: key.to_owned(),
-            state,
-        };
-        self.journal.append(&record, &mut out.persist);
-        let Record::Put { key, state } = record else {
-            unreachable!()
-        };
-        self.install(key, state);
+        let (record, hash) = Self::encode_put(key, &state);
+        self.journal.append_encoded(record, &mut out.persist);
+        self.install_hashed(key.to_owned(), state, hash);
         self.snapshot_if_due(out);
     }
 
@@ -354,8 +382,9 @@ impl<C: Causality> VvNode<C> {
     /// Removes `key` from the store (and its hash from its bucket's).
     fn forget(&mut self, key: &str) {
         if let Some(old) = self.store.remove(key) {
-            let b = usize::from(old.bucket);
+            let (b, l) = (usize::from(old.bucket), old.leaf as usize);
             self.hashes[b] = self.hashes[b].wrapping_sub(old.hash);
+            self.leaf_hashes[l] = self.leaf_hashes[l].wrapping_sub(old.hash);
         }
         self.tombstones.remove(key);
         self.shown.remove(key);
@@ -458,22 +487,31 @@ impl<C: Causality> VvNode<C> {
 
     /// Puts `state` in the store and keeps the bucket hash in step.
     fn install(&mut self, key: String, state: C) {
-        let bucket = self.cfg.bucket_of(&key);
-        let hash = Self::hash_of(&key, &state);
-        let b = usize::from(bucket);
+        let (_, hash) = Self::encode_put(&key, &state);
+        self.install_hashed(key, state, hash);
+    }
+
+    fn install_hashed(&mut self, key: String, state: C, hash: u64) {
+        let leaf = self.cfg.leaf_of(&key);
+        let bucket = self.cfg.bucket_of_leaf(leaf);
+        let (b, l) = (usize::from(bucket), leaf as usize);
         if let Some(old) = self.store.get(&key) {
             self.hashes[b] = self.hashes[b].wrapping_sub(old.hash);
+            self.leaf_hashes[l] = self.leaf_hashes[l].wrapping_sub(old.hash);
         }
         self.hashes[b] = self.hashes[b].wrapping_add(hash);
-        match state.is_deleted() {
-            true => self.tombstones.insert(key.clone()),
-            false => self.tombstones.remove(&key),
-        };
+        self.leaf_hashes[l] = self.leaf_hashes[l].wrapping_add(hash);
+        if state.is_deleted() {
+            self.tombstones.insert(key.clone());
+        } else if !self.tombstones.is_empty() {
+            self.tombstones.remove(&key);
+        }
         self.store.insert(
             key,
             Slot {
                 state,
                 bucket,
+                leaf,
                 hash,
             },
         );
@@ -485,11 +523,13 @@ impl<C: Causality> VvNode<C> {
             tracing::debug!(key, "state for a key this replica does not hold; ignored");
             return;
         }
-        let mut merged = self.state(key).cloned().unwrap_or_default();
+        let mut merged = match self.state(key) {
+            Some(mine) if mine.descends(state) => return,
+            Some(mine) => mine.clone(),
+            None => C::default(),
+        };
         merged.merge(state);
-        if self.state(key) != Some(&merged) {
-            self.store_state(key, merged, out);
-        }
+        self.store_state(key, merged, out);
     }
 
     fn new_op(&mut self) -> u64 {
@@ -699,6 +739,37 @@ impl<C: Causality> VvNode<C> {
         if differing.is_empty() {
             return;
         }
+        let leaves = (differing.iter())
+            .flat_map(|&b| self.cfg.leaves_of(b))
+            .filter(|&l| self.leaf_hashes[l as usize] != 0)
+            .map(|l| (l, self.leaf_hashes[l as usize]))
+            .collect();
+        self.send_sync(
+            from,
+            Body::Leaves {
+                buckets: differing,
+                leaves,
+            },
+            out,
+        );
+    }
+
+    fn on_leaves(
+        &mut self,
+        from: NodeId,
+        buckets: Vec<u16>,
+        leaves: Vec<(u32, u64)>,
+        out: &mut Fx<C>,
+    ) {
+        let theirs: BTreeMap<u32, u64> = leaves.into_iter().collect();
+        let differing: Vec<u32> = (buckets.into_iter())
+            .filter(|&b| b < self.cfg.buckets && self.shared_with(b, from))
+            .flat_map(|b| self.cfg.leaves_of(b))
+            .filter(|l| theirs.get(l).copied().unwrap_or(0) != self.leaf_hashes[*l as usize])
+            .collect();
+        if differing.is_empty() {
+            return;
+        }
         let keys = self
             .keys_in(&differing)
             .map(|(k, s)| (k.clone(), s.hash))
@@ -706,34 +777,37 @@ impl<C: Causality> VvNode<C> {
         self.send_sync(
             from,
             Body::Keys {
-                buckets: differing,
+                leaves: differing,
                 keys,
             },
             out,
         );
     }
 
+    /// The keys in `leaves` (sorted).
     fn keys_in<'a>(
         &'a self,
-        buckets: &'a [u16],
+        leaves: &'a [u32],
     ) -> impl Iterator<Item = (&'a String, &'a Slot<C>)> + 'a {
         self.store
             .iter()
-            .filter(move |(_, s)| buckets.contains(&s.bucket))
+            .filter(move |(_, s)| leaves.binary_search(&s.leaf).is_ok())
     }
 
     fn on_keys(
         &mut self,
         from: NodeId,
         sent: Stamp,
-        buckets: Vec<u16>,
+        leaves: Vec<u32>,
         keys: Vec<(String, u64)>,
         out: &mut Fx<C>,
     ) {
-        let buckets: Vec<u16> = buckets
-            .into_iter()
-            .filter(|&b| self.shared_with(b, from))
+        let mut leaves: Vec<u32> = (leaves.into_iter())
+            .filter(|&l| (l as usize) < self.leaf_hashes.len())
+            .filter(|&l| self.shared_with(self.cfg.bucket_of_leaf(l), from))
             .collect();
+        leaves.sort_unstable();
+        leaves.dedup();
         let theirs: BTreeMap<String, u64> = keys.into_iter().collect();
         let same: Vec<String> = (self.tombstones.iter())
             .filter(|k| theirs.get(*k) == self.store.get(*k).map(|s| &s.hash))
@@ -744,7 +818,9 @@ impl<C: Causality> VvNode<C> {
         }
         // A tombstone the peer had shown and no longer holds, it has collected.
         let missing: Vec<String> = (self.tombstones.iter())
-            .filter(|k| buckets.contains(&self.cfg.bucket_of(k)) && !theirs.contains_key(*k))
+            .filter(|k| {
+                leaves.binary_search(&self.cfg.leaf_of(k)).is_ok() && !theirs.contains_key(*k)
+            })
             .cloned()
             .collect();
         let mut gone = BTreeSet::new();
@@ -754,14 +830,14 @@ impl<C: Causality> VvNode<C> {
             }
         }
         let states: Vec<(String, C)> = self
-            .keys_in(&buckets)
+            .keys_in(&leaves)
             .filter(|(k, s)| theirs.get(*k) != Some(&s.hash) && !gone.contains(*k))
             .map(|(k, s)| (k.clone(), s.state.clone()))
             .collect();
         let want: Vec<String> = theirs
             .into_iter()
             .filter(|(k, h)| {
-                buckets.contains(&self.cfg.bucket_of(k))
+                leaves.binary_search(&self.cfg.leaf_of(k)).is_ok()
                     && self.store.get(k).map(|s| s.hash) != Some(*h)
             })
             .map(|(k, _)| k)
@@ -925,7 +1001,8 @@ impl<C: Causality> Node for VvNode<C> {
             }
             Body::Repair { key, state } => self.merge_in(&key, &state, out),
             Body::Digest { buckets, ready } => self.on_digest(from, sent, buckets, ready, out),
-            Body::Keys { buckets, keys } => self.on_keys(from, sent, buckets, keys, out),
+            Body::Leaves { buckets, leaves } => self.on_leaves(from, buckets, leaves, out),
+            Body::Keys { leaves, keys } => self.on_keys(from, sent, leaves, keys, out),
             Body::States { states, want } => self.on_states(from, states, want, out),
         }
     }
