@@ -118,8 +118,8 @@ macro_rules! broken_dvv {
             fn counter_of(&self, replica: NodeId) -> u64 {
                 self.0.counter_of(replica)
             }
-            fn fresh(replica: NodeId, floor: u64) -> Self {
-                $name(Dvv::fresh(replica, floor))
+            fn number_above(&mut self, replica: NodeId, floor: u64) {
+                self.0.number_above(replica, floor)
             }
         }
 

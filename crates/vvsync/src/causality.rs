@@ -78,9 +78,11 @@ pub trait Causality:
     /// for the key afterwards are newer than any a lingering copy remembers.
     fn counter_of(&self, replica: NodeId) -> u64;
 
-    /// The state of a key this replica holds nothing of, numbering its next event of
-    /// it after `floor` (see [`counter_of`](Self::counter_of)).
-    fn fresh(replica: NodeId, floor: u64) -> Self;
+    /// Makes `replica`'s next event of this key be numbered above `floor` (see
+    /// [`counter_of`](Self::counter_of)), before it writes: the events a collected
+    /// tombstone replaced may live on in clients' contexts, and a new event numbered
+    /// like one of them would be taken as replaced too.
+    fn number_above(&mut self, replica: NodeId, floor: u64);
 
     /// `true` if merging `other` in would change nothing (this state has seen all
     /// of it).
@@ -212,12 +214,18 @@ impl Causality for Dvv {
             .map_or(0, |e| e.counter)
     }
 
-    fn fresh(replica: NodeId, floor: u64) -> Dvv {
-        let mut d = Dvv::default();
-        if floor > 0 {
-            d.entry(replica).counter = floor;
+    fn number_above(&mut self, replica: NodeId, floor: u64) {
+        if floor == 0 {
+            return;
         }
-        d
+        // An entry's live values are its latest events, numbered up to its counter:
+        // with live values of its own the counter cannot jump. None of them can be
+        // from before a collection of this key (that tombstone had replaced them all,
+        // and older states are refused), so the events after them are new already.
+        let e = self.entry(replica);
+        if e.values.is_empty() {
+            e.counter = e.counter.max(floor);
+        }
     }
 
     fn stored(&self) -> Vec<&Stored> {
@@ -295,10 +303,11 @@ impl Causality for Vv {
         self.knows.get(replica)
     }
 
-    fn fresh(replica: NodeId, floor: u64) -> Vv {
-        let mut v = Vv::default();
-        v.knows.set(replica, floor);
-        v
+    fn number_above(&mut self, replica: NodeId, floor: u64) {
+        // Each sibling names its own event, so skipping numbers reinterprets nothing;
+        // a replica's own events of the key are all below what it knows of itself.
+        let n = self.knows.get(replica).max(floor);
+        self.knows.set(replica, n);
     }
 
     fn stored(&self) -> Vec<&Stored> {
@@ -361,11 +370,8 @@ impl Causality for Lww {
         self.version
     }
 
-    fn fresh(_replica: NodeId, floor: u64) -> Lww {
-        Lww {
-            version: floor,
-            ..Lww::default()
-        }
+    fn number_above(&mut self, _replica: NodeId, floor: u64) {
+        self.version = self.version.max(floor);
     }
 
     fn stored(&self) -> Vec<&Stored> {

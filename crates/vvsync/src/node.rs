@@ -612,10 +612,8 @@ impl<C: Causality> VvNode<C> {
         out: &mut Fx<C>,
     ) {
         let op = self.new_op();
-        let mut state = match self.state(&key) {
-            Some(state) => state.clone(),
-            None => C::fresh(self.cfg.id, self.floor),
-        };
+        let mut state = self.state(&key).cloned().unwrap_or_default();
+        state.number_above(self.cfg.id, self.floor);
         state.write(context, value, self.cfg.id, now);
         let answer = Response::Written {
             key: key.clone(),

@@ -447,7 +447,8 @@ fn a_write_after_collection_is_numbered_above_what_was_collected() {
     tombstone.write(&ctx, None, me, Time::ZERO);
     let floor = tombstone.counter_of(me);
     let write_after = |floor: u64| {
-        let mut s = Dvv::fresh(me, floor);
+        let mut s = Dvv::default();
+        s.number_above(me, floor);
         s.write(&VersionVector::new(), Some("new".into()), me, Time::ZERO);
         let mut lingering = tombstone.clone();
         lingering.merge(&s);
@@ -457,5 +458,39 @@ fn a_write_after_collection_is_numbered_above_what_was_collected() {
     assert!(
         write_after(0).is_empty(),
         "numbered from zero it would be lost"
+    );
+}
+
+/// Found by the 10,000-seed sweep (seed 6955): after every replica collected a
+/// tombstone, another replica re-created the key with a client's old context, so the
+/// state reaching the collector already had an entry for it — below its floor, and
+/// with no live value. Numbered from that entry, its next write reused an event an
+/// old context still covered, and a client holding that context replaced it unseen.
+/// The floor applies to every write, not only to a key the replica holds nothing of.
+#[test]
+fn a_key_recreated_from_an_old_context_is_numbered_above_the_collected_counter() {
+    let (a, b) = (n(1), n(2));
+    // b collected the key when its own counter was 11: its floor.
+    let floor = 11;
+    let old_context = VersionVector::from_pairs([(a, 15), (b, floor)]);
+    // a re-creates the key with a context from before the collection (b at 10).
+    let mut state = Dvv::default();
+    let stale = VersionVector::from_pairs([(b, 10)]);
+    state.write(&stale, Some("from-a".into()), a, Time::ZERO);
+    let write_at_b = |floor: u64| {
+        let mut s = state.clone();
+        s.number_above(b, floor);
+        s.write(&VersionVector::new(), Some("new".into()), b, Time::ZERO);
+        // A client that still holds the old context writes over what it saw.
+        s.write(&old_context, Some("w".into()), a, Time::ZERO);
+        s.siblings()
+    };
+    assert!(
+        write_at_b(floor).contains(&"new".to_string()),
+        "kept: never seen"
+    );
+    assert!(
+        !write_at_b(0).contains(&"new".to_string()),
+        "the bug: replaced unseen"
     );
 }
