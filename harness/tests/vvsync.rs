@@ -101,9 +101,16 @@ macro_rules! broken_dvv {
         impl Causality for $name {
             type Context = VersionVector;
             const MODE: &'static str = stringify!($name);
-            fn write(&mut self, ctx: &VersionVector, value: Stored, replica: NodeId, now: Time) {
-                let write: fn(&mut Dvv, &VersionVector, Stored, NodeId, Time) = $write;
-                write(&mut self.0, ctx, value, replica, now)
+            fn write_above(
+                &mut self,
+                ctx: &VersionVector,
+                value: Stored,
+                replica: NodeId,
+                now: Time,
+                floor: u64,
+            ) {
+                let write: fn(&mut Dvv, &VersionVector, Stored, NodeId, Time, u64) = $write;
+                write(&mut self.0, ctx, value, replica, now, floor)
             }
             fn merge(&mut self, other: &Self) {
                 let merge: fn(&mut Dvv, &Dvv) = $merge;
@@ -117,9 +124,6 @@ macro_rules! broken_dvv {
             }
             fn counter_of(&self, replica: NodeId) -> u64 {
                 self.0.counter_of(replica)
-            }
-            fn number_above(&mut self, replica: NodeId, floor: u64) {
-                self.0.number_above(replica, floor)
             }
         }
 
@@ -137,21 +141,21 @@ fn total(d: &Dvv) -> u64 {
 broken_dvv!(
     KeepsTheLonger,
     "Merges by keeping whichever state counts more events: concurrent writes are lost.",
-    write: |d, ctx, v, r, now| d.write(ctx, v, r, now),
+    write: |d, ctx, v, r, now, floor| d.write_above(ctx, v, r, now, floor),
     merge: |d, o| if total(o) > total(d) { *d = o.clone() }
 );
 
 broken_dvv!(
     IgnoresContexts,
     "Writes as if every context were empty: nothing a client saw is ever replaced.",
-    write: |d, _ctx, v, r, now| d.write(&VersionVector::new(), v, r, now),
+    write: |d, _ctx, v, r, now, floor| d.write_above(&VersionVector::new(), v, r, now, floor),
     merge: |d, o| d.merge(o)
 );
 
 broken_dvv!(
     NeverMerges,
     "Never merges another replica's state: replicas diverge.",
-    write: |d, ctx, v, r, now| d.write(ctx, v, r, now),
+    write: |d, ctx, v, r, now, floor| d.write_above(ctx, v, r, now, floor),
     merge: |_d, _o| {}
 );
 

@@ -60,8 +60,24 @@ pub trait Causality:
     const MODE: &'static str;
 
     /// A client's write of `value` (`None`: a delete) with the `context` it read,
-    /// coordinated by `replica` whose clock reads `now`.
-    fn write(&mut self, context: &Self::Context, value: Stored, replica: NodeId, now: Time);
+    /// coordinated by `replica` whose clock reads `now`, its event numbered above
+    /// `floor` (see [`counter_of`](Self::counter_of)): the events a collected
+    /// tombstone replaced may live on in clients' contexts, and a new event numbered
+    /// like one of them would be taken as replaced too.
+    fn write_above(
+        &mut self,
+        context: &Self::Context,
+        value: Stored,
+        replica: NodeId,
+        now: Time,
+        floor: u64,
+    );
+
+    /// [`write_above`](Self::write_above) with no floor: a replica that never
+    /// collected a tombstone.
+    fn write(&mut self, context: &Self::Context, value: Stored, replica: NodeId, now: Time) {
+        self.write_above(context, value, replica, now, 0);
+    }
 
     /// Folds in another replica's state of the same key.
     fn merge(&mut self, other: &Self);
@@ -77,12 +93,6 @@ pub trait Causality:
     /// a tombstone keeps the highest of these it dropped, so the events it numbers
     /// for the key afterwards are newer than any a lingering copy remembers.
     fn counter_of(&self, replica: NodeId) -> u64;
-
-    /// Makes `replica`'s next event of this key be numbered above `floor` (see
-    /// [`counter_of`](Self::counter_of)), before it writes: the events a collected
-    /// tombstone replaced may live on in clients' contexts, and a new event numbered
-    /// like one of them would be taken as replaced too.
-    fn number_above(&mut self, replica: NodeId, floor: u64);
 
     /// `true` if merging `other` in would change nothing (this state has seen all
     /// of it).
@@ -158,12 +168,28 @@ impl Causality for Dvv {
     type Context = VersionVector;
     const MODE: &'static str = "dvv";
 
-    fn write(&mut self, context: &VersionVector, value: Stored, replica: NodeId, _now: Time) {
+    fn write_above(
+        &mut self,
+        context: &VersionVector,
+        value: Stored,
+        replica: NodeId,
+        _now: Time,
+        floor: u64,
+    ) {
+        // An entry's live values are its latest events, numbered up to its counter:
+        // with live values of its own the counter cannot jump. None of them can be
+        // from before a collection of this key (that tombstone had replaced them all,
+        // and older states are refused), so the events after them are new already.
+        let own = self.entry(replica);
+        if own.values.is_empty() {
+            own.counter = own.counter.max(floor);
+        }
         // Drop what the context covers (the client saw it and replaces it); learn what
-        // the context knows that this replica did not.
+        // the context knows that this replica did not (a zero counter knows nothing).
         for (r, seen) in context.iter() {
-            self.entry(r);
-            let _ = seen;
+            if seen > 0 {
+                self.entry(r);
+            }
         }
         for e in &mut self.entries {
             let seen = context.get(e.replica);
@@ -214,20 +240,6 @@ impl Causality for Dvv {
             .map_or(0, |e| e.counter)
     }
 
-    fn number_above(&mut self, replica: NodeId, floor: u64) {
-        if floor == 0 {
-            return;
-        }
-        // An entry's live values are its latest events, numbered up to its counter:
-        // with live values of its own the counter cannot jump. None of them can be
-        // from before a collection of this key (that tombstone had replaced them all,
-        // and older states are refused), so the events after them are new already.
-        let e = self.entry(replica);
-        if e.values.is_empty() {
-            e.counter = e.counter.max(floor);
-        }
-    }
-
     fn stored(&self) -> Vec<&Stored> {
         self.entries.iter().flat_map(|e| e.values.iter()).collect()
     }
@@ -260,11 +272,22 @@ impl Causality for Vv {
     type Context = VersionVector;
     const MODE: &'static str = "vv";
 
-    fn write(&mut self, context: &VersionVector, value: Stored, replica: NodeId, _now: Time) {
+    fn write_above(
+        &mut self,
+        context: &VersionVector,
+        value: Stored,
+        replica: NodeId,
+        _now: Time,
+        floor: u64,
+    ) {
         if context.descends(&self.knows) {
             self.siblings.clear();
         }
         self.knows.join(context);
+        // Each sibling names its own event, so skipping numbers reinterprets nothing;
+        // the floor is raised after the coverage test, which is about what was seen.
+        let own = self.knows.get(replica).max(floor);
+        self.knows.set(replica, own);
         let n = self.knows.bump(replica);
         let at = self.siblings.partition_point(|s| (s.0, s.1) < (replica, n));
         self.siblings.insert(at, (replica, n, value));
@@ -301,13 +324,6 @@ impl Causality for Vv {
 
     fn counter_of(&self, replica: NodeId) -> u64 {
         self.knows.get(replica)
-    }
-
-    fn number_above(&mut self, replica: NodeId, floor: u64) {
-        // Each sibling names its own event, so skipping numbers reinterprets nothing;
-        // a replica's own events of the key are all below what it knows of itself.
-        let n = self.knows.get(replica).max(floor);
-        self.knows.set(replica, n);
     }
 
     fn stored(&self) -> Vec<&Stored> {
@@ -349,9 +365,16 @@ impl Causality for Lww {
     type Context = ();
     const MODE: &'static str = "lww";
 
-    fn write(&mut self, _context: &(), value: Stored, replica: NodeId, now: Time) {
+    fn write_above(&mut self, _: &(), value: Stored, replica: NodeId, now: Time, floor: u64) {
+        // No context can carry an old version here: only a key this replica holds
+        // nothing of (it may have collected it) starts above the floor, so the floor
+        // does not tilt concurrent writes toward replicas that collected more.
+        let version = match self.version {
+            0 => floor,
+            v => v,
+        };
         *self = Lww {
-            version: self.version + 1,
+            version: version + 1,
             stamp: now,
             replica,
             value,
@@ -368,10 +391,6 @@ impl Causality for Lww {
 
     fn counter_of(&self, _replica: NodeId) -> u64 {
         self.version
-    }
-
-    fn number_above(&mut self, _replica: NodeId, floor: u64) {
-        self.version = self.version.max(floor);
     }
 
     fn stored(&self) -> Vec<&Stored> {

@@ -2,7 +2,6 @@
 
 use crate::causality::Causality;
 use serde::{Deserialize, Serialize};
-use synod_core::Time;
 
 /// A client's request to any replica of the key (the coordinator of that request).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -88,18 +87,18 @@ impl<X> Response<X> {
     }
 }
 
-/// When a replica sent a message: its incarnation and its clock then. Stamps of one
-/// sender only grow (the incarnation is durable and counted up at every start), so a
-/// receiver can refuse what a peer sent before some point (tombstone collection,
-/// [`crate::node`]).
+/// When a replica sent a message: its incarnation and the message's number in it.
+/// Stamps of one sender only grow (the incarnation is durable and counted up at every
+/// start), so a receiver can refuse what a peer sent before some point (tombstone
+/// collection, [`crate::node`]).
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
 pub struct Stamp {
     /// The sender's incarnation.
     pub incarnation: u64,
-    /// The sender's clock.
-    pub at: Time,
+    /// Messages the sender sent this incarnation, this one included.
+    pub seq: u64,
 }
 
 /// Replica to replica: a [`Body`] and when it was sent.

@@ -197,6 +197,10 @@ enum Pending<C: Causality> {
         seq: u64,
         key: String,
         replies: Vec<(NodeId, Option<C>)>,
+        /// Cleared when the key's tombstone is collected while the read waits: its
+        /// replies may predate the delete, and a repair made of them would bring the
+        /// deleted value back to replicas that forgot the tombstone.
+        repair: bool,
     },
     Write {
         client: ClientId,
@@ -244,8 +248,10 @@ pub struct VvNode<C: Causality> {
     turn: usize,
     rng: Prng,
     sync: SyncStats,
-    /// The clock at the input being handled (messages are stamped with it).
+    /// The clock at the input being handled.
     clock: Time,
+    /// Messages sent this incarnation (their stamps).
+    sends: u64,
     /// Keys whose state is a tombstone.
     tombstones: BTreeSet<String>,
     /// What the peers showed of each tombstone.
@@ -287,6 +293,7 @@ impl<C: Causality> VvNode<C> {
             turn: 0,
             sync: SyncStats::default(),
             clock: Time::ZERO,
+            sends: 0,
             tombstones: BTreeSet::new(),
             shown: BTreeMap::new(),
             accept_from: BTreeMap::new(),
@@ -423,11 +430,13 @@ impl<C: Causality> VvNode<C> {
 
     /// `peer`, which had shown `key`'s tombstone, no longer holds the key: it has
     /// collected it. `true` if so (and then nothing is to be sent to it for the key).
-    fn collected_there(&mut self, key: &str, peer: NodeId, out: &mut Fx<C>) -> bool {
+    fn collected_there(&mut self, key: &str, peer: NodeId, sent: Stamp, out: &mut Fx<C>) -> bool {
         let Some(shown) = self.shown_mut(key) else {
             return false;
         };
-        if !shown.held.contains_key(&peer) {
+        // Only a message sent after the peer showed the tombstone says it is gone
+        // there (an older one may be from before it ever held the key).
+        if shown.held.get(&peer).is_none_or(|&showed| sent <= showed) {
             return false;
         }
         shown.ready.insert(peer);
@@ -481,6 +490,13 @@ impl<C: Causality> VvNode<C> {
         };
         self.journal.append(&record, &mut out.persist);
         self.forget(key);
+        for pending in self.pending.values_mut() {
+            if let Pending::Read { key: k, repair, .. } = pending {
+                if k == key {
+                    *repair = false;
+                }
+            }
+        }
         self.gc.collected += 1;
         self.snapshot_if_due(out);
     }
@@ -550,14 +566,16 @@ impl<C: Causality> VvNode<C> {
         out.set_timer(Timer::AntiEntropy, at);
     }
 
-    fn stamp(&self) -> Stamp {
+    /// The next send's stamp: every message of an incarnation gets a greater one.
+    fn stamp(&mut self) -> Stamp {
+        self.sends += 1;
         Stamp {
             incarnation: self.incarnation,
-            at: self.clock,
+            seq: self.sends,
         }
     }
 
-    fn send(&self, to: NodeId, body: Body<C>, out: &mut Fx<C>) {
+    fn send(&mut self, to: NodeId, body: Body<C>, out: &mut Fx<C>) {
         let sent = self.stamp();
         out.send(to, Message { sent, body });
     }
@@ -594,6 +612,7 @@ impl<C: Causality> VvNode<C> {
                 seq,
                 key,
                 replies: vec![(self.cfg.id, mine)],
+                repair: true,
             },
         );
         out.set_timer(Timer::Expire(op), now + self.cfg.request_timeout);
@@ -613,8 +632,7 @@ impl<C: Causality> VvNode<C> {
     ) {
         let op = self.new_op();
         let mut state = self.state(&key).cloned().unwrap_or_default();
-        state.number_above(self.cfg.id, self.floor);
-        state.write(context, value, self.cfg.id, now);
+        state.write_above(context, value, self.cfg.id, now, self.floor);
         let answer = Response::Written {
             key: key.clone(),
             siblings: state.siblings(),
@@ -660,6 +678,7 @@ impl<C: Causality> VvNode<C> {
             seq,
             key,
             replies,
+            repair,
         }) = self.pending.remove(&op)
         else {
             unreachable!("checked above");
@@ -669,9 +688,14 @@ impl<C: Causality> VvNode<C> {
         for state in replies.iter().filter_map(|(_, s)| s.as_ref()) {
             merged.merge(state);
         }
-        // Read repair: every replica asked that answered with less gets the merge.
-        for (from, state) in &replies {
-            if state.as_ref() == Some(&merged) || (state.is_none() && merged == C::default()) {
+        // What this replica holds now (a delete may have arrived while it waited).
+        if let Some(mine) = self.state(&key) {
+            merged.merge(mine);
+        }
+        // Read repair: every replica asked that answered with less gets the merge —
+        // but not a tombstone to one that holds nothing (it may have collected it).
+        for (from, state) in replies.iter().filter(|_| repair) {
+            if state.as_ref() == Some(&merged) || (state.is_none() && merged.is_deleted()) {
                 continue;
             }
             if *from == self.cfg.id {
@@ -755,16 +779,27 @@ impl<C: Causality> VvNode<C> {
     fn on_leaves(
         &mut self,
         from: NodeId,
+        sent: Stamp,
         buckets: Vec<u16>,
         leaves: Vec<(u32, u64)>,
         out: &mut Fx<C>,
     ) {
         let theirs: BTreeMap<u32, u64> = leaves.into_iter().collect();
-        let differing: Vec<u32> = (buckets.into_iter())
+        let (same, differing): (Vec<u32>, Vec<u32>) = (buckets.into_iter())
             .filter(|&b| b < self.cfg.buckets && self.shared_with(b, from))
             .flat_map(|b| self.cfg.leaves_of(b))
-            .filter(|l| theirs.get(l).copied().unwrap_or(0) != self.leaf_hashes[*l as usize])
+            .partition(|l| theirs.get(l).copied().unwrap_or(0) == self.leaf_hashes[*l as usize]);
+        let mut same = same;
+        same.sort_unstable();
+        // A leaf hashed alike holds the same states, tombstones included (in a busy
+        // bucket the bucket hash may never agree).
+        let same_tombstones: Vec<String> = (self.tombstones.iter())
+            .filter(|k| same.binary_search(&self.cfg.leaf_of(k)).is_ok())
+            .cloned()
             .collect();
+        for key in same_tombstones {
+            self.holds_too(&key, from, sent, out);
+        }
         if differing.is_empty() {
             return;
         }
@@ -823,7 +858,7 @@ impl<C: Causality> VvNode<C> {
             .collect();
         let mut gone = BTreeSet::new();
         for key in missing {
-            if self.collected_there(&key, from, out) {
+            if self.collected_there(&key, from, sent, out) {
                 gone.insert(key);
             }
         }
@@ -849,6 +884,7 @@ impl<C: Causality> VvNode<C> {
     fn on_states(
         &mut self,
         from: NodeId,
+        sent: Stamp,
         states: Vec<(String, C)>,
         want: Vec<String>,
         out: &mut Fx<C>,
@@ -861,7 +897,7 @@ impl<C: Causality> VvNode<C> {
         let mut asked = Vec::new();
         for key in want {
             // Asking for a tombstone it had shown: it has collected it.
-            if self.tombstones.contains(&key) && self.collected_there(&key, from, out) {
+            if self.tombstones.contains(&key) && self.collected_there(&key, from, sent, out) {
                 continue;
             }
             asked.push(key);
@@ -963,8 +999,10 @@ impl<C: Causality> Node for VvNode<C> {
         }
         match body {
             Body::Replicate { op, key, state } => {
-                self.merge_in(&key, &state, out);
-                self.send(from, Body::Replicated { op }, out);
+                if self.holds(self.cfg.bucket_of(&key)) {
+                    self.merge_in(&key, &state, out);
+                    self.send(from, Body::Replicated { op }, out);
+                }
             }
             Body::Replicated { op } => {
                 let Some(Pending::Write { acks, .. }) = self.pending.get_mut(&op) else {
@@ -999,9 +1037,9 @@ impl<C: Causality> Node for VvNode<C> {
             }
             Body::Repair { key, state } => self.merge_in(&key, &state, out),
             Body::Digest { buckets, ready } => self.on_digest(from, sent, buckets, ready, out),
-            Body::Leaves { buckets, leaves } => self.on_leaves(from, buckets, leaves, out),
+            Body::Leaves { buckets, leaves } => self.on_leaves(from, sent, buckets, leaves, out),
             Body::Keys { leaves, keys } => self.on_keys(from, sent, leaves, keys, out),
-            Body::States { states, want } => self.on_states(from, states, want, out),
+            Body::States { states, want } => self.on_states(from, sent, states, want, out),
         }
     }
 

@@ -448,8 +448,13 @@ fn a_write_after_collection_is_numbered_above_what_was_collected() {
     let floor = tombstone.counter_of(me);
     let write_after = |floor: u64| {
         let mut s = Dvv::default();
-        s.number_above(me, floor);
-        s.write(&VersionVector::new(), Some("new".into()), me, Time::ZERO);
+        s.write_above(
+            &VersionVector::new(),
+            Some("new".into()),
+            me,
+            Time::ZERO,
+            floor,
+        );
         let mut lingering = tombstone.clone();
         lingering.merge(&s);
         lingering.siblings()
@@ -479,8 +484,13 @@ fn a_key_recreated_from_an_old_context_is_numbered_above_the_collected_counter()
     state.write(&stale, Some("from-a".into()), a, Time::ZERO);
     let write_at_b = |floor: u64| {
         let mut s = state.clone();
-        s.number_above(b, floor);
-        s.write(&VersionVector::new(), Some("new".into()), b, Time::ZERO);
+        s.write_above(
+            &VersionVector::new(),
+            Some("new".into()),
+            b,
+            Time::ZERO,
+            floor,
+        );
         // A client that still holds the old context writes over what it saw.
         s.write(&old_context, Some("w".into()), a, Time::ZERO);
         s.siblings()
@@ -493,4 +503,68 @@ fn a_key_recreated_from_an_old_context_is_numbered_above_the_collected_counter()
         !write_at_b(0).contains(&"new".to_string()),
         "the bug: replaced unseen"
     );
+}
+
+/// Found by review (2026-12-04): a read that gathered replies from before a delete,
+/// and finished after the delete reached its coordinator, repaired the replicas that
+/// answered "nothing" with the old value — and one that had collected the tombstone
+/// took it (the repair was sent after its coordinator had shown the tombstone, so it
+/// was not refused): the deleted value came back. The read now merges what its
+/// coordinator holds when it finishes, sends no tombstone to a replica that holds
+/// nothing, and repairs nothing once its key was collected.
+#[test]
+fn a_read_that_finishes_after_a_delete_arrived_repairs_with_the_tombstone() {
+    let mut c = cluster::<Dvv>(3, |cfg| {
+        cfg.r = 3;
+        cfg.anti_entropy_every = std::time::Duration::from_secs(3600);
+    });
+    c.isolate(3);
+    put(&mut c, 1, 1, "k", "v", VersionVector::new());
+    c.heal();
+    // A read at n1 waiting for all three: n3 (which never got v) answers "nothing",
+    // and its answer is held on the wire.
+    let t = c.request(1, ClientId(5), 1, Request::Get { key: "k".into() });
+    let held = |from: NodeId, to: NodeId, m: &Message<Dvv>| {
+        (from, to) == (n(3), n(1)) && matches!(m.body, Body::ReadReply { .. })
+    };
+    let deliver_but_held = |c: &mut Cluster<VvNode<Dvv>>| {
+        while let Some(i) = (0..c.wire.len()).find(|&i| {
+            let (f, to, m) = &c.wire[i];
+            !held(*f, *to, m)
+        }) {
+            c.deliver_at(i);
+        }
+    };
+    deliver_but_held(&mut c);
+    assert_eq!(c.count_queued(held), 1);
+    // v is deleted at n2; the tombstone reaches n1 and n3.
+    let context = c.node(2).state("k").unwrap().context();
+    let d = c.request(
+        2,
+        ClientId(7),
+        1,
+        Request::Delete {
+            key: "k".into(),
+            context,
+        },
+    );
+    deliver_but_held(&mut c);
+    assert!(matches!(c.outcome(d), Some(Outcome::Done(_))));
+    assert!(c.node(1).state("k").unwrap().is_deleted());
+    assert!(c.outcome(t).is_none(), "the read still waits for n3");
+    // n3's answer arrives: the read ends with the tombstone, and repairs n3 with
+    // nothing live.
+    let i = c.queued(held).unwrap();
+    c.deliver_at(i);
+    c.deliver_all();
+    assert_eq!(
+        c.outcome(t)
+            .map(|o| matches!(o, Outcome::Done(r) if r.siblings().is_empty())),
+        Some(true)
+    );
+    let live_repairs = c.count(|_, _, m| match &m.body {
+        Body::Repair { state, .. } => !state.siblings().is_empty(),
+        _ => false,
+    });
+    assert_eq!(live_repairs, 0, "a repair carried the deleted value");
 }

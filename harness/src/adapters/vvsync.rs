@@ -309,11 +309,16 @@ pub fn judge<C: Promise>(
     let mut saw_any: BTreeMap<(&str, &str), BTreeSet<&str>> = BTreeMap::new();
     let mut saw_surely: BTreeMap<(&str, &str), BTreeSet<&str>> = BTreeMap::new();
     let mut deleted_over: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    // What each acknowledged delete saw: it replaced all of it.
+    let mut deletes_acked: Vec<(&str, Vec<&str>)> = Vec::new();
     let mut written: BTreeSet<(&str, &str)> = BTreeSet::new();
     let mut attempts: BTreeMap<(&str, &str), u32> = BTreeMap::new();
     for s in sessions.iter().flat_map(|a| &a.sent) {
         let seen: BTreeSet<&str> = s.seen.iter().map(String::as_str).collect();
         let Some(value) = &s.value else {
+            if s.acked {
+                deletes_acked.push((&s.key, seen.iter().copied().collect()));
+            }
             deleted_over.entry(&s.key).or_default().extend(seen);
             continue;
         };
@@ -334,6 +339,7 @@ pub fn judge<C: Promise>(
         .flat_map(|a| a.effective.iter().map(String::as_str))
         .collect();
     let (mut lost, mut stale, mut siblings_max) = (Vec::new(), 0u64, 0u64);
+    let mut resurrected = Vec::new();
     keys.extend(written.iter().map(|(k, _)| *k));
     for key in keys {
         let live: Vec<String> = finals.get(key).map(|s| s.siblings()).unwrap_or_default();
@@ -359,6 +365,18 @@ pub fn judge<C: Promise>(
                 lost.push(format!("{key}={v}"));
             }
         }
+        // A value an acknowledged delete saw (or that was in the past of what it saw)
+        // is gone for good: live again, it came back (a value written once only: a
+        // retry may live on as an event the delete did not cover).
+        for (_, seen) in deletes_acked.iter().filter(|(k, _)| *k == key) {
+            let mut gone = past(key, seen.clone(), &saw_surely);
+            gone.extend(seen.iter().copied());
+            for v in live.iter().filter(|v| gone.contains(v.as_str())) {
+                if attempts.get(&(key, v.as_str())) == Some(&1) {
+                    resurrected.push(format!("{key}={v}"));
+                }
+            }
+        }
         for v in &live {
             let surely = past(key, vec![v.as_str()], &saw_surely);
             // A value written by more than one attempt may live on as another event
@@ -375,6 +393,7 @@ pub fn judge<C: Promise>(
     verdict.metrics = vec![
         ("lost_updates", lost.len() as u64),
         ("stale_siblings", stale),
+        ("resurrected", resurrected.len() as u64),
         ("siblings_max", siblings_max),
         ("writes_effective", effective.len() as u64),
         ("tombstones_left", tombstones),
@@ -415,6 +434,20 @@ pub fn judge<C: Promise>(
                 set.lost.len(),
                 set.acked,
                 set.lost.iter().take(5).collect::<Vec<_>>()
+            ),
+        ));
+    } else if C::NO_STALE_SIBLINGS && !resurrected.is_empty() {
+        verdict.broken = Some((
+            "no-resurrection",
+            format!(
+                "{} deleted value(s) are live again: {}",
+                resurrected.len(),
+                resurrected
+                    .iter()
+                    .take(5)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         ));
     } else if C::NO_STALE_SIBLINGS && stale > 0 {
