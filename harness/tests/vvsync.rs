@@ -186,11 +186,15 @@ fn the_judgement_catches_a_merge_that_loses_concurrent_writes() {
 
 #[test]
 fn the_judgement_catches_writes_that_keep_what_their_client_replaced() {
+    // A delete is a write too: ignoring its context leaves the deleted
+    // siblings live, which the judge may see first as a resurrection.
     let (kind, message) = first_violation::<IgnoresContexts>().expect("caught");
-    assert_eq!(
-        kind,
-        ViolationKind::Invariant("no-stale-siblings"),
-        "{message}"
+    assert!(
+        matches!(
+            kind,
+            ViolationKind::Invariant("no-stale-siblings" | "no-resurrection")
+        ),
+        "{kind:?}: {message}"
     );
 }
 
