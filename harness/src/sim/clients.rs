@@ -10,6 +10,10 @@ impl<P: SimProtocol> Simulator<P> {
     pub(super) fn reply(&mut self, node: usize, reply: ClientReply<Resp<P>>) {
         tracing::trace!(node = %self.slots[node].id, client = %reply.client, seq = reply.seq, outcome = ?reply.outcome, "reply");
         if let Some(client) = self.workload.index_of(reply.client) {
+            if self.across_split(node, self.home(client)) {
+                self.stats.dropped_partition += 1;
+                return;
+            }
             let (d, _) = self.latency();
             let d = self.long_delay().map_or(d, |extra| d + extra);
             self.schedule(d, Event::ToClient { client, reply });
@@ -31,7 +35,15 @@ impl<P: SimProtocol> Simulator<P> {
         let answer = crate::protocol::answer_of::<P>(&reply.outcome, || {
             hint.and_then(|l| members.iter().position(|&m| m == l))
         });
+        let ok_before = self.workload.stats.ok;
         let step = self.workload.on_answer(client, reply.seq, answer, self.now);
+        if self.workload.stats.ok > ok_before {
+            if let Some(lost) = self.leader_lost_at.take() {
+                self.stats
+                    .recoveries_ns
+                    .push((self.now - lost).as_nanos() as u64);
+            }
+        }
         if let Some(broken) = self.workload.take_violation() {
             self.violate(crate::sim::ViolationKind::Workload, broken);
         }
@@ -52,7 +64,11 @@ impl<P: SimProtocol> Simulator<P> {
                     op: P::request_in(&mut self.client_session[client], op),
                 };
                 let (d, _) = self.latency();
-                self.schedule(d, Event::ToNode { node, request });
+                if self.across_split(node, self.home(client)) {
+                    self.stats.dropped_partition += 1;
+                } else {
+                    self.schedule(d, Event::ToNode { node, request });
+                }
                 let deadline = self.now + timeout;
                 self.client_deadline[client] = Some((deadline, self.workload.token(client)));
                 if self.client_timeout_at[client].is_none() {

@@ -92,12 +92,22 @@ pub struct FaultSpec {
     /// delay (a power loss; Jepsen's "kill all"), so members come back one by one.
     /// Not part of `all`, which keeps the schedules `all` has always drawn.
     pub restart_all: bool,
+    /// One scripted majority/minority split for availability charts: from
+    /// [`SPLIT_AT`] for [`SPLIT_FOR`] the leader (node 1 if none leads) and the
+    /// clients homed on it are cut off from the other nodes and their clients.
+    /// Not part of `all`; pair it with `--duration` so the main phase lasts past it.
+    pub split: bool,
 }
+
+/// When the scripted split (`FaultSpec::split`) begins, in virtual time.
+pub const SPLIT_AT: Duration = Duration::from_millis(1000);
+/// How long the scripted split lasts.
+pub const SPLIT_FOR: Duration = Duration::from_millis(1000);
 
 impl FaultSpec {
     /// The names accepted in a fault spec, for error messages.
     pub const NAMES: &'static str =
-        "none, all, net, crash, or a comma list of partition, asymmetric, loss, clog, delay, crash, crash-in-write, storm, figure-8, comeback, depose, pause, clock, restart-all (not part of all)";
+        "none, all, net, crash, or a comma list of partition, asymmetric, loss, clog, delay, crash, crash-in-write, storm, figure-8, comeback, depose, pause, clock, restart-all, split (those two not part of all)";
 
     /// `true` if no fault is enabled.
     pub fn is_none(&self) -> bool {
@@ -121,6 +131,7 @@ impl FaultSpec {
             pause: true,
             clock: true,
             restart_all: false,
+            split: false,
         }
     }
 }
@@ -158,6 +169,7 @@ impl FromStr for FaultSpec {
                 "pause" => spec.pause = true,
                 "clock" => spec.clock = true,
                 "restart-all" => spec.restart_all = true,
+                "split" => spec.split = true,
                 other => {
                     return Err(format!(
                         "unknown fault kind `{other}`; expected {}",
@@ -193,6 +205,7 @@ impl fmt::Display for FaultSpec {
             (self.pause, "pause"),
             (self.clock, "clock"),
             (self.restart_all, "restart-all"),
+            (self.split, "split"),
         ];
         let on: Vec<&str> = names.iter().filter(|(b, _)| *b).map(|(_, n)| *n).collect();
         f.write_str(&on.join(","))
@@ -253,6 +266,11 @@ pub struct SimConfig {
     /// (`SimProtocol::build_varied`) instead of the defaults. On under faults, so
     /// sweeps also cover small batches and windows; off for measurements.
     pub vary_tuning: bool,
+    /// Count the encoded bytes of every peer message ([`SimStats::bytes_sent`]):
+    /// one encoding per send, so off unless a report asks for it.
+    ///
+    /// [`SimStats::bytes_sent`]: crate::sim::SimStats::bytes_sent
+    pub measure_bytes: bool,
 }
 
 impl SimConfig {
@@ -297,6 +315,7 @@ impl SimConfig {
             heal_timeout: Duration::from_secs(30),
             events_max: 50_000_000,
             vary_tuning: !faults.is_none(),
+            measure_bytes: false,
         }
     }
 }

@@ -25,6 +25,7 @@ impl<P: SimProtocol> Simulator<P> {
             return;
         }
         slot.disk_busy = true;
+        self.stats.syncs += 1;
         let incarnation = slot.incarnation;
         let write = uniform(
             &mut self.disk_rng,

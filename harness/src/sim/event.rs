@@ -49,6 +49,10 @@ pub(super) enum Event<P: SimProtocol> {
     ScriptWake {
         run: u64,
     },
+    /// The scripted split (`--faults split`) begins, or heals.
+    Split {
+        on: bool,
+    },
 }
 
 impl<P: SimProtocol> Event<P> {
@@ -77,6 +81,7 @@ impl<P: SimProtocol> Event<P> {
             Event::HealDeadline => 10,
             Event::ClientTimeout { .. } => 11,
             Event::ScriptWake { .. } => 12,
+            Event::Split { .. } => 13,
         };
         d.begin_event(tag);
         d.write_u64(at.as_nanos());
@@ -106,6 +111,7 @@ impl<P: SimProtocol> Event<P> {
             Event::FaultEnd { id } => d.write_u64(*id),
             Event::ClientTimeout { client } => d.write_usize(*client),
             Event::ScriptWake { run } => d.write_u64(*run),
+            Event::Split { on } => d.write_u64(u64::from(*on)),
             Event::NemesisTick | Event::MainDeadline | Event::HealDeadline => {}
         }
     }

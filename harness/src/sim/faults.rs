@@ -142,6 +142,50 @@ impl<P: SimProtocol> Simulator<P> {
         }
     }
 
+    /// Begins (`on`) or heals the scripted split: the leader (node 1 if none
+    /// leads) alone on the minority side, with the clients homed on it.
+    pub(super) fn scripted_split(&mut self, on: bool) {
+        match (on, self.sides.is_some()) {
+            (true, false) if self.phase == Phase::Main => {
+                let leader = self.leader();
+                let minority = leader.unwrap_or(0);
+                let mut sides = vec![false; self.slots.len()];
+                sides[minority] = true;
+                if leader.is_some() {
+                    self.leader_lost_at.get_or_insert(self.now);
+                }
+                self.stats.faults.push(format!(
+                    "{}: split {{{}}} | the rest",
+                    self.now, self.members[minority]
+                ));
+                self.stats.split = Some(super::SplitRecord {
+                    start_ns: self.now.as_nanos(),
+                    end_ns: self.now.as_nanos(),
+                    minority: sides.clone(),
+                });
+                self.sides = Some(sides);
+                self.schedule(super::config::SPLIT_FOR, Event::Split { on: false });
+            }
+            (false, true) => {
+                self.sides = None;
+                if let Some(split) = self.stats.split.as_mut() {
+                    split.end_ns = self.now.as_nanos();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// `true` while the scripted split keeps node `a` and node `b` apart.
+    pub(super) fn across_split(&self, a: usize, b: usize) -> bool {
+        self.sides.as_ref().is_some_and(|s| s[a] != s[b])
+    }
+
+    /// Client `client`'s home node: its side of the scripted split.
+    pub(super) fn home(&self, client: usize) -> usize {
+        client % self.slots.len()
+    }
+
     /// Delivers what muffled node `n` sent, each message at its own random time
     /// within `STALL_RELEASE` from now: out of order, overtaken by newer traffic.
     pub(super) fn release_stalled(&mut self, n: usize) {

@@ -44,7 +44,7 @@ mod outcome;
 use disk::Pending;
 use event::{Event, EventSlab, Scheduled};
 use nodes::Slot;
-pub use outcome::{add_metrics, RunOutcome, SimStats, Violation, ViolationKind};
+pub use outcome::{add_metrics, RunOutcome, SimStats, SplitRecord, Violation, ViolationKind};
 
 use crate::protocol::{Invariant, SimProtocol};
 use crate::workload::{ClientStats, Phase, Workload};
@@ -106,6 +106,12 @@ pub struct Simulator<P: SimProtocol> {
     stalled: Vec<(usize, usize, Msg<P>)>,
     /// `split[i]`: node `i` cannot exchange messages with another split node.
     split: Vec<bool>,
+    /// During the scripted split (`--faults split`): `sides[i]` is `true` for the
+    /// minority's nodes; nodes, and clients by their home node, reach only their side.
+    sides: Option<Vec<bool>>,
+    /// Since when the cluster has been without the leader it had (a crash or the
+    /// split took it), until the next `ok` (`SimStats::recoveries_ns`).
+    leader_lost_at: Option<Time>,
     /// The scripted fault in progress (`script.rs`), with its run number (wakes
     /// of earlier runs are ignored).
     script: Option<(u64, Script)>,
@@ -183,6 +189,8 @@ impl<P: SimProtocol> Simulator<P> {
             muffled: vec![false; n],
             stalled: Vec::new(),
             split: vec![false; n],
+            sides: None,
+            leader_lost_at: None,
             script: None,
             script_runs: 0,
             clogged: vec![false; n * n],
@@ -270,6 +278,9 @@ impl<P: SimProtocol> Simulator<P> {
         if self.nemesis.is_active() {
             let gap = self.nemesis.next_gap(&[]);
             self.schedule(gap, Event::NemesisTick);
+        }
+        if self.cfg.nemesis.faults.split {
+            self.schedule(config::SPLIT_AT, Event::Split { on: true });
         }
         self.schedule(self.cfg.main_phase_max, Event::MainDeadline);
     }
@@ -499,6 +510,7 @@ impl<P: SimProtocol> Simulator<P> {
                     self.script_act(run, actions);
                 }
             }
+            Event::Split { on } => self.scripted_split(on),
             Event::MainDeadline => {
                 if self.phase == Phase::Main {
                     self.begin_heal();
@@ -564,6 +576,7 @@ impl<P: SimProtocol> Simulator<P> {
         for (_, fault) in std::mem::take(&mut self.active_faults) {
             self.revert(fault);
         }
+        self.scripted_split(false);
         self.schedule(self.cfg.heal_timeout, Event::HealDeadline);
         for c in 0..self.workload.len() {
             let token = self.workload.token(c);

@@ -56,6 +56,10 @@ impl<P: SimProtocol> Simulator<P> {
     pub(super) fn transmit(&mut self, from: usize, env: Envelope<Msg<P>>) {
         let to = self.index_of(env.to);
         self.stats.sent += 1;
+        if self.cfg.measure_bytes {
+            let size = postcard::experimental::serialized_size(&env.msg);
+            self.stats.bytes_sent += size.map_or(0, |n| n as u64);
+        }
         let link = self.link(from, to);
         if self.muffled[from] {
             self.stats.delayed += 1;
@@ -120,6 +124,7 @@ impl<P: SimProtocol> Simulator<P> {
             || self.isolated[to]
             || self.muffled[to]
             || (self.split[from] && self.split[to])
+            || self.across_split(from, to)
     }
 
     pub(super) fn deliver(&mut self, from: usize, to: usize, msg: Msg<P>) {

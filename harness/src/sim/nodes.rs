@@ -175,9 +175,13 @@ impl<P: SimProtocol> Simulator<P> {
 
     pub(super) fn crash(&mut self, index: usize) {
         let slot = &mut self.slots[index];
-        if slot.node.take().is_none() {
+        let Some(node) = slot.node.take() else {
             return;
+        };
+        if P::is_leader(&node) {
+            self.leader_lost_at.get_or_insert(self.now);
         }
+        let slot = &mut self.slots[index];
         let lost = slot.storage.crash();
         slot.pending.clear();
         slot.timers.clear();

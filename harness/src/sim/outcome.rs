@@ -63,12 +63,35 @@ pub struct SimStats {
     pub delayed: u64,
     /// Timer firings delivered.
     pub timers_fired: u64,
-    /// Batches written.
+    /// Batches written (one per input that persisted something: the durable writes).
     pub persists: u64,
+    /// Disk writes (each one sync covering every batch staged since the last).
+    pub syncs: u64,
+    /// Encoded size of the peer messages handed to the network (postcard, the
+    /// runtime's wire encoding without its frame header), when
+    /// [`SimConfig::measure_bytes`](super::config::SimConfig::measure_bytes) is on.
+    pub bytes_sent: u64,
+    /// Per loss of a leader (a crash of a node that believed it led, or the scripted
+    /// split cutting it off): nanoseconds until the next operation completed `ok`.
+    pub recoveries_ns: Vec<u64>,
+    /// The scripted split (`--faults split`), if it happened.
+    pub split: Option<SplitRecord>,
     /// Node crashes.
     pub crashes: u64,
     /// Faults injected, as `time: description`.
     pub faults: Vec<String>,
+}
+
+/// When the scripted split (`--faults split`) cut the cluster, and where.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SplitRecord {
+    /// Virtual time the split began, in nanoseconds.
+    pub start_ns: u64,
+    /// Virtual time it healed.
+    pub end_ns: u64,
+    /// `minority[i]`: node `i` was on the minority side. Client `c`'s side is the
+    /// side of its home node, `c % nodes`.
+    pub minority: Vec<bool>,
 }
 
 /// Everything a run produced.

@@ -182,8 +182,29 @@ pub struct ClientStats {
     /// Latency of answered ops (`ok` and `cas_mismatch`) in the main phase,
     /// microseconds.
     pub latency_us: hdrhistogram::Histogram<u64>,
-    /// `ok` completions per 100 ms of virtual time (availability over time).
-    pub ok_timeline: Vec<u32>,
+    /// Per client (by index), per [`TIMELINE_BUCKET`] of virtual time: operations
+    /// completed `ok`, and attempts left unserved (timed out or refused: not the
+    /// leader, unavailable) — availability over time, side by side.
+    pub timelines: Vec<ClientTimeline>,
+}
+
+/// One client's availability over time, per [`TIMELINE_BUCKET`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClientTimeline {
+    /// Operations completed `ok` in each bucket.
+    pub ok: Vec<u32>,
+    /// Attempts that timed out or were refused in each bucket.
+    pub unserved: Vec<u32>,
+}
+
+impl ClientTimeline {
+    fn bump(counts: &mut Vec<u32>, now: Time) {
+        let bucket = (now.as_nanos() / TIMELINE_BUCKET.as_nanos() as u64) as usize;
+        if counts.len() <= bucket {
+            counts.resize(bucket + 1, 0);
+        }
+        counts[bucket] += 1;
+    }
 }
 
 impl ClientStats {
@@ -204,7 +225,7 @@ impl ClientStats {
             cas_mismatch: 0,
             attempts: 0,
             latency_us: hdrhistogram::Histogram::new(3).expect("3 significant figures is valid"),
-            ok_timeline: Vec::new(),
+            timelines: Vec::new(),
         }
     }
 }
@@ -250,7 +271,10 @@ impl<G: Ops> Workload<G> {
             clients,
             history: Vec::new(),
             violation: None,
-            stats: ClientStats::empty(),
+            stats: ClientStats {
+                timelines: vec![ClientTimeline::default(); cfg.clients],
+                ..ClientStats::empty()
+            },
             cfg,
         }
     }
@@ -415,6 +439,8 @@ impl<G: Ops> Workload<G> {
                 self.think(index)
             }
             Answer::NotLeader(hint) => {
+                ClientTimeline::bump(&mut self.stats.timelines[index].unserved, now);
+                let c = &mut self.clients[index];
                 c.target = match hint {
                     Some(l) if l < self.nodes => l,
                     _ => (c.target + 1) % self.nodes,
@@ -422,6 +448,8 @@ impl<G: Ops> Workload<G> {
                 self.retry_or_give_up(index, flight, now)
             }
             Answer::Unavailable => {
+                ClientTimeline::bump(&mut self.stats.timelines[index].unserved, now);
+                let c = &mut self.clients[index];
                 c.target = (c.target + 1) % self.nodes;
                 self.retry_or_give_up(index, flight, now)
             }
@@ -449,6 +477,8 @@ impl<G: Ops> Workload<G> {
             State::Waiting(mut flight) => {
                 // Timed out: the request may have been applied.
                 flight.maybe_applied = true;
+                ClientTimeline::bump(&mut self.stats.timelines[index].unserved, now);
+                let c = &mut self.clients[index];
                 c.target = (c.target + 1) % self.nodes;
                 self.retry_or_give_up(index, flight, now)
             }
@@ -512,11 +542,7 @@ impl<G: Ops> Workload<G> {
             c.liveness_left = c.liveness_left.saturating_sub(1);
         }
         self.stats.record_latency(&flight, now);
-        let bucket = (now.as_nanos() / TIMELINE_BUCKET.as_nanos() as u64) as usize;
-        if self.stats.ok_timeline.len() <= bucket {
-            self.stats.ok_timeline.resize(bucket + 1, 0);
-        }
-        self.stats.ok_timeline[bucket] += 1;
+        ClientTimeline::bump(&mut self.stats.timelines[index].ok, now);
         self.stats.ok += 1;
         record(history, c.process, EventType::Ok, &invocation, value, now);
     }

@@ -22,7 +22,8 @@ pub mod kv;
 pub mod multi;
 
 pub use client::{
-    Answer, ClientStats, ClientStep, Completion, Invocation, Ops, Phase, Workload, TIMELINE_BUCKET,
+    Answer, ClientStats, ClientStep, ClientTimeline, Completion, Invocation, Ops, Phase, Workload,
+    TIMELINE_BUCKET,
 };
 pub use kv::{KeyDist, KvOps, Mix};
 
