@@ -660,8 +660,10 @@ fn a_node_that_halts_on_corrupt_storage_is_a_violation() {
 fn scripted_split_starves_the_consensus_minority_and_not_vvsync() {
     use crate::sim::config::{SPLIT_AT, SPLIT_FOR};
     let served = |protocol: &str| {
-        let mut faults = FaultSpec::default();
-        faults.split = true;
+        let faults = FaultSpec {
+            split: true,
+            ..FaultSpec::default()
+        };
         let mut cfg = SimConfig::standard(7, faults, 1_000_000);
         cfg.main_phase_max = SPLIT_AT + SPLIT_FOR + Duration::from_millis(500);
         cfg.workload.clients = 6;
