@@ -91,9 +91,7 @@ fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
         .parse()
         .map_err(|_| format!("`{s}` is not a number of seconds"))?;
     if !(secs.is_finite() && secs > 0.0) {
-        return Err(format!(
-            "timeout must be a positive number of seconds, not `{s}`"
-        ));
+        return Err(format!("expected a positive number of seconds, not `{s}`"));
     }
     Ok(std::time::Duration::from_secs_f64(secs))
 }
@@ -110,6 +108,10 @@ pub struct RunOpts {
     /// Operations in the main phase (all clients together).
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     pub ops: u64,
+    /// Run the main phase for this many seconds of virtual time instead of an op
+    /// budget (for `--faults split`, whose split begins at 1 s and lasts 1 s).
+    #[arg(long, value_name = "SECS", value_parser = parse_timeout, conflicts_with = "ops")]
+    pub duration: Option<std::time::Duration>,
     /// Workload: kv, ycsb-a, ycsb-b, ycsb-c, register, write, bank, list-append.
     #[arg(long, default_value = "kv", value_parser = parse_workload)]
     pub workload: WorkloadName,
@@ -143,6 +145,10 @@ impl RunOpts {
         cfg.workload.shards_per_txn = self.shards_per_txn as usize;
         cfg.workload.record_history = !self.skip_linearizability;
         cfg.vary_tuning &= !self.default_tuning;
+        if let Some(d) = self.duration {
+            cfg.main_phase_max = d;
+            cfg.workload.ops = u64::MAX;
+        }
         cfg
     }
 
@@ -167,9 +173,13 @@ impl RunOpts {
             0 => String::new(),
             k => format!(" --shards-per-txn {k}"),
         };
+        let budget = match self.duration {
+            Some(d) => format!("--duration {}", d.as_secs_f64()),
+            None => format!("--ops {}", self.ops),
+        };
         format!(
-            "--faults {} --ops {} --workload {}{shards} --clients {} --nodes {}{skip}",
-            self.faults, self.ops, self.workload, self.clients, self.nodes
+            "--faults {} {budget} --workload {}{shards} --clients {} --nodes {}{skip}",
+            self.faults, self.workload, self.clients, self.nodes
         )
     }
 }

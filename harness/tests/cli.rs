@@ -703,3 +703,44 @@ fn a_corrupt_wal_refuses_to_start_with_file_and_offset() {
         "{e}"
     );
 }
+
+/// `--duration` bounds the main phase in virtual time (the split needs it to last
+/// past 2 s); the same seed replays the same split bit for bit.
+#[test]
+fn sim_duration_runs_the_scripted_split_and_replays_it() {
+    let args = [
+        "sim",
+        "--protocol",
+        "raft",
+        "--seed",
+        "3",
+        "--faults",
+        "split",
+        "--duration",
+        "2.5",
+    ];
+    let a = synod(&args);
+    assert_eq!(a.status.code(), Some(0), "{}", stderr(&a));
+    let out = String::from_utf8_lossy(&a.stdout);
+    assert!(out.contains("split {n"), "{out}");
+    assert!(
+        out.contains("virtual time: 2.") || out.contains("virtual time: 3."),
+        "{out}"
+    );
+    assert_eq!(a.stdout, synod(&args).stdout, "same seed, same run");
+    let bad = synod(&[
+        "sim",
+        "--protocol",
+        "raft",
+        "--seed",
+        "3",
+        "--duration",
+        "0",
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stderr(&bad).contains("positive number of seconds"),
+        "{}",
+        stderr(&bad)
+    );
+}
