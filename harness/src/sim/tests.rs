@@ -654,8 +654,7 @@ fn a_node_that_halts_on_corrupt_storage_is_a_violation() {
 /// The scripted split cuts the leader and the clients homed on it off from the rest
 /// for `SPLIT_FOR`: Raft's minority side completes nothing while it lasts, its
 /// majority side elects a leader and serves again (a recovery is recorded), and
-/// vvsync's majority side serves throughout. (Its minority side served 1 write
-/// here, against 200/200 in `availability_under_partition_…`: not yet explained.)
+/// vvsync, with its default R = W = 1, serves both sides throughout.
 #[test]
 fn scripted_split_starves_the_consensus_minority_and_not_vvsync() {
     use crate::sim::config::{SPLIT_AT, SPLIT_FOR};
@@ -669,6 +668,7 @@ fn scripted_split_starves_the_consensus_minority_and_not_vvsync() {
         cfg.workload.clients = 6;
         cfg.workload.record_history = false;
         cfg.measure_bytes = true;
+        cfg.vary_tuning = false; // varied tuning may draw W = 2: no minority writes
         let o = crate::runner::run_protocol(protocol, cfg).unwrap();
         assert!(o.violation.is_none(), "{protocol}: {:?}", o.violation);
         let split = o.stats.split.clone().expect("the split happened");
@@ -700,6 +700,6 @@ fn scripted_split_starves_the_consensus_minority_and_not_vvsync() {
         recoveries >= 1,
         "losing the leader to the split is a recovery"
     );
-    let (_, majority, _) = served("vvsync");
-    assert!(majority > 100, "vvsync's majority side serves ({majority})");
+    let (minority, majority, _) = served("vvsync");
+    assert!(minority > 100 && majority > 100, "{minority} / {majority}");
 }
