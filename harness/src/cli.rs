@@ -133,6 +133,9 @@ pub struct RunOpts {
     /// the protocols as configured; sweeps vary batch sizes and windows).
     #[arg(skip)]
     pub default_tuning: bool,
+    /// Count the encoded bytes of every peer message (`compare` reports them).
+    #[arg(skip)]
+    pub measure_bytes: bool,
 }
 
 impl RunOpts {
@@ -145,6 +148,7 @@ impl RunOpts {
         cfg.workload.shards_per_txn = self.shards_per_txn as usize;
         cfg.workload.record_history = !self.skip_linearizability;
         cfg.vary_tuning &= !self.default_tuning;
+        cfg.measure_bytes = self.measure_bytes;
         if let Some(d) = self.duration {
             cfg.main_phase_max = d;
             cfg.workload.ops = u64::MAX;
@@ -245,21 +249,48 @@ pub struct CheckArgs {
 /// `synod compare`.
 #[derive(Args, Debug)]
 pub struct CompareArgs {
-    /// Protocols to compare (comma-separated).
+    /// Protocols to compare (comma-separated; default: raft, paxos, zab, twopc,
+    /// twopc-nb, vvsync, vvsync-lww).
     #[arg(long, value_delimiter = ',', value_parser = registry::value_parser(false))]
     pub protocols: Vec<String>,
-    /// Seeds per protocol.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
-    pub seeds: u64,
-    /// Run options.
-    #[command(flatten)]
-    pub run: RunOpts,
+    /// Workloads (comma-separated; default: kv, bank, write).
+    #[arg(long, value_delimiter = ',', value_parser = parse_workload)]
+    pub workloads: Vec<WorkloadName>,
+    /// Fault profiles (comma-separated; default: none, net, crash, partition, all).
+    #[arg(long, value_delimiter = ',', value_parser = parse_profile)]
+    pub profiles: Vec<crate::compare::Profile>,
+    /// Seeds per cell (default: 4; --quick 2, --thorough 32).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub seeds: Option<u64>,
+    /// Virtual seconds of each run's main phase (default: 1; --quick 0.5, --thorough 2); the
+    /// partition profile runs at least 3 (its split is at 1–2 s).
+    #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
+    pub duration: Option<std::time::Duration>,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub clients: u64,
+    /// Cluster size (a protocol that needs more nodes runs with its minimum).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub nodes: u64,
+    /// A small run, for a first look (seconds).
+    #[arg(long, conflicts_with = "thorough")]
+    pub quick: bool,
+    /// Many more seeds and operations (minutes).
+    #[arg(long)]
+    pub thorough: bool,
+    /// Worker threads (default: all cores).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub jobs: Option<u64>,
     /// Also write `compare.json` into this directory.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Print one JSON document instead of a table.
+    /// Print one JSON document instead of the tables.
     #[arg(long)]
     pub json: bool,
+}
+
+fn parse_profile(s: &str) -> Result<crate::compare::Profile, String> {
+    s.parse()
 }
 
 fn parse_faults(s: &str) -> Result<FaultSpec, String> {
@@ -354,7 +385,7 @@ fn io_err(e: std::io::Error) -> String {
 }
 
 /// Key figures of one run, for text and JSON output.
-fn metrics_json(metrics: &[(&'static str, u64)]) -> serde_json::Value {
+pub(crate) fn metrics_json(metrics: &[(&'static str, u64)]) -> serde_json::Value {
     let map = metrics
         .iter()
         .map(|&(k, v)| (k.to_string(), serde_json::json!(v)));
@@ -387,6 +418,8 @@ fn run_json(protocol: &str, o: &RunOutcome) -> serde_json::Value {
         "duplicated": o.stats.duplicated,
         "delayed": o.stats.delayed,
         "persists": o.stats.persists,
+        "syncs": o.stats.syncs,
+        "recoveries_ns": o.stats.recoveries_ns,
         "crashes": o.stats.crashes,
         "faults": o.stats.faults,
         "ops": { "ok": o.clients.ok, "fail": o.clients.fail, "info": o.clients.info },
@@ -623,188 +656,64 @@ fn cmd_check(args: &CheckArgs, out: &mut dyn Write) -> Result<i32, String> {
     Ok(if failed.is_empty() { 0 } else { 1 })
 }
 
-/// Aggregate over the seeds of one protocol.
-struct Summary {
-    protocol: String,
-    nodes: u64,
-    runs: usize,
-    ok: u64,
-    fail: u64,
-    info: u64,
-    main_secs: f64,
-    messages: u64,
-    latency: hdrhistogram::Histogram<u64>,
-    violations: Vec<String>,
-}
-
-fn summarise(protocol: &str, results: &[RunOutcome], run: &RunOpts) -> Summary {
-    let mut latency = hdrhistogram::Histogram::new(3).expect("valid precision");
-    for o in results {
-        let _ = latency.add(&o.clients.latency_us);
-    }
-    Summary {
-        protocol: protocol.to_string(),
-        nodes: run.nodes,
-        runs: results.len(),
-        ok: results.iter().map(|o| o.clients.ok).sum(),
-        fail: results.iter().map(|o| o.clients.fail).sum(),
-        info: results.iter().map(|o| o.clients.info).sum(),
-        main_secs: results
-            .iter()
-            .map(|o| o.main_end.as_nanos() as f64 / 1e9)
-            .sum(),
-        messages: results.iter().map(|o| o.stats.sent).sum(),
-        latency,
-        violations: results
-            .iter()
-            .filter_map(|o| {
-                o.violation.as_ref().map(|v| {
-                    format!(
-                        "seed {} {:?}: {} (replay: {})",
-                        o.seed,
-                        v.kind,
-                        v.message,
-                        replay_command(protocol, o.seed, run)
-                    )
-                })
-            })
-            .collect(),
-    }
-}
-
-impl Summary {
-    fn ops_per_sec(&self) -> f64 {
-        let main_ok = self.latency.len() as f64;
-        if self.main_secs > 0.0 {
-            main_ok / self.main_secs
-        } else {
-            0.0
-        }
-    }
-
-    fn msgs_per_op(&self) -> f64 {
-        self.messages as f64 / self.ok.max(1) as f64
-    }
-
-    fn json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "protocol": self.protocol,
-            "nodes": self.nodes,
-            "runs": self.runs,
-            "ops": { "ok": self.ok, "fail": self.fail, "info": self.info },
-            "throughput_ops_per_virtual_sec": self.ops_per_sec(),
-            "latency_us": {
-                "p50": self.latency.value_at_quantile(0.5),
-                "p99": self.latency.value_at_quantile(0.99),
-                "p999": self.latency.value_at_quantile(0.999),
-            },
-            "messages_per_op": self.msgs_per_op(),
-            "violations": self.violations,
-        })
-    }
-}
-
 fn cmd_compare(args: &CompareArgs, out: &mut dyn Write) -> Result<i32, String> {
-    let protocols: Vec<String> = if args.protocols.is_empty() {
-        registry::names().into_iter().map(str::to_string).collect()
-    } else {
-        args.protocols.clone()
+    use crate::compare::{self, Plan, Profile, Report};
+    let names: Vec<&str> = match args.protocols.is_empty() {
+        true => compare::DEFAULT_PROTOCOLS.to_vec(),
+        false => args.protocols.iter().map(String::as_str).collect(),
     };
-    let jobs = default_jobs();
-    let mut summaries = Vec::new();
-    let mut run = args.run.clone();
-    run.default_tuning = true;
-    // Protocols that do not serve the workload (vvsync has no transactions) are left
-    // out of the default list, and said so; asked for by name, they are an error.
-    let mut skipped = Vec::new();
-    for p in &protocols {
-        let entry = registry::get(p)?;
-        if let Err(e) = (entry.fit_workload)(&mut run.config(0).workload) {
-            match args.protocols.is_empty() {
-                true => skipped.push(format!("{p}: {e}")),
-                false => return Err(format!("{p}: {e}")),
-            }
-            continue;
-        }
-        // A protocol that needs more nodes (twopc-nb: 3 replicas and a shard) runs
-        // with its minimum.
-        let mut run = run.clone();
-        run.nodes = run.nodes.max(entry.min_nodes as u64);
-        let results = run_seeds(p, 0..args.seeds, &run, jobs, &|_| {}, false)?;
-        summaries.push(summarise(p, &results, &run));
-    }
-    let doc = serde_json::json!({
-        "workload": args.run.workload.to_string(),
-        "faults": args.run.faults.to_string(),
-        "seeds": args.seeds,
-        "ops_per_run": args.run.ops,
-        "clients": args.run.clients,
-        "nodes": args.run.nodes,
-        "protocols": summaries.iter().map(Summary::json).collect::<Vec<_>>(),
-        "skipped": skipped,
-    });
+    let secs = std::time::Duration::from_secs;
+    let (seeds, duration) = match (args.quick, args.thorough) {
+        (true, _) => (2, std::time::Duration::from_millis(500)),
+        (_, true) => (32, secs(2)),
+        _ => (4, secs(1)),
+    };
+    let plan = Plan {
+        protocols: names
+            .iter()
+            .map(|n| registry::get(n))
+            .collect::<Result<_, _>>()?,
+        workloads: match args.workloads.is_empty() {
+            true => compare::DEFAULT_WORKLOADS.to_vec(),
+            false => args.workloads.clone(),
+        },
+        profiles: match args.profiles.is_empty() {
+            true => Profile::ALL.to_vec(),
+            false => args.profiles.clone(),
+        },
+        seeds: args.seeds.unwrap_or(seeds),
+        duration: args.duration.unwrap_or(duration),
+        clients: args.clients,
+        nodes: args.nodes,
+    };
+    let jobs = args.jobs.map_or_else(default_jobs, |j| j as usize);
+    let bar = indicatif::ProgressBar::new(Report::runs(&plan));
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} runs (eta {eta})",
+        )
+        .map_err(|e| e.to_string())?,
+    );
+    // A protocol assert! becomes a reported violation; keep the default hook quiet
+    // so the progress bar stays readable.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let report = compare::run(plan, jobs, &|| bar.inc(1));
+    std::panic::set_hook(hook);
+    bar.finish_and_clear();
+    let report = report?;
+    let doc = report.json();
     if let Some(dir) = &args.out {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create output directory {}: {e}", dir.display()))?;
         let path = dir.join("compare.json");
-        std::fs::write(
-            &path,
-            serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?,
-        )
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
+        std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
-    if args.json {
-        writeln!(out, "{doc}").map_err(io_err)?;
-    } else {
-        let mut table = comfy_table::Table::new();
-        table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
-        table.set_header(vec![
-            "protocol",
-            "runs",
-            "ok",
-            "fail",
-            "info",
-            "ops/s (virtual)",
-            "p50 ms",
-            "p99 ms",
-            "msgs/op",
-            "violations",
-        ]);
-        for s in &summaries {
-            table.add_row(vec![
-                s.protocol.clone(),
-                s.runs.to_string(),
-                s.ok.to_string(),
-                s.fail.to_string(),
-                s.info.to_string(),
-                format!("{:.0}", s.ops_per_sec()),
-                format!("{:.2}", s.latency.value_at_quantile(0.5) as f64 / 1000.0),
-                format!("{:.2}", s.latency.value_at_quantile(0.99) as f64 / 1000.0),
-                format!("{:.1}", s.msgs_per_op()),
-                s.violations.len().to_string(),
-            ]);
-        }
-        writeln!(
-            out,
-            "workload {} · faults {} · {} seeds × {} ops · {} clients · {} nodes",
-            args.run.workload,
-            args.run.faults,
-            args.seeds,
-            args.run.ops,
-            args.run.clients,
-            args.run.nodes
-        )
-        .map_err(io_err)?;
-        writeln!(out, "{table}").map_err(io_err)?;
-        for s in &summaries {
-            for v in &s.violations {
-                writeln!(out, "{}: {v}", s.protocol).map_err(io_err)?;
-            }
-        }
-        for s in &skipped {
-            writeln!(out, "not run: {s}").map_err(io_err)?;
-        }
+    match args.json {
+        true => writeln!(out, "{doc}"),
+        false => write!(out, "{}", report.text()),
     }
-    let any = summaries.iter().any(|s| !s.violations.is_empty());
-    Ok(if any { 1 } else { 0 })
+    .map_err(io_err)?;
+    Ok(if report.any_violation() { 1 } else { 0 })
 }

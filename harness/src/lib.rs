@@ -16,6 +16,7 @@
 //! - [`compose`] — protocols composed of two crates (`twopc-nb`: 2PC on Raft)
 //! - [`fixture`] — a primary-backup KV used as a *test fixture* for the harness itself
 //! - [`runner`] — running protocols by name
+//! - [`compare`] — `synod compare`: every protocol × workload × fault profile
 //! - [`cli`] — the `synod` command line
 
 #![forbid(unsafe_code)]
@@ -25,6 +26,7 @@ pub mod adapters;
 pub mod checker;
 pub mod cli;
 pub mod cli_real;
+pub mod compare;
 pub mod compose;
 pub mod fixture;
 pub mod history;

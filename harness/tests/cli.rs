@@ -235,25 +235,36 @@ fn compare_prints_a_table_and_writes_json() {
     let o = synod(&[
         "compare",
         "--seeds",
-        "2",
-        "--ops",
-        "100",
+        "1",
+        "--duration",
+        "0.3",
+        "--workloads",
+        "kv,bank",
+        "--profiles",
+        "none,crash",
+        "--protocols",
+        "raft,zab,vvsync",
         "--out",
         dir.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("raft") && out.contains("msgs/op"), "{out}");
+    assert!(out.contains("workload kv") && out.contains("msg"), "{out}");
+    assert!(
+        out.contains("not run: vvsync"),
+        "bank on vvsync is said, {out}"
+    );
+    let widest = out.lines().map(|l| l.chars().count()).max().unwrap();
+    assert!(widest <= 100, "the table fits 100 columns ({widest})");
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("compare.json")).unwrap()).unwrap();
-    assert_eq!(doc["protocols"][0]["protocol"], "raft");
-    let zab = (doc["protocols"].as_array().unwrap().iter()).find(|p| p["protocol"] == "zab");
-    let zab = zab.expect("zab is compared");
-    assert_eq!(zab["violations"].as_array().map(Vec::len), Some(0), "{zab}");
-    assert_eq!(
-        doc["protocols"][0]["violations"].as_array().map(Vec::len),
-        Some(0)
-    );
+    let cells = doc["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 2 * 2 + 2 * 2 + 2, "kv: 3 × 2, bank: 2 × 2");
+    assert_eq!(cells[0]["protocol"], "raft");
+    for c in cells {
+        assert_eq!(c["violations"].as_array().map(Vec::len), Some(0), "{c}");
+        assert!(c["per_op"]["messages"].as_f64().unwrap() > 1.0, "{c}");
+    }
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -38,16 +38,31 @@ impl<P: SimProtocol> Simulator<P> {
         let ok_before = self.workload.stats.ok;
         let step = self.workload.on_answer(client, reply.seq, answer, self.now);
         if self.workload.stats.ok > ok_before {
-            if let Some(lost) = self.leader_lost_at.take() {
-                self.stats
-                    .recoveries_ns
-                    .push((self.now - lost).as_nanos() as u64);
-            }
+            self.note_recovery(client);
         }
         if let Some(broken) = self.workload.take_violation() {
             self.violate(crate::sim::ViolationKind::Workload, broken);
         }
         self.client_step(client, step);
+    }
+
+    /// After an `ok`: if the leader was lost, the cluster serves again — counted only
+    /// for an operation asked after the loss (an older one may have committed before
+    /// it), and during the split only on the majority side.
+    fn note_recovery(&mut self, client: usize) {
+        let Some(lost) = self.leader_lost_at else {
+            return;
+        };
+        let on_minority = self
+            .sides
+            .as_ref()
+            .is_some_and(|sides| sides[self.home(client)]);
+        if self.workload.stats.last_ok_invoked_at >= lost && !on_minority {
+            self.leader_lost_at = None;
+            self.stats
+                .recoveries_ns
+                .push((self.now - lost).as_nanos() as u64);
+        }
     }
 
     pub(super) fn client_step(&mut self, client: usize, step: ClientStep) {

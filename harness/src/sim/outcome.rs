@@ -72,7 +72,8 @@ pub struct SimStats {
     /// [`SimConfig::measure_bytes`](super::config::SimConfig::measure_bytes) is on.
     pub bytes_sent: u64,
     /// Per loss of a leader (a crash of a node that believed it led, or the scripted
-    /// split cutting it off): nanoseconds until the next operation completed `ok`.
+    /// split cutting it off): nanoseconds until an operation asked after the loss
+    /// completed `ok`.
     pub recoveries_ns: Vec<u64>,
     /// The scripted split (`--faults split`), if it happened.
     pub split: Option<SplitRecord>,

@@ -186,6 +186,9 @@ pub struct ClientStats {
     /// completed `ok`, and attempts left unserved (timed out or refused: not the
     /// leader, unavailable) — availability over time, side by side.
     pub timelines: Vec<ClientTimeline>,
+    /// When the operation last completed `ok` was invoked (recovery times count
+    /// only operations asked after the leader was lost).
+    pub last_ok_invoked_at: Time,
 }
 
 /// One client's availability over time, per [`TIMELINE_BUCKET`].
@@ -226,6 +229,7 @@ impl ClientStats {
             attempts: 0,
             latency_us: hdrhistogram::Histogram::new(3).expect("3 significant figures is valid"),
             timelines: Vec::new(),
+            last_ok_invoked_at: Time::ZERO,
         }
     }
 }
@@ -543,6 +547,7 @@ impl<G: Ops> Workload<G> {
         }
         self.stats.record_latency(&flight, now);
         ClientTimeline::bump(&mut self.stats.timelines[index].ok, now);
+        self.stats.last_ok_invoked_at = flight.invoked_at;
         self.stats.ok += 1;
         record(history, c.process, EventType::Ok, &invocation, value, now);
     }
