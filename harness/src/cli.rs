@@ -136,6 +136,9 @@ pub struct RunOpts {
     /// Count the encoded bytes of every peer message (`compare` reports them).
     #[arg(skip)]
     pub measure_bytes: bool,
+    /// Record the space-time diagram of the run's first moments (`sim --trace`).
+    #[arg(skip)]
+    pub trace_until: Option<std::time::Duration>,
 }
 
 impl RunOpts {
@@ -149,6 +152,7 @@ impl RunOpts {
         cfg.workload.record_history = !self.skip_linearizability;
         cfg.vary_tuning &= !self.default_tuning;
         cfg.measure_bytes = self.measure_bytes;
+        cfg.trace_until = self.trace_until;
         if let Some(d) = self.duration {
             cfg.main_phase_max = d;
             cfg.workload.ops = u64::MAX;
@@ -213,6 +217,15 @@ pub struct SimArgs {
     /// Write the client history (JSON lines) to this file.
     #[arg(long, value_name = "FILE")]
     pub history: Option<PathBuf>,
+    /// Write the space-time diagram of the run's first moments (SVG) to this file:
+    /// every message an arrow, disk writes, crashes, leaders and faults marked.
+    #[arg(long, value_name = "FILE.svg")]
+    pub trace: Option<PathBuf>,
+    /// How much of the run the diagram shows, in virtual milliseconds: from 20 before
+    /// the first answer a client gets (the election or synchronisation before it).
+    #[arg(long, value_name = "MS", default_value_t = 50, requires = "trace",
+          value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub trace_ms: u64,
     /// Print one JSON document instead of text.
     #[arg(long)]
     pub json: bool,
@@ -281,7 +294,9 @@ pub struct CompareArgs {
     /// Worker threads (default: all cores).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=256))]
     pub jobs: Option<u64>,
-    /// Also write `compare.json` into this directory.
+    /// Also write the report into this directory: `compare.json` (the `--json`
+    /// document) and `index.html` (self-contained: charts of every workload, no
+    /// network fetches; open it in a browser).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Print one JSON document instead of the tables.
@@ -449,7 +464,19 @@ fn cmd_sim(args: &SimArgs, out: &mut dyn Write) -> Result<i32, String> {
     if args.history.is_some() && args.run.skip_linearizability {
         return Err("--history needs the history recorded: drop --skip-linearizability".into());
     }
-    let outcome = args.run.run(&args.protocol, args.seed)?;
+    let mut opts = args.run.clone();
+    if args.trace.is_some() {
+        opts.trace_until = Some(std::time::Duration::from_millis(args.trace_ms));
+    }
+    let outcome = opts.run(&args.protocol, args.seed)?;
+    if let (Some(path), Some(st)) = (&args.trace, &outcome.space_time) {
+        let title = format!(
+            "{} · seed {} · faults {} · {} ms to and after the first answer",
+            args.protocol, args.seed, args.run.faults, args.trace_ms
+        );
+        std::fs::write(path, st.svg(&title))
+            .map_err(|e| format!("cannot write trace file {}: {e}", path.display()))?;
+    }
     if let Some(path) = &args.history {
         let mut file = std::fs::File::create(path)
             .map_err(|e| format!("cannot create history file {}: {e}", path.display()))?;
@@ -706,9 +733,13 @@ fn cmd_compare(args: &CompareArgs, out: &mut dyn Write) -> Result<i32, String> {
     if let Some(dir) = &args.out {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create output directory {}: {e}", dir.display()))?;
-        let path = dir.join("compare.json");
         let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
-        std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        let html = compare::html::render(&doc, &[]);
+        for (name, contents) in [("compare.json", text), ("index.html", html)] {
+            let path = dir.join(name);
+            std::fs::write(&path, contents)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        }
     }
     match args.json {
         true => writeln!(out, "{doc}"),

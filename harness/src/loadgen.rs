@@ -129,7 +129,7 @@ pub async fn run_until<P: SimProtocol>(
                     op,
                     timeout,
                 } => {
-                    let request = P::request_in(&mut sessions[i], op);
+                    let request = P::request_as(&mut sessions[i], workload.client_id(i), seq, op);
                     let _ = links[node].send((workload.client_id(i), seq, request));
                     wakeups.push(Reverse((Instant::now() + timeout, i, workload.token(i))));
                 }

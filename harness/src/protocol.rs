@@ -5,7 +5,7 @@ use crate::workload::Answer;
 use crate::workload::WorkloadConfig;
 use std::fmt::Debug;
 use std::time::Duration;
-use synod_core::{KvOp, KvResult, Node, NodeId, Outcome, Time};
+use synod_core::{ClientId, KvOp, KvResult, Node, NodeId, Outcome, Time};
 
 /// An invariant the simulator checks online, while the run proceeds.
 ///
@@ -86,6 +86,19 @@ pub trait SimProtocol: 'static {
     fn request_in(session: &mut Self::Session, op: KvOp) -> <Self::Node as Node>::Request {
         let _ = session;
         Self::request(op)
+    }
+
+    /// Like [`request_in`](Self::request_in), knowing who asks and which operation
+    /// of theirs it is (`seq`: a retry sends the same one again) — what vvsync's
+    /// per-key bank needs to count each transfer once, in its client's own entry.
+    fn request_as(
+        session: &mut Self::Session,
+        client: ClientId,
+        seq: u64,
+        op: KvOp,
+    ) -> <Self::Node as Node>::Request {
+        let _ = (client, seq);
+        Self::request_in(session, op)
     }
 
     /// What an answer teaches its client (any answer that arrives, late ones too).

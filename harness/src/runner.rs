@@ -165,5 +165,6 @@ fn panicked(seed: u64, message: String) -> RunOutcome {
             message,
         }),
         metrics: Vec::new(),
+        space_time: None,
     }
 }

@@ -98,3 +98,33 @@ fn shape_vvsync_serves_both_sides_of_the_split_consensus_only_the_majority() {
         }
     }
 }
+
+/// The bank on one workload: a transfer is one replicated command on Raft,
+/// Multi-Paxos and Zab, a cross-shard transaction on 2PC, two ledger writes on
+/// vvsync. Every read of all accounts and the final state add up to what was opened
+/// — except under last writer wins, where a write replaces ledger entries it had
+/// not seen, and money appears or vanishes.
+#[test]
+fn shape_bank_totals_are_conserved_by_every_protocol_except_lww() {
+    let protocols = ["raft", "paxos", "zab", "twopc", "vvsync", "vvsync-lww"];
+    let mut p = plan(&protocols, &[Profile::All], 3, 0.5);
+    p.workloads = vec![WorkloadName::Bank];
+    let report = run(p);
+    assert!(
+        report.not_run.is_empty(),
+        "all serve the bank: {:?}",
+        report.not_run
+    );
+    for name in protocols {
+        let c = cell(&report, name, Profile::All);
+        let (runs_off, by) = c.money_off().expect("a bank cell");
+        println!("{name}: {runs_off} of {} runs off (by {by:?})", c.runs);
+        match name {
+            "vvsync-lww" => assert!(runs_off > 0 && by > Some(0), "lww loses money"),
+            _ => {
+                assert_eq!(runs_off, 0, "{name} conserves money: {:?}", c.violations);
+                assert!(c.ok > 100, "{name} ran transfers");
+            }
+        }
+    }
+}

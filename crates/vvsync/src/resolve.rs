@@ -151,6 +151,11 @@ impl Counter {
         *self.0.entry(actor.to_owned()).or_insert(0) += by;
     }
 
+    /// Each actor's count, by actor.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.0.iter().map(|(actor, &n)| (actor.as_str(), n))
+    }
+
     /// The total.
     pub fn value(&self) -> u64 {
         self.0.values().sum()

@@ -26,7 +26,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::marker::PhantomData;
 use std::time::Duration;
-use synod_core::{KvOp, KvResult, NodeId, Prng, Time};
+use synod_core::{ClientId, KvOp, KvResult, NodeId, Prng, Time};
 use synod_vvsync::{resolve, Causality, Dvv, Lww, Request, Response, Vv, VvConfig, VvNode};
 
 /// What a mode promises beyond convergence.
@@ -85,6 +85,11 @@ pub struct Audit<X> {
     sent: Vec<Sent>,
     /// Values known to have taken effect: acknowledged, or in an answer.
     effective: BTreeSet<String>,
+    /// The per-key bank: per account, this client's own entries of its ledger
+    /// ([`ledger_write`]) — everything it meant to add.
+    ledgers: BTreeMap<String, resolve::Counter>,
+    /// The `seq` of the last ledger `add` counted (its retries are not counted again).
+    counted: Option<u64>,
 }
 
 impl<X> Default for Audit<X> {
@@ -93,7 +98,64 @@ impl<X> Default for Audit<X> {
             known: BTreeMap::new(),
             sent: Vec::new(),
             effective: BTreeSet::new(),
+            ledgers: BTreeMap::new(),
+            counted: None,
         }
+    }
+}
+
+/// The per-key bank's account ledger, a PN counter over [`resolve::Counter`]: per
+/// client `c`, `c+` counts what it credited, `c-` what it debited and `c#` its writes
+/// (which makes every written value unique). The balance is the opening balance plus
+/// the credits less the debits; siblings merge by the maximum per entry, so no
+/// client's entry is lost as long as no sibling is (DVV) — and is, under last writer
+/// wins, whenever a write replaces one it had not seen.
+fn ledger_sum(ledger: &resolve::Counter) -> i64 {
+    ledger
+        .iter()
+        .map(|(actor, n)| match actor.as_bytes().last() {
+            Some(b'+') => n as i64,
+            Some(b'-') => -(n as i64),
+            _ => 0,
+        })
+        .sum()
+}
+
+/// A per-key bank `add` of `delta` to `key` by `client` (operation `seq`): counted in
+/// the client's own entries once, whatever its retries, and written as the merge of
+/// the siblings it last saw with its own entries, in the context of that answer.
+fn ledger_write<X: Clone + Default>(
+    audit: &mut Audit<X>,
+    client: ClientId,
+    seq: u64,
+    key: String,
+    delta: i64,
+) -> Request<X> {
+    let own = audit.ledgers.entry(key.clone()).or_default();
+    if audit.counted != Some(seq) {
+        audit.counted = Some(seq);
+        own.increment(&format!("{}#", client.0), 1);
+        match delta >= 0 {
+            true => own.increment(&format!("{}+", client.0), delta as u64),
+            false => own.increment(&format!("{}-", client.0), delta.unsigned_abs()),
+        }
+    }
+    let own = own.to_string();
+    let (seen, context) = audit.known.get(&key).cloned().unwrap_or_default();
+    let value = resolve::Counter::merge(seen.iter().map(String::as_str).chain([own.as_str()]))
+        .expect("the bank's accounts hold only ledgers")
+        .to_string();
+    audit.sent.push(Sent {
+        key: key.clone(),
+        value: Some(value.clone()),
+        seen,
+        adds: None,
+        acked: false,
+    });
+    Request::Put {
+        key,
+        value,
+        context,
     }
 }
 
@@ -161,6 +223,20 @@ impl<C: Promise> SimProtocol for VvSync<C> {
         }
     }
 
+    /// The per-key bank's `add` is a ledger write ([`ledger_write`]); the rest as
+    /// [`request_in`](SimProtocol::request_in).
+    fn request_as(
+        audit: &mut Audit<C::Context>,
+        client: ClientId,
+        seq: u64,
+        op: KvOp,
+    ) -> Request<C::Context> {
+        match op {
+            KvOp::Add { key, delta } => ledger_write(audit, client, seq, key, delta),
+            op => Self::request_in(audit, op),
+        }
+    }
+
     fn observe(audit: &mut Audit<C::Context>, response: &Response<C::Context>) {
         let siblings = response.siblings().to_vec();
         audit.effective.extend(siblings.iter().cloned());
@@ -185,13 +261,17 @@ impl<C: Promise> SimProtocol for VvSync<C> {
     }
 
     fn fit_workload(workload: &mut WorkloadConfig) -> Result<(), String> {
-        if matches!(workload.name, WorkloadName::Bank | WorkloadName::ListAppend)
-            || workload.shards_per_txn > 0
-        {
+        if workload.name == WorkloadName::ListAppend || workload.shards_per_txn > 0 {
             return Err(format!(
                 "serves get, put and delete, not the {:?} workload's transactions",
                 workload.name
             ));
+        }
+        // The bank without transactions: per-key ledger writes, and after the heal
+        // every client writes each account once more (and its pending credit).
+        if workload.name == WorkloadName::Bank {
+            workload.bank_per_key = true;
+            workload.liveness_ops = workload.liveness_ops.max(workload.keys as u32 + 1);
         }
         // No cas, and `append` only as the set workload's add: their share goes to
         // puts (the rest of the mix).
@@ -390,6 +470,7 @@ pub fn judge<C: Promise>(
         }
     }
     let set = set_check(sessions, &finals);
+    let bank = bank_check(sessions, &finals);
     verdict.metrics = vec![
         ("lost_updates", lost.len() as u64),
         ("stale_siblings", stale),
@@ -412,6 +493,27 @@ pub fn judge<C: Promise>(
                 format!(
                     "the final set holds elements never added: {:?}",
                     set.unexpected
+                ),
+            ));
+            return verdict;
+        }
+    }
+    if let Some(bank) = &bank {
+        let off = bank.held - bank.meant;
+        verdict.metrics.extend([
+            ("bank_off", off.unsigned_abs()),
+            ("bank_runs_off", u64::from(off != 0)),
+        ]);
+        if let Some(bad) = &bank.malformed {
+            verdict.broken = Some(("bank", bad.clone()));
+            return verdict;
+        }
+        if C::NO_LOST_UPDATES && off != 0 {
+            verdict.broken = Some((
+                "bank",
+                format!(
+                    "the accounts hold {:+} after every transfer, not the {:+} the clients' own entries add up to",
+                    bank.held, bank.meant
                 ),
             ));
             return verdict;
@@ -489,6 +591,46 @@ struct SetCheck {
     recovered: u64,
 }
 
+/// The per-key bank's money: what the clients' own ledger entries add up to (zero
+/// once every transfer's credit is sent) and what the final states hold.
+struct BankCheck {
+    meant: i64,
+    held: i64,
+    /// A final sibling that is not a ledger.
+    malformed: Option<String>,
+}
+
+fn bank_check<X, C: Causality>(
+    sessions: &[Audit<X>],
+    finals: &BTreeMap<&str, &C>,
+) -> Option<BankCheck> {
+    let accounts: BTreeSet<&str> = sessions
+        .iter()
+        .flat_map(|a| a.ledgers.keys().map(String::as_str))
+        .collect();
+    if accounts.is_empty() {
+        return None;
+    }
+    let meant = sessions
+        .iter()
+        .flat_map(|a| a.ledgers.values())
+        .map(ledger_sum)
+        .sum();
+    let mut check = BankCheck {
+        meant,
+        held: 0,
+        malformed: None,
+    };
+    for key in accounts {
+        let siblings = finals.get(key).map(|s| s.siblings()).unwrap_or_default();
+        match resolve::Counter::merge(&siblings) {
+            Ok(ledger) => check.held += ledger_sum(&ledger),
+            Err(e) => check.malformed = Some(format!("account {key} holds {siblings:?}: {e}")),
+        }
+    }
+    Some(check)
+}
+
 fn set_check<X, C: Causality>(
     sessions: &[Audit<X>],
     finals: &BTreeMap<&str, &C>,
@@ -538,4 +680,49 @@ fn set_check<X, C: Causality>(
             .count() as u64;
     }
     Some(check)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn add(key: &str, delta: i64) -> KvOp {
+        KvOp::Add {
+            key: key.into(),
+            delta,
+        }
+    }
+
+    fn value<X>(request: &Request<X>) -> &str {
+        match request {
+            Request::Put { value, .. } => value,
+            _ => panic!("a ledger add is a put"),
+        }
+    }
+
+    /// A retry of a ledger add (the same `seq`) counts nothing more — counting it
+    /// twice would make money — and a later add keeps the other clients' entries it
+    /// saw, by the maximum over the siblings.
+    #[test]
+    fn bank_ledger_add_counts_once_across_retries_and_keeps_what_it_saw() {
+        let mut audit = Audit::default();
+        let me = ClientId(3);
+        let first = VvSyncDvv::request_as(&mut audit, me, 1, add("acct0", -4));
+        let retry = VvSyncDvv::request_as(&mut audit, me, 1, add("acct0", -4));
+        assert_eq!(value(&first), "3#:1;3-:4");
+        assert_eq!(value(&retry), value(&first));
+        let siblings = vec!["3#:1;3-:4;5#:2;5+:7".to_string(), "5#:1;5+:2".into()];
+        audit
+            .known
+            .insert("acct0".into(), (siblings, Default::default()));
+        let next = VvSyncDvv::request_as(&mut audit, me, 2, add("acct0", 1));
+        assert_eq!(value(&next), "3#:2;3+:1;3-:4;5#:2;5+:7");
+        let ledger = resolve::Counter::parse(value(&next)).unwrap();
+        assert_eq!(ledger_sum(&ledger), 1 - 4 + 7);
+        assert_eq!(
+            ledger_sum(&audit.ledgers["acct0"]),
+            1 - 4,
+            "its own entries"
+        );
+    }
 }

@@ -204,6 +204,20 @@ impl Cell {
             .map_or(0, |&(_, v)| v)
     }
 
+    /// For the bank: runs whose accounts did not add up to what was opened (a
+    /// protocol's own measure where it has one — vvsync's ledgers — else the
+    /// workload's check of every read of all accounts, a violation), and by how
+    /// much in all (`None` where only the check judged).
+    pub fn money_off(&self) -> Option<(u64, Option<u64>)> {
+        if self.workload != WorkloadName::Bank {
+            return None;
+        }
+        match self.metrics.iter().any(|(n, _)| *n == "bank_runs_off") {
+            true => Some((self.metric("bank_runs_off"), Some(self.metric("bank_off")))),
+            false => Some((self.violations.len() as u64, None)),
+        }
+    }
+
     /// The JSON object of this cell.
     pub fn json(&self) -> serde_json::Value {
         let bucket_ms = TIMELINE_BUCKET.as_millis() as u64;
@@ -249,6 +263,10 @@ impl Cell {
                 "majority": side(majority),
             })),
             "metrics": crate::cli::metrics_json(&self.metrics),
+            "bank": self.money_off().map(|(runs_off, off)| serde_json::json!({
+                "runs_off": runs_off,
+                "off": off,
+            })),
             "verdict": self.verdict(),
             "violations": self.violations,
             "serves": self.subset,

@@ -1,6 +1,7 @@
 //! The clients' side of the wire: requests to nodes, replies back, timeouts; the
 //! client state machines themselves are the workload's (`crate::workload`).
 
+use super::spacetime::{CLIENTS, REPLY};
 use super::{Event, Resp, Simulator};
 use crate::protocol::SimProtocol;
 use crate::workload::ClientStep;
@@ -16,6 +17,14 @@ impl<P: SimProtocol> Simulator<P> {
             }
             let (d, _) = self.latency();
             let d = self.long_delay().map_or(d, |extra| d + extra);
+            let arrives = self.now + d;
+            self.trace_arrow(node + 1, CLIENTS, Some(arrives), || {
+                match &reply.outcome {
+                    Outcome::Done(_) => REPLY,
+                    _ => "refusal",
+                }
+                .to_owned()
+            });
             self.schedule(d, Event::ToClient { client, reply });
         }
     }
@@ -73,13 +82,17 @@ impl<P: SimProtocol> Simulator<P> {
                 op,
                 timeout,
             } => {
+                let id = self.workload.client_id(client);
                 let request = ClientRequest {
-                    client: self.workload.client_id(client),
+                    client: id,
                     seq,
-                    op: P::request_in(&mut self.client_session[client], op),
+                    op: P::request_as(&mut self.client_session[client], id, seq, op),
                 };
                 let (d, _) = self.latency();
-                if self.across_split(node, self.home(client)) {
+                let across = self.across_split(node, self.home(client));
+                let arrives = (!across).then_some(self.now + d);
+                self.trace_arrow(CLIENTS, node + 1, arrives, || "request".to_owned());
+                if across {
                     self.stats.dropped_partition += 1;
                 } else {
                     self.schedule(d, Event::ToNode { node, request });

@@ -271,6 +271,9 @@ pub struct SimConfig {
     ///
     /// [`SimStats::bytes_sent`]: crate::sim::SimStats::bytes_sent
     pub measure_bytes: bool,
+    /// Record the space-time diagram of the run until this virtual time
+    /// ([`RunOutcome::space_time`](crate::sim::RunOutcome::space_time)).
+    pub trace_until: Option<Duration>,
 }
 
 impl SimConfig {
@@ -316,6 +319,7 @@ impl SimConfig {
             events_max: 50_000_000,
             vary_tuning: !faults.is_none(),
             measure_bytes: false,
+            trace_until: None,
         }
     }
 }

@@ -32,6 +32,7 @@ impl<P: SimProtocol> Simulator<P> {
             self.cfg.disk.write_min,
             self.cfg.disk.write_max,
         );
+        self.trace_write(index, self.now + write);
         self.schedule(
             write,
             Event::PersistDone {

@@ -32,6 +32,7 @@ pub mod digest;
 pub mod figure8;
 pub mod nemesis;
 pub mod script;
+pub mod spacetime;
 
 mod clients;
 mod disk;
@@ -112,6 +113,8 @@ pub struct Simulator<P: SimProtocol> {
     /// Since when the cluster has been without the leader it had (a crash or the
     /// split took it), until the next `ok` (`SimStats::recoveries_ns`).
     leader_lost_at: Option<Time>,
+    /// The space-time diagram being recorded (`SimConfig::trace_until`).
+    trace: Option<spacetime::SpaceTime>,
     /// The scripted fault in progress (`script.rs`), with its run number (wakes
     /// of earlier runs are ignored).
     script: Option<(u64, Script)>,
@@ -149,6 +152,10 @@ impl<P: SimProtocol> Simulator<P> {
         assert!(cfg.nodes > 0, "a cluster needs at least one node");
         let n = cfg.nodes;
         let members: Vec<NodeId> = (1..=n as u64).map(NodeId).collect();
+        let trace = cfg.trace_until.map(|until| {
+            let names: Vec<String> = members.iter().map(|m| m.to_string()).collect();
+            spacetime::SpaceTime::new(&names, until)
+        });
         let slots = members
             .iter()
             .map(|&id| Slot {
@@ -191,6 +198,7 @@ impl<P: SimProtocol> Simulator<P> {
             split: vec![false; n],
             sides: None,
             leader_lost_at: None,
+            trace,
             script: None,
             script_runs: 0,
             clogged: vec![false; n * n],
@@ -312,9 +320,14 @@ impl<P: SimProtocol> Simulator<P> {
         self.check_at_end();
         let verdict = self.judge();
         tracing::debug!(digest = %self.digest.hex(), events = self.stats.events, "run finished");
+        let space_time = self.trace.take().map(|mut t| {
+            t.finish(&self.stats.faults);
+            t
+        });
         RunOutcome {
             seed: self.cfg.seed,
             digest: self.digest.hex(),
+            space_time,
             end: self.now,
             main_end: self.main_end,
             stats: self.stats,

@@ -1,6 +1,7 @@
 //! The network: latency with an exponential tail, FIFO links, reordering, loss,
 //! duplication, long delays, partitions (checked on send and on arrival) and clogs.
 
+use super::spacetime::label_of;
 use super::{uniform, Event, Msg, Simulator};
 use crate::protocol::SimProtocol;
 use rand::Rng;
@@ -55,23 +56,34 @@ impl<P: SimProtocol> Simulator<P> {
 
     pub(super) fn transmit(&mut self, from: usize, env: Envelope<Msg<P>>) {
         let to = self.index_of(env.to);
+        let label = self.tracing().is_some().then(|| label_of(&env.msg));
+        let arrives = self.route(from, to, env.msg);
+        if let Some(label) = label {
+            self.trace_arrow(from + 1, to + 1, arrives, || label);
+        }
+    }
+
+    /// Puts `msg` on the wire from `from` to `to`: when it arrives, or `None` if it
+    /// is dropped or held back.
+    fn route(&mut self, from: usize, to: usize, msg: Msg<P>) -> Option<Time> {
         self.stats.sent += 1;
         if self.cfg.measure_bytes {
-            let size = postcard::experimental::serialized_size(&env.msg);
+            let size = postcard::experimental::serialized_size(&msg);
             self.stats.bytes_sent += size.map_or(0, |n| n as u64);
         }
         let link = self.link(from, to);
         if self.muffled[from] {
             self.stats.delayed += 1;
-            return self.stalled.push((from, to, env.msg));
+            self.stalled.push((from, to, msg));
+            return None;
         }
         if self.cut(from, to) {
             self.stats.dropped_partition += 1;
-            return;
+            return None;
         }
         if self.clogged[link] {
-            self.held.push((from, to, env.msg));
-            return;
+            self.held.push((from, to, msg));
+            return None;
         }
         let loss = if self.lossy {
             self.cfg.network.fault_loss
@@ -80,13 +92,13 @@ impl<P: SimProtocol> Simulator<P> {
         };
         if loss > 0.0 && self.net_rng.gen_bool(loss) {
             self.stats.dropped_loss += 1;
-            return;
+            return None;
         }
         let dup = self.cfg.network.duplicate;
         if dup > 0.0 && self.net_rng.gen_bool(dup) {
             self.stats.duplicated += 1;
             let (d, _) = self.latency();
-            let msg = env.msg.clone();
+            let msg = msg.clone();
             self.schedule(d, Event::Deliver { from, to, msg });
         }
         let at = match self.long_delay() {
@@ -94,14 +106,8 @@ impl<P: SimProtocol> Simulator<P> {
             Some(d) => self.now + d,
             None => self.arrival(link),
         };
-        self.schedule_at(
-            at,
-            Event::Deliver {
-                from,
-                to,
-                msg: env.msg,
-            },
-        );
+        self.schedule_at(at, Event::Deliver { from, to, msg });
+        Some(at)
     }
 
     /// During a "delay" fault, picks messages to hold back for a long time (up to

@@ -41,6 +41,10 @@ impl<P: SimProtocol> Simulator<P> {
         });
         let recovered = slot.storage.recover();
         tracing::debug!(node = %slot.id, incarnation = slot.incarnation, "start");
+        let restarted = slot.incarnation > 0;
+        if restarted {
+            self.trace_mark(index, super::spacetime::MarkKind::Restart);
+        }
         self.step_node(index, |n, t, fx| n.on_start(t, recovered, fx));
     }
 
@@ -86,6 +90,9 @@ impl<P: SimProtocol> Simulator<P> {
             }
         }
         self.apply_effects(index);
+        if self.trace.is_some() {
+            self.trace_leadership(index);
+        }
         if let Some((run, script)) = self.script.as_mut().filter(|(_, s)| s.awaits_leader()) {
             let run = *run;
             if self.slots[index].node.as_ref().is_some_and(P::is_leader) {
@@ -181,6 +188,7 @@ impl<P: SimProtocol> Simulator<P> {
         if P::is_leader(&node) {
             self.leader_lost_at.get_or_insert(self.now);
         }
+        self.trace_mark(index, super::spacetime::MarkKind::Crash);
         let slot = &mut self.slots[index];
         let lost = slot.storage.crash();
         slot.pending.clear();

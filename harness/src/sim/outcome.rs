@@ -116,6 +116,8 @@ pub struct RunOutcome {
     pub violation: Option<Violation>,
     /// What the invariants measured ([`Invariant::metrics`](crate::protocol::Invariant::metrics)).
     pub metrics: Vec<(&'static str, u64)>,
+    /// The space-time diagram, if `SimConfig::trace_until` asked for one.
+    pub space_time: Option<super::spacetime::SpaceTime>,
 }
 
 /// Adds `more` into `into` by name: maxima (`_max`) by maximum, the rest by sum.

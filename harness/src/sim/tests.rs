@@ -703,3 +703,46 @@ fn scripted_split_starves_the_consensus_minority_and_not_vvsync() {
     let (minority, majority, _) = served("vvsync");
     assert!(minority > 100 && majority > 100, "{minority} / {majority}");
 }
+
+/// The space-time diagram observes and changes nothing: the same seed gives the
+/// same digest with it on, and it holds the election before the first answer, every
+/// arrow inside its window and arriving no earlier than it was sent, and disk writes.
+/// Its SVG is well-formed XML, the same bytes for the same seed.
+#[test]
+fn space_time_diagram_records_the_window_and_leaves_the_run_alone() {
+    use super::spacetime::{MarkKind, CLIENTS, REPLY};
+    let run = |trace: bool| {
+        let mut cfg = SimConfig::standard(3, FaultSpec::all(), 400);
+        cfg.trace_until = trace.then_some(Duration::from_millis(50));
+        crate::runner::run_protocol("raft", cfg).unwrap()
+    };
+    let (plain, traced) = (run(false), run(true));
+    assert_eq!(
+        plain.digest, traced.digest,
+        "tracing must not perturb the run"
+    );
+    assert!(plain.space_time.is_none());
+    let st = traced.space_time.expect("recorded");
+    assert_eq!(st.until_ns - st.from_ns, 50_000_000);
+    assert!(st.arrows.len() > 50, "{} arrows", st.arrows.len());
+    for a in &st.arrows {
+        assert!((st.from_ns..st.until_ns).contains(&a.sent_ns), "{a:?}");
+        assert!(a.arrives_ns.is_none_or(|t| t >= a.sent_ns), "{a:?}");
+        assert!(a.from < st.lanes.len() && a.to < st.lanes.len(), "{a:?}");
+    }
+    let first_answer = st
+        .arrows
+        .iter()
+        .find(|a| a.to == CLIENTS && a.label == REPLY)
+        .expect("an answer in the window");
+    let leader = st.marks.iter().find(|m| m.what == MarkKind::Leader);
+    assert!(
+        leader.is_some_and(|m| m.at_ns <= first_answer.sent_ns),
+        "the leader came before the first answer: {leader:?}"
+    );
+    assert!(st.arrows.iter().any(|a| a.label == "RequestVote"));
+    assert!(!st.writes.is_empty(), "disk writes are drawn");
+    let svg = st.svg("raft <seed 3>");
+    roxmltree::Document::parse(&svg).expect("well-formed XML");
+    assert_eq!(svg, run(true).space_time.unwrap().svg("raft <seed 3>"));
+}

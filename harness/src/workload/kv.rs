@@ -2,7 +2,7 @@
 //! popularity distribution, and how each operation and result reads in the history.
 
 use super::client::{Completion, Invocation, Ops};
-use super::multi::Txns;
+use super::multi::{PerKeyBank, Txns};
 use super::{WorkloadConfig, WorkloadName};
 use crate::history::{OpName, Value};
 use rand::{Rng, SeedableRng};
@@ -46,12 +46,16 @@ pub struct KvOps {
     pub(super) counter: u64,
     value_len: usize,
     pub(super) txns: Txns,
+    /// The per-key bank's state per client: its transfer's credit not yet sent, and
+    /// the next account its heal-phase flush writes.
+    pub(super) per_key: HashMap<ClientId, PerKeyBank>,
 }
 
 impl KvOps {
     /// A generator for `cfg` drawing from `seed`.
     pub fn new(cfg: &WorkloadConfig, seed: u64) -> KvOps {
         let (prefix, txns) = match cfg.name {
+            WorkloadName::Bank if cfg.bank_per_key => ("acct", Txns::BankPerKey),
             WorkloadName::Bank => ("acct", Txns::Bank),
             WorkloadName::ListAppend => ("l", Txns::ListAppend),
             WorkloadName::Set => ("s", Txns::None),
@@ -87,6 +91,7 @@ impl KvOps {
             cdf,
             counter: 0,
             txns,
+            per_key: HashMap::new(),
         }
     }
 
@@ -134,6 +139,7 @@ impl KvOps {
         match self.txns {
             Txns::None => {}
             Txns::Bank => return self.bank_op(seen),
+            Txns::BankPerKey => return self.bank_per_key_op(client),
             Txns::ListAppend => return self.list_append_op(),
             Txns::Writes(shards) => return self.writes_op(shards, client),
         }
@@ -185,6 +191,7 @@ impl Ops for KvOps {
     fn heal_op(&mut self, client: ClientId, seen: &Self::Seen) -> KvOp {
         match self.txns {
             Txns::Bank => self.read_all(),
+            Txns::BankPerKey => self.bank_flush_op(client),
             _ => KvOps::next_op(self, client, seen),
         }
     }

@@ -141,6 +141,12 @@ pub struct WorkloadConfig {
     /// puts, on keys placed on shards 0, 1, … (`"<i>/k<n>"`, which 2PC routes to
     /// shard `i`); 0 = single puts.
     pub shards_per_txn: usize,
+    /// With the `bank` workload: each transfer is two single-key writes, a debit
+    /// and then a credit, each an `add` to the client's own entry of the account's
+    /// ledger (a protocol without transactions: vvsync); reads are of one account,
+    /// and after the heal each client writes every account once more (with its
+    /// pending credit first), so that everything it meant reaches the replicas.
+    pub bank_per_key: bool,
     /// Record the history (off for benchmarks, to keep memory flat).
     pub record_history: bool,
     /// Clients start issuing operations after this much virtual time.
@@ -215,6 +221,7 @@ impl WorkloadConfig {
             think_max: Duration::ZERO,
             liveness_ops: 3,
             shards_per_txn: 0,
+            bank_per_key: false,
             record_history: true,
             start_after: Duration::ZERO,
             client_id_base: 0,

@@ -25,7 +25,7 @@ use super::kv::KvOps;
 use crate::history::{Micro, MicroValue};
 use rand::Rng;
 use std::collections::HashMap;
-use synod_core::{KvOp, KvResult};
+use synod_core::{ClientId, KvOp, KvResult};
 
 /// What a client remembers: the last value seen per key (see `KvOps`).
 type Seen = HashMap<String, String>;
@@ -48,13 +48,74 @@ pub(super) enum Txns {
     None,
     /// The bank.
     Bank,
+    /// The bank as single-key writes ([`WorkloadConfig::bank_per_key`](super::WorkloadConfig::bank_per_key)).
+    BankPerKey,
     /// Elle's list-append.
     ListAppend,
     /// `write` with this many puts per transaction, one per shard.
     Writes(usize),
 }
 
+/// One client's place in the per-key bank.
+#[derive(Debug, Default)]
+pub(super) struct PerKeyBank {
+    /// The credit of the transfer whose debit was the client's last operation.
+    credit: Option<KvOp>,
+    /// The account the client's next heal-phase flush writes.
+    flushed: usize,
+}
+
 impl KvOps {
+    /// The per-key bank's next operation for `client`: the credit of its transfer if
+    /// the debit was its last, else a read of one account or a new transfer's debit.
+    pub(super) fn bank_per_key_op(&mut self, client: ClientId) -> KvOp {
+        if let Some(credit) = self.per_key.entry(client).or_default().credit.take() {
+            return credit;
+        }
+        if self.rng.gen::<f64>() < self.mix.read || self.keys.len() < 2 {
+            let i = self.key_index();
+            return KvOp::Get {
+                key: self.keys[i].clone(),
+            };
+        }
+        let (from, to, amount) = self.transfer();
+        self.per_key.entry(client).or_default().credit = Some(KvOp::Add {
+            key: self.keys[to].clone(),
+            delta: amount,
+        });
+        KvOp::Add {
+            key: self.keys[from].clone(),
+            delta: -amount,
+        }
+    }
+
+    /// After the heal: the pending credit first, then an `add` of nothing to every
+    /// account in turn — a write of the client's whole entry, so that whatever of its
+    /// own it wrote and the replicas lost or never got is written again.
+    pub(super) fn bank_flush_op(&mut self, client: ClientId) -> KvOp {
+        let n = self.keys.len();
+        let state = self.per_key.entry(client).or_default();
+        if let Some(credit) = state.credit.take() {
+            return credit;
+        }
+        state.flushed += 1;
+        KvOp::Add {
+            key: self.keys[(state.flushed - 1) % n].clone(),
+            delta: 0,
+        }
+    }
+
+    /// A transfer's two accounts (different, drawn by popularity) and its amount.
+    fn transfer(&mut self) -> (usize, usize, i64) {
+        let from = self.key_index();
+        // Any other account, by popularity: redraw, then step past `from`.
+        let mut to = self.key_index();
+        if to == from {
+            to = (from + self.rng.gen_range(1..self.keys.len())) % self.keys.len();
+        }
+        (from, to, self.rng.gen_range(1..=TRANSFER_MAX))
+    }
+
     /// The bank's next transaction for a client that has seen `seen`.
     pub(super) fn bank_op(&mut self, seen: &Seen) -> KvOp {
         if !seen.contains_key(ANSWERED_OPEN) {
@@ -72,13 +133,7 @@ impl KvOps {
         if self.rng.gen::<f64>() < self.mix.read || self.keys.len() < 2 {
             return self.read_all();
         }
-        let from = self.key_index();
-        // Any other account, by popularity: redraw, then step past `from`.
-        let mut to = self.key_index();
-        if to == from {
-            to = (from + self.rng.gen_range(1..self.keys.len())) % self.keys.len();
-        }
-        let amount = self.rng.gen_range(1..=TRANSFER_MAX);
+        let (from, to, amount) = self.transfer();
         KvOp::Txn {
             ops: vec![
                 KvOp::Add {
@@ -291,6 +346,53 @@ mod tests {
             .map(|b| KvResult::Value(b.map(str::to_owned)))
             .collect();
         Answer::Done(KvResult::Txn(results))
+    }
+
+    /// The per-key bank: every debit is followed by its credit, of the same amount
+    /// to another account, and after the heal the pending credit goes first, then an
+    /// `add` of nothing to every account in turn.
+    #[test]
+    fn a_per_key_bank_client_credits_what_it_debited_and_flushes_every_account() {
+        let mut cfg = WorkloadConfig::named(WorkloadName::Bank, 400);
+        cfg.bank_per_key = true;
+        let mut ops = KvOps::new(&cfg, 11);
+        let me = ClientId(1);
+        let (mut debits, mut credits, mut reads) = (0, 0, 0);
+        for _ in 0..200 {
+            match ops.bank_per_key_op(me) {
+                KvOp::Add { key, delta } if delta < 0 => {
+                    debits += 1;
+                    match ops.bank_per_key_op(me) {
+                        KvOp::Add { key: to, delta: d } => {
+                            assert_eq!(d, -delta, "the credit moves what the debit took");
+                            assert_ne!(to, key, "between two accounts");
+                            credits += 1;
+                        }
+                        other => panic!("a debit's next op is its credit, not {other:?}"),
+                    }
+                }
+                KvOp::Get { .. } => reads += 1,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert!(
+            debits > 100 && reads > 10,
+            "{debits} transfers, {reads} reads"
+        );
+        assert_eq!(debits, credits);
+        // A debit pending at the end of the main phase: its credit leads the heal.
+        while !matches!(ops.bank_per_key_op(me), KvOp::Add { delta, .. } if delta < 0) {}
+        assert!(matches!(ops.bank_flush_op(me), KvOp::Add { delta, .. } if delta > 0));
+        let flushed: Vec<KvOp> = (0..cfg.keys).map(|_| ops.bank_flush_op(me)).collect();
+        for (i, op) in flushed.iter().enumerate() {
+            assert_eq!(
+                op,
+                &KvOp::Add {
+                    key: format!("acct{i}"),
+                    delta: 0
+                }
+            );
+        }
     }
 
     /// Until its request to open the accounts is answered, a client asks again;
