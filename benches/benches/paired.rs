@@ -8,17 +8,22 @@
 //! first in even rounds and the peer first in odd ones. It prints the median
 //! throughput of each side and the per-round ratio Synod ÷ peer: median, lowest
 //! and highest. The workload and drivers are those of the `raft` and `paxos`
-//! criterion benches (`synod_benches::direct`, `raftrs_driver`, `omnipaxos_driver`).
+//! criterion benches (`synod_benches::direct`, `raftrs_driver`, `omnipaxos_driver`),
+//! plus `openraft_driver`, which has no criterion bench of its own.
 //!
 //! Run: `cargo bench -p synod-benches --bench paired` (all), or add `-- raft` /
-//! `-- paxos` / `-- zab` / `-- vvsync` for one protocol. Zab is paired with Synod's
-//! own Raft, and so is vvsync with `W` = 2 (a write acknowledged by 2 of its 3
-//! replicas, as a commit is): what a write costs without consensus — and without
-//! batching, since every vvsync write is its own replication round.
+//! `-- openraft` / `-- paxos` / `-- zab` / `-- vvsync` for one comparison. `raft`
+//! pairs Synod's Raft with raft-rs, `openraft` with openraft 0.9 (async: its three
+//! nodes run on a current-thread tokio runtime, see `openraft_driver`), both with
+//! the same `ENTRIES`, `ROUNDS` and `WARM_UP`. Zab is paired with Synod's own Raft,
+//! and so is vvsync with `W` = 2 (a write acknowledged by 2 of its 3 replicas, as a
+//! commit is): what a write costs without consensus — and without batching, since
+//! every vvsync write is its own replication round.
 
 use std::time::Instant;
 use synod_benches::direct::{paxos_cluster, raft_cluster, vvsync_cluster, zab_cluster};
 use synod_benches::omnipaxos_driver::OmniPaxosCluster;
+use synod_benches::openraft_driver::OpenRaftCluster;
 use synod_benches::raftrs_driver::RaftRsCluster;
 
 #[global_allocator]
@@ -93,6 +98,16 @@ fn main() {
             compare(
                 "raft",
                 "raft-rs",
+                in_flight,
+                &mut |n, k| ours.run(n, k),
+                &mut |n, k| theirs.run(n, k),
+            );
+        }
+        if runs("openraft") {
+            let (mut ours, mut theirs) = (raft_cluster(), OpenRaftCluster::new());
+            compare(
+                "raft",
+                "openraft",
                 in_flight,
                 &mut |n, k| ours.run(n, k),
                 &mut |n, k| theirs.run(n, k),

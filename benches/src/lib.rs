@@ -4,6 +4,7 @@
 
 pub mod direct;
 pub mod omnipaxos_driver;
+pub mod openraft_driver;
 pub mod raftrs_driver;
 
 /// How many new proposals a closed-loop driver hands the leader now: enough to

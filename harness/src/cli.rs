@@ -683,6 +683,9 @@ fn cmd_check(args: &CheckArgs, out: &mut dyn Write) -> Result<i32, String> {
     Ok(if failed.is_empty() { 0 } else { 1 })
 }
 
+/// How much of a run the report's space-time diagrams show.
+const DIAGRAM_WINDOW: std::time::Duration = std::time::Duration::from_millis(50);
+
 fn cmd_compare(args: &CompareArgs, out: &mut dyn Write) -> Result<i32, String> {
     use crate::compare::{self, Plan, Profile, Report};
     let names: Vec<&str> = match args.protocols.is_empty() {
@@ -712,6 +715,7 @@ fn cmd_compare(args: &CompareArgs, out: &mut dyn Write) -> Result<i32, String> {
         duration: args.duration.unwrap_or(duration),
         clients: args.clients,
         nodes: args.nodes,
+        fan_out: vec![1, 2, 3, 4],
     };
     let jobs = args.jobs.map_or_else(default_jobs, |j| j as usize);
     let bar = indicatif::ProgressBar::new(Report::runs(&plan));
@@ -725,6 +729,11 @@ fn cmd_compare(args: &CompareArgs, out: &mut dyn Write) -> Result<i32, String> {
     // so the progress bar stays readable.
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
+    // One diagram per protocol for the report: a short run of each, seed 0.
+    let diagrams = match &args.out {
+        Some(_) => compare::diagrams(&plan, DIAGRAM_WINDOW),
+        None => Ok(Vec::new()),
+    };
     let report = compare::run(plan, jobs, &|| bar.inc(1));
     std::panic::set_hook(hook);
     bar.finish_and_clear();
@@ -734,7 +743,7 @@ fn cmd_compare(args: &CompareArgs, out: &mut dyn Write) -> Result<i32, String> {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create output directory {}: {e}", dir.display()))?;
         let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
-        let html = compare::html::render(&doc, &[]);
+        let html = compare::html::render(&doc, &diagrams?);
         for (name, contents) in [("compare.json", text), ("index.html", html)] {
             let path = dir.join(name);
             std::fs::write(&path, contents)

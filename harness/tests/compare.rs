@@ -19,6 +19,7 @@ fn plan(protocols: &[&str], profiles: &[Profile], seeds: u64, secs: f64) -> Plan
         duration: Duration::from_secs_f64(secs),
         clients: 6,
         nodes: 3,
+        fan_out: Vec::new(),
     }
 }
 
@@ -127,4 +128,43 @@ fn shape_bank_totals_are_conserved_by_every_protocol_except_lww() {
             }
         }
     }
+}
+
+/// A transaction over n shards: classic 2PC sends PREPARE, a vote, COMMIT and an
+/// ACK per participant — 4n; twopc-nb adds the Raft rounds replicating its two
+/// records (4n + 8); a consensus protocol replicates the whole transaction as one
+/// command, whatever it spans.
+#[test]
+fn shape_2pc_messages_per_transaction_grow_4n_with_participants() {
+    let mut p = plan(&["raft", "twopc", "twopc-nb"], &[], 1, 0.5);
+    p.workloads = Vec::new();
+    p.fan_out = vec![1, 2, 4];
+    let report = run(p);
+    let at = |protocol: &str, n: u64| {
+        (report.fan_out.iter())
+            .find(|f| f.protocol == protocol && f.participants == n)
+            .unwrap_or_else(|| panic!("{protocol} with {n} shards ran"))
+            .messages_per_txn
+    };
+    for n in [1, 2, 4] {
+        let (classic, nb) = (at("twopc", n), at("twopc-nb", n));
+        println!(
+            "n = {n}: twopc {classic:.2}, twopc-nb {nb:.2}, raft {:.2}",
+            at("raft", n)
+        );
+        let four_n = 4.0 * n as f64;
+        assert!(
+            (classic - four_n).abs() < 0.05 * four_n,
+            "twopc: {classic} for 4n = {four_n}"
+        );
+        assert!(
+            (nb - four_n - 8.0).abs() < 0.05 * (four_n + 8.0),
+            "twopc-nb: {nb}"
+        );
+    }
+    let (one, four) = (at("raft", 1), at("raft", 4));
+    assert!(
+        four / one < 1.3,
+        "raft's cost does not grow with shards: {one} → {four}"
+    );
 }

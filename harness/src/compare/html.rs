@@ -44,6 +44,10 @@ const HALF: f64 = 590.0;
 const THIRD: f64 = 386.0;
 const _: () = assert!(2.0 * HALF + GAP <= PAGE_WIDTH && 3.0 * THIRD + 2.0 * GAP <= PAGE_WIDTH);
 
+/// A 0–1 axis (quantiles, served fractions) with headroom, so that a line at 1
+/// stays clear of the plot's top edge.
+const FRACTION: Axis = Axis::fixed(0.0, 1.04, 0.25);
+
 /// The stylesheet. No `<` or `&` in it, so that the page stays well-formed XML.
 const STYLE: &str = "
 body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#222;background:#fff;margin:0}
@@ -565,7 +569,7 @@ fn cdf_chart(v: &View, workload: &str, profile: &str) -> String {
         y_label: "quantile",
         size: (HALF, 300.0),
         x: Axis::log(xs),
-        y: Axis::fixed(0.0, 1.0, 0.25),
+        y: FRACTION,
         bands: Vec::new(),
         legend: legend.collect(),
         series,
@@ -604,7 +608,7 @@ fn availability_chart(v: &View, protocol: &str, a: &Value) -> String {
         y_label: "served fraction",
         size: (THIRD, 250.0),
         x: Axis::linear(end),
-        y: Axis::fixed(0.0, 1.0, 0.25),
+        y: FRACTION,
         bands: vec![(from, to, format!("split {from}–{to} s"))],
         legend: vec![
             LegendItem::line("majority", color, false),

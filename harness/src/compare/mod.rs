@@ -134,7 +134,14 @@ pub struct Plan {
     pub clients: u64,
     /// Cluster size (a protocol that needs more runs with its minimum).
     pub nodes: u64,
+    /// Participants per transaction of the fan-out runs (the `write` workload as
+    /// transactions of that many puts on as many shards, no faults, seed 0): what
+    /// a transaction costs as it spans more shards. Empty: none.
+    pub fan_out: Vec<u64>,
 }
+
+/// The fan-out runs' main phase.
+const FAN_OUT_RUN: Duration = Duration::from_millis(500);
 
 /// The `partition` profile's main phase: the split and a second after it.
 pub fn partition_run() -> Duration {
@@ -165,6 +172,24 @@ impl Plan {
             measure_bytes: true,
             trace_until: None,
         };
+        (protocol.fit_workload)(&mut opts.config(0).workload)?;
+        Ok(opts)
+    }
+
+    /// The run options of a fan-out run with `participants` per transaction: 2PC
+    /// gets one shard per participant besides its coordinator('s replicas).
+    pub fn fan_out_options(
+        &self,
+        protocol: &Protocol,
+        participants: u64,
+    ) -> Result<RunOpts, String> {
+        let mut opts = self.options(protocol, WorkloadName::Write, Profile::None)?;
+        opts.shards_per_txn = participants;
+        opts.duration = Some(FAN_OUT_RUN);
+        if protocol.min_nodes > 1 {
+            // A sharded protocol: its minimum has one shard.
+            opts.nodes = participants + protocol.min_nodes as u64 - 1;
+        }
         (protocol.fit_workload)(&mut opts.config(0).workload)?;
         Ok(opts)
     }
@@ -212,6 +237,23 @@ pub struct Report {
     pub cells: Vec<Cell>,
     /// The cells not run.
     pub not_run: Vec<NotRun>,
+    /// The fan-out runs, by protocol then participants.
+    pub fan_out: Vec<FanOut>,
+}
+
+/// One fan-out run ([`Plan::fan_out`]).
+#[derive(Clone, Debug)]
+pub struct FanOut {
+    /// The protocol.
+    pub protocol: &'static str,
+    /// Puts (and shards) per transaction.
+    pub participants: u64,
+    /// Its cluster size.
+    pub nodes: u64,
+    /// Peer messages per committed transaction.
+    pub messages_per_txn: f64,
+    /// Disk syncs per committed transaction.
+    pub syncs_per_txn: f64,
 }
 
 /// Runs the plan on `jobs` threads, calling `tick` after each run.
@@ -236,21 +278,76 @@ pub fn run(plan: Plan, jobs: usize, tick: &(dyn Fn() + Sync)) -> Result<Report, 
             }
         }
     }
-    let work: Vec<(usize, u64)> = (0..cells.len())
-        .flat_map(|c| (0..plan.seeds).map(move |s| (c, s)))
+    let mut fans = Vec::new();
+    for &protocol in &plan.protocols {
+        for &n in &plan.fan_out {
+            if let Ok(opts) = plan.fan_out_options(protocol, n) {
+                fans.push((protocol, n, opts));
+            }
+        }
+    }
+    // Every run is one job: each cell's seeds, then one seed of each fan-out run.
+    let mut work: Vec<(usize, &'static Protocol, &RunOpts, u64)> = Vec::new();
+    for (i, (protocol, _, _, opts)) in cells.iter().enumerate() {
+        work.extend((0..plan.seeds).map(|seed| (i, *protocol, opts, seed)));
+    }
+    for (i, (protocol, _, opts)) in fans.iter().enumerate() {
+        work.push((cells.len() + i, *protocol, opts, 0));
+    }
+    let mut results = run_jobs(&work, cells.len() + fans.len(), jobs, tick)?;
+    let fan_results = results.split_off(cells.len());
+    let cells = cells
+        .into_iter()
+        .zip(results)
+        .map(|((protocol, workload, profile, opts), mut outcomes)| {
+            outcomes.sort_by_key(|o| o.seed);
+            Cell::summarise(protocol, workload, profile, &opts, &outcomes)
+        })
         .collect();
+    let fan_out = fans
+        .into_iter()
+        .zip(fan_results)
+        .map(|((protocol, participants, opts), outcomes)| {
+            let o = &outcomes[0];
+            let per = |n: u64| n as f64 / o.clients.ok.max(1) as f64;
+            FanOut {
+                protocol: protocol.name,
+                participants,
+                nodes: opts.nodes,
+                messages_per_txn: per(o.stats.sent),
+                syncs_per_txn: per(o.stats.syncs),
+            }
+        })
+        .collect();
+    Ok(Report {
+        plan,
+        cells,
+        not_run,
+        fan_out,
+    })
+}
+
+/// Runs `work` — `(slot, protocol, options, seed)` — on `jobs` threads, calling `tick`
+/// after each run: the outcomes of each of `slots` slots, in no particular order.
+fn run_jobs(
+    work: &[(usize, &'static Protocol, &RunOpts, u64)],
+    slots: usize,
+    jobs: usize,
+    tick: &(dyn Fn() + Sync),
+) -> Result<Vec<Vec<RunOutcome>>, String> {
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Vec<RunOutcome>>> = Mutex::new(vec![Vec::new(); cells.len()]);
+    let results: Mutex<Vec<Vec<RunOutcome>>> = Mutex::new(vec![Vec::new(); slots]);
     let error: Mutex<Option<String>> = Mutex::new(None);
     std::thread::scope(|scope| {
         for _ in 0..jobs.max(1) {
             scope.spawn(|| {
-                while let Some(&(cell, seed)) = work.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    let (protocol, _, _, opts) = &cells[cell];
+                while let Some(&(slot, protocol, opts, seed)) =
+                    work.get(next.fetch_add(1, Ordering::Relaxed))
+                {
                     match opts.run(protocol.name, seed) {
                         Ok(mut outcome) => {
                             outcome.history = Vec::new();
-                            results.lock().expect("no panics under this lock")[cell].push(outcome);
+                            results.lock().expect("no panics under this lock")[slot].push(outcome);
                             tick();
                         }
                         Err(e) => {
@@ -262,23 +359,10 @@ pub fn run(plan: Plan, jobs: usize, tick: &(dyn Fn() + Sync)) -> Result<Report, 
             });
         }
     });
-    if let Some(e) = error.into_inner().expect("no panics under this lock") {
-        return Err(e);
+    match error.into_inner().expect("no panics under this lock") {
+        Some(e) => Err(e),
+        None => Ok(results.into_inner().expect("no panics under this lock")),
     }
-    let results = results.into_inner().expect("no panics under this lock");
-    let cells = cells
-        .into_iter()
-        .zip(results)
-        .map(|((protocol, workload, profile, opts), mut outcomes)| {
-            outcomes.sort_by_key(|o| o.seed);
-            Cell::summarise(protocol, workload, profile, &opts, &outcomes)
-        })
-        .collect();
-    Ok(Report {
-        plan,
-        cells,
-        not_run,
-    })
 }
 
 /// The space-time diagram of one run per protocol (seed 0 of the first workload it
@@ -309,7 +393,15 @@ impl Report {
     /// Runs in total.
     pub fn runs(plan: &Plan) -> u64 {
         let cells = plan.workloads.len() * plan.protocols.len() * plan.profiles.len();
-        cells as u64 * plan.seeds
+        let fans = (plan.protocols.iter())
+            .flat_map(|p| {
+                plan.fan_out
+                    .iter()
+                    .map(move |&n| plan.fan_out_options(p, n))
+            })
+            .filter(Result::is_ok)
+            .count();
+        cells as u64 * plan.seeds + fans as u64
     }
 
     /// The cells of `workload`, in plan order.
@@ -345,12 +437,54 @@ impl Report {
                 "promise": p.consistency.to_string(),
             })).collect::<Vec<_>>(),
             "cells": self.cells.iter().map(Cell::json).collect::<Vec<_>>(),
+            "fan_out": self.fan_out.iter().map(|f| serde_json::json!({
+                "protocol": f.protocol,
+                "participants": f.participants,
+                "nodes": f.nodes,
+                "messages_per_txn": summary::round(f.messages_per_txn),
+                "syncs_per_txn": summary::round(f.syncs_per_txn),
+            })).collect::<Vec<_>>(),
             "not_run": self.not_run.iter().map(|n| serde_json::json!({
                 "protocol": n.protocol,
                 "workload": n.workload.to_string(),
                 "reason": n.reason,
             })).collect::<Vec<_>>(),
         })
+    }
+
+    /// Messages per transaction by participants: one row per protocol.
+    fn fan_out_text(&self) -> String {
+        use comfy_table::{presets, Table};
+        if self.fan_out.is_empty() {
+            return String::new();
+        }
+        let mut table = Table::new();
+        table.load_preset(presets::UTF8_FULL_CONDENSED);
+        let mut header = vec!["protocol".to_string()];
+        header.extend(self.plan.fan_out.iter().map(|n| format!("{n} shard(s)")));
+        table.set_header(header);
+        for p in &self.plan.protocols {
+            let row: Vec<&FanOut> = self
+                .fan_out
+                .iter()
+                .filter(|f| f.protocol == p.name)
+                .collect();
+            if row.is_empty() {
+                continue;
+            }
+            let mut cells = vec![p.name.to_string()];
+            for &n in &self.plan.fan_out {
+                cells.push(
+                    row.iter()
+                        .find(|f| f.participants == n)
+                        .map_or("-".into(), |f| format!("{:.1}", f.messages_per_txn)),
+                );
+            }
+            table.add_row(cells);
+        }
+        format!(
+            "\nfan-out · write transactions of n puts on n shards, no faults · peer messages per transaction\n{table}\n  2PC: PREPARE, vote, COMMIT, ACK per participant (4n), and twopc-nb's Raft rounds; consensus replicates one command\n"
+        )
     }
 
     /// Who kept the bank's money: `money: raft, … conserved in every run; vvsync-lww
@@ -452,6 +586,7 @@ impl Report {
             }
         }
         out += "recover: median ms from losing the leader to serving again (the majority side, for the split)\n";
+        out += &self.fan_out_text();
         out += "\nwhat each promises, and what the runs showed (all profiles, all workloads)\n";
         for p in &plan.protocols {
             let cells: Vec<&Cell> = self.cells.iter().filter(|c| c.protocol == p.name).collect();

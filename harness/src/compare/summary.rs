@@ -280,7 +280,7 @@ pub const CDF_POINTS: [f64; 12] = [
 ];
 
 /// Four decimals: enough for a report, and stable text.
-fn round(x: f64) -> f64 {
+pub(super) fn round(x: f64) -> f64 {
     (x * 1e4).round() / 1e4
 }
 

@@ -77,7 +77,7 @@ pub(super) fn bar_chart(c: &BarChart) -> String {
     let values = bars.flat_map(|b| b.layers.iter().copied());
     // A log axis has no zero: start a decade under the smallest bar, so it shows.
     let y = match c.log {
-        true => Axis::log(values).from_decade_below(),
+        true => Axis::log(values).decade_lower(),
         false => Axis::linear(values.fold(0.0, f64::max)),
     };
     frame.y_axis(&mut svg, &y, c.y_label);
@@ -320,7 +320,7 @@ impl Axis {
     }
 
     /// `lo..hi` with a tick every `step`.
-    pub(super) fn fixed(lo: f64, hi: f64, step: f64) -> Axis {
+    pub(super) const fn fixed(lo: f64, hi: f64, step: f64) -> Axis {
         let log = false;
         Axis { lo, hi, log, step }
     }
@@ -339,7 +339,7 @@ impl Axis {
     }
 
     /// The same axis, from a decade lower.
-    pub(super) fn from_decade_below(self) -> Axis {
+    pub(super) fn decade_lower(self) -> Axis {
         let lo = self.lo / 10.0;
         Axis { lo, ..self }
     }
@@ -353,10 +353,10 @@ impl Axis {
         from + t.clamp(0.0, 1.0) * (to - from)
     }
 
-    /// Linear: every step. Log: every decade, and 2 and 5 times it over at most two.
+    /// Linear: every step up to `hi`. Log: every decade, and 2 and 5 times it over at most two.
     pub(super) fn ticks(&self) -> Vec<f64> {
         if !self.log {
-            let n = ((self.hi - self.lo) / self.step).round() as usize;
+            let n = ((self.hi - self.lo) / self.step + 1e-9).floor() as usize;
             return (0..=n).map(|i| self.lo + i as f64 * self.step).collect();
         }
         let decades = (self.hi / self.lo).log10().round() as i32;
