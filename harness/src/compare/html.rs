@@ -106,6 +106,20 @@ pub fn render(report: &Value, diagrams: &[(String, String)]) -> String {
     for &workload in &view.workloads {
         workload_section(&mut h, &view, workload);
     }
+    if let Some(chart) = fan_out_chart(&view) {
+        h.open("section", &[("id", "fan-out")]);
+        h.el("h2", &[], "Fan-out: a transaction over more shards");
+        h.el(
+            "p",
+            &[("class", "note")],
+            "The write workload as transactions of n puts on n shards, no faults, seed 0. \
+             Classic 2PC sends PREPARE, a vote, COMMIT and an ACK per participant (4n); \
+             twopc-nb adds the Raft rounds replicating its coordinator's records; a \
+             consensus protocol replicates the whole transaction as one command.",
+        );
+        h.raw(&chart);
+        h.close("section");
+    }
     if !diagrams.is_empty() {
         diagrams_section(&mut h, diagrams);
     }
@@ -544,6 +558,41 @@ fn recovery_chart(v: &View, workload: &str) -> Option<String> {
         groups,
     };
     (!chart.groups.is_empty()).then(|| bar_chart(&chart))
+}
+
+/// Peer messages per transaction by participants, one group per protocol.
+fn fan_out_chart(v: &View) -> Option<String> {
+    let runs = list(v.doc, "fan_out");
+    let group = |p: &str| {
+        let bars: Vec<Bar> = (runs.iter())
+            .filter(|f| str_at(f, "protocol") == p)
+            .map(|f| {
+                let n = num_at(f, &["participants"]).unwrap_or(0.0);
+                let m = num_at(f, &["messages_per_txn"]).unwrap_or(0.0);
+                Bar {
+                    label: format!("n={n}"),
+                    tip: format!("{p} · {n} shard(s): {} messages per transaction", short(m)),
+                    layers: vec![m],
+                }
+            })
+            .collect();
+        (!bars.is_empty()).then(|| Group {
+            label: p.to_string(),
+            color: v.color(p),
+            bars,
+        })
+    };
+    let groups: Vec<Group> = v.protocols.iter().filter_map(|p| group(p)).collect();
+    (!groups.is_empty()).then(|| {
+        bar_chart(&BarChart {
+            title: "Peer messages per transaction by shards per transaction".into(),
+            y_label: "messages / transaction",
+            size: (PAGE_WIDTH, 320.0),
+            log: false,
+            layer_names: &[],
+            groups,
+        })
+    })
 }
 
 /// Each protocol's latency CDF under `profile`.
