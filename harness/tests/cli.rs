@@ -251,15 +251,23 @@ fn compare_prints_a_table_and_writes_json() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("workload kv") && out.contains("msg"), "{out}");
     assert!(
-        out.contains("not run: vvsync"),
-        "bank on vvsync is said, {out}"
+        out.contains("vvsync: transfers as two ledger writes"),
+        "how vvsync serves the bank is said, {out}"
+    );
+    assert!(
+        out.contains("money: raft, zab, vvsync conserved in every run"),
+        "{out}"
     );
     let widest = out.lines().map(|l| l.chars().count()).max().unwrap();
     assert!(widest <= 100, "the table fits 100 columns ({widest})");
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("compare.json")).unwrap()).unwrap();
     let cells = doc["cells"].as_array().unwrap();
-    assert_eq!(cells.len(), 2 * 2 + 2 * 2 + 2, "kv: 3 × 2, bank: 2 × 2");
+    assert_eq!(
+        cells.len(),
+        3 * 2 + 3 * 2,
+        "kv and bank: 3 protocols × 2 profiles"
+    );
     assert_eq!(cells[0]["protocol"], "raft");
     for c in cells {
         assert_eq!(c["violations"].as_array().map(Vec::len), Some(0), "{c}");

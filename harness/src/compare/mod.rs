@@ -483,7 +483,7 @@ impl Report {
             table.add_row(cells);
         }
         format!(
-            "\nfan-out · write transactions of n puts on n shards, no faults · peer messages per transaction\n{table}\n  2PC: PREPARE, vote, COMMIT, ACK per participant (4n), and twopc-nb's Raft rounds; consensus replicates one command\n"
+            "\nfan-out · write transactions of n puts on n shards, no faults · peer messages per transaction\n{table}\n  2PC: PREPARE, vote, COMMIT, ACK per participant (4n), and twopc-nb's Raft rounds;\n  consensus replicates one command, whatever it spans\n"
         )
     }
 
@@ -520,10 +520,7 @@ impl Report {
             parts.push(format!("{} conserved in every run", kept.join(", ")));
         }
         parts.extend(off);
-        match parts.is_empty() {
-            true => String::new(),
-            false => format!("  money: {}\n", parts.join("; ")),
-        }
+        parts.iter().map(|p| format!("  money: {p}\n")).collect()
     }
 
     /// The terminal report: one table per workload (fits 100 columns), then what
@@ -582,6 +579,12 @@ impl Report {
             {
                 if let Some(subset) = &c.subset {
                     out += &format!("  {}: {subset}\n", c.protocol);
+                }
+                if c.nodes != plan.nodes {
+                    out += &format!(
+                        "  {}: {} nodes, its smallest cluster\n",
+                        c.protocol, c.nodes
+                    );
                 }
             }
         }
