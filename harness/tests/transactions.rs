@@ -15,11 +15,13 @@ use synod_harness::workload::{WorkloadConfig, WorkloadName};
 const SEEDS: u64 = 6;
 
 /// The protocols that run multi-key transactions: every one but vvsync's modes,
-/// which serve single keys (and say so: `fit_workload` refuses).
+/// which serve single keys (and say so: `fit_workload` refuses list-append, and
+/// turns the bank into per-key ledger writes — `tests/compare.rs` judges that).
 fn transactional(workload: WorkloadName) -> Vec<&'static str> {
     let (serve, refuse): (Vec<&str>, Vec<&str>) = registry::names().into_iter().partition(|p| {
         let entry = registry::get(p).unwrap();
-        (entry.fit_workload)(&mut WorkloadConfig::named(workload, 400)).is_ok()
+        let mut fitted = WorkloadConfig::named(workload, 400);
+        (entry.fit_workload)(&mut fitted).is_ok() && !fitted.bank_per_key
     });
     assert!(
         refuse.iter().all(|p| p.starts_with("vvsync")),

@@ -79,10 +79,12 @@ fn lww_passes_convergence_and_counts_the_updates_it_lost() {
     assert!(lost > effective / 10, "{lost} of {effective} writes lost");
 }
 
+/// List-append's multi-key transactions are refused with a reason (the bank is
+/// served as per-key ledger writes instead: `tests/compare.rs`).
 #[test]
 fn vvsync_refuses_transactions_with_a_reason() {
     let mut cfg = config(0);
-    cfg.workload = WorkloadConfig::named(WorkloadName::Bank, 100);
+    cfg.workload = WorkloadConfig::named(WorkloadName::ListAppend, 100);
     let err = run_protocol("vvsync", cfg).unwrap_err();
     assert!(err.contains("get, put and delete"), "{err}");
     let entry = registry::get("vvsync").unwrap();
