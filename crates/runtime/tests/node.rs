@@ -16,9 +16,20 @@ use synod_runtime::wal::SyncMode;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
+/// A loopback address no other test of this binary was given: the tests run in
+/// parallel, and the OS may hand a port just released by one test's probe to
+/// another's before the first binds it for real.
 fn free_addr() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("ephemeral port");
-    listener.local_addr().expect("address")
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("ephemeral port");
+        let addr = listener.local_addr().expect("address");
+        let mut given = GIVEN.lock().expect("no panics under this lock");
+        if !given.contains(&addr.port()) {
+            given.push(addr.port());
+            return addr;
+        }
+    }
 }
 
 fn members(n: u64) -> Vec<Member> {
