@@ -103,3 +103,62 @@ fn a_real_client_frame_decodes() {
     let bytes = codec::encode(&frame);
     assert_eq!(codec::decode::<ClientFrame<_>>(&bytes).ok(), Some(frame));
 }
+
+/// Pieces of history lines (Jepsen's JSON-lines conventions): joined at random they
+/// make lines that are well-formed JSON more often than random bytes would, with
+/// wrong types, missing fields, duplicate keys and broken syntax among them.
+const HISTORY_PIECES: &[&str] = &[
+    "{",
+    "}",
+    "[",
+    "]",
+    ",",
+    ":",
+    "\"process\"",
+    "\"type\"",
+    "\"f\"",
+    "\"key\"",
+    "\"value\"",
+    "\"time\"",
+    "\"invoke\"",
+    "\"ok\"",
+    "\"fail\"",
+    "\"info\"",
+    "\"put\"",
+    "\"get\"",
+    "\"cas\"",
+    "\"append\"",
+    "\"txn\"",
+    "\"r\"",
+    "\"k1\"",
+    "null",
+    "0",
+    "1",
+    "-1",
+    "18446744073709551616",
+    "1.5",
+    "true",
+    "\"\"",
+    "[\"r\",\"l0\",null]",
+    "[\"append\",\"l0\",3]",
+    "\n",
+    " ",
+    "\"\\u0000\"",
+];
+
+fn history_text() -> impl Strategy<Value = String> {
+    let piece = (0..HISTORY_PIECES.len()).prop_map(|i| HISTORY_PIECES[i]);
+    prop::collection::vec(piece, 0..80).prop_map(|p| p.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
+
+    /// `synod check-history`'s readers: a malformed file is an error naming the
+    /// line, never a panic.
+    #[test]
+    fn history_readers_answer_malformed_files_with_an_error(text in history_text()) {
+        let _ = synod_harness::checker::History::parse_jsonl(text.as_bytes());
+        let _ = synod_harness::txn::TxnHistory::parse_str(&text);
+    }
+}
