@@ -46,22 +46,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-row='
-import json, sys
-d = json.load(sys.stdin)
-l = d["latency_us"]
-cells = [sys.argv[1], d["clients"], round(d["ok_per_sec"]), l["p50"], l["p99"], l["p999"]]
-print("| " + " | ".join(str(c) for c in cells) + " |")
-if d["errors"]:
-    print("%s, %s clients: %s errors, first: %s" % (sys.argv[1], d["clients"], d["errors"], d["first_error"]), file=sys.stderr)
-'
 # load LABEL BACKEND ADDRS: the four load points of one system.
 load() {
   local label="$1" backend="$2" addrs="$3"
   for clients in 1 16 64 256; do
     timeout "$load_secs_max" target/release/anchor-load --backend "$backend" --addr "$addrs" \
       --clients "$clients" --duration "$secs" --keys 1000 --json |
-      python3 -c "$row" "$label"
+      python3 scripts/bench_row.py "$label"
   done
 }
 

@@ -25,13 +25,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-row='
-import json, sys
-d = json.load(sys.stdin)
-l = d["latency_us"]
-cells = [sys.argv[1], d["clients"], round(d["ok_per_sec"]), l["p50"], l["p99"], l["p999"]]
-print("| " + " | ".join(str(c) for c in cells) + " |")
-'
 # ZooKeeper as shipped (scripts/zookeeper-ensemble.sh), serving within 60 s.
 start_zookeeper "$dir" 60
 echo "| system | clients | writes/s | p50 µs | p99 µs | p999 µs |"
@@ -40,7 +33,7 @@ zk_load() { target/release/anchor-load --backend zookeeper --addr "$zk_addrs" "$
 zk_load --clients 1 --duration 1 >/dev/null # creates the znodes
 for clients in 1 16 64 256; do
   zk_load --clients "$clients" --duration "$secs" --json |
-    python3 -c "$row" "zookeeper 3.8.0"
+    python3 scripts/bench_row.py "zookeeper 3.8.0"
 done
 for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 pids=()
@@ -49,5 +42,5 @@ target/release/synod cluster up --protocol zab --nodes 3 --dir "$dir/synod" --ba
 addrs=127.0.0.1:27101,127.0.0.1:27102,127.0.0.1:27103
 for clients in 1 16 64 256; do
   target/release/synod bench --addr "$addrs" --clients "$clients" --duration "$secs" --workload write --json |
-    python3 -c "$row" "synod zab"
+    python3 scripts/bench_row.py "synod zab"
 done

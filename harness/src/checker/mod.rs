@@ -123,6 +123,7 @@ mod report;
 mod search;
 mod states;
 mod svg;
+pub(crate) use svg::esc as xml_escape;
 pub mod synth;
 mod value;
 

@@ -174,8 +174,9 @@ fn deadline_marker(s: &mut String, x: f64, line: u64, height: f64) {
     );
 }
 
-/// Escapes text for XML content and attributes.
-fn esc(t: &str) -> String {
+/// Escapes text for XML content and attributes (every SVG and HTML the harness
+/// writes goes through this one).
+pub(crate) fn esc(t: &str) -> String {
     let mut o = String::with_capacity(t.len());
     for c in t.chars() {
         match c {

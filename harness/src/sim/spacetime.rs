@@ -16,6 +16,7 @@
 //! [`RunOutcome::space_time`]: super::RunOutcome::space_time
 
 use super::Simulator;
+use crate::checker::xml_escape as escape;
 use crate::protocol::SimProtocol;
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -505,22 +506,6 @@ fn legend_width(label: &str) -> f64 {
 
 fn ms(ns: u64) -> f64 {
     ns as f64 / 1e6
-}
-
-/// `text` with XML's special characters escaped.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out += "&amp;",
-            '<' => out += "&lt;",
-            '>' => out += "&gt;",
-            '"' => out += "&quot;",
-            '\'' => out += "&apos;",
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

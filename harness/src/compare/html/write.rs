@@ -45,21 +45,8 @@ fn trim_zeros(s: String) -> String {
     }
 }
 
-/// `s` escaped for XML text and attribute values.
-pub(super) fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// Text escaped for XML text and attribute values.
+pub(super) use crate::checker::xml_escape as esc;
 
 /// `<name k="v"…` (not closed), values escaped.
 fn start_tag(out: &mut String, name: &str, attrs: &[(&str, &str)]) {
