@@ -19,6 +19,9 @@ use synod_runtime::wal::{FileStorage, SyncMode, Syncer, WalOptions};
 
 const TINY_SEGMENT_BYTES: u64 = 256;
 
+/// The sector a device writes whole (the WAL's tear model, `format::SECTOR_BYTES`).
+const SECTOR_BYTES: u64 = 512;
+
 fn tiny() -> WalOptions {
     WalOptions::new(TINY_SEGMENT_BYTES).with_sync_mode(SyncMode::Never)
 }
@@ -301,7 +304,9 @@ proptest! {
         let group_start = ends[in_last - group_in_last];
         let records_end = *ends.last().unwrap();
         // A crash leaves the file cut short (appended, not preallocated), or leaves
-        // zeros where the writes did not land (preallocated).
+        // zeros where the writes did not land (preallocated): from a sector boundary
+        // (a device writes 512-byte sectors whole) or from where the group started.
+        // Zeros from any other byte are no crash's doing; recovery may then refuse.
         let cuts = (group_start..=records_end).flat_map(|cut| [(cut, false), (cut, true)]);
         for (cut, zeroed) in cuts {
             let dir = root.path().join(format!("cut-{cut}-{zeroed}"));
@@ -320,7 +325,13 @@ proptest! {
             let complete_in_last = ends[1..].iter().take_while(|&&end| survives(end)).count();
             let surviving = &all[..all.len() - in_last + complete_in_last];
 
-            let (mut storage, recovered) = open(&dir, tiny());
+            let crash_made = !zeroed || cut == group_start || cut % SECTOR_BYTES == 0;
+
+            let (mut storage, recovered) = match FileStorage::open(&dir, tiny()) {
+                Ok(opened) => opened,
+                Err(StorageError::Corrupt(_)) if !crash_made => continue,
+                Err(e) => panic!("cut at {cut} (zeroed: {zeroed}): {e}"),
+            };
 
             prop_assert_eq!(&recovered, &mem_after(surviving.iter().copied()), "cut at {} (zeroed: {})", cut, zeroed);
             let extra = batch([set_meta("after-cut", &[1]), put(1000, b"x")]);
@@ -373,17 +384,78 @@ fn flipped_byte_in_a_middle_record_is_corruption_naming_file_and_offset() {
     );
 }
 
+/// Regression (bug found in issue 20's storage-fault work): a checksum failure in the
+/// last record was taken for a torn write and cut off — yet that record was synced
+/// and acknowledged, so recovery silently lost an acknowledged batch, and truncated
+/// good bytes on disk when the damage was only on the way back from the device. A
+/// record with all its bytes present is damage, not a tear.
 #[test]
-fn flipped_byte_in_the_last_record_is_a_torn_tail() {
+fn a_flipped_byte_in_the_last_record_is_corruption_not_a_torn_tail() {
     let dir = tempfile::tempdir().unwrap();
-    let (batches, ends) = ten_batches(dir.path());
+    let (_, ends) = ten_batches(dir.path());
     let path = dir.path().join(segment_name(1));
     flip_byte(&path, ends[8] + 20);
+    let damaged = fs::read(&path).unwrap();
 
-    let (_, recovered) = open(dir.path(), big());
+    let message = open_err(dir.path());
 
-    assert_eq!(recovered, mem_after(&batches[..9]));
-    assert_eq!(file_len(&path), ends[8], "the torn record was cut off");
+    assert!(message.contains(&segment_name(1)), "{message}");
+    assert!(
+        message.contains(&format!("offset {}", ends[8])),
+        "{message}"
+    );
+    assert!(message.contains("all its bytes present"), "{message}");
+    assert_eq!(fs::read(&path).unwrap(), damaged, "nothing was cut");
+}
+
+/// What a crash does leave: the last record's write cut short — the sectors from
+/// some boundary on still zeros in the preallocated file, or, appending, the file
+/// ending early. That is a torn tail, cut off; the nine acknowledged batches before
+/// it are recovered.
+#[test]
+fn a_last_record_cut_short_is_a_torn_tail_and_is_cut_off() {
+    for zero_filled in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let (batches, ends) = ten_batches(dir.path());
+        let path = dir.path().join(segment_name(1));
+        let bytes = fs::read(&path).unwrap();
+        let torn = if zero_filled {
+            let sector = ends[8].next_multiple_of(SECTOR_BYTES);
+            assert!(sector < ends[9], "record 10 crosses a sector boundary");
+            zeroed_after(&bytes, sector as usize)
+        } else {
+            bytes[..ends[8] as usize + 20].to_vec()
+        };
+        fs::write(&path, torn).unwrap();
+
+        let (_, recovered) = open(dir.path(), big());
+
+        assert_eq!(
+            recovered,
+            mem_after(&batches[..9]),
+            "zero-filled: {zero_filled}"
+        );
+        assert_eq!(file_len(&path), ends[8], "the torn record was cut off");
+    }
+}
+
+/// Part of the same fix: zeros from inside the last record's last sector are no
+/// crash's doing (that sector was written whole, or not at all) — damage, refused.
+#[test]
+fn zeros_from_inside_the_last_sector_of_the_last_record_are_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, ends) = ten_batches(dir.path());
+    let path = dir.path().join(segment_name(1));
+    let bytes = fs::read(&path).unwrap();
+    fs::write(&path, zeroed_after(&bytes, ends[9] as usize - 10)).unwrap();
+
+    let message = open_err(dir.path());
+
+    assert!(
+        message.contains(&format!("offset {}", ends[8])),
+        "{message}"
+    );
+    assert!(message.contains("all its bytes present"), "{message}");
 }
 
 #[test]

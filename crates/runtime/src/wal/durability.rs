@@ -1,5 +1,7 @@
-//! Where the WAL makes bytes durable: the one seam between "written" and "survives a
+//! Where the WAL makes bytes durable: the seam between "written" and "survives a
 //! power failure", kept behind a trait so that tests can count and check every sync.
+//! It is the narrow half of the [`Disk`](super::Disk) seam: [`OsDisk`](super::OsDisk)
+//! does the real file operations and syncs through a `Syncer`.
 
 use std::fs::File;
 use std::io;
@@ -18,7 +20,8 @@ pub enum SyncMode {
     Never,
 }
 
-/// Makes written data durable. [`FileStorage`](super::FileStorage) calls
+/// Makes written data durable. [`FileStorage`](super::FileStorage) (through
+/// [`OsDisk`](super::OsDisk)) calls
 /// [`sync_file`](Syncer::sync_file) after writing records and before acknowledging
 /// them, and [`sync_dir`](Syncer::sync_dir) after every file creation, rename or
 /// deletion in its directory.

@@ -258,6 +258,44 @@ pub(crate) fn find_intact_record_after(bytes: &[u8], offset: usize) -> Option<us
     (offset + 1..bytes.len()).find(|&p| read_framed(bytes, p).is_ok())
 }
 
+/// The unit a storage device writes whole: after a crash, each 512-byte sector of a
+/// write holds either its new bytes or its old ones (for a page cache cut short by a
+/// killed process, each 4096-byte page — a multiple). A tear therefore starts at a
+/// sector boundary, or where the write started (a sector it shares with older data
+/// keeps that data and, after it, the old zeros).
+pub(crate) const SECTOR_BYTES: usize = 512;
+
+/// `true` if the damaged record at `offset` — the last thing in `bytes` but zeros —
+/// looks like a write that a crash cut short: fewer bytes remain than its header or
+/// its length claims, or a whole sector-aligned rest of it is zeros through the end
+/// of the file (sectors that did not land in a zero-filled or extended file).
+///
+/// Anything else was damaged after it was written — on the device, or on the way
+/// back from it — and may have been acknowledged, so it is corruption, not a tear: a
+/// record failing its checksum with all its bytes there, or with zeros only from
+/// inside its last sector on; a zero length with data after it (an out-of-order
+/// write, refused like the other out-of-order cases).
+///
+/// What a tear cannot be told from: damage to a record whose own last bytes are
+/// zeros across a sector boundary, or to a length so that it reaches past the file
+/// or into the zero fill. Those are still cut as torn.
+pub(crate) fn looks_torn(bytes: &[u8], offset: usize) -> bool {
+    let remaining = bytes.len() - offset;
+    if remaining < RECORD_HEADER_BYTES {
+        return true;
+    }
+    let len = read_u32(bytes, offset) as usize;
+    let end = offset + RECORD_HEADER_BYTES + len;
+    if end > bytes.len() {
+        return true;
+    }
+    let zeros_from = bytes
+        .iter()
+        .rposition(|&b| b != 0)
+        .map_or(0, |last| last + 1);
+    len != 0 && zeros_from.next_multiple_of(SECTOR_BYTES) < end
+}
+
 /// The snapshot file header for `generation` with a payload of `payload` bytes.
 pub(crate) fn encode_snapshot_header(
     generation: u64,
@@ -401,3 +439,7 @@ mod tests {
         assert!(check_segment_header(&header[..10], 5).is_err());
     }
 }
+
+#[cfg(test)]
+#[path = "format_fuzz.rs"]
+mod fuzz;

@@ -133,7 +133,9 @@
 //!   CARGO_TARGET_DIR=/tmp/loom-target cargo test -p synod-runtime --release --lib group_commit
 //! ```
 
+pub mod disk;
 pub mod durability;
+pub mod faults;
 mod files;
 mod format;
 pub mod group_commit;
@@ -146,6 +148,7 @@ mod state;
 mod storage;
 mod sync;
 
+pub use disk::{Disk, OsDisk};
 pub use durability::{FsyncSyncer, NoSync, SyncMode, Syncer};
 pub use format::RECORD_BYTES_MAX;
 pub use group_commit::GroupCommitQueue;

@@ -13,6 +13,8 @@
 //! The prepared file is a temporary (`wal-<n>.log.tmp`), so a crash at any point
 //! leaves nothing recovery must understand: temporaries are removed on open.
 
+use super::disk::{Disk, OsDisk};
+use super::durability::SyncMode;
 use super::files;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -31,6 +33,7 @@ pub(crate) fn temp_path(segment_path: &Path) -> PathBuf {
 
 /// Writes zeros over `file` from its start up to `bytes`.
 pub(crate) fn zero_fill(
+    disk: &mut dyn Disk,
     file: &File,
     path: &Path,
     bytes: u64,
@@ -47,7 +50,7 @@ pub(crate) fn zero_fill(
             ));
         }
         let chunk = (bytes - offset).min(FILL_CHUNK_BYTES as u64) as usize;
-        files::write_all_at(file, path, &zeros[..chunk], offset)?;
+        files::write_all_at(disk, file, path, &zeros[..chunk], offset)?;
         offset += chunk as u64;
     }
     Ok(())
@@ -121,13 +124,18 @@ impl Drop for Preparer {
     }
 }
 
-/// The preparer thread's work.
+/// The preparer thread's work. It uses the file system directly, not the storage's
+/// [`Disk`]: a fault injected there would strike at a moment no test controls, and a
+/// real one (a full disk) only costs the preparation — the roll then creates the
+/// segment itself, through the storage's disk, and meets the same fault there.
 fn fill(path: &Path, bytes: u64, sync: bool, cancel: &AtomicBool) -> Result<File, StorageError> {
-    let file = files::create_new(path)?;
-    zero_fill(&file, path, bytes, cancel)?;
-    if sync {
-        file.sync_data()
-            .map_err(|e| files::io_error("syncing the zero fill of", path, e))?;
-    }
+    let mut disk = OsDisk::new(if sync {
+        SyncMode::Fsync
+    } else {
+        SyncMode::Never
+    });
+    let file = files::create_new(&mut disk, path)?;
+    zero_fill(&mut disk, &file, path, bytes, cancel)?;
+    files::sync_file(&mut disk, &file, path)?;
     Ok(file)
 }

@@ -1,7 +1,7 @@
 //! Reading a WAL directory back: list and check the files, replay every segment in
 //! order, cut a torn tail, and load the snapshot the log refers to.
 
-use super::durability::Syncer;
+use super::disk::Disk;
 use super::files;
 use super::format::{self, BadRecord, FileKind, Record, SEGMENT_HEADER_BYTES};
 use super::segment::segment_path;
@@ -48,19 +48,20 @@ struct Listing {
     temps: Vec<PathBuf>,
 }
 
-/// Recovers the WAL in `dir`. With `repair`, also makes the directory clean for
-/// appending — cuts a torn tail, removes temporary files and unreferenced snapshots —
-/// syncing through `repair`; without it, only reads. Nothing is changed on disk unless
+/// Recovers the WAL in `dir`, reading through `disk`. With `repair`, also makes the
+/// directory clean for appending — cuts a torn tail, removes temporary files and
+/// unreferenced snapshots; without it, only reads. Nothing is changed on disk unless
 /// the whole directory checks out.
 pub(crate) fn recover(
     dir: &Path,
-    repair: Option<&mut dyn Syncer>,
+    disk: &mut dyn Disk,
+    repair: bool,
 ) -> Result<Outcome, StorageError> {
     let listing = list(dir)?;
     let Some((first, last)) = check_dense(dir, &listing.segments)? else {
         let outcome = fresh(dir, &listing)?;
-        if let Some(syncer) = repair {
-            remove_temps(dir, &listing.temps, syncer)?;
+        if repair {
+            remove_temps(dir, &listing.temps, disk)?;
         }
         return Ok(outcome);
     };
@@ -73,7 +74,7 @@ pub(crate) fn recover(
             is_first: number == first,
             is_last: number == last,
         };
-        let bytes = files::read_all(&segment.path)?;
+        let bytes = files::read_all(disk, &segment.path)?;
         last_end = replay_segment(&segment, &bytes, &mut replay)?;
     }
     assert_eq!(
@@ -82,17 +83,19 @@ pub(crate) fn recover(
         "the writer's liveness index tracks exactly the recovered log"
     );
     let referenced = replay.state.snapshot;
-    let snapshot = referenced.map(|g| read_snapshot(dir, g)).transpose()?;
+    let snapshot = referenced
+        .map(|g| read_snapshot(dir, g, disk))
+        .transpose()?;
     let mut snapshot_files: BTreeSet<u64> = listing.snapshots.iter().copied().collect();
     if let Some(torn) = &last_end.torn {
         warn_torn_tail(&segment_path(dir, last), last_end.valid_len, torn);
     }
-    if let Some(syncer) = repair {
+    if repair {
         if last_end.torn.is_some() {
-            files::truncate(syncer, &segment_path(dir, last), last_end.valid_len)?;
+            files::truncate(disk, &segment_path(dir, last), last_end.valid_len)?;
         }
-        remove_temps(dir, &listing.temps, syncer)?;
-        remove_unreferenced_snapshots(dir, &mut snapshot_files, referenced, syncer)?;
+        remove_temps(dir, &listing.temps, disk)?;
+        remove_unreferenced_snapshots(dir, &mut snapshot_files, referenced, disk)?;
     }
     let newest = listing.snapshots.iter().copied().chain(referenced).max();
     Ok(Outcome {
@@ -301,8 +304,9 @@ fn is_zero_fill(rest: &[u8]) -> bool {
     rest.iter().all(|&b| b == 0)
 }
 
-/// A damaged record is a torn tail only at the end of the last segment with no intact
-/// record after it; anywhere else it may hide acknowledged writes, so we refuse.
+/// A damaged record is a torn tail only at the end of the last segment, with no intact
+/// record after it, and only if it looks cut short ([`format::looks_torn`]); anything
+/// else may hide or be an acknowledged write, so we refuse.
 fn check_torn_tail(
     segment: &SegmentFile,
     bytes: &[u8],
@@ -318,6 +322,13 @@ fn check_torn_tail(
     if let Some(intact) = format::find_intact_record_after(bytes, offset) {
         return Err(at(format!(
             "damaged record ({why}) followed by an intact record at byte offset {intact}"
+        )));
+    }
+    if !format::looks_torn(bytes, offset) {
+        return Err(at(format!(
+            "damaged record ({why}) at the end of the log with all its bytes present \
+             (not cut short at a sector boundary): damage to a written record, not a \
+             torn write"
         )));
     }
     Ok(())
@@ -339,7 +350,7 @@ fn remove_unreferenced_snapshots(
     dir: &Path,
     snapshot_files: &mut BTreeSet<u64>,
     referenced: Option<u64>,
-    syncer: &mut dyn Syncer,
+    disk: &mut dyn Disk,
 ) -> Result<(), StorageError> {
     let unreferenced: Vec<u64> = snapshot_files
         .iter()
@@ -349,29 +360,25 @@ fn remove_unreferenced_snapshots(
     for generation in &unreferenced {
         let path = snapshot_path(dir, *generation);
         tracing::info!(file = %path.display(), "removing a snapshot the log does not refer to");
-        files::remove(&path)?;
+        files::remove(disk, &path)?;
         snapshot_files.remove(generation);
     }
     if unreferenced.is_empty() {
         return Ok(());
     }
-    files::sync_dir(syncer, dir)
+    files::sync_dir(disk, dir)
 }
 
 /// Removes the temporary files of writes that a crash interrupted before their rename.
-fn remove_temps(
-    dir: &Path,
-    temps: &[PathBuf],
-    syncer: &mut dyn Syncer,
-) -> Result<(), StorageError> {
+fn remove_temps(dir: &Path, temps: &[PathBuf], disk: &mut dyn Disk) -> Result<(), StorageError> {
     for temp in temps {
         tracing::info!(file = %temp.display(), "removing a temporary file left by a crash");
-        files::remove(temp)?;
+        files::remove(disk, temp)?;
     }
     if temps.is_empty() {
         return Ok(());
     }
-    files::sync_dir(syncer, dir)
+    files::sync_dir(disk, dir)
 }
 
 fn describe(bad: &BadRecord) -> String {

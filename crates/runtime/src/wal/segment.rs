@@ -1,6 +1,6 @@
 //! The segment being appended to, and the creation of new segments.
 
-use super::durability::Syncer;
+use super::disk::Disk;
 use super::files;
 use super::format::{self, Checkpoint, Record};
 use super::prepare::{temp_path, zero_fill};
@@ -42,7 +42,7 @@ impl ActiveSegment {
         checkpoint: Checkpoint<'_>,
         fill_to: u64,
         prepared: Option<File>,
-        syncer: &mut dyn Syncer,
+        disk: &mut dyn Disk,
     ) -> Result<ActiveSegment, StorageError> {
         let path = segment_path(dir, number);
         let temp = temp_path(&path);
@@ -52,15 +52,15 @@ impl ActiveSegment {
         let file = match prepared {
             Some(file) => file,
             None => {
-                let file = files::create_new(&temp)?;
-                zero_fill(&file, &temp, fill_to, &AtomicBool::new(false))?;
+                let file = files::create_new(disk, &temp)?;
+                zero_fill(disk, &file, &temp, fill_to, &AtomicBool::new(false))?;
                 file
             }
         };
-        files::write_all_at(&file, &temp, &bytes, 0)?;
-        files::sync_file(syncer, &file, &temp)?;
-        files::rename(&temp, &path)?;
-        files::sync_dir(syncer, dir)?;
+        files::write_all_at(disk, &file, &temp, &bytes, 0)?;
+        files::sync_file(disk, &file, &temp)?;
+        files::rename(disk, &temp, &path)?;
+        files::sync_dir(disk, dir)?;
         Ok(ActiveSegment {
             number,
             path,
@@ -77,9 +77,10 @@ impl ActiveSegment {
         number: u64,
         len: u64,
         has_batches: bool,
+        disk: &mut dyn Disk,
     ) -> Result<ActiveSegment, StorageError> {
         let path = segment_path(dir, number);
-        let file = files::open_write(&path)?;
+        let file = files::open_write(disk, &path)?;
         Ok(ActiveSegment {
             number,
             path,
@@ -106,19 +107,23 @@ impl ActiveSegment {
 
     /// Appends encoded batch records after the last one (not durable until
     /// [`sync`](Self::sync)).
-    pub(crate) fn append_batches(&mut self, records: &[u8]) -> Result<(), StorageError> {
+    pub(crate) fn append_batches(
+        &mut self,
+        records: &[u8],
+        disk: &mut dyn Disk,
+    ) -> Result<(), StorageError> {
         if records.is_empty() {
             return Ok(());
         }
-        files::write_all_at(&self.file, &self.path, records, self.len)?;
+        files::write_all_at(disk, &self.file, &self.path, records, self.len)?;
         self.len += records.len() as u64;
         self.has_batches = true;
         Ok(())
     }
 
     /// Makes everything appended so far durable.
-    pub(crate) fn sync(&mut self, syncer: &mut dyn Syncer) -> Result<(), StorageError> {
-        files::sync_file(syncer, &self.file, &self.path)
+    pub(crate) fn sync(&mut self, disk: &mut dyn Disk) -> Result<(), StorageError> {
+        files::sync_file(disk, &self.file, &self.path)
     }
 
     /// Closes the segment for good before its successor is created: cuts the unused
@@ -126,9 +131,9 @@ impl ActiveSegment {
     /// preallocation, already ends at its last record), so that every segment but the
     /// newest ends exactly at its last record, and makes that and every record
     /// durable (one sync).
-    pub(crate) fn finish(&mut self, syncer: &mut dyn Syncer) -> Result<(), StorageError> {
-        files::set_len(&self.file, &self.path, self.len)?;
-        self.sync(syncer)
+    pub(crate) fn finish(&mut self, disk: &mut dyn Disk) -> Result<(), StorageError> {
+        files::set_len(disk, &self.file, &self.path, self.len)?;
+        self.sync(disk)
     }
 }
 

@@ -2,7 +2,7 @@
 //! name, synced, then renamed into place. See "Snapshots and crashes" in the
 //! [module docs](super) for why this happens *before* the WAL record that refers to it.
 
-use super::durability::Syncer;
+use super::disk::Disk;
 use super::files;
 use super::format::{self, TEMP_SUFFIX};
 use std::path::{Path, PathBuf};
@@ -19,7 +19,7 @@ pub(crate) fn write_snapshot(
     dir: &Path,
     generation: u64,
     snapshot: &Snapshot,
-    syncer: &mut dyn Syncer,
+    disk: &mut dyn Disk,
 ) -> Result<(), StorageError> {
     let path = snapshot_path(dir, generation);
     let temp = path.with_extension(format!("snap{TEMP_SUFFIX}"));
@@ -31,17 +31,21 @@ pub(crate) fn write_snapshot(
         )
     })?;
     let header = format::encode_snapshot_header(generation, &payload);
-    let mut file = files::create_new(&temp)?;
-    files::write_all(&mut file, &temp, &header)?;
-    files::write_all(&mut file, &temp, &payload)?;
-    files::sync_file(syncer, &file, &temp)?;
+    let file = files::create_new(disk, &temp)?;
+    files::write_all_at(disk, &file, &temp, &header, 0)?;
+    files::write_all_at(disk, &file, &temp, &payload, header.len() as u64)?;
+    files::sync_file(disk, &file, &temp)?;
     drop(file);
-    files::rename(&temp, &path)?;
-    files::sync_dir(syncer, dir)
+    files::rename(disk, &temp, &path)?;
+    files::sync_dir(disk, dir)
 }
 
 /// Reads and checks the snapshot of `generation`.
-pub(crate) fn read_snapshot(dir: &Path, generation: u64) -> Result<Snapshot, StorageError> {
+pub(crate) fn read_snapshot(
+    dir: &Path,
+    generation: u64,
+    disk: &mut dyn Disk,
+) -> Result<Snapshot, StorageError> {
     let path = snapshot_path(dir, generation);
     if !path.exists() {
         return Err(files::corrupt_file(
@@ -49,7 +53,7 @@ pub(crate) fn read_snapshot(dir: &Path, generation: u64) -> Result<Snapshot, Sto
             "the log refers to this snapshot but the file is missing",
         ));
     }
-    let bytes = files::read_all(&path)?;
+    let bytes = files::read_all(disk, &path)?;
     let payload = format::check_snapshot_file(&bytes, generation)
         .map_err(|what| files::corrupt_at(&path, 0, &what))?;
     postcard::from_bytes(payload).map_err(|e| {

@@ -1,5 +1,6 @@
 //! [`FileStorage`]: the WAL's public face, synchronous at heart.
 
+use super::disk::{Disk, OsDisk};
 use super::durability::{SyncMode, Syncer};
 use super::files;
 use super::format::{self, LogOp, Record};
@@ -89,13 +90,19 @@ impl Default for WalOptions {
 /// on it (`wal.lock`, released on drop or when the process dies) and fails with an
 /// error naming the directory if another storage holds it.
 ///
-/// After a failed write or sync every further write fails too: the file's state is
-/// then unknown (a failed `fsync` may have dropped dirty pages), and the node must
-/// restart and recover rather than acknowledge anything more.
+/// **Fail-stop.** After any failed write, sync, rename, create or removal, every later
+/// [`write_batches`](Self::write_batches), [`write_batch`](Self::write_batch) and
+/// [`read_back`](Self::read_back) fails too, with an error naming that first failure.
+/// The files' state is then unknown: a failed `fsync` may have dropped the dirty pages
+/// it could not write and marked them clean, so a retried sync would succeed without
+/// writing them, and a read could return bytes that are not on the device (the
+/// "fsyncgate" lesson: PostgreSQL 2018; Rebello et al., "Can Applications Recover from
+/// fsync Failures?", ATC 2020). Nothing is retried; the node must stop, and only a
+/// restart — which recovers from what the device really holds — may go on.
 pub struct FileStorage {
     dir: PathBuf,
     options: WalOptions,
-    syncer: Box<dyn Syncer>,
+    disk: Box<dyn Disk>,
     /// Oldest segment still needed. Invariant: segments `first_segment..=active`
     /// all exist, and every older one has been deleted.
     first_segment: u64,
@@ -104,8 +111,9 @@ pub struct FileStorage {
     /// Snapshot generations with a file in `dir`.
     snapshot_files: BTreeSet<u64>,
     next_snapshot_generation: u64,
-    /// Why the storage stopped accepting writes, if it did.
-    failed: Option<String>,
+    /// The first failure of a write path, if there was one: from then on the storage
+    /// refuses everything (see the type's docs).
+    failed: Option<Failure>,
     /// Encoded records of the group being written, not yet handed to the file.
     pending: Vec<u8>,
     /// The next segment's file, being zero-filled (with `options.preallocate`).
@@ -118,16 +126,28 @@ pub struct FileStorage {
 
 impl FileStorage {
     /// Opens (or creates) the WAL in `dir` and recovers it, syncing as
-    /// `options.sync_mode` says. See [`open_with_syncer`](Self::open_with_syncer).
+    /// `options.sync_mode` says. See [`open_with_disk`](Self::open_with_disk).
     pub fn open(
         dir: impl AsRef<Path>,
         options: WalOptions,
     ) -> Result<(FileStorage, Recovered), StorageError> {
-        FileStorage::open_with_syncer(dir, options, options.sync_mode.syncer())
+        FileStorage::open_with_disk(dir, options, Box::new(OsDisk::new(options.sync_mode)))
     }
 
-    /// Opens (or creates) the WAL in `dir`, syncing through `syncer` (which replaces
-    /// `options.sync_mode`; tests pass one that counts syncs).
+    /// Opens (or creates) the WAL in `dir` on the real file system, syncing through
+    /// `syncer` (which replaces `options.sync_mode`; tests pass one that counts syncs).
+    /// See [`open_with_disk`](Self::open_with_disk).
+    pub fn open_with_syncer(
+        dir: impl AsRef<Path>,
+        options: WalOptions,
+        syncer: Box<dyn Syncer>,
+    ) -> Result<(FileStorage, Recovered), StorageError> {
+        FileStorage::open_with_disk(dir, options, Box::new(OsDisk::with_syncer(syncer)))
+    }
+
+    /// Opens (or creates) the WAL in `dir`, doing every file operation through `disk`
+    /// (which replaces `options.sync_mode`; tests pass a
+    /// [`FaultyDisk`](super::faults::FaultyDisk)).
     ///
     /// Recovery cuts a torn tail (a record that a crash cut short at the very end of
     /// the log, logged with `tracing::warn!`), removes temporary and unreferenced
@@ -135,20 +155,26 @@ impl FileStorage {
     /// and byte offset — on any other damage: a bad record with an intact one after
     /// it, a bad record in an older segment, an impossible length, a missing segment,
     /// or a file it does not recognise.
-    pub fn open_with_syncer(
+    pub fn open_with_disk(
         dir: impl AsRef<Path>,
         options: WalOptions,
-        mut syncer: Box<dyn Syncer>,
+        mut disk: Box<dyn Disk>,
     ) -> Result<(FileStorage, Recovered), StorageError> {
         let dir = dir.as_ref().to_path_buf();
-        ensure_dir(&dir, &mut *syncer)?;
+        ensure_dir(&dir, &mut *disk)?;
         // Before recovery, which removes files a running storage may still use.
         let lock = lock_dir(&dir)?;
-        let outcome = recovery::recover(&dir, Some(&mut *syncer))?;
+        let outcome = recovery::recover(&dir, &mut *disk, true)?;
         let (first_segment, active) = match outcome.segments {
             Some(span) => (
                 span.first,
-                ActiveSegment::reopen(&dir, span.last, span.last_len, span.last_has_batches)?,
+                ActiveSegment::reopen(
+                    &dir,
+                    span.last,
+                    span.last_len,
+                    span.last_has_batches,
+                    &mut *disk,
+                )?,
             ),
             None => (
                 1,
@@ -158,14 +184,14 @@ impl FileStorage {
                     outcome.state.checkpoint(),
                     options.fill_bytes(),
                     None,
-                    &mut *syncer,
+                    &mut *disk,
                 )?,
             ),
         };
         let mut storage = FileStorage {
             dir,
             options,
-            syncer,
+            disk,
             first_segment,
             active,
             state: outcome.state,
@@ -187,18 +213,13 @@ impl FileStorage {
     ///
     /// Any failure — including a batch whose record would exceed
     /// [`RECORD_BYTES_MAX`](super::RECORD_BYTES_MAX) — is fatal for this instance (see
-    /// the type's docs): some of the group may be on disk and some not.
+    /// the type's docs): some of the group may be on disk and some not, and none of
+    /// it counts as acknowledged.
     pub fn write_batches(&mut self, batches: &[WriteBatch]) -> Result<(), StorageError> {
-        if let Some(why) = &self.failed {
-            return Err(files::io_error(
-                "refusing to write after an earlier failure in",
-                &self.dir,
-                std::io::Error::other(why.clone()),
-            ));
-        }
+        self.refuse_if_failed("write")?;
         let result = self.write_group(batches);
         if let Err(e) = &result {
-            self.failed = Some(e.to_string());
+            self.failed = Some(Failure::of(e));
         }
         result
     }
@@ -209,9 +230,24 @@ impl FileStorage {
     }
 
     /// Everything durable so far, read back from the directory (what a restart would
-    /// recover, without repairing anything).
-    pub fn read_back(&self) -> Result<Recovered, StorageError> {
-        recovery::recover(&self.dir, None).map(|outcome| outcome.recovered)
+    /// recover, without repairing anything). Refused after a failed write: what the
+    /// files then show may not be what the device holds (see the type's docs).
+    pub fn read_back(&mut self) -> Result<Recovered, StorageError> {
+        self.refuse_if_failed("read back")?;
+        recovery::recover(&self.dir, &mut *self.disk, false).map(|outcome| outcome.recovered)
+    }
+
+    /// The error for anything asked of a storage whose writes failed, naming the first
+    /// failure (and keeping its kind: a full disk stays `StorageFull`).
+    fn refuse_if_failed(&self, what: &str) -> Result<(), StorageError> {
+        match &self.failed {
+            None => Ok(()),
+            Some(first) => Err(files::io_error(
+                &format!("refusing to {what} after an earlier failure in"),
+                &self.dir,
+                std::io::Error::new(first.kind, first.message.clone()),
+            )),
+        }
     }
 
     /// The directory this WAL lives in.
@@ -251,9 +287,9 @@ impl FileStorage {
                 }
             }
         }
-        self.active.append_batches(&self.pending)?;
+        self.active.append_batches(&self.pending, &mut *self.disk)?;
         self.pending.clear();
-        self.active.sync(&mut *self.syncer)?;
+        self.active.sync(&mut *self.disk)?;
         self.remove_unreferenced_snapshots()?;
         self.remove_dead_segments()?;
         self.prepare_next_segment();
@@ -279,7 +315,7 @@ impl FileStorage {
                 StorageOp::SaveSnapshot(snapshot) => {
                     let generation = self.next_snapshot_generation;
                     self.next_snapshot_generation += 1;
-                    write_snapshot(&self.dir, generation, snapshot, &mut *self.syncer)?;
+                    write_snapshot(&self.dir, generation, snapshot, &mut *self.disk)?;
                     self.snapshot_files.insert(generation);
                     LogOp::SnapshotSaved(generation)
                 }
@@ -299,9 +335,9 @@ impl FileStorage {
     /// the newest segment can ever have a torn tail — and starts the next one with a
     /// checkpoint of the current state.
     fn roll(&mut self) -> Result<(), StorageError> {
-        self.active.append_batches(&self.pending)?;
+        self.active.append_batches(&self.pending, &mut *self.disk)?;
         self.pending.clear();
-        self.active.finish(&mut *self.syncer)?;
+        self.active.finish(&mut *self.disk)?;
         let next = self.active.number() + 1;
         let prepared = self
             .next_segment
@@ -314,7 +350,7 @@ impl FileStorage {
             self.state.checkpoint(),
             self.options.fill_bytes(),
             prepared,
-            &mut *self.syncer,
+            &mut *self.disk,
         )?;
         Ok(())
     }
@@ -349,10 +385,10 @@ impl FileStorage {
             return Ok(());
         }
         for generation in stale {
-            files::remove(&snapshot_path(&self.dir, generation))?;
+            files::remove(&mut *self.disk, &snapshot_path(&self.dir, generation))?;
             self.snapshot_files.remove(&generation);
         }
-        files::sync_dir(&mut *self.syncer, &self.dir)
+        files::sync_dir(&mut *self.disk, &self.dir)
     }
 
     /// Deletes the oldest segments while none of their entries is live. Runs only after
@@ -362,8 +398,11 @@ impl FileStorage {
         while self.first_segment < self.active.number()
             && self.state.liveness.is_dead(self.first_segment)
         {
-            files::remove(&segment_path(&self.dir, self.first_segment))?;
-            files::sync_dir(&mut *self.syncer, &self.dir)?;
+            files::remove(
+                &mut *self.disk,
+                &segment_path(&self.dir, self.first_segment),
+            )?;
+            files::sync_dir(&mut *self.disk, &self.dir)?;
             self.first_segment += 1;
         }
         Ok(())
@@ -371,14 +410,36 @@ impl FileStorage {
 }
 
 /// Creates `dir` if it does not exist, durably (its parent is synced).
-fn ensure_dir(dir: &Path, syncer: &mut dyn Syncer) -> Result<(), StorageError> {
+fn ensure_dir(dir: &Path, disk: &mut dyn Disk) -> Result<(), StorageError> {
     if dir.is_dir() {
         return Ok(());
     }
     std::fs::create_dir_all(dir).map_err(|e| files::io_error("creating directory", dir, e))?;
     match dir.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => files::sync_dir(syncer, parent),
+        Some(parent) if !parent.as_os_str().is_empty() => files::sync_dir(disk, parent),
         _ => Ok(()),
+    }
+}
+
+/// The first failure of a storage's write path.
+#[derive(Clone, Debug)]
+struct Failure {
+    /// The error as it was reported (it names the operation and the file).
+    message: String,
+    /// Its I/O kind, if it was an I/O error (`StorageFull` for a full disk).
+    kind: std::io::ErrorKind,
+}
+
+impl Failure {
+    fn of(error: &StorageError) -> Failure {
+        let kind = match error {
+            StorageError::Io { source, .. } => source.kind(),
+            StorageError::Corrupt(_) => std::io::ErrorKind::InvalidData,
+        };
+        Failure {
+            message: error.to_string(),
+            kind,
+        }
     }
 }
 
@@ -389,7 +450,7 @@ impl fmt::Debug for FileStorage {
             .field("options", &self.options)
             .field("segments", &self.segments())
             .field("snapshot", &self.state.snapshot)
-            .field("failed", &self.failed)
+            .field("failed", &self.failed.as_ref().map(|f| &f.message))
             .finish_non_exhaustive()
     }
 }
