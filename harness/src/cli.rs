@@ -9,6 +9,7 @@ use crate::runner::run_protocol;
 /// How long one run's linearizability check may take before its verdict is `unknown`.
 const LINEARIZABILITY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 use crate::sim::config::{FaultSpec, SimConfig};
+use crate::sim::swarm::Swarm;
 use crate::sim::RunOutcome;
 use crate::workload::{WorkloadConfig, WorkloadName};
 use clap::{Args, Parser, Subcommand};
@@ -125,6 +126,12 @@ pub struct RunOpts {
     /// Cluster size.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=64))]
     pub nodes: u64,
+    /// Swarm testing: each seed also draws which fault kinds are on (storage faults
+    /// included), their rates, the cluster size (3, 5, 7), clients, value sizes and
+    /// the workload mix (`harness/src/sim/swarm.rs`); the other flags are the base
+    /// it changes. `--protocol all` implies it.
+    #[arg(long)]
+    pub swarm: bool,
     /// Do not record the history nor check it for linearizability (for very long
     /// runs, where the history would dominate memory).
     #[arg(long)]
@@ -163,7 +170,11 @@ impl RunOpts {
     /// Runs `protocol` for `seed` and checks the history unless told not to.
     pub fn run(&self, protocol: &str, seed: u64) -> Result<RunOutcome, String> {
         check_shards_per_txn(self.shards_per_txn, self.workload)?;
-        let mut outcome = run_protocol(protocol, self.config(seed))?;
+        let mut cfg = self.config(seed);
+        if self.swarm {
+            Swarm::draw(seed, registry::get(protocol)?).apply(&mut cfg);
+        }
+        let mut outcome = run_protocol(protocol, cfg)?;
         if !self.skip_linearizability {
             (registry::get(protocol)?.check)(&mut outcome, LINEARIZABILITY_TIMEOUT);
         }
@@ -172,10 +183,11 @@ impl RunOpts {
 
     /// The flags that reproduce these options.
     pub fn flags(&self) -> String {
-        let skip = if self.skip_linearizability {
-            " --skip-linearizability"
-        } else {
-            ""
+        let skip = match (self.skip_linearizability, self.swarm) {
+            (true, true) => " --skip-linearizability --swarm",
+            (true, false) => " --skip-linearizability",
+            (false, true) => " --swarm",
+            (false, false) => "",
         };
         let shards = match self.shards_per_txn {
             0 => String::new(),
@@ -234,8 +246,8 @@ pub struct SimArgs {
 /// `synod check`.
 #[derive(Args, Debug)]
 pub struct CheckArgs {
-    /// Protocol to run.
-    #[arg(long, value_parser = registry::value_parser(false))]
+    /// Protocol to run, or `all`: every protocol and mode, with `--swarm`.
+    #[arg(long, value_parser = registry::value_parser_or_all())]
     pub protocol: String,
     /// Number of seeds.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
@@ -436,6 +448,9 @@ fn run_json(protocol: &str, o: &RunOutcome) -> serde_json::Value {
         "syncs": o.stats.syncs,
         "recoveries_ns": o.stats.recoveries_ns,
         "crashes": o.stats.crashes,
+        "torn_writes": o.stats.torn_writes,
+        "disk_failures": o.stats.disk_failures,
+        "heal_to_live_ns": o.stats.heal_to_live_ns,
         "faults": o.stats.faults,
         "ops": { "ok": o.clients.ok, "fail": o.clients.fail, "info": o.clients.info },
         "latency_us": {
@@ -509,8 +524,14 @@ fn cmd_sim(args: &SimArgs, out: &mut dyn Write) -> Result<i32, String> {
         .map_err(io_err)?;
         writeln!(
             out,
-            "events: {}; messages: {} sent, {} delivered; crashes: {}; virtual time: {}",
-            o.stats.events, o.stats.sent, o.stats.delivered, o.stats.crashes, o.end
+            "events: {}; messages: {} sent, {} delivered; crashes: {} ({} tearing a write, {} on a failed disk); virtual time: {}",
+            o.stats.events,
+            o.stats.sent,
+            o.stats.delivered,
+            o.stats.crashes,
+            o.stats.torn_writes,
+            o.stats.disk_failures,
+            o.end
         )
         .map_err(io_err)?;
         if !o.metrics.is_empty() {
@@ -518,7 +539,11 @@ fn cmd_sim(args: &SimArgs, out: &mut dyn Write) -> Result<i32, String> {
         }
         match &o.violation {
             Some(v) => writeln!(out, "VIOLATION {:?} at {}: {}", v.kind, v.at, v.message),
-            None => writeln!(out, "ok: no violation, live after heal"),
+            None => writeln!(
+                out,
+                "ok: no violation, live {:.1} ms after the heal",
+                o.stats.heal_to_live_ns as f64 / 1e6
+            ),
         }
         .map_err(io_err)?;
         writeln!(out, "digest: {}", o.digest).map_err(io_err)?;
@@ -590,7 +615,15 @@ fn default_jobs() -> usize {
 
 fn cmd_check(args: &CheckArgs, out: &mut dyn Write) -> Result<i32, String> {
     let jobs = args.jobs.map_or_else(default_jobs, |j| j as usize);
-    let bar = indicatif::ProgressBar::new(args.seeds);
+    let all = args.protocol == "all";
+    let protocols: Vec<&str> = match all {
+        true => registry::names(),
+        false => vec![args.protocol.as_str()],
+    };
+    let mut run = args.run.clone();
+    run.swarm |= all;
+    let total = args.seeds.saturating_mul(protocols.len() as u64);
+    let bar = indicatif::ProgressBar::new(total);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
             "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} seeds ({per_sec}, eta {eta}) {msg}",
@@ -602,85 +635,176 @@ fn cmd_check(args: &CheckArgs, out: &mut dyn Write) -> Result<i32, String> {
     // so the progress bar stays readable.
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
-    let seeds = args.from..args.from.saturating_add(args.seeds);
-    let each = |o: &RunOutcome| {
-        if o.violation.is_some() {
-            let n = failures.fetch_add(1, Ordering::Relaxed) + 1;
-            bar.set_message(format!("{n} FAILED"));
+    let mut sweeps = Vec::new();
+    for protocol in &protocols {
+        let seeds = args.from..args.from.saturating_add(args.seeds);
+        let each = |o: &RunOutcome| {
+            if o.violation.is_some() {
+                let n = failures.fetch_add(1, Ordering::Relaxed) + 1;
+                bar.set_message(format!("{n} FAILED"));
+            }
+            bar.inc(1);
+        };
+        match run_seeds(protocol, seeds, &run, jobs, &each, args.fail_fast) {
+            Ok(results) => {
+                let stop = args.fail_fast && results.iter().any(|o| o.violation.is_some());
+                sweeps.push(Sweep::of(protocol, results));
+                if stop {
+                    break;
+                }
+            }
+            Err(e) => {
+                std::panic::set_hook(hook);
+                bar.finish_and_clear();
+                return Err(e);
+            }
         }
-        bar.inc(1);
-    };
-    let results = run_seeds(
-        &args.protocol,
-        seeds,
-        &args.run,
-        jobs,
-        &each,
-        args.fail_fast,
-    );
+    }
     std::panic::set_hook(hook);
     bar.finish_and_clear();
-    let results = results?;
-    let failed: Vec<&RunOutcome> = results.iter().filter(|o| o.violation.is_some()).collect();
-    let mut metrics = Vec::new();
-    for o in &results {
-        crate::sim::add_metrics(&mut metrics, &o.metrics);
-    }
+    let violations: usize = sweeps.iter().map(|s| s.failed.len()).sum();
     if args.json {
-        let doc = serde_json::json!({
-            "protocol": args.protocol,
+        let docs: Vec<serde_json::Value> = sweeps.iter().map(|s| s.json(args, &run)).collect();
+        let doc = match all {
+            true => {
+                serde_json::json!({ "protocol": "all", "violations": violations, "protocols": docs })
+            }
+            false => docs.into_iter().next().expect("one protocol"),
+        };
+        writeln!(out, "{doc}").map_err(io_err)?;
+    } else {
+        for sweep in &sweeps {
+            sweep.text(args, &run, out)?;
+        }
+    }
+    Ok(if violations == 0 { 0 } else { 1 })
+}
+
+/// One protocol's seeds of a `synod check`: what its report needs of each run.
+struct Sweep<'a> {
+    protocol: &'a str,
+    ran: usize,
+    ops_ok: u64,
+    failed: Vec<RunOutcome>,
+    metrics: Vec<(&'static str, u64)>,
+    /// Heal to live, per seed that passed (nanoseconds, sorted).
+    heal_to_live: Vec<u64>,
+}
+
+impl<'a> Sweep<'a> {
+    fn of(protocol: &'a str, results: Vec<RunOutcome>) -> Sweep<'a> {
+        let mut metrics = Vec::new();
+        for o in &results {
+            crate::sim::add_metrics(&mut metrics, &o.metrics);
+        }
+        let mut heal_to_live: Vec<u64> = results
+            .iter()
+            .filter(|o| o.violation.is_none())
+            .map(|o| o.stats.heal_to_live_ns)
+            .collect();
+        heal_to_live.sort_unstable();
+        Sweep {
+            protocol,
+            ran: results.len(),
+            ops_ok: results.iter().map(|o| o.clients.ok).sum(),
+            failed: results
+                .into_iter()
+                .filter(|o| o.violation.is_some())
+                .collect(),
+            metrics,
+            heal_to_live,
+        }
+    }
+
+    /// The `q` quantile of heal-to-live times, in milliseconds.
+    fn heal_ms(&self, q: f64) -> f64 {
+        let Some(last) = self.heal_to_live.len().checked_sub(1) else {
+            return 0.0;
+        };
+        let at = ((last as f64) * q).round() as usize;
+        self.heal_to_live[at.min(last)] as f64 / 1e6
+    }
+
+    fn json(&self, args: &CheckArgs, run: &RunOpts) -> serde_json::Value {
+        serde_json::json!({
+            "protocol": self.protocol,
             "seeds": args.seeds,
             "from": args.from,
-            "ran": results.len(),
-            "faults": args.run.faults.to_string(),
-            "violations": failed.len(),
-            "failures": failed.iter().map(|o| serde_json::json!({
+            "ran": self.ran,
+            "faults": run.faults.to_string(),
+            "swarm": run.swarm,
+            "violations": self.failed.len(),
+            "failures": self.failed.iter().map(|o| serde_json::json!({
                 "seed": o.seed,
                 "kind": format!("{:?}", o.violation.as_ref().map(|v| &v.kind)),
                 "message": o.violation.as_ref().map(|v| v.message.clone()),
-                "replay": replay_command(&args.protocol, o.seed, &args.run),
+                "swarm": swarm_line(self.protocol, o.seed, run),
+                "replay": replay_command(self.protocol, o.seed, run),
             })).collect::<Vec<_>>(),
-            "ops_ok": results.iter().map(|o| o.clients.ok).sum::<u64>(),
-            "metrics": metrics_json(&metrics),
-        });
-        writeln!(out, "{doc}").map_err(io_err)?;
-    } else {
-        for o in &failed {
-            let v = o.violation.as_ref().expect("filtered on violations");
+            "ops_ok": self.ops_ok,
+            "heal_to_live_ms": {
+                "p50": self.heal_ms(0.5),
+                "p99": self.heal_ms(0.99),
+                "max": self.heal_ms(1.0),
+            },
+            "metrics": metrics_json(&self.metrics),
+        })
+    }
+
+    fn text(&self, args: &CheckArgs, run: &RunOpts, out: &mut dyn Write) -> Result<(), String> {
+        for o in &self.failed {
+            let v = o.violation.as_ref().expect("failed runs have a violation");
             writeln!(
                 out,
-                "seed {}: {:?} at {}: {}",
-                o.seed, v.kind, v.at, v.message
+                "{} seed {}: {:?} at {}: {}",
+                self.protocol, o.seed, v.kind, v.at, v.message
             )
             .map_err(io_err)?;
+            if let Some(swarm) = swarm_line(self.protocol, o.seed, run) {
+                writeln!(out, "  {swarm}").map_err(io_err)?;
+            }
             writeln!(
                 out,
                 "  replay: {}",
-                replay_command(&args.protocol, o.seed, &args.run)
+                replay_command(self.protocol, o.seed, run)
             )
             .map_err(io_err)?;
         }
-        let ran = if results.len() as u64 == args.seeds {
-            String::new()
-        } else {
-            format!(" (ran {}: stopped at the first violation)", results.len())
+        let ran = match self.ran as u64 == args.seeds {
+            true => String::new(),
+            false => format!(" (ran {}: stopped at the first violation)", self.ran),
         };
+        let swarm = if run.swarm { " (swarm)" } else { "" };
         writeln!(
             out,
-            "{}: {} seeds from {}{ran}, faults {}: {} violations, {} ops ok",
-            args.protocol,
+            "{}: {} seeds from {}{ran}, faults {}{swarm}: {} violations, {} ops ok; live after the heal within {:.0} ms (p50 {:.0}, p99 {:.0})",
+            self.protocol,
             args.seeds,
             args.from,
-            args.run.faults,
-            failed.len(),
-            results.iter().map(|o| o.clients.ok).sum::<u64>()
+            run.faults,
+            self.failed.len(),
+            self.ops_ok,
+            self.heal_ms(1.0),
+            self.heal_ms(0.5),
+            self.heal_ms(0.99),
         )
         .map_err(io_err)?;
-        if !metrics.is_empty() {
-            writeln!(out, "measured over all seeds: {}", metrics_line(&metrics)).map_err(io_err)?;
+        if !self.metrics.is_empty() {
+            writeln!(
+                out,
+                "measured over all seeds: {}",
+                metrics_line(&self.metrics)
+            )
+            .map_err(io_err)?;
         }
+        Ok(())
     }
-    Ok(if failed.is_empty() { 0 } else { 1 })
+}
+
+/// A swarm run's draw for `seed`, as the report shows it.
+fn swarm_line(protocol: &str, seed: u64, run: &RunOpts) -> Option<String> {
+    let entry = registry::get(protocol).ok()?;
+    run.swarm.then(|| Swarm::draw(seed, entry).to_string())
 }
 
 /// How much of a run the report's space-time diagrams show.

@@ -106,6 +106,14 @@ pub trait SimProtocol: 'static {
         let _ = (session, response);
     }
 
+    /// The nodes of an `n`-node cluster whose disk may be lost for good (the
+    /// `corrupt` fault) while the protocol keeps its promise and stays live: none by
+    /// default — acknowledged data on one node only is lost with its disk.
+    fn disk_losses(n: usize) -> crate::sim::config::DiskLosses {
+        let _ = n;
+        crate::sim::config::DiskLosses::default()
+    }
+
     /// How long the cluster runs on after the heal phase, faults over and clients
     /// idle, before the end-of-run checks: the bound within which it must converge
     /// (vvsync's anti-entropy). Protocols that converge by answering keep zero.

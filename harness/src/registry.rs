@@ -254,16 +254,25 @@ pub fn real() -> impl Iterator<Item = &'static Protocol> {
 /// A clap value parser for `--protocol`: every entry is accepted, fixtures are
 /// hidden from `--help` and from the error's list of choices.
 pub fn value_parser(real_only: bool) -> clap::builder::PossibleValuesParser {
-    clap::builder::PossibleValuesParser::new(
-        PROTOCOLS
-            .iter()
-            .filter(move |p| !real_only || p.real.is_some())
-            .map(|p| {
-                clap::builder::PossibleValue::new(p.name)
-                    .help(p.description)
-                    .hide(p.fixture)
-            }),
-    )
+    clap::builder::PossibleValuesParser::new(possible_values(real_only))
+}
+
+/// [`value_parser`] for a command that also takes `all` (every listed protocol).
+pub fn value_parser_or_all() -> clap::builder::PossibleValuesParser {
+    let all = clap::builder::PossibleValue::new("all")
+        .help("every protocol and mode above, each seed a swarm draw (--swarm)");
+    clap::builder::PossibleValuesParser::new(possible_values(false).chain([all]))
+}
+
+fn possible_values(real_only: bool) -> impl Iterator<Item = clap::builder::PossibleValue> {
+    PROTOCOLS
+        .iter()
+        .filter(move |p| !real_only || p.real.is_some())
+        .map(|p| {
+            clap::builder::PossibleValue::new(p.name)
+                .help(p.description)
+                .hide(p.fixture)
+        })
 }
 
 fn simulate<P: SimProtocol>(cfg: SimConfig) -> RunOutcome {

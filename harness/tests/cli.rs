@@ -325,7 +325,13 @@ fn check_fail_fast_stops_after_the_first_violation_and_reports_the_smallest() {
     };
     let seeds_failing = |out: &str| -> Vec<u64> {
         out.lines()
-            .filter_map(|l| l.strip_prefix("seed ")?.split(':').next()?.parse().ok())
+            .filter_map(|l| {
+                l.strip_prefix("fixture-amnesia seed ")?
+                    .split(':')
+                    .next()?
+                    .parse()
+                    .ok()
+            })
             .collect()
     };
     let full = synod(&args(&[]));

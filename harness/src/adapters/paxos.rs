@@ -5,6 +5,7 @@
 
 use super::{pick, TUNING_STREAM};
 use crate::protocol::{Invariant, SimProtocol};
+use crate::sim::config::DiskLosses;
 use std::collections::{BTreeMap, BTreeSet};
 use synod_core::{KvOp, KvResult, NodeId, Prng, Time};
 use synod_paxos::multi::majority;
@@ -16,6 +17,11 @@ pub struct Paxos;
 impl SimProtocol for Paxos {
     type Node = MultiPaxosNode;
     type Session = ();
+
+    /// A minority: a majority of intact disks holds every committed entry.
+    fn disk_losses(n: usize) -> DiskLosses {
+        DiskLosses::minority(n)
+    }
 
     fn build(id: NodeId, members: &[NodeId], seed: u64) -> MultiPaxosNode {
         MultiPaxosNode::new(MultiPaxosConfig::lan(id, members.iter().copied(), seed))

@@ -3,6 +3,7 @@
 
 use super::{pick, TUNING_STREAM};
 use crate::protocol::{Invariant, SimProtocol};
+use crate::sim::config::DiskLosses;
 use crate::sim::digest::TraceDigest;
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
@@ -16,6 +17,11 @@ pub struct Raft;
 impl SimProtocol for Raft {
     type Node = RaftNode;
     type Session = ();
+
+    /// A minority: a majority of intact disks holds every committed entry.
+    fn disk_losses(n: usize) -> DiskLosses {
+        DiskLosses::minority(n)
+    }
 
     fn build(id: NodeId, members: &[NodeId], seed: u64) -> RaftNode {
         RaftNode::new(RaftConfig::lan(id, members.iter().copied(), seed))

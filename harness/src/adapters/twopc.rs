@@ -80,6 +80,15 @@ impl SimProtocol for TwoPcNb {
 
     const MIN_NODES: usize = REPLICAS + 1;
 
+    /// One of the coordinator's Raft replicas (a majority of them keeps every
+    /// decision); a shard is one node, whose data goes with its disk.
+    fn disk_losses(_n: usize) -> crate::sim::config::DiskLosses {
+        crate::sim::config::DiskLosses {
+            max: (REPLICAS - 1) / 2,
+            among: REPLICAS,
+        }
+    }
+
     fn build(id: NodeId, members: &[NodeId], seed: u64) -> NbNode {
         NbNode::new(id, nb_topology(members), seed)
     }

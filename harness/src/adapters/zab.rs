@@ -21,6 +21,7 @@
 
 use super::{pick, TUNING_STREAM};
 use crate::protocol::{Invariant, SimProtocol};
+use crate::sim::config::DiskLosses;
 use std::collections::BTreeMap;
 use synod_core::{KvOp, KvResult, NodeId, Prng, Time};
 use synod_zab::{Epoch, Pos, Request, Response, ZabConfig, ZabNode, Zxid};
@@ -58,6 +59,11 @@ impl<const LOCAL: bool> SimProtocol for ZabReads<LOCAL> {
     /// A `get` is a leader-confirmed or a local read (with the client's `lastZxid`);
     /// every other operation a transaction.
     type Session = u64;
+
+    /// A minority: a majority of intact disks holds every committed entry.
+    fn disk_losses(n: usize) -> DiskLosses {
+        DiskLosses::minority(n)
+    }
 
     fn request_in(seen: &mut u64, op: KvOp) -> Request {
         let seen = *seen;

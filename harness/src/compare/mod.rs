@@ -168,6 +168,7 @@ impl Plan {
             clients: self.clients,
             nodes: self.nodes.max(protocol.min_nodes as u64),
             skip_linearizability: false,
+            swarm: false,
             default_tuning: true,
             measure_bytes: true,
             trace_until: None,

@@ -97,6 +97,19 @@ pub struct FaultSpec {
     /// clients homed on it are cut off from the other nodes and their clients.
     /// Not part of `all`; pair it with `--duration` so the main phase lasts past it.
     pub split: bool,
+    /// Torn writes: a crash while a write is in flight keeps a random prefix of the
+    /// batches it covers (the WAL's torn tail, cut at a record boundary) instead of
+    /// none. Not part of `all`; `storage` turns on this and the two below.
+    pub torn: bool,
+    /// A node's disk fails: its next append gets ENOSPC or its next sync EIO. The
+    /// batch is lost, never acknowledged, and the node stops — it does not retry the
+    /// sync ("fsyncgate") — and stays down until the fault ends (an operator fixing
+    /// the disk restarts it from what was durable).
+    pub disk: bool,
+    /// A node's disk fails its checksums when it restarts: it refuses to start and
+    /// stays down for good, the heal included — only on nodes whose loss the protocol
+    /// tolerates ([`DiskLosses`]).
+    pub corrupt: bool,
 }
 
 /// When the scripted split (`FaultSpec::split`) begins, in virtual time.
@@ -107,7 +120,7 @@ pub const SPLIT_FOR: Duration = Duration::from_millis(1000);
 impl FaultSpec {
     /// The names accepted in a fault spec, for error messages.
     pub const NAMES: &'static str =
-        "none, all, net, crash, or a comma list of partition, asymmetric, loss, clog, delay, crash, crash-in-write, storm, figure-8, comeback, depose, pause, clock, restart-all, split (those two not part of all)";
+        "none, all, net, crash, or a comma list of partition, asymmetric, loss, clog, delay, crash, crash-in-write, storm, figure-8, comeback, depose, pause, clock, restart-all, split, torn, disk, corrupt (not part of all; storage = the last three)";
 
     /// `true` if no fault is enabled.
     pub fn is_none(&self) -> bool {
@@ -132,6 +145,9 @@ impl FaultSpec {
             clock: true,
             restart_all: false,
             split: false,
+            torn: false,
+            disk: false,
+            corrupt: false,
         }
     }
 }
@@ -170,6 +186,14 @@ impl FromStr for FaultSpec {
                 "clock" => spec.clock = true,
                 "restart-all" => spec.restart_all = true,
                 "split" => spec.split = true,
+                "storage" => {
+                    spec.torn = true;
+                    spec.disk = true;
+                    spec.corrupt = true;
+                }
+                "torn" => spec.torn = true,
+                "disk" => spec.disk = true,
+                "corrupt" => spec.corrupt = true,
                 other => {
                     return Err(format!(
                         "unknown fault kind `{other}`; expected {}",
@@ -206,6 +230,9 @@ impl fmt::Display for FaultSpec {
             (self.clock, "clock"),
             (self.restart_all, "restart-all"),
             (self.split, "split"),
+            (self.torn, "torn"),
+            (self.disk, "disk"),
+            (self.corrupt, "corrupt"),
         ];
         let on: Vec<&str> = names.iter().filter(|(b, _)| *b).map(|(_, n)| *n).collect();
         f.write_str(&on.join(","))
@@ -238,6 +265,30 @@ pub struct NemesisConfig {
     pub storm_down_min: Duration,
     /// See `storm_down_min`.
     pub storm_down_max: Duration,
+    /// Which nodes the `corrupt` fault may take for good, and how many.
+    pub disk_losses: DiskLosses,
+}
+
+/// The nodes whose disk a protocol can lose for good without breaking its promise:
+/// at most `max` of the nodes with index below `among` (Raft, Paxos, Zab: a minority
+/// of all; 2PC over Raft: one of its coordinator's replicas; a protocol that keeps
+/// acknowledged data on one node: none).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct DiskLosses {
+    /// At most this many nodes.
+    pub max: usize,
+    /// Of the nodes with index `0..among`.
+    pub among: usize,
+}
+
+impl DiskLosses {
+    /// A minority of `n` nodes (consensus: a majority must survive).
+    pub fn minority(n: usize) -> DiskLosses {
+        DiskLosses {
+            max: n.saturating_sub(1) / 2,
+            among: n,
+        }
+    }
 }
 
 /// One simulation run's configuration. Together with the seed it decides the run.
@@ -312,6 +363,7 @@ impl SimConfig {
                 storm_gap_max: Duration::from_millis(250),
                 storm_down_min: Duration::from_millis(10),
                 storm_down_max: Duration::from_millis(400),
+                disk_losses: DiskLosses::default(),
             },
             workload: WorkloadConfig::standard(ops),
             main_phase_max: Duration::from_secs(3600),

@@ -24,7 +24,12 @@ impl<P: SimProtocol> Simulator<P> {
         if batches == 0 {
             return;
         }
+        if slot.disk_fail == Some(false) {
+            // ENOSPC on the append: the batch never reaches the disk; the node stops.
+            return self.disk_failed(index, "ENOSPC on append");
+        }
         slot.disk_busy = true;
+        slot.writing = batches;
         self.stats.syncs += 1;
         let incarnation = slot.incarnation;
         let write = uniform(
@@ -48,7 +53,13 @@ impl<P: SimProtocol> Simulator<P> {
         if slot.incarnation != incarnation || slot.node.is_none() {
             return; // the write was lost in a crash
         }
+        if slot.disk_fail == Some(true) {
+            // EIO on the sync: what it covered may not be on the disk, and a second
+            // sync could succeed without it ("fsyncgate"): stop, never retry.
+            return self.disk_failed(index, "EIO on sync");
+        }
         slot.disk_busy = false;
+        slot.writing = 0;
         let mut notify = Vec::new();
         for _ in 0..batches {
             let slot = &mut self.slots[index];
@@ -79,6 +90,21 @@ impl<P: SimProtocol> Simulator<P> {
         for tag in notify {
             self.step_node(index, |n, t, fx| n.on_persisted(t, tag, fx));
         }
+    }
+
+    /// Node `index`'s write failed: it stops — the batches of the write and every
+    /// later one lost, unacknowledged — and stays down until its fault ends.
+    fn disk_failed(&mut self, index: usize, what: &str) {
+        let slot = &mut self.slots[index];
+        slot.disk_busy = false; // no torn prefix: the failed write made nothing durable
+        slot.writing = 0;
+        let id = slot.id;
+        self.stats
+            .faults
+            .push(format!("{}: {id} stopped: {what}", self.now));
+        self.crash(index);
+        self.slots[index].down = Some(super::nodes::Down::UntilFixed);
+        self.stats.disk_failures += 1;
     }
 
     pub(super) fn release(&mut self, index: usize, p: Pending<P>) {

@@ -79,6 +79,15 @@ impl<P: SimProtocol> Simulator<P> {
                 }
             }
             Fault::Drift { node, ppm } => self.slots[node].clock.set_rate(self.now, ppm),
+            Fault::DiskFail { node, eio } => {
+                if self.slots[node].node.is_some() {
+                    self.slots[node].disk_fail = Some(eio);
+                }
+            }
+            Fault::DiskCorrupt(n) => {
+                self.crash(n);
+                self.slots[n].down = Some(super::nodes::Down::ForGood);
+            }
             Fault::Loss => self.lossy = true,
             Fault::Delay => self.delaying = true,
             Fault::Clog { from, to } => {
@@ -116,6 +125,16 @@ impl<P: SimProtocol> Simulator<P> {
                     self.restart(n);
                 }
             }
+            // The fault's end: an operator restarts a node that stopped on a failed write,
+            // from what its disk holds; one whose disk fails its checksums stays down.
+            Fault::DiskFail { node, .. } => {
+                self.slots[node].disk_fail = None;
+                if self.slots[node].down == Some(super::nodes::Down::UntilFixed) {
+                    self.slots[node].down = None;
+                    self.restart(node);
+                }
+            }
+            Fault::DiskCorrupt(_) => {}
             Fault::Pause(n) => self.resume(n),
             Fault::Drift { node, .. } => self.slots[node].clock.set_rate(self.now, 0),
             Fault::Loss => self.lossy = false,

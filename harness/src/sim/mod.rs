@@ -33,6 +33,7 @@ pub mod figure8;
 pub mod nemesis;
 pub mod script;
 pub mod spacetime;
+pub mod swarm;
 
 mod clients;
 mod disk;
@@ -148,8 +149,9 @@ pub struct Simulator<P: SimProtocol> {
 
 impl<P: SimProtocol> Simulator<P> {
     /// A simulator for `cfg` with the protocol's own invariants registered.
-    pub fn new(cfg: SimConfig) -> Simulator<P> {
+    pub fn new(mut cfg: SimConfig) -> Simulator<P> {
         assert!(cfg.nodes > 0, "a cluster needs at least one node");
+        cfg.nemesis.disk_losses = P::disk_losses(cfg.nodes);
         let n = cfg.nodes;
         let members: Vec<NodeId> = (1..=n as u64).map(NodeId).collect();
         let trace = cfg.trace_until.map(|until| {
@@ -168,6 +170,9 @@ impl<P: SimProtocol> Simulator<P> {
                 timers: BTreeMap::new(),
                 pending: VecDeque::new(),
                 disk_busy: false,
+                writing: 0,
+                disk_fail: None,
+                down: None,
                 crash_armed: false,
                 clock: NodeClock::default(),
             })
@@ -512,7 +517,9 @@ impl<P: SimProtocol> Simulator<P> {
             Event::ClientTimeout { client } => self.client_timeout(client),
             Event::NemesisTick => self.nemesis_tick(),
             Event::FaultEnd { id } => {
-                if let Some(pos) = self.active_faults.iter().position(|(i, _)| *i == id) {
+                // A lost disk stays lost: its fault's end undoes nothing.
+                let ends = |(i, f): &(u64, Fault)| *i == id && !f.is_for_good();
+                if let Some(pos) = self.active_faults.iter().position(ends) {
                     let (_, fault) = self.active_faults.remove(pos);
                     self.revert(fault);
                 }
@@ -577,6 +584,7 @@ impl<P: SimProtocol> Simulator<P> {
             }
             Phase::Heal if self.workload.liveness_done() => {
                 self.phase = Phase::Done;
+                self.stats.heal_to_live_ns = (self.now - self.main_end).as_nanos() as u64;
             }
             _ => {}
         }

@@ -69,6 +69,19 @@ pub enum Fault {
     Loss,
     /// The network holds a fraction of messages for a long random time.
     Delay,
+    /// The node's disk fails at its next write — ENOSPC on the append, or EIO on
+    /// the sync — so that batch is lost unacknowledged and the node stops; it stays
+    /// down until the fault ends (an operator fixing the disk restarts it from what
+    /// was durable).
+    DiskFail {
+        /// Node index.
+        node: usize,
+        /// EIO on the sync (else ENOSPC on the append).
+        eio: bool,
+    },
+    /// The node crashes and finds its disk failing its checksums at restart: it
+    /// refuses to start and stays down for good.
+    DiskCorrupt(usize),
     /// The directed link holds messages until the fault ends.
     Clog {
         /// Sender index.
@@ -94,9 +107,15 @@ impl Fault {
         matches!(self, Fault::Figure8(_) | Fault::Comeback(_))
     }
 
+    /// `true` for a fault that lasts for good, whatever its duration.
+    pub(crate) fn is_for_good(&self) -> bool {
+        matches!(self, Fault::DiskCorrupt(_))
+    }
+
     /// The node this fault takes out of service, if any.
     fn node(&self) -> Option<usize> {
         match self {
+            Fault::DiskFail { node: n, .. } | Fault::DiskCorrupt(n) => Some(*n),
             Fault::Crash(n)
             | Fault::CrashInWrite(n)
             | Fault::Depose { leader: n, .. }
@@ -143,6 +162,23 @@ impl fmt::Display for Fault {
             Fault::Drift { node, ppm } => write!(f, "clock n{} {ppm:+}ppm", node + 1),
             Fault::Loss => write!(f, "lossy network"),
             Fault::Delay => write!(f, "delaying network"),
+            Fault::DiskFail { node, eio: true } => {
+                write!(
+                    f,
+                    "disk n{}: EIO on its next sync (stops until the fault ends)",
+                    node + 1
+                )
+            }
+            Fault::DiskFail { node, eio: false } => write!(
+                f,
+                "disk n{}: ENOSPC on its next append (stops until the fault ends)",
+                node + 1
+            ),
+            Fault::DiskCorrupt(n) => write!(
+                f,
+                "crash n{}, its disk failing its checksums at restart (down for good)",
+                n + 1
+            ),
             Fault::Clog { from, to } => write!(f, "clog n{}->n{}", from + 1, to + 1),
         }
     }
@@ -164,6 +200,8 @@ enum Kind {
     Pause,
     Clock,
     RestartAll,
+    Disk,
+    Corrupt,
 }
 
 /// The fault generator.
@@ -172,6 +210,8 @@ pub struct Nemesis {
     cfg: NemesisConfig,
     rng: ChaCha8Rng,
     kinds: Vec<Kind>,
+    /// Nodes taken for good by `DiskCorrupt` so far.
+    lost: usize,
 }
 
 impl Nemesis {
@@ -193,6 +233,8 @@ impl Nemesis {
             (f.pause, Kind::Pause),
             (f.clock, Kind::Clock),
             (f.restart_all, Kind::RestartAll),
+            (f.disk, Kind::Disk),
+            (f.corrupt && cfg.disk_losses.max > 0, Kind::Corrupt),
         ]
         .into_iter()
         .filter_map(|(on, k)| on.then_some(k))
@@ -201,6 +243,7 @@ impl Nemesis {
             cfg,
             rng: ChaCha8Rng::seed_from_u64(seed),
             kinds,
+            lost: 0,
         }
     }
 
@@ -354,6 +397,30 @@ impl Nemesis {
                         }
                     }
                 }
+            }
+            Kind::Disk => {
+                let node = at_leader.unwrap_or_else(|| self.rng.gen_range(0..n));
+                if busy(node) {
+                    return None;
+                }
+                Fault::DiskFail {
+                    node,
+                    eio: self.rng.gen_bool(0.5),
+                }
+            }
+            Kind::Corrupt => {
+                let among = self.cfg.disk_losses.among.min(n);
+                if self.lost >= self.cfg.disk_losses.max || among == 0 {
+                    return None;
+                }
+                let node = at_leader
+                    .filter(|&l| l < among)
+                    .unwrap_or_else(|| self.rng.gen_range(0..among));
+                if busy(node) {
+                    return None;
+                }
+                self.lost += 1;
+                Fault::DiskCorrupt(node)
             }
             Kind::Depose => {
                 // Always the leader: deposing anyone else is a plain partition.

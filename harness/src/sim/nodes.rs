@@ -6,6 +6,7 @@ use super::{
     derive_seed, Event, Pending, Simulator, TimerOf, Violation, ViolationKind, STREAM_NODES,
 };
 use crate::protocol::SimProtocol;
+use rand::Rng;
 use std::collections::{BTreeMap, VecDeque};
 use synod_core::{MemStorage, Node, NodeEffects, NodeId, Time, TimerOp};
 
@@ -22,9 +23,27 @@ pub(super) struct Slot<P: SimProtocol> {
     pub(super) pending: VecDeque<Pending<P>>,
     /// A write is in progress; batches staged meanwhile go in the next one.
     pub(super) disk_busy: bool,
+    /// Batches covered by the write in progress (a torn write keeps a prefix).
+    pub(super) writing: usize,
+    /// A disk fault waits for this node's next write: `Some(true)` fails its sync
+    /// with EIO, `Some(false)` its append with ENOSPC.
+    pub(super) disk_fail: Option<bool>,
+    /// The node's disk failed: it stays down until fixed (`Down::UntilFixed`) or
+    /// for good (`Down::ForGood`: its disk failed its checksums).
+    pub(super) down: Option<Down>,
     /// A "crash in write" fault waits for this node's next early send.
     pub(super) crash_armed: bool,
     pub(super) clock: NodeClock,
+}
+
+/// Why a node whose disk failed is down.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Down {
+    /// Stopped on a failed append or sync; an operator restarts it when its fault
+    /// ends (or at the heal).
+    UntilFixed,
+    /// Its disk fails its checksums: it refuses to start, ever.
+    ForGood,
 }
 
 impl<P: SimProtocol> Simulator<P> {
@@ -190,6 +209,16 @@ impl<P: SimProtocol> Simulator<P> {
         }
         self.trace_mark(index, super::spacetime::MarkKind::Crash);
         let slot = &mut self.slots[index];
+        // A torn write: the crash cut the write in progress after some of its
+        // batches' records (each record whole or not at all, as the WAL recovers).
+        if self.cfg.nemesis.faults.torn && slot.disk_busy && slot.writing > 0 {
+            let keep = self.disk_rng.gen_range(0..=slot.writing);
+            for _ in 0..keep {
+                slot.storage.flush_one();
+            }
+            self.stats.torn_writes += u64::from(keep > 0);
+        }
+        let slot = &mut self.slots[index];
         let lost = slot.storage.crash();
         slot.pending.clear();
         slot.timers.clear();
@@ -197,6 +226,8 @@ impl<P: SimProtocol> Simulator<P> {
         slot.paused = false;
         slot.incarnation += 1;
         slot.disk_busy = false;
+        slot.writing = 0;
+        slot.disk_fail = None;
         self.stats.crashes += 1;
         tracing::debug!(node = %slot.id, lost_batches = lost, "crash");
         let id = slot.id;
@@ -206,7 +237,7 @@ impl<P: SimProtocol> Simulator<P> {
     }
 
     pub(super) fn restart(&mut self, index: usize) {
-        if self.slots[index].node.is_none() {
+        if self.slots[index].node.is_none() && self.slots[index].down.is_none() {
             self.boot(index);
         }
     }

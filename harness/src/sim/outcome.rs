@@ -79,6 +79,12 @@ pub struct SimStats {
     pub split: Option<SplitRecord>,
     /// Node crashes.
     pub crashes: u64,
+    /// Crashes that tore a write: a prefix of its batches durable, the rest lost.
+    pub torn_writes: u64,
+    /// Nodes stopped by a failed append or sync.
+    pub disk_failures: u64,
+    /// From the heal until every client completed its liveness operations.
+    pub heal_to_live_ns: u64,
     /// Faults injected, as `time: description`.
     pub faults: Vec<String>,
 }
