@@ -509,6 +509,9 @@ fn cmd_sim(args: &SimArgs, out: &mut dyn Write) -> Result<i32, String> {
             args.protocol, o.seed, args.run.faults
         )
         .map_err(io_err)?;
+        if let Some(swarm) = swarm_line(&args.protocol, o.seed, &args.run) {
+            writeln!(out, "  {swarm}").map_err(io_err)?;
+        }
         for f in &o.stats.faults {
             writeln!(out, "  fault {f}").map_err(io_err)?;
         }
