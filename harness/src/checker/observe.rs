@@ -11,10 +11,13 @@
 //!   writes goes first never matters; the search places them in bulk.
 //!
 //! Both need every value change to come from writes and cas. An `append`
-//! makes new strings, so partitions with appends turn tracking off.
+//! makes new strings, so partitions with appends turn tracking off; there
+//! `prepare` still drops the info ops whose effect no value read shows.
 
 use std::collections::HashMap;
 
+use super::history::Value;
+use super::intern::Interner;
 use super::model::Step;
 use super::search::{Class, PartOp};
 
@@ -33,7 +36,7 @@ pub(crate) struct Prep {
 
 /// Assigns observed values dense slots, classifies ops, and drops info
 /// ops whose effect nobody can observe (taking effect or not is the same).
-pub(crate) fn prepare(ops: &mut Vec<PartOp>, init: u32) -> Prep {
+pub(crate) fn prepare(ops: &mut Vec<PartOp>, init: u32, values: &Interner) -> Prep {
     let track = !ops.iter().any(|o| matches!(o.step, Step::Append(_)));
     let mut slot_of: HashMap<u32, u32> = HashMap::new();
     for o in ops.iter() {
@@ -58,11 +61,54 @@ pub(crate) fn prepare(ops: &mut Vec<PartOp>, init: u32) -> Prep {
     let unseen =
         |o: &PartOp| track && o.prod == NO_SLOT && matches!(o.step, Step::Write(_) | Step::Cas(..));
     ops.retain(|o| !(o.is_info() && unseen(o)));
+    if !track {
+        drop_unseen_with_appends(ops, values);
+    }
     Prep {
         track,
         slots: slot_of.len(),
         init_slot: slot(init),
     }
+}
+
+/// Drops the info ops of a partition with appends whose effect no observed
+/// value shows: a write or cas whose new value no read or cas expectation
+/// starts with, an append whose piece none contains.
+///
+/// A state is a string that appends grow until the next write or successful
+/// cas. In a linearisation using such an op w, no observer lies between w and
+/// the next write: it would see a string starting with w's value, or holding
+/// w's piece. So between them there are only appends (legal in every state)
+/// and no cas (a cas there would expect such a string); after that write
+/// every state is what it is without w. Removing w keeps the linearisation
+/// valid, and an info op need not take effect. Each drop's condition is about
+/// the history's values alone, so dropping several at once is sound too.
+fn drop_unseen_with_appends(ops: &mut Vec<PartOp>, values: &Interner) {
+    let text = |id: u32| match values.get(id) {
+        Value::Str(s) => Some(s.as_str()),
+        _ => None,
+    };
+    let observed: Option<Vec<&str>> = ops
+        .iter()
+        .filter_map(|o| match o.step {
+            Step::Read(v) | Step::Cas(v, _) => Some(v),
+            _ => None,
+        })
+        .collect::<std::collections::HashSet<u32>>()
+        .into_iter()
+        .map(text)
+        .collect();
+    // Non-string values never come with appends (`model::validate`); where
+    // one does anyway, nothing is dropped rather than reason about it.
+    let Some(observed) = observed else { return };
+    let unseen = |o: &PartOp| match o.step {
+        Step::Write(v) | Step::Cas(_, v) => {
+            text(v).is_some_and(|v| !observed.iter().any(|x| x.starts_with(v)))
+        }
+        Step::Append(a) => text(a).is_some_and(|a| !observed.iter().any(|x| x.contains(a))),
+        Step::Read(_) => false,
+    };
+    ops.retain(|o| !(o.is_info() && unseen(o)));
 }
 
 /// Observer and producer counts over unplaced ops.

@@ -73,7 +73,7 @@ pub(crate) fn part_ops(h: &History, p: &Partition, init: u32) -> (Vec<PartOp>, P
             PartOp::new(r.invoke_line, ret, Step::of(r), i)
         })
         .collect();
-    let prep = prepare(&mut ops, init);
+    let prep = prepare(&mut ops, init, &h.values);
     (ops, prep)
 }
 

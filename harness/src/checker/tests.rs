@@ -528,6 +528,72 @@ fn kv_info_put_takes_effect_late() {
     assert_eq!(verdict(Model::Kv, &h), LIN);
 }
 
+/// With appends, an info op whose effect a read shows must be kept: the get
+/// of `"abc"` is linearisable only through the info append of `"b"`, the get
+/// of `"zc"` only through the info put of `"z"`.
+#[test]
+fn kv_info_ops_a_read_shows_are_kept_with_appends() {
+    let base = [
+        jk(0, "invoke", "put", "x", r#""a""#),
+        jk(0, "ok", "put", "x", r#""a""#),
+        jk(2, "invoke", "append", "x", r#""b""#),
+        jk(2, "info", "append", "x", r#""b""#),
+        jk(3, "invoke", "put", "x", r#""z""#),
+        jk(3, "info", "put", "x", r#""z""#),
+        jk(0, "invoke", "append", "x", r#""c""#),
+        jk(0, "ok", "append", "x", r#""c""#),
+        jk(1, "invoke", "get", "x", "null"),
+    ];
+    for (read, want) in [
+        (r#""abc""#, LIN),
+        (r#""ac""#, LIN),
+        (r#""acb""#, LIN),
+        (r#""zc""#, LIN),
+        (r#""zbc""#, LIN),
+        (r#""bc""#, NOT),
+        (r#""cb""#, NOT),
+    ] {
+        let mut h = base.to_vec();
+        h.push(jk(1, "ok", "get", "x", read));
+        assert_eq!(verdict(Model::Kv, &h), want, "get {read}");
+    }
+}
+
+/// The reduction that made a swarm seed's check fast (`synod sim --protocol raft
+/// --seed 88 --swarm`: one key, 8 clients, appends and 8 info ops, 39 s before it,
+/// 15 ms after): with appends, the info ops whose effect no read shows are dropped
+/// before the search — a put or cas whose value no read starts with, an append
+/// whose piece no read contains — and the others are kept.
+#[test]
+fn kv_info_ops_no_read_shows_are_dropped_with_appends() {
+    let lines = [
+        jk(0, "invoke", "put", "x", r#""a""#),
+        jk(0, "ok", "put", "x", r#""a""#),
+        jk(1, "invoke", "append", "x", r#""u""#), // op 1: no read holds "u"
+        jk(1, "info", "append", "x", r#""u""#),
+        jk(2, "invoke", "put", "x", r#""p""#), // op 2: no read starts with "p"
+        jk(2, "info", "put", "x", r#""p""#),
+        jk(3, "invoke", "cas", "x", r#"["a", "q"]"#), // op 3: nor with "q"
+        jk(3, "info", "cas", "x", r#"["a", "q"]"#),
+        jk(4, "invoke", "append", "x", r#""s""#), // op 4: read inside "asb"
+        jk(4, "info", "append", "x", r#""s""#),
+        jk(5, "invoke", "put", "x", r#""as""#), // op 5: "asb" starts with it
+        jk(5, "info", "put", "x", r#""as""#),
+        jk(6, "invoke", "append", "x", r#""b""#),
+        jk(6, "ok", "append", "x", r#""b""#),
+        jk(7, "invoke", "get", "x", "null"),
+        jk(7, "ok", "get", "x", r#""asb""#),
+    ];
+    let h = History::parse_jsonl_str(&lines.join("\n")).expect("valid history");
+    let parts = partition::split(&h);
+    assert_eq!(parts.len(), 1);
+    let init = Model::Kv.initial_state();
+    let (ops, _) = partition::part_ops(&h, &parts[0], init);
+    let kept: Vec<u32> = ops.iter().map(|o| o.op).collect();
+    assert_eq!(kept, [0, 4, 5, 6, 7]);
+    assert_eq!(verdict(Model::Kv, &lines), LIN);
+}
+
 #[test]
 fn kv_validation_errors_name_lines() {
     let cases: [(Vec<String>, u64); 4] = [

@@ -17,7 +17,10 @@
 //!   network, the share of messages a delay fault holds;
 //! * how often faults start and how long they last (halved, as given, or doubled);
 //! * the cluster size: 3, 5 or 7 (at least the protocol's smallest cluster);
-//! * 1 to 8 clients, values of 0 B to 16 KiB;
+//! * 1 to 8 clients, values of 0 B to 16 KiB — except where reads return every
+//!   value appended to a key: `set` and `list-append` elements stay at most 64 B,
+//!   and a `kv` mix with 16 KiB values does no appends (a read of a key grown by
+//!   hundreds of 16 KiB appends is megabytes, and the run's history gigabytes);
 //! * the workload — the `kv` mix with random shares of reads, appends, cas and
 //!   deletes over 1 to 64 keys, uniform or Zipfian, or `register`, `set`, `bank`,
 //!   `list-append` — among those the protocol serves;
@@ -37,6 +40,12 @@ use std::time::Duration;
 
 /// The stream the swarm draws from (beside the simulator's own, `sim/mod.rs`).
 const STREAM_SWARM: u64 = 6;
+
+/// The largest value drawn: large messages for puts, cas and register writes.
+const LARGE_VALUE: usize = 16 * 1024;
+/// The largest element of a workload whose reads return every element appended
+/// so far (`set`, `list-append`).
+const MAX_ELEMENT: usize = 64;
 
 /// One seed's swarm choices.
 #[derive(Clone, Debug, PartialEq)]
@@ -122,11 +131,20 @@ impl Swarm {
         // Shares drawn independently, scaled to leave room for puts.
         let total: f64 = read + append + cas + delete;
         let scale = if total > 0.95 { 0.95 / total } else { 1.0 };
+        let clients = rng.gen_range(1..=8);
+        let value_len = *[0, 0, 64, 1024, LARGE_VALUE]
+            .choose(&mut rng)
+            .expect("sizes");
+        let (value_len, append) = match workload {
+            WorkloadName::Set | WorkloadName::ListAppend => (value_len.min(MAX_ELEMENT), append),
+            _ if value_len == LARGE_VALUE => (value_len, 0.0),
+            _ => (value_len, append),
+        };
         Swarm {
             faults,
             nodes,
-            clients: rng.gen_range(1..=8),
-            value_len: *[0, 0, 64, 1024, 16 * 1024].choose(&mut rng).expect("sizes"),
+            clients,
+            value_len,
             workload,
             keys: *[1, 2, 8, 64].choose(&mut rng).expect("key counts"),
             key_dist: match coin_of(&mut rng) {
@@ -247,6 +265,24 @@ mod tests {
             "no sparse draw"
         );
         assert!(draws.iter().all(|d| !d.faults.split));
+        assert!(draws.iter().any(|d| d.value_len == LARGE_VALUE));
+    }
+
+    /// No draw grows a key by large appends: set and list-append elements are
+    /// small, and a kv mix with the largest values only puts them.
+    #[test]
+    fn swarm_never_appends_large_values() {
+        let raft = registry::get("raft").unwrap();
+        for seed in 0..2000 {
+            let d = Swarm::draw(seed, raft);
+            match d.workload {
+                WorkloadName::Set | WorkloadName::ListAppend => {
+                    assert!(d.value_len <= MAX_ELEMENT, "seed {seed}: {d}")
+                }
+                _ if d.value_len == LARGE_VALUE => assert_eq!(d.mix.append, 0.0, "seed {seed}"),
+                _ => {}
+            }
+        }
     }
 
     /// The draw respects what the protocol runs: 2PC over Raft's smallest cluster,
