@@ -37,6 +37,21 @@ fn parse_err(lines: &[String]) -> HistoryError {
 
 use Verdict::{Linearizable as LIN, NotLinearizable as NOT};
 
+/// Asserts, for each `(read, want)`, the verdict of `base` closed by the
+/// lines `close(read)` (the read of the value that decides it).
+fn assert_closings(
+    model: Model,
+    base: &[String],
+    close: impl Fn(&str) -> Vec<String>,
+    cases: &[(&str, Verdict)],
+) {
+    for &(read, want) in cases {
+        let mut h = base.to_vec();
+        h.extend(close(read));
+        assert_eq!(verdict(model, &h), want, "read {read}");
+    }
+}
+
 // ---------------------------------------------------------------- register
 
 #[test]
@@ -277,11 +292,8 @@ fn cas_that_failed_did_not_apply() {
         j(0, "invoke", "cas", "[1, 2]"),
         j(0, "fail", "cas", "[1, 2]"),
     ];
-    for (read, want) in [("1", LIN), ("2", NOT)] {
-        let mut h = base.to_vec();
-        h.extend([j(1, "invoke", "read", "null"), j(1, "ok", "read", read)]);
-        assert_eq!(verdict(Model::CasRegister, &h), want, "read {read}");
-    }
+    let close = |read: &str| vec![j(1, "invoke", "read", "null"), j(1, "ok", "read", read)];
+    assert_closings(Model::CasRegister, &base, close, &[("1", LIN), ("2", NOT)]);
 }
 
 #[test]
@@ -292,11 +304,13 @@ fn info_cas_may_or_may_not_apply() {
         j(0, "invoke", "cas", "[1, 2]"),
         j(0, "info", "cas", "[1, 2]"),
     ];
-    for (read, want) in [("1", LIN), ("2", LIN), ("3", NOT)] {
-        let mut h = base.to_vec();
-        h.extend([j(1, "invoke", "read", "null"), j(1, "ok", "read", read)]);
-        assert_eq!(verdict(Model::CasRegister, &h), want, "read {read}");
-    }
+    let close = |read: &str| vec![j(1, "invoke", "read", "null"), j(1, "ok", "read", read)];
+    assert_closings(
+        Model::CasRegister,
+        &base,
+        close,
+        &[("1", LIN), ("2", LIN), ("3", NOT)],
+    );
 }
 
 #[test]
@@ -367,11 +381,13 @@ fn kv_append_concatenates() {
         jk(0, "ok", "append", "x", r#""b""#),
         jk(1, "invoke", "get", "x", "null"),
     ];
-    for (read, want) in [(r#""ab""#, LIN), (r#""ba""#, NOT), (r#""a""#, NOT)] {
-        let mut h = base.to_vec();
-        h.push(jk(1, "ok", "get", "x", read));
-        assert_eq!(verdict(Model::Kv, &h), want, "get {read}");
-    }
+    let close = |read: &str| vec![jk(1, "ok", "get", "x", read)];
+    assert_closings(
+        Model::Kv,
+        &base,
+        close,
+        &[(r#""ab""#, LIN), (r#""ba""#, NOT), (r#""a""#, NOT)],
+    );
 }
 
 #[test]
@@ -383,16 +399,18 @@ fn kv_concurrent_appends_in_either_order() {
         jk(1, "ok", "append", "x", r#""y""#),
         jk(2, "invoke", "get", "x", "null"),
     ];
-    for (read, want) in [
-        (r#""xy""#, LIN),
-        (r#""yx""#, LIN),
-        (r#""x""#, NOT),
-        (r#""xx""#, NOT),
-    ] {
-        let mut h = base.to_vec();
-        h.push(jk(2, "ok", "get", "x", read));
-        assert_eq!(verdict(Model::Kv, &h), want, "get {read}");
-    }
+    let close = |read: &str| vec![jk(2, "ok", "get", "x", read)];
+    assert_closings(
+        Model::Kv,
+        &base,
+        close,
+        &[
+            (r#""xy""#, LIN),
+            (r#""yx""#, LIN),
+            (r#""x""#, NOT),
+            (r#""xx""#, NOT),
+        ],
+    );
 }
 
 #[test]
@@ -508,11 +526,13 @@ fn kv_cas_fail_and_info() {
         jk(2, "info", "cas", "x", r#"["a", "c"]"#),
         jk(1, "invoke", "get", "x", "null"),
     ];
-    for (read, want) in [(r#""a""#, LIN), (r#""c""#, LIN), (r#""b""#, NOT)] {
-        let mut h = base.to_vec();
-        h.push(jk(1, "ok", "get", "x", read));
-        assert_eq!(verdict(Model::Kv, &h), want, "get {read}");
-    }
+    let close = |read: &str| vec![jk(1, "ok", "get", "x", read)];
+    assert_closings(
+        Model::Kv,
+        &base,
+        close,
+        &[(r#""a""#, LIN), (r#""c""#, LIN), (r#""b""#, NOT)],
+    );
 }
 
 #[test]
@@ -544,19 +564,21 @@ fn kv_info_ops_a_read_shows_are_kept_with_appends() {
         jk(0, "ok", "append", "x", r#""c""#),
         jk(1, "invoke", "get", "x", "null"),
     ];
-    for (read, want) in [
-        (r#""abc""#, LIN),
-        (r#""ac""#, LIN),
-        (r#""acb""#, LIN),
-        (r#""zc""#, LIN),
-        (r#""zbc""#, LIN),
-        (r#""bc""#, NOT),
-        (r#""cb""#, NOT),
-    ] {
-        let mut h = base.to_vec();
-        h.push(jk(1, "ok", "get", "x", read));
-        assert_eq!(verdict(Model::Kv, &h), want, "get {read}");
-    }
+    let close = |read: &str| vec![jk(1, "ok", "get", "x", read)];
+    assert_closings(
+        Model::Kv,
+        &base,
+        close,
+        &[
+            (r#""abc""#, LIN),
+            (r#""ac""#, LIN),
+            (r#""acb""#, LIN),
+            (r#""zc""#, LIN),
+            (r#""zbc""#, LIN),
+            (r#""bc""#, NOT),
+            (r#""cb""#, NOT),
+        ],
+    );
 }
 
 /// The reduction that made a swarm seed's check fast (`synod sim --protocol raft
