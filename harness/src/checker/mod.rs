@@ -49,7 +49,9 @@
 //! - **Info ops off the main list**: no return entry, own list, tried only
 //!   after the ok candidates and only if invoked before the earliest pending
 //!   return; info reads, and info writes/cas whose value nobody observes, are
-//!   dropped before the search; `fail` ops are dropped too.
+//!   dropped before the search — with appends, info puts/cas whose value no
+//!   observed string starts with and info appends whose piece none contains
+//!   (`observe.rs`); `fail` ops are dropped too.
 //!
 //! Refutations before the search (`refute.rs`, partitions without appends;
 //! each an O(n log n) proof of a violation, checked against the brute-force
