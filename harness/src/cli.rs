@@ -451,6 +451,7 @@ fn run_json(protocol: &str, o: &RunOutcome) -> serde_json::Value {
         "torn_writes": o.stats.torn_writes,
         "disk_failures": o.stats.disk_failures,
         "heal_to_live_ns": o.stats.heal_to_live_ns,
+        "liveness_bound_ns": o.stats.liveness_bound_ns,
         "faults": o.stats.faults,
         "ops": { "ok": o.clients.ok, "fail": o.clients.fail, "info": o.clients.info },
         "latency_us": {
@@ -544,8 +545,9 @@ fn cmd_sim(args: &SimArgs, out: &mut dyn Write) -> Result<i32, String> {
             Some(v) => writeln!(out, "VIOLATION {:?} at {}: {}", v.kind, v.at, v.message),
             None => writeln!(
                 out,
-                "ok: no violation, live {:.1} ms after the heal",
-                o.stats.heal_to_live_ns as f64 / 1e6
+                "ok: no violation, live {:.1} ms after the heal (bound {:.0} ms)",
+                o.stats.heal_to_live_ns as f64 / 1e6,
+                o.stats.liveness_bound_ns as f64 / 1e6
             ),
         }
         .map_err(io_err)?;
@@ -692,6 +694,8 @@ struct Sweep<'a> {
     metrics: Vec<(&'static str, u64)>,
     /// Heal to live, per seed that passed (nanoseconds, sorted).
     heal_to_live: Vec<u64>,
+    /// The least liveness bound of the seeds (nanoseconds).
+    bound_min: u64,
 }
 
 impl<'a> Sweep<'a> {
@@ -706,6 +710,10 @@ impl<'a> Sweep<'a> {
             .map(|o| o.stats.heal_to_live_ns)
             .collect();
         heal_to_live.sort_unstable();
+        let bound_min = (results.iter())
+            .map(|o| o.stats.liveness_bound_ns)
+            .min()
+            .unwrap_or(0);
         Sweep {
             protocol,
             ran: results.len(),
@@ -716,6 +724,7 @@ impl<'a> Sweep<'a> {
                 .collect(),
             metrics,
             heal_to_live,
+            bound_min,
         }
     }
 
@@ -749,6 +758,7 @@ impl<'a> Sweep<'a> {
                 "p50": self.heal_ms(0.5),
                 "p99": self.heal_ms(0.99),
                 "max": self.heal_ms(1.0),
+                "bound_min": self.bound_min as f64 / 1e6,
             },
             "metrics": metrics_json(&self.metrics),
         })
@@ -780,7 +790,7 @@ impl<'a> Sweep<'a> {
         let swarm = if run.swarm { " (swarm)" } else { "" };
         writeln!(
             out,
-            "{}: {} seeds from {}{ran}, faults {}{swarm}: {} violations, {} ops ok; live after the heal within {:.0} ms (p50 {:.0}, p99 {:.0})",
+            "{}: {} seeds from {}{ran}, faults {}{swarm}: {} violations, {} ops ok; live after the heal within {:.0} ms (p50 {:.0}, p99 {:.0}; bound at least {:.0} ms)",
             self.protocol,
             args.seeds,
             args.from,
@@ -790,6 +800,7 @@ impl<'a> Sweep<'a> {
             self.heal_ms(1.0),
             self.heal_ms(0.5),
             self.heal_ms(0.99),
+            self.bound_min as f64 / 1e6,
         )
         .map_err(io_err)?;
         if !self.metrics.is_empty() {

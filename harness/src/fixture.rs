@@ -379,6 +379,8 @@ pub struct Fixture;
 impl SimProtocol for Fixture {
     type Node = PrimaryBackup;
     type Session = ();
+    /// The primary is fixed: it is back at the heal and answers at once.
+    const RECOVERY: Duration = Duration::from_secs(1);
 
     fn build(id: NodeId, members: &[NodeId], _seed: u64) -> PrimaryBackup {
         PrimaryBackup::new(id, members)
@@ -408,6 +410,7 @@ pub struct AmnesiaFixture;
 impl SimProtocol for AmnesiaFixture {
     type Node = PrimaryBackup;
     type Session = ();
+    const RECOVERY: Duration = Fixture::RECOVERY;
 
     fn build(id: NodeId, members: &[NodeId], _seed: u64) -> PrimaryBackup {
         let mut node = PrimaryBackup::new(id, members);

@@ -35,6 +35,7 @@ pub mod loadgen;
 pub mod protocol;
 pub mod registry;
 pub mod runner;
+pub mod sequence;
 pub mod sim;
 pub mod txn;
 pub mod workload;

@@ -119,6 +119,15 @@ pub trait SimProtocol: 'static {
     /// (vvsync's anti-entropy). Protocols that converge by answering keep zero.
     const SETTLE: Duration = Duration::ZERO;
 
+    /// The longest the cluster may take, once every fault is healed, to serve
+    /// clients again: elect a leader (split votes included), bring back what crashed,
+    /// settle what was in doubt. With the clients' own timing it makes each run's
+    /// liveness bound ([`liveness_bound`](crate::sim::liveness_bound)): a seed whose
+    /// clients are not all served within it fails with its replay command. Each
+    /// adapter derives its figure from the protocol's timers, and
+    /// docs/reliability.md lists them beside the heal-to-live times measured.
+    const RECOVERY: Duration;
+
     /// The protocol's own end-of-run judgement, from what its clients remember and the
     /// live nodes: a broken promise, and what it measured.
     fn judge(sessions: &[Self::Session], nodes: &[(NodeId, &Self::Node)]) -> Verdict {

@@ -24,6 +24,7 @@ use crate::fixture::{AmnesiaFixture, Fixture};
 use crate::kv_client::KvClient;
 use crate::loadgen::{self, LoadConfig, LoadReport};
 use crate::protocol::SimProtocol;
+use crate::sequence::{Reached, Setup, Step};
 use crate::sim::config::SimConfig;
 use crate::sim::{RunOutcome, Simulator};
 use crate::workload::WorkloadConfig;
@@ -105,6 +106,8 @@ pub struct Protocol {
     /// Checks a finished run's history in [`Protocol::consistency`]'s model,
     /// recording a violation in the outcome; `Duration` bounds the check.
     pub check: fn(&mut RunOutcome, Duration),
+    /// Runs a message-sequence script on its nodes ([`crate::sequence::run`]).
+    pub sequence: fn(Setup, &[Step]) -> Result<Reached, String>,
     /// Real nodes, for protocols that run outside the simulator.
     pub real: Option<Real>,
 }
@@ -141,6 +144,7 @@ impl Protocol {
             simulate: simulate::<P>,
             invariants: invariant_names::<P>,
             check: check_for(consistency),
+            sequence: crate::sequence::run::<P>,
             real: Some(Real {
                 start: start_real::<P>,
                 load: load_real::<P>,
@@ -164,6 +168,7 @@ impl Protocol {
             simulate: simulate::<P>,
             invariants: invariant_names::<P>,
             check: check_for(Consistency::Linearizable),
+            sequence: crate::sequence::run::<P>,
             real: None,
         }
     }

@@ -196,6 +196,10 @@ impl<N: Node> Cluster<N> {
     pub fn armed(&self, id: u64, timer: N::Timer) -> Option<Time> {
         self.slots[&n(id)].timers.get(&timer).copied()
     }
+    /// Every armed timer: (deadline, node, timer), by node and then timer.
+    pub fn timers(&self) -> Vec<(Time, u64, N::Timer)> {
+        self.armed_timers().collect()
+    }
     /// The latest reply to `t`.
     pub fn outcome(&self, t: Ticket) -> Option<&Outcome<N::Response>> {
         let mut mine = self
@@ -287,7 +291,14 @@ impl<N: Node> Cluster<N> {
                 self.deliver(from, to, msg);
             }
         }
-        panic!("livelock: {DELIVERIES_MAX} deliveries and the network is not quiet");
+        let last = &self.delivered[self.delivered.len().saturating_sub(8)..];
+        let last: Vec<String> = (last.iter())
+            .map(|(from, to, m)| format!("{from}->{to} {m:?}"))
+            .collect();
+        panic!(
+            "livelock: {DELIVERIES_MAX} deliveries and the network is not quiet; the last:\n  {}",
+            last.join("\n  ")
+        );
     }
     /// Delivers in FIFO order until `done` holds; panics if the wire empties first.
     pub fn deliver_until(&mut self, done: impl Fn(&Self) -> bool) {

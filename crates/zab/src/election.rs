@@ -108,6 +108,9 @@ pub struct Election {
     votes: BTreeMap<NodeId, Vote>,
     /// Votes of settled servers, of any round: (vote, its round, its state).
     settled: BTreeMap<NodeId, (Vote, u64, PeerState)>,
+    /// Leaders we cannot follow, with the epoch they lead in: their LEADERINFO named
+    /// an epoch below our acceptedEpoch ([`Election::refuse`]). Volatile.
+    refused: BTreeMap<NodeId, Epoch>,
 }
 
 impl Election {
@@ -125,7 +128,23 @@ impl Election {
             proposal,
             votes: BTreeMap::new(),
             settled: BTreeMap::new(),
+            refused: BTreeMap::new(),
         }
+    }
+
+    /// `leader` leads in `epoch`, below our acceptedEpoch, so it can never take us
+    /// (a follower never acknowledges an epoch below the one it accepted, DSN 2011
+    /// §IV-A): its settled ensemble's notifications for an epoch up to `epoch` no
+    /// longer decide our election. Without this a server whose acceptedEpoch is past
+    /// the established leader's — it accepted a NEWEPOCH of a prospective leader that
+    /// never established — joins that leader, is refused, looks, hears the ensemble
+    /// and joins again, in a loop of messages with no timer in it (found by
+    /// `harness/tests/fuzz_nodes.rs`). It now waits, looking, until that leadership
+    /// ends and an election it takes part in picks an epoch past its own; ZooKeeper
+    /// keeps such a server out the same way, but retries the leader each time.
+    pub fn refuse(&mut self, leader: NodeId, epoch: Epoch) {
+        let e = self.refused.entry(leader).or_insert(epoch);
+        *e = (*e).max(epoch);
     }
 
     /// The current round.
@@ -228,6 +247,9 @@ impl Election {
     }
 
     fn on_settled(&mut self, from: NodeId, n: Notification) -> Step {
+        if (self.refused.get(&n.vote.leader)).is_some_and(|&e| n.vote.peer_epoch <= e) {
+            return Step::Continue; // a leadership that cannot take us
+        }
         if n.election_epoch == self.round {
             self.votes.insert(from, n.vote);
             if self.has_quorum(&self.votes, &n.vote)
@@ -527,6 +549,29 @@ mod tests {
         step = e.on_notification(n(3), f(PeerState::Leading), own, &mut |_, _| {});
         assert_eq!(step, Step::Decided(leader));
         assert_eq!(e.round(), 7, "it adopts the leader's round");
+    }
+
+    #[test]
+    fn zab_4_a_leader_below_our_accepted_epoch_is_not_rejoined() {
+        // n3 leads epoch 2, followed by n1; n4 accepted epoch 3 and was refused by it.
+        let mut e = Election::new(n(4), [n(1), n(2), n(3)]);
+        let own = vote(4, 1, 2, 1);
+        e.begin(own, &mut |_, _| {});
+        e.refuse(n(3), Epoch(2));
+        let leader = vote(3, 2, 40, 2);
+        let f = |s| settled(leader, 7, s);
+        assert_eq!(
+            e.on_notification(n(1), f(PeerState::Following), own, &mut |_, _| {}),
+            Step::Continue
+        );
+        let step = e.on_notification(n(3), f(PeerState::Leading), own, &mut |_, _| {});
+        assert_eq!(step, Step::Continue, "that leadership cannot take us");
+        // A later leadership of n3, in an epoch past the refused one, can.
+        let later = vote(3, 3, 0, 3);
+        let g = |s| settled(later, 8, s);
+        e.on_notification(n(1), g(PeerState::Following), own, &mut |_, _| {});
+        let step = e.on_notification(n(3), g(PeerState::Leading), own, &mut |_, _| {});
+        assert_eq!(step, Step::Decided(later));
     }
 
     #[test]

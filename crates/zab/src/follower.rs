@@ -147,7 +147,8 @@ impl<S: StateMachine> ZabNode<S> {
         }
         if epoch < accepted {
             // DSN 2011 §IV-A: a follower never acknowledges an epoch below the one it
-            // accepted; that leader is stale.
+            // accepted; that leader is stale, and stays so for us until it leads again.
+            self.election.refuse(from, epoch);
             return self.look("LEADERINFO below our acceptedEpoch", out);
         }
         f.epoch = Some(epoch);

@@ -7,6 +7,7 @@ use super::{pick, TUNING_STREAM};
 use crate::protocol::{Invariant, SimProtocol};
 use crate::sim::config::DiskLosses;
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 use synod_core::{KvOp, KvResult, NodeId, Prng, Time};
 use synod_paxos::multi::majority;
 use synod_paxos::{Ballot, MultiPaxosConfig, MultiPaxosNode, Request, Response, Slot, Value};
@@ -15,6 +16,10 @@ use synod_paxos::{Ballot, MultiPaxosConfig, MultiPaxosNode, Request, Response, S
 pub struct Paxos;
 
 impl SimProtocol for Paxos {
+    /// Four election rounds: a round is at most the largest election timeout
+    /// (300 ms), then phase 1 and the re-proposal of the open slots (round trips of
+    /// about a millisecond); four allow three contested phase 1s in a row.
+    const RECOVERY: Duration = Duration::from_millis(4 * 300);
     type Node = MultiPaxosNode;
     type Session = ();
 
@@ -270,7 +275,6 @@ mod tests {
     use crate::runner::check_linearizability;
     use crate::sim::config::{FaultSpec, SimConfig};
     use crate::sim::Simulator;
-    use std::time::Duration;
     use synod_core::{Effects, Node, Recovered};
 
     fn ballot(round: u64, node: u64) -> Ballot {
@@ -347,6 +351,7 @@ mod tests {
     impl SimProtocol for TightPaxos {
         type Node = MultiPaxosNode;
         type Session = ();
+        const RECOVERY: Duration = Paxos::RECOVERY;
         fn build(id: NodeId, members: &[NodeId], seed: u64) -> MultiPaxosNode {
             let mut cfg = synod_paxos::MultiPaxosConfig::lan(id, members.iter().copied(), seed);
             cfg.snapshot_threshold = 16;

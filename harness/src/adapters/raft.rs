@@ -18,6 +18,11 @@ impl SimProtocol for Raft {
     type Node = RaftNode;
     type Session = ();
 
+    /// Four election rounds: a round is at most the largest election timeout
+    /// `build_varied` draws (2 × 400 ms), then the pre-vote and vote round trips
+    /// (about a millisecond each); four allow three split votes in a row.
+    const RECOVERY: Duration = Duration::from_millis(4 * 800);
+
     /// A minority: a majority of intact disks holds every committed entry.
     fn disk_losses(n: usize) -> DiskLosses {
         DiskLosses::minority(n)

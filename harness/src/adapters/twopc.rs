@@ -29,6 +29,12 @@ impl SimProtocol for TwoPc {
     type Node = TwoPcNode;
     type Session = ();
 
+    /// The coordinator is back at the heal; then an inquiry (asked after 150 ms,
+    /// checked every 75 ms) settles every transaction in doubt, a vote timeout
+    /// (200 ms) aborts those still collecting votes, and their locks go: 1 s with
+    /// margin for the lock waits (100 ms) of transactions queued behind them.
+    const RECOVERY: Duration = Duration::from_secs(1);
+
     const MIN_NODES: usize = 2;
 
     fn build(id: NodeId, members: &[NodeId], _seed: u64) -> TwoPcNode {
@@ -77,6 +83,12 @@ pub struct TwoPcNb;
 impl SimProtocol for TwoPcNb {
     type Node = NbNode;
     type Session = ();
+
+    /// The coordinator's Raft group elects a leader — four rounds of at most the
+    /// largest election timeout drawn (2 × 400 ms) — then an inquiry (at most
+    /// 225 ms) settles what was in doubt and a vote timeout (200 ms) aborts what was
+    /// still collecting votes.
+    const RECOVERY: Duration = Duration::from_millis(4 * 800 + 225 + 200);
 
     const MIN_NODES: usize = REPLICAS + 1;
 

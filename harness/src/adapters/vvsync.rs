@@ -166,6 +166,11 @@ impl<C: Promise> SimProtocol for VvSync<C> {
     /// Anti-entropy rounds every 50 ms on average: 2 s is forty of them.
     const SETTLE: Duration = Duration::from_secs(2);
 
+    /// No leader to elect: any replica coordinates a request, and one that waited
+    /// for replicas gone in the faults gives up after `request_timeout` (200 ms) and
+    /// is retried — two of them.
+    const RECOVERY: Duration = Duration::from_millis(2 * 200);
+
     fn build(id: NodeId, members: &[NodeId], seed: u64) -> VvNode<C> {
         VvNode::new(VvConfig::lan(id, members, seed))
     }

@@ -23,6 +23,7 @@ use super::{pick, TUNING_STREAM};
 use crate::protocol::{Invariant, SimProtocol};
 use crate::sim::config::DiskLosses;
 use std::collections::BTreeMap;
+use std::time::Duration;
 use synod_core::{KvOp, KvResult, NodeId, Prng, Time};
 use synod_zab::{Epoch, Pos, Request, Response, ZabConfig, ZabNode, Zxid};
 
@@ -37,6 +38,11 @@ pub type Zab = ZabReads<false>;
 pub type ZabLocal = ZabReads<true>;
 
 impl<const LOCAL: bool> SimProtocol for ZabReads<LOCAL> {
+    /// Three election rounds: Fast Leader Election settles within the longest
+    /// notification interval (800 ms) once the votes are exchanged, and a
+    /// prospective leader that cannot establish itself gives up after
+    /// `init_timeout` (1 s) — 1.8 s a round; three allow two failed rounds in a row.
+    const RECOVERY: Duration = Duration::from_millis(3 * (800 + 1000));
     type Node = ZabNode;
 
     fn build(id: NodeId, members: &[NodeId], seed: u64) -> ZabNode {
@@ -341,7 +347,6 @@ mod tests {
     use crate::runner::check_linearizability;
     use crate::sim::config::{FaultSpec, SimConfig};
     use crate::sim::Simulator;
-    use std::time::Duration;
 
     /// The registry's promise for `zab-local` holds and is the weaker one: under
     /// faults every run passes the prefix-read check, and some run is caught by the

@@ -309,8 +309,11 @@ pub struct SimConfig {
     /// The main phase ends when the workload's op budget is spent or at this time,
     /// whichever is first. Faults are injected only in the main phase.
     pub main_phase_max: Duration,
-    /// After the heal, every client must complete its liveness ops within this time.
-    pub heal_timeout: Duration,
+    /// After the heal, every client must complete its liveness ops within this
+    /// time; `None`: the protocol's liveness bound ([`liveness_bound`]).
+    ///
+    /// [`liveness_bound`]: crate::sim::liveness_bound
+    pub heal_timeout: Option<Duration>,
     /// Hard cap on processed events, so a livelocked run still ends.
     pub events_max: u64,
     /// Build nodes with their performance knobs drawn per node and incarnation
@@ -367,7 +370,7 @@ impl SimConfig {
             },
             workload: WorkloadConfig::standard(ops),
             main_phase_max: Duration::from_secs(3600),
-            heal_timeout: Duration::from_secs(30),
+            heal_timeout: None,
             events_max: 50_000_000,
             vary_tuning: !faults.is_none(),
             measure_bytes: false,

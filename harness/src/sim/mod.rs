@@ -68,6 +68,18 @@ const STREAM_NEMESIS: u64 = 3;
 const STREAM_WORKLOAD: u64 = 4;
 const STREAM_NODES: u64 = 5;
 
+/// The run's liveness bound: after the heal, every client completes its liveness
+/// operations within this, or the run fails. It is the protocol's
+/// [`RECOVERY`](SimProtocol::RECOVERY), then one attempt timeout and back-off for the
+/// attempt each client may have lost to the faults, and one per liveness
+/// operation — a recovered cluster answers an attempt before the client gives up
+/// on it. `SimConfig::heal_timeout` overrides it.
+pub fn liveness_bound<P: SimProtocol>(cfg: &SimConfig) -> Duration {
+    let w = &cfg.workload;
+    let attempt = w.attempt_timeout + w.retry_backoff;
+    (cfg.heal_timeout).unwrap_or(P::RECOVERY + attempt * (w.liveness_ops + 1))
+}
+
 /// Derives a sub-seed (SplitMix64 over `seed` and `stream`).
 pub fn derive_seed(seed: u64, stream: u64) -> u64 {
     let mut z = seed ^ stream.wrapping_mul(0xD1B5_4A32_D192_ED03);
@@ -542,8 +554,8 @@ impl<P: SimProtocol> Simulator<P> {
                     self.violate(
                         ViolationKind::Liveness,
                         format!(
-                            "{} after the heal, clients {pending:?} had not completed their {} liveness ops",
-                            humantime(self.cfg.heal_timeout),
+                            "{} after the heal (the liveness bound), clients {pending:?} had not completed their {} liveness ops",
+                            humantime(liveness_bound::<P>(&self.cfg)),
                             self.cfg.workload.liveness_ops
                         ),
                     );
@@ -598,7 +610,9 @@ impl<P: SimProtocol> Simulator<P> {
             self.revert(fault);
         }
         self.scripted_split(false);
-        self.schedule(self.cfg.heal_timeout, Event::HealDeadline);
+        let bound = liveness_bound::<P>(&self.cfg);
+        self.stats.liveness_bound_ns = bound.as_nanos() as u64;
+        self.schedule(bound, Event::HealDeadline);
         for c in 0..self.workload.len() {
             let token = self.workload.token(c);
             self.schedule(Duration::ZERO, Event::ClientWake { client: c, token });

@@ -85,6 +85,8 @@ pub struct SimStats {
     pub disk_failures: u64,
     /// From the heal until every client completed its liveness operations.
     pub heal_to_live_ns: u64,
+    /// The run's liveness bound ([`liveness_bound`](crate::sim::liveness_bound)).
+    pub liveness_bound_ns: u64,
     /// Faults injected, as `time: description`.
     pub faults: Vec<String>,
 }

@@ -77,6 +77,7 @@ struct ProbeProtocol<const EARLY: bool = false>;
 impl<const EARLY: bool> SimProtocol for ProbeProtocol<EARLY> {
     type Node = Probe;
     type Session = ();
+    const RECOVERY: Duration = Duration::from_secs(1);
     fn build(id: NodeId, members: &[NodeId], _seed: u64) -> Probe {
         Probe {
             id,
@@ -477,7 +478,7 @@ fn liveness_violation_is_reported_when_the_cluster_cannot_serve() {
     // One node only, crashed forever by a test invariant is awkward; instead make
     // every attempt time out by cutting the primary from both backups for good.
     let mut cfg = SimConfig::standard(8, FaultSpec::default(), 20);
-    cfg.heal_timeout = Duration::from_secs(2);
+    cfg.heal_timeout = Some(Duration::from_secs(2));
     let mut sim: Simulator<Fixture> = Simulator::new(cfg);
     sim.start();
     sim.apply_fault(Fault::Crash(0));
