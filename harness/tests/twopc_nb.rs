@@ -157,6 +157,37 @@ fn nb_leader_crash_before_the_decision_aborts_without_blocking() {
     }
 }
 
+/// A participant asked by a client names the replica that coordinates now — the one
+/// whose PREPARE it saw last — not the first replica of the topology, which may be
+/// down for good. Found by the 10,000-seed swarm sweep (`synod sim --protocol
+/// twopc-nb --seed 7281 --faults none --ops 1000 --workload kv --clients 5 --nodes 3
+/// --swarm`): n1's disk failed for good, n4 kept sending clients there, and one
+/// client spent every attempt of its liveness ops on timeouts at n1.
+#[test]
+fn nb_a_participant_points_clients_at_the_replica_that_coordinates() {
+    let mut c = nb_cluster();
+    let topology = nb_topology(&members());
+    // n1, the topology's first replica, goes down for good: a participant that
+    // always named it would send every client to a replica that is down.
+    c.crash(1);
+    c.run_for(ms(1000));
+    let now = coordinating(&c);
+    let t = c.propose(now, two_shard_txn(&topology));
+    c.run_for(ms(200));
+    assert!(committed(&c, t), "the new coordinator commits");
+    for id in SHARDS {
+        let asked = c.propose(id, two_shard_txn(&topology));
+        c.run_for(ms(10));
+        assert_eq!(
+            c.outcome(asked),
+            Some(&Outcome::NotLeader {
+                leader: Some(n(now))
+            }),
+            "n{id} names the coordinating replica"
+        );
+    }
+}
+
 /// The same crash blocks classic 2PC for as long as its coordinator is down (here
 /// 3 s): the participants ask it and each other, and nobody knows. Once it is back,
 /// its recovery answers (presumed abort).

@@ -67,6 +67,7 @@ pub mod framed;
 pub mod node;
 pub mod pipeline;
 pub mod server;
+mod sync;
 pub mod transport;
 pub mod wal;
 

@@ -10,10 +10,11 @@ use crate::client::{
 };
 use crate::driver::Submission;
 use crate::framed::{write_frames, FrameReader};
+use crate::sync::atomic::AtomicU64;
+use crate::transport::stats::bump;
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use synod_core::{ClientReply, ClientRequest, Node, NodeId, Outcome};
 use tokio::io::{AsyncWriteExt, BufWriter};
@@ -32,7 +33,8 @@ pub struct ClientServerConfig {
     pub client_addrs: BTreeMap<NodeId, SocketAddr>,
 }
 
-/// Counters of the client server, for tests and logs.
+/// Counters of the client server, for tests and logs. Bumped with the transport's
+/// relaxed [`bump`], whose loom model (`transport/stats.rs`) covers these too.
 #[derive(Debug, Default)]
 pub struct ClientServerStats {
     /// Connections accepted.
@@ -59,7 +61,7 @@ pub async fn serve_clients<N: Node + 'static>(
         };
         match accepted {
             Ok((stream, peer)) => {
-                stats.connections.fetch_add(1, Ordering::Relaxed);
+                bump(&stats.connections, 1);
                 let connection = Connection::<N> {
                     config: Arc::clone(&config),
                     requests: requests.clone(),
@@ -121,7 +123,7 @@ impl<N: Node + 'static> Connection<N> {
 
     /// Counts and logs a connection closed because the client broke the protocol.
     fn reject(&self, problem: &str) {
-        self.stats.rejected.fetch_add(1, Ordering::Relaxed);
+        bump(&self.stats.rejected, 1);
         tracing::warn!(client = %self.peer, %problem, "closing a client connection");
     }
 
@@ -143,7 +145,7 @@ impl<N: Node + 'static> Connection<N> {
                     if self.requests.send(submission).await.is_err() {
                         return Ok(()); // the node is stopping
                     }
-                    self.stats.requests.fetch_add(1, Ordering::Relaxed);
+                    bump(&self.stats.requests, 1);
                 }
                 Ok(Some(ClientFrame::Hello { .. })) => {
                     return Err("a second hello on one connection".to_string())

@@ -139,6 +139,9 @@ pub struct Participant {
     watermark: TxnId,
     journal: Journal,
     stats: DoubtStats,
+    /// The coordinator replica whose PREPARE arrived last: the one likeliest to
+    /// coordinate now, named to clients that ask a participant. Volatile, a hint only.
+    coordinator_seen: Option<NodeId>,
 }
 
 impl Participant {
@@ -156,7 +159,17 @@ impl Participant {
             watermark: TxnId(0),
             journal: Journal::new(timing.snapshot_every),
             stats: DoubtStats::default(),
+            coordinator_seen: None,
         }
+    }
+
+    /// Where a client that asked this participant should go: the coordinator replica
+    /// that sent the last PREPARE, else the first one. With replicated coordinators
+    /// (`twopc-nb`) the first may be down for good; pointing clients at it would cost
+    /// each of them a timeout per attempt.
+    pub fn coordinator_hint(&self) -> Option<NodeId> {
+        self.coordinator_seen
+            .or_else(|| self.topology.coordinators.first().copied())
     }
 
     /// The transactions holding locks here (prepared) — in doubt until decided.
@@ -287,6 +300,9 @@ impl Participant {
         active_from: TxnId,
         out: &mut Fx,
     ) {
+        if self.topology.coordinators.contains(&coordinator) {
+            self.coordinator_seen = Some(coordinator);
+        }
         self.advance_watermark(active_from);
         if let Some(p) = self.prepared.get(&txn) {
             // A duplicate: the same vote again.

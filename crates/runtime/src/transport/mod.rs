@@ -77,7 +77,7 @@ mod backoff;
 mod config;
 mod inbound;
 mod outbound;
-mod stats;
+pub(crate) mod stats;
 pub mod tls;
 mod wire;
 

@@ -25,12 +25,12 @@
 
 use super::disk::{Disk, OsDisk};
 use super::durability::SyncMode;
+use crate::sync::{Arc, Mutex, MutexGuard};
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
 
 /// One fault, striking one file operation.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -278,5 +278,71 @@ impl Disk for FaultyDisk {
         shared.os.remove(path)?;
         shared.unsynced.remove(path);
         Ok(())
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    //! Model-checked with loom (`scripts/loom.sh`): one plan shared by the storage's
+    //! thread and a test thread, as in the runtime's storage-fault tests (the test
+    //! arms and counts while the node's storage thread writes).
+
+    use super::*;
+    use crate::sync::thread;
+
+    /// Two threads each write once to a file of their own while a `WriteNoSpace` for
+    /// any file is armed: in every interleaving exactly one write fails, the count
+    /// says one fault struck, and nothing is left armed. (A plan that matched the
+    /// fault under one lock and removed it under another would let both writes take
+    /// it.)
+    #[test]
+    fn an_armed_fault_strikes_exactly_once_among_concurrent_writers() {
+        loom::model(|| {
+            let dir = tempfile::tempdir().expect("temporary directory");
+            let disk = FaultyDisk::new(SyncMode::Never);
+            disk.arm(Fault::WriteNoSpace { written: 0 }, "", 0);
+            let writers: Vec<_> = (0..2)
+                .map(|w| {
+                    let mut disk = disk.clone();
+                    let path = dir.path().join(format!("w{w}.log"));
+                    thread::spawn(move || {
+                        let file = disk.create_new(&path).expect("create");
+                        disk.write_at(&file, &path, b"record", 0).is_err()
+                    })
+                })
+                .collect();
+            let failed = writers
+                .into_iter()
+                .map(|w| w.join().unwrap())
+                .filter(|&failed| failed)
+                .count();
+            assert_eq!(failed, 1, "one write took the fault");
+            assert_eq!(disk.struck(), 1);
+            assert!(disk.lock().armed.is_empty(), "the fault is spent");
+        });
+    }
+
+    /// A test thread arms a fault while the storage's thread writes twice: the fault
+    /// strikes at most once, and a write fails exactly when it struck.
+    #[test]
+    fn arming_while_the_storage_writes_strikes_at_most_once() {
+        loom::model(|| {
+            let dir = tempfile::tempdir().expect("temporary directory");
+            let disk = FaultyDisk::new(SyncMode::Never);
+            let writer = {
+                let mut disk = disk.clone();
+                let path = dir.path().join("w.log");
+                thread::spawn(move || {
+                    let file = disk.create_new(&path).expect("create");
+                    (0..2u64)
+                        .filter(|&n| disk.write_at(&file, &path, b"record", n * 6).is_err())
+                        .count()
+                })
+            };
+            disk.arm(Fault::WriteNoSpace { written: 0 }, ".log", 0);
+            let failed = writer.join().unwrap();
+            assert!(failed <= 1);
+            assert_eq!(failed, disk.struck());
+        });
     }
 }

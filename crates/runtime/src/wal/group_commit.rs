@@ -9,7 +9,7 @@
 //!
 //! A std [`Mutex`](std::sync::Mutex) and [`Condvar`](std::sync::Condvar) suffice: the
 //! critical sections only move a `Vec`, and the consumer is a dedicated OS thread that
-//! may block. Under `--cfg loom` they are loom's, and `loom_tests` model-check the
+//! may block. Under `cfg(loom)` they are loom's, and `loom_tests` model-check the
 //! queue with two producers and a consumer.
 //!
 //! The queue has no bound of its own (pushing never blocks a protocol's event loop);
@@ -18,7 +18,7 @@
 //! [`FileStorage`]: super::FileStorage
 //! [`FileStorage::write_batches`]: super::FileStorage::write_batches
 
-use super::sync::{Condvar, Mutex, MutexGuard};
+use crate::sync::{Condvar, Mutex, MutexGuard};
 use std::sync::PoisonError;
 use synod_core::WriteBatch;
 
@@ -217,12 +217,12 @@ mod tests {
     }
 }
 
-#[cfg(loom)]
+#[cfg(all(test, loom))]
 mod loom_tests {
     //! Model-checked with loom: every interleaving of two producers and a consumer
     //! (the main thread), up to [`PREEMPTIONS_DEFAULT`] preemptions unless
     //! `LOOM_MAX_PREEMPTIONS` says otherwise. The command is in the `wal` module
-    //! docs ("Model checking the group-commit queue").
+    //! docs ("Model checking").
 
     use super::*;
     use loom::sync::atomic::{AtomicUsize, Ordering};

@@ -120,17 +120,16 @@
 //! a damaged record before an intact one of the same unacknowledged group; we refuse
 //! then too — the safe side — and an operator can cut the file at the named offset.)
 //!
-//! # Model checking the group-commit queue
+//! # Model checking
 //!
-//! [`group_commit`] is checked with loom. `--cfg loom` must reach this crate but not
-//! tokio (whose own loom mode drops `tokio::net`, which the transport needs), so the
-//! run goes through a small rustc wrapper that strips the flag from every other crate,
-//! and uses its own target directory so the shared build cache stays valid
-//! (`scripts/loom.sh` runs exactly this):
+//! [`group_commit`], the preparer's cancellable thread and the fault-injecting disk's
+//! shared plan are checked with loom, with the rest of the runtime's concurrent
+//! structures (`src/sync.rs` lists them). `--features loom` turns `cfg(loom)` on for
+//! this crate only, so tokio keeps its normal build (its own loom mode drops
+//! `tokio::net`, which the transport needs); `scripts/loom.sh` runs exactly this:
 //!
 //! ```text
-//! RUSTC_WRAPPER=$PWD/scripts/loom-rustc.sh RUSTFLAGS="--cfg loom" \
-//!   CARGO_TARGET_DIR=/tmp/loom-target cargo test -p synod-runtime --release --lib group_commit
+//! cargo test -p synod-runtime --release --features loom --lib loom_tests
 //! ```
 
 pub mod disk;
@@ -146,7 +145,6 @@ mod segment;
 mod snapshot;
 mod state;
 mod storage;
-mod sync;
 
 pub use disk::{Disk, OsDisk};
 pub use durability::{FsyncSyncer, NoSync, SyncMode, Syncer};

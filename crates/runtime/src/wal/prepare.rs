@@ -16,11 +16,10 @@
 use super::disk::{Disk, OsDisk};
 use super::durability::SyncMode;
 use super::files;
+use crate::sync::atomic::{AtomicBool, Ordering};
+use crate::sync::{thread, Arc};
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use synod_core::StorageError;
 
 /// Zeros written per `write` call while filling.
@@ -61,8 +60,7 @@ pub(crate) fn zero_fill(
 pub(crate) struct Preparer {
     number: u64,
     path: PathBuf,
-    cancel: Arc<AtomicBool>,
-    handle: Option<JoinHandle<Result<File, StorageError>>>,
+    fill: Cancellable<File>,
 }
 
 impl Preparer {
@@ -72,18 +70,12 @@ impl Preparer {
     /// started (the roll then fills the file itself).
     pub(crate) fn start(segment_path: &Path, number: u64, bytes: u64, sync: bool) -> Option<Self> {
         let path = temp_path(segment_path);
-        let cancel = Arc::new(AtomicBool::new(false));
-        let (thread_path, thread_cancel) = (path.clone(), cancel.clone());
-        let spawned = std::thread::Builder::new()
-            .name("synod-wal-prepare".into())
-            .spawn(move || fill(&thread_path, bytes, sync, &thread_cancel));
+        let thread_path = path.clone();
+        let spawned = Cancellable::spawn("synod-wal-prepare", move |cancel| {
+            fill(&thread_path, bytes, sync, cancel)
+        });
         match spawned {
-            Ok(handle) => Some(Preparer {
-                number,
-                path,
-                cancel,
-                handle: Some(handle),
-            }),
+            Ok(fill) => Some(Preparer { number, path, fill }),
             Err(e) => {
                 tracing::warn!(error = %e, "could not start the thread that preallocates WAL segments");
                 None
@@ -99,12 +91,15 @@ impl Preparer {
     /// Waits for the file. `None` if filling failed: the failure is logged and the
     /// partial file removed, and the caller creates the segment the slow way (where
     /// the same fault, e.g. a full disk, then fails the write that needed the roll).
-    pub(crate) fn finish(mut self) -> Option<File> {
-        let handle = self.handle.take().expect("a preparer is finished once");
-        let why = match handle.join() {
-            Ok(Ok(file)) => return Some(file),
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => "the thread panicked".to_owned(),
+    ///
+    /// Dropping a preparer instead stops the fill between chunks and waits for the
+    /// thread, so that it never writes into a directory the storage no longer holds
+    /// the lock of. The partial file stays; the next open removes it with every other
+    /// temporary.
+    pub(crate) fn finish(self) -> Option<File> {
+        let why = match self.fill.join() {
+            Ok(file) => return Some(file),
+            Err(why) => why,
         };
         tracing::warn!(error = %why, "preallocating the next WAL segment failed");
         let _ = std::fs::remove_file(&self.path);
@@ -112,15 +107,59 @@ impl Preparer {
     }
 }
 
-impl Drop for Preparer {
-    /// Stops the fill between chunks and waits for the thread, so that it never
-    /// writes into a directory the storage no longer holds the lock of. The partial
-    /// file stays; the next open removes it with every other temporary.
+/// A thread doing one job that checks a cancel flag between its steps. Dropping it
+/// raises the flag and waits for the thread: once the drop returns, the job has ended
+/// and takes no further step (the loom models below check exactly that).
+struct Cancellable<T> {
+    cancel: Arc<AtomicBool>,
+    /// `None` once joined.
+    handle: Option<thread::JoinHandle<Result<T, StorageError>>>,
+}
+
+impl<T: Send + 'static> Cancellable<T> {
+    /// Runs `job` on a new thread named `name`, handing it the cancel flag.
+    fn spawn(
+        name: &str,
+        job: impl FnOnce(&AtomicBool) -> Result<T, StorageError> + Send + 'static,
+    ) -> std::io::Result<Self> {
+        let cancel = Arc::new(AtomicBool::new(false));
+        let thread_cancel = Arc::clone(&cancel);
+        let handle = thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || job(&thread_cancel))?;
+        Ok(Cancellable {
+            cancel,
+            handle: Some(handle),
+        })
+    }
+
+    /// Waits for the job's result; `Err` says why there is none.
+    fn join(mut self) -> Result<T, String> {
+        let handle = self.handle.take().expect("joined once: join consumes");
+        match handle.join() {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("the thread panicked".to_owned()),
+        }
+    }
+}
+
+impl<T> Drop for Cancellable<T> {
     fn drop(&mut self) {
         if let Some(handle) = self.handle.take() {
+            // Relaxed: the flag only hurries the job along; `join` is what orders the
+            // job's last step before the end of the drop.
             self.cancel.store(true, Ordering::Relaxed);
             let _ = handle.join();
         }
+    }
+}
+
+impl<T> std::fmt::Debug for Cancellable<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cancellable")
+            .field("running", &self.handle.is_some())
+            .finish_non_exhaustive()
     }
 }
 
@@ -138,4 +177,73 @@ fn fill(path: &Path, bytes: u64, sync: bool, cancel: &AtomicBool) -> Result<File
     zero_fill(&mut disk, &file, path, bytes, cancel)?;
     files::sync_file(&mut disk, &file, path)?;
     Ok(file)
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    //! Model-checked with loom (`scripts/loom.sh`): the preparer's thread against its
+    //! owner, which either waits for the result or drops it half-way.
+
+    use super::*;
+    use loom::sync::atomic::AtomicUsize;
+
+    /// Steps of the model job (chunks of zeros, in the real one).
+    const STEPS: usize = 3;
+
+    /// A job of [`STEPS`] steps that stops at a raised cancel flag, counting its steps
+    /// in `steps` and raising `ended` as its very last act.
+    fn job(
+        steps: Arc<AtomicUsize>,
+        ended: Arc<AtomicBool>,
+    ) -> impl FnOnce(&AtomicBool) -> Result<usize, StorageError> + Send + 'static {
+        move |cancel| {
+            let mut done = 0;
+            let result = loop {
+                if done == STEPS {
+                    break Ok(done);
+                }
+                if cancel.load(Ordering::Relaxed) {
+                    break Err(StorageError::Corrupt("cancelled".into()));
+                }
+                steps.fetch_add(1, Ordering::Relaxed);
+                done += 1;
+            };
+            ended.store(true, Ordering::Relaxed);
+            result
+        }
+    }
+
+    /// Dropping the preparer part-way (a storage closing while the next segment
+    /// fills): in every interleaving the job has ended when the drop returns, so no
+    /// step comes after it — the fill never writes into a directory whose lock the
+    /// storage has let go. (A drop that only raised the flag fails this at once.)
+    #[test]
+    fn a_dropped_preparer_has_stopped_its_thread_when_the_drop_returns() {
+        loom::model(|| {
+            let steps = Arc::new(AtomicUsize::new(0));
+            let ended = Arc::new(AtomicBool::new(false));
+            let fill = Cancellable::spawn("fill", job(Arc::clone(&steps), Arc::clone(&ended)))
+                .expect("loom spawns");
+            drop(fill);
+            assert!(
+                ended.load(Ordering::Relaxed),
+                "the job ended before the drop returned"
+            );
+            assert!(steps.load(Ordering::Relaxed) <= STEPS);
+        });
+    }
+
+    /// Waiting for the preparer (a roll that needs the file) gets the whole job's
+    /// result in every interleaving: nothing cancels a job that is waited for.
+    #[test]
+    fn a_joined_preparer_returns_the_finished_job() {
+        loom::model(|| {
+            let steps = Arc::new(AtomicUsize::new(0));
+            let ended = Arc::new(AtomicBool::new(false));
+            let fill = Cancellable::spawn("fill", job(Arc::clone(&steps), Arc::clone(&ended)))
+                .expect("loom spawns");
+            assert_eq!(fill.join(), Ok(STEPS));
+            assert_eq!(steps.load(Ordering::Relaxed), STEPS);
+        });
+    }
 }

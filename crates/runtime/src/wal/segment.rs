@@ -4,9 +4,9 @@ use super::disk::Disk;
 use super::files;
 use super::format::{self, Checkpoint, Record};
 use super::prepare::{temp_path, zero_fill};
+use crate::sync::atomic::AtomicBool;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
 use synod_core::StorageError;
 
 /// The path of segment `number` in `dir`.
