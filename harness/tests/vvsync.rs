@@ -16,7 +16,7 @@ use synod_harness::sim::config::{FaultSpec, SimConfig};
 use synod_harness::sim::{RunOutcome, Simulator, ViolationKind};
 use synod_harness::workload::{WorkloadConfig, WorkloadName};
 use synod_testkit::{ms, n, Cluster};
-use synod_vvsync::{Causality, Dvv, Stored, VersionVector};
+use synod_vvsync::{Causality, Dvv, Stored, VersionVector, VvNode};
 
 const SEEDS: u64 = 12;
 
@@ -330,4 +330,49 @@ fn set_adds_merged_by_union_are_never_lost_with_dvv_and_lost_with_lww() {
         lost * 5 > acked,
         "LWW drops concurrent adds: {lost} of {acked}"
     );
+}
+
+// ----- regressions ------------------------------------------------------------------
+
+/// Found by the 10,000-seed swarm (`synod check --protocol vvsync --swarm`, seeds
+/// 1679 and 9814, the per-key bank): a client's ledger entries of two accounts can
+/// spell the same value (`5#:2;5+:4;5-:4` for both `acct4` and `acct5`). The write
+/// to `acct4` took effect; the one to `acct5` went to a replica that crashed before
+/// running it. The judgement kept "took effect" by value alone, so it found
+/// `acct5`'s write effective, missing and unseen: a lost update that never was.
+/// Effective writes are (key, value).
+#[test]
+fn no_lost_updates_judges_a_value_per_key_not_across_keys() {
+    let members = [n(1), n(2), n(3)];
+    let mut c: Cluster<VvNode<Dvv>> = Cluster::start(
+        3,
+        move |id| VvSyncDvv::build(id, &members, id.0),
+        Vec::new(),
+    );
+    let mut audit = <VvSyncDvv as SimProtocol>::Session::default();
+    let put = |key: &str| KvOp::Put {
+        key: key.into(),
+        value: "same".into(),
+    };
+    let t = c.request(
+        1,
+        ClientId(1),
+        1,
+        VvSyncDvv::request_in(&mut audit, put("a")),
+    );
+    c.run_for(ms(500));
+    let Some(Outcome::Done(response)) = c.outcome(t).cloned() else {
+        panic!("the write of a is answered: {:?}", c.outcome(t));
+    };
+    VvSyncDvv::observe(&mut audit, &response);
+    // Sent, never delivered: the write of b did not take effect.
+    let _ = VvSyncDvv::request_in(&mut audit, put("b"));
+    let nodes: Vec<(NodeId, &VvNode<Dvv>)> = members.iter().map(|&id| (id, c.node(id.0))).collect();
+    let verdict = VvSyncDvv::judge(std::slice::from_ref(&audit), &nodes);
+    assert!(verdict.broken.is_none(), "{:?}", verdict.broken);
+    let effective = verdict
+        .metrics
+        .iter()
+        .find(|(m, _)| *m == "writes_effective");
+    assert_eq!(effective, Some(&("writes_effective", 1)), "a=same only");
 }

@@ -83,8 +83,10 @@ pub struct Audit<X> {
     known: BTreeMap<String, (Vec<String>, X)>,
     /// Every write attempt, in order.
     sent: Vec<Sent>,
-    /// Values known to have taken effect: acknowledged, or in an answer.
-    effective: BTreeSet<String>,
+    /// Writes known to have taken effect, as (key, value): acknowledged, or in an
+    /// answer. Keyed, since one value may be written to two keys (a client's ledger
+    /// entries of two accounts can spell the same) and take effect in only one.
+    effective: BTreeSet<(String, String)>,
     /// The per-key bank: per account, this client's own entries of its ledger
     /// ([`ledger_write`]) — everything it meant to add.
     ledgers: BTreeMap<String, resolve::Counter>,
@@ -244,7 +246,10 @@ impl<C: Promise> SimProtocol for VvSync<C> {
 
     fn observe(audit: &mut Audit<C::Context>, response: &Response<C::Context>) {
         let siblings = response.siblings().to_vec();
-        audit.effective.extend(siblings.iter().cloned());
+        let key = response.key().to_owned();
+        audit
+            .effective
+            .extend(siblings.iter().map(|v| (key.clone(), v.clone())));
         // The session learns only from answers to its request in flight: a write's
         // answer is its latest attempt's.
         if let (Response::Written { key, .. }, Some(last)) = (response, audit.sent.last_mut()) {
@@ -252,7 +257,6 @@ impl<C: Promise> SimProtocol for VvSync<C> {
                 last.acked = true;
             }
         }
-        let key = response.key().to_owned();
         audit
             .known
             .insert(key, (siblings, response.context().clone()));
@@ -419,9 +423,9 @@ pub fn judge<C: Promise>(
             .and_modify(|surely| surely.retain(|v| seen.contains(v)))
             .or_insert(seen);
     }
-    let effective: BTreeSet<&str> = sessions
+    let effective: BTreeSet<(&str, &str)> = sessions
         .iter()
-        .flat_map(|a| a.effective.iter().map(String::as_str))
+        .flat_map(|a| a.effective.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .collect();
     let (mut lost, mut stale, mut siblings_max) = (Vec::new(), 0u64, 0u64);
     let mut resurrected = Vec::new();
@@ -446,7 +450,7 @@ pub fn judge<C: Promise>(
             if k != key {
                 break;
             }
-            if effective.contains(v) && !live.iter().any(|l| l == v) && !covered.contains(v) {
+            if effective.contains(&(k, v)) && !live.iter().any(|l| l == v) && !covered.contains(v) {
                 lost.push(format!("{key}={v}"));
             }
         }
