@@ -188,6 +188,51 @@ fn nb_a_participant_points_clients_at_the_replica_that_coordinates() {
     }
 }
 
+/// Found by the 10,000-seed swarm (`synod check --protocol twopc-nb --swarm`, 143
+/// seeds, e.g. 9852): the coordinating replica committed, then went down for good
+/// with nothing in flight. No new coordinator sent a participant anything, so each
+/// kept naming the replica it had heard from last — down — and every client, sent
+/// only where it is told, asked a participant and the dead replica in turn for
+/// good. A participant names the replica it heard from only while it hears from it;
+/// after that the replicas in turn, so a client following the hints reaches a live
+/// one, which names its leader.
+#[test]
+fn nb_a_participant_stops_naming_a_coordinator_that_went_quiet() {
+    let mut c = nb_cluster();
+    let topology = nb_topology(&members());
+    let was = coordinating(&c);
+    let t = c.propose(was, two_shard_txn(&topology));
+    c.run_for(ms(200));
+    assert!(committed(&c, t), "n{was} commits");
+    c.crash(was);
+    c.run_for(ms(2000)); // a new coordinator, which has nothing to tell the shards
+    let now = coordinating(&c);
+    // A client that asks a participant and follows every hint, one attempt each.
+    let mut at = SHARDS[0];
+    let mut dead_ends = 0;
+    for _attempt in 0..2 * topology.coordinators.len() + 2 {
+        if at == was {
+            // Sent to the crashed replica: the client times out and asks a
+            // participant again.
+            dead_ends += 1;
+            at = SHARDS[0];
+            continue;
+        }
+        let asked = c.propose(at, two_shard_txn(&topology));
+        c.run_for(ms(200));
+        match c.outcome(asked) {
+            Some(Outcome::Done(TxnOutcome::Committed(_))) => {
+                assert_eq!(at, now, "committed by the coordinating replica");
+                assert!(dead_ends <= 1, "sent to n{was} {dead_ends} times");
+                return;
+            }
+            Some(Outcome::NotLeader { leader: Some(l) }) => at = l.0,
+            other => panic!("n{at} answered {other:?}"),
+        }
+    }
+    panic!("a client following the hints never reached n{now}, the new coordinator");
+}
+
 /// The same crash blocks classic 2PC for as long as its coordinator is down (here
 /// 3 s): the participants ask it and each other, and nobody knows. Once it is back,
 /// its recovery answers (presumed abort).

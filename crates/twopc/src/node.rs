@@ -195,7 +195,7 @@ impl Node for TwoPcNode {
                 c.on_client_request(now, req.client, req.seq, req.op.ops, log.decisions(), out)
             }
             Role::Participant(p) => {
-                let leader = p.coordinator_hint();
+                let leader = p.coordinator_hint(now);
                 out.reply(req.client, req.seq, Outcome::NotLeader { leader });
             }
         }

@@ -139,9 +139,12 @@ pub struct Participant {
     watermark: TxnId,
     journal: Journal,
     stats: DoubtStats,
-    /// The coordinator replica whose PREPARE arrived last: the one likeliest to
-    /// coordinate now, named to clients that ask a participant. Volatile, a hint only.
-    coordinator_seen: Option<NodeId>,
+    /// The coordinator replica whose PREPARE or DECIDE arrived last, and when: the
+    /// one likeliest to coordinate now, named to clients that ask a participant.
+    /// Volatile, a hint only.
+    coordinator_seen: Option<(NodeId, Time)>,
+    /// The coordinator replica named next once the one seen has gone quiet.
+    hint_turn: usize,
 }
 
 impl Participant {
@@ -160,16 +163,35 @@ impl Participant {
             journal: Journal::new(timing.snapshot_every),
             stats: DoubtStats::default(),
             coordinator_seen: None,
+            hint_turn: 0,
         }
     }
 
     /// Where a client that asked this participant should go: the coordinator replica
-    /// that sent the last PREPARE, else the first one. With replicated coordinators
-    /// (`twopc-nb`) the first may be down for good; pointing clients at it would cost
-    /// each of them a timeout per attempt.
-    pub fn coordinator_hint(&self) -> Option<NodeId> {
-        self.coordinator_seen
-            .or_else(|| self.topology.coordinators.first().copied())
+    /// heard from last, while it was heard from within `inquire_after`; otherwise
+    /// each replica in turn, one per answer. With replicated coordinators
+    /// (`twopc-nb`) any one may be down for good, and a client only ever asks where
+    /// it is sent: naming always the same replica — the topology's first, or the one
+    /// that coordinated before it crashed — would keep every client away from the
+    /// new coordinator for good. In turn, a client's retries reach every replica,
+    /// and a live one names its leader.
+    pub fn coordinator_hint(&mut self, now: Time) -> Option<NodeId> {
+        let replicas = &self.topology.coordinators;
+        match self.coordinator_seen {
+            Some((seen, at)) if now.saturating_since(at) <= self.timing.inquire_after => Some(seen),
+            _ if replicas.is_empty() => None,
+            _ => {
+                self.hint_turn = (self.hint_turn + 1) % replicas.len();
+                Some(replicas[self.hint_turn])
+            }
+        }
+    }
+
+    /// A PREPARE or DECIDE from `from`: if a coordinator replica, it coordinates now.
+    fn heard_from(&mut self, now: Time, from: NodeId) {
+        if self.topology.coordinators.contains(&from) {
+            self.coordinator_seen = Some((from, now));
+        }
     }
 
     /// The transactions holding locks here (prepared) — in doubt until decided.
@@ -300,9 +322,7 @@ impl Participant {
         active_from: TxnId,
         out: &mut Fx,
     ) {
-        if self.topology.coordinators.contains(&coordinator) {
-            self.coordinator_seen = Some(coordinator);
-        }
+        self.heard_from(now, coordinator);
         self.advance_watermark(active_from);
         if let Some(p) = self.prepared.get(&txn) {
             // A duplicate: the same vote again.
@@ -513,6 +533,7 @@ impl Participant {
         commit: bool,
         out: &mut Fx,
     ) {
+        self.heard_from(now, from);
         self.settle(now, txn, commit, out);
         if commit {
             out.send(from, Message::Ack { txn }); // after the batch
