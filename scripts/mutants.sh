@@ -10,7 +10,11 @@ cd "$(dirname "$0")/.."
 command -v cargo-mutants >/dev/null || cargo install --locked cargo-mutants@27.1.0
 crates=("$@")
 [ ${#crates[@]} -gt 0 ] || crates=(synod-core synod-raft synod-paxos synod-zab synod-twopc synod-vvsync)
+count() { [ -f "$1" ] && wc -l < "$1" || echo 0; }
 for c in "${crates[@]}"; do
-  cargo mutants -p "$c" -j 1 -o "target/mutants/$c" || true # missed mutants exit non-zero
-  echo "$c: $(wc -l < "target/mutants/$c/mutants.out/caught.txt") caught, $(wc -l < "target/mutants/$c/mutants.out/missed.txt") missed, $(wc -l < "target/mutants/$c/mutants.out/timeout.txt") timeouts, $(wc -l < "target/mutants/$c/mutants.out/unviable.txt") unviable"
+  out="target/mutants/$c"
+  mkdir -p "$out"
+  cargo mutants -p "$c" -j 1 -o "$out" || true # missed mutants exit non-zero
+  o="$out/mutants.out"
+  echo "$c: $(count "$o/caught.txt") caught, $(count "$o/missed.txt") missed, $(count "$o/timeout.txt") timeouts, $(count "$o/unviable.txt") unviable"
 done
