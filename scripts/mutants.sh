@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Mutation testing (issue 20, docs/reliability.md "Mutation testing"): cargo-mutants
-# over the protocol crates, core and the checker, each mutant judged by its own
-# crate's tests (.cargo/mutants.toml). Hours on 2 cores: not part of CI.
+# over the protocol crates and core, each mutant judged by its own crate's tests
+# (.cargo/mutants.toml). The checker (synod-harness) is not in the default list yet.
+# Hours on 2 cores: not part of CI.
 #   bash scripts/mutants.sh                 # every crate below
 #   bash scripts/mutants.sh synod-twopc     # one crate
 # Results per crate in target/mutants/<crate>/mutants.out (caught.txt, missed.txt, …).
