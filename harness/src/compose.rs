@@ -207,8 +207,7 @@ impl Replica {
                 continue;
             }
             if let Outcome::Done(Response::Output(output)) = reply.outcome {
-                let decisions = self.raft.state_machine().app();
-                (self.coordinator).on_decided(now, output, decisions, &mut self.fx);
+                (self.coordinator).on_decided(now, output, &mut self.fx);
             }
         }
         let ready = self.raft.leader_ready();

@@ -7,10 +7,12 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
-use synod_core::{NodeId, Outcome};
+use synod_core::{ClientId, NodeId, Outcome};
 use synod_harness::compose::{nb_topology, NbMessage, NbNode};
 use synod_testkit::{ms, n, Check, Cluster, Ticket};
-use synod_twopc::{Message, Op, Role, Topology, TwoPcConfig, TwoPcNode, Txn, TxnId, TxnOutcome};
+use synod_twopc::{
+    AbortReason, Message, Op, Role, Topology, TwoPcConfig, TwoPcNode, Txn, TxnId, TxnOutcome,
+};
 
 const MEMBERS: u64 = 5;
 const SHARDS: [u64; 2] = [4, 5];
@@ -231,6 +233,116 @@ fn nb_a_participant_stops_naming_a_coordinator_that_went_quiet() {
         }
     }
     panic!("a client following the hints never reached n{now}, the new coordinator");
+}
+
+/// One operation as a transaction.
+fn one(op: Op) -> Txn {
+    Txn { ops: vec![op] }
+}
+
+/// A client whose id the test kit never hands out (its fresh ones start at 1001).
+const LATE_CLIENT: ClientId = ClientId(7);
+
+/// Runs the pattern of `synod check --protocol twopc-nb --swarm`, seed 5011, on the
+/// cluster: a client's `cas k "" -> "b"` is refused (k holds "a"), so the client
+/// reports "cas failed" and moves on; k is then deleted, and a copy of the refused
+/// request — held by the network, or a retry sent before the answer came — reaches
+/// the coordinator `between` returns, after it ran. `seq` numbers the request. The copy must get the same answer, and k must
+/// stay deleted: the refusal is the request's final answer. Before the fix the copy
+/// ran as a new transaction and committed a request its client was told had failed
+/// (a linearizability violation).
+fn a_late_copy_of_a_refused_request<N>(
+    c: &mut Cluster<N>,
+    coordinator: u64,
+    shard: u64,
+    key: &str,
+    seq: u64,
+    data: impl Fn(&Cluster<N>) -> Option<String>,
+    between: impl FnOnce(&mut Cluster<N>) -> u64,
+) where
+    N: synod_core::Node<Request = Txn, Response = TxnOutcome>,
+{
+    let write = one(Op::Write {
+        key: key.into(),
+        value: "a".into(),
+    });
+    let t = c.propose(coordinator, write);
+    c.run_for(ms(200));
+    assert!(committed(c, t), "k = a");
+    let cas = one(Op::Cas {
+        key: key.into(),
+        expected: String::new(),
+        new: "b".into(),
+    });
+    let refused = Some(Outcome::Done(TxnOutcome::Aborted(AbortReason::Refused)));
+    let first = c.request(coordinator, LATE_CLIENT, seq, cas.clone());
+    c.run_for(ms(200));
+    assert_eq!(c.outcome(first).cloned(), refused, "k holds a: refused");
+    let t = c.propose(coordinator, one(Op::Delete { key: key.into() }));
+    c.run_for(ms(200));
+    assert!(committed(c, t), "k deleted");
+    let to = between(c);
+    let copy = c.request(to, LATE_CLIENT, seq, cas);
+    c.run_for(ms(200));
+    assert_eq!(
+        c.outcome(copy).cloned(),
+        refused,
+        "the copy at n{to} gets the request's answer again"
+    );
+    assert_eq!(data(c), None, "n{shard}: the refused cas never ran");
+}
+
+/// Found by the 10,000-seed swarm (`synod sim --protocol twopc-nb --seed 5011
+/// --faults none --ops 1000 --workload kv --clients 5 --nodes 3 --swarm`): a copy of
+/// a refused request reached the coordinating replica after its client had been
+/// answered, and committed. The refusal is logged in the client's session through
+/// Raft before it is answered, so the copy is refused again — by the same leader,
+/// and by the next one after it crashed.
+#[test]
+fn nb_a_late_copy_of_a_refused_request_is_refused_again_never_run() {
+    let mut c = nb_cluster();
+    let topology = nb_topology(&members());
+    let key = key_on(&topology, 0);
+    let leader = coordinating(&c);
+    let shard = SHARDS[0];
+    let data = |c: &Cluster<NbNode>| match c.node(shard).participant().map(|p| p.role()) {
+        Some(Role::Participant(p)) => p.data().get(&key_on(&topology, 0)).cloned(),
+        _ => unreachable!(),
+    };
+    // The same leader gets the copy (the seed's pattern).
+    a_late_copy_of_a_refused_request(&mut c, leader, shard, &key, 1, data, |_| leader);
+    // A new leader gets it: the refusal is in the replicated session.
+    a_late_copy_of_a_refused_request(&mut c, leader, shard, &key, 2, data, |c| {
+        c.crash(leader);
+        c.run_for(ms(2000));
+        coordinating(c)
+    });
+}
+
+/// Classic 2PC, same pattern: the refusal is in the coordinator's journal before
+/// it is answered, so a copy reaching it after a restart is refused again.
+#[test]
+fn classic_a_late_copy_of_a_refused_request_is_refused_again_after_a_restart() {
+    let members: Vec<NodeId> = (1..=3).map(n).collect();
+    let topology = Topology::from_members(&members);
+    let build = {
+        let topology = topology.clone();
+        move |id| TwoPcNode::new(TwoPcConfig::lan(id, topology.clone()))
+    };
+    let key = key_on(&topology, 0);
+    let shard = topology.node_of(topology.shard_of(&key)).0;
+    let data = |c: &Cluster<TwoPcNode>| match c.node(shard).role() {
+        Role::Participant(p) => p.data().get(&key).cloned(),
+        Role::Coordinator(..) => unreachable!(),
+    };
+    let mut c = Cluster::start(3, build, vec![]);
+    a_late_copy_of_a_refused_request(&mut c, 1, shard, &key, 1, data, |_| 1);
+    a_late_copy_of_a_refused_request(&mut c, 1, shard, &key, 2, data, |c| {
+        c.crash(1);
+        c.restart(1);
+        c.run_for(ms(500));
+        1
+    });
 }
 
 /// The same crash blocks classic 2PC for as long as its coordinator is down (here

@@ -1,9 +1,19 @@
 //! The coordinator (transaction manager), with **presumed abort** (Mohan, Lindsay &
 //! Obermarck 1986): it makes a **decision record** durable only for commits, before
 //! any COMMIT leaves (otherwise a crash after sending could forget a commit some
-//! participants applied); an abort is never logged — a transaction it has no record
-//! of is aborted, which is what it answers to any inquiry. Once every participant
+//! participants applied); no abort decision is logged — a transaction it has no
+//! record of is aborted, which is what it answers to any inquiry. Once every participant
 //! acknowledged the commit it forgets the transaction (a `Forget` record).
+//!
+//! Presumed abort covers the *participants*; a *client* needs more. An abort the
+//! application refused (a `Cas` that found another value, an overdrawing `Add`) is
+//! a final answer — the client does not retry it — so it is logged too, in the
+//! client's session, before it is answered (a `Refuse` record): a delayed copy of
+//! the same request, or a retry through another coordinator, gets the same answer
+//! and never runs again. Without it a copy held by the network could commit a
+//! request its client was told had failed (`synod check --protocol twopc-nb
+//! --swarm`, seed 5011). Conflict and timeout aborts are answered at once: the
+//! client retries them, so a later attempt committing is what it asked for.
 //!
 //! Where the records go is a [`DecisionLog`]: the classic coordinator's own journal
 //! ([`LocalLog`], `twopc`), or a replicated log (`twopc-nb`: the harness runs the
@@ -61,6 +71,16 @@ pub enum DecisionCmd {
         /// The transaction.
         txn: TxnId,
     },
+    /// The application refused `txn`, an attempt at `client`'s request `seq`: that
+    /// request's final answer (durable before it is given).
+    Refuse {
+        /// The aborted attempt.
+        txn: TxnId,
+        /// The client that asked.
+        client: ClientId,
+        /// Its request's sequence number.
+        seq: u64,
+    },
 }
 
 /// What applying a [`DecisionCmd`] did.
@@ -68,22 +88,35 @@ pub enum DecisionCmd {
 pub enum DecisionOutput {
     /// `txn` is committed.
     Committed(TxnId),
-    /// Not committed: its client's request was already committed by another
+    /// Not committed: its client's request was already answered through another
     /// transaction (a retry run twice) — so this one aborts, and the client gets the
-    /// first one's results.
-    Duplicate(TxnId),
+    /// first one's answer, its session's, carried here (a replicated log may apply
+    /// later records before the caller reads the state).
+    Duplicate(TxnId, TxnOutcome),
+    /// `txn`'s refusal is its request's answer (recorded, or about a request its
+    /// client has moved on from).
+    Refused(TxnId),
     /// Forgotten (or never held).
     Forgotten(TxnId),
 }
 
+/// A client's latest answered request: what every copy of it is answered.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Session {
+    /// The request's sequence number.
+    pub seq: u64,
+    /// Its answer: committed with results, or refused.
+    pub answer: TxnOutcome,
+}
+
 /// The coordinator's durable state, as a [`StateMachine`] so a replicated log can
 /// hold it: the commits not yet acknowledged by every participant, and per client
-/// its latest committed request with its results (a retry gets them again, never a
-/// second run).
+/// its latest request with a final answer — committed with its results, or refused
+/// (a retry gets the answer again, never a second run).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Decisions {
     decided: BTreeMap<TxnId, Decided>,
-    sessions: BTreeMap<ClientId, (u64, Vec<OpResult>)>,
+    sessions: BTreeMap<ClientId, Session>,
 }
 
 impl Decisions {
@@ -97,8 +130,8 @@ impl Decisions {
         self.decided.keys().copied()
     }
 
-    /// `client`'s latest committed request: its seq and results.
-    pub fn session(&self, client: ClientId) -> Option<&(u64, Vec<OpResult>)> {
+    /// `client`'s latest request with a final answer.
+    pub fn session(&self, client: ClientId) -> Option<&Session> {
         self.sessions.get(&client)
     }
 }
@@ -116,15 +149,19 @@ impl StateMachine for Decisions {
                     return DecisionOutput::Committed(*txn);
                 }
                 match self.sessions.get(&decided.client) {
-                    // A later request of this client committed: a late end of an
+                    // A later request of this client was answered: a late end of an
                     // earlier attempt must not replace it, or its retry would run
                     // twice (found by `synod check --protocol twopc`, seed 635).
-                    Some((latest, _)) if *latest > decided.seq => {}
-                    Some((latest, _)) if *latest == decided.seq => {
-                        return DecisionOutput::Duplicate(*txn);
+                    Some(session) if session.seq > decided.seq => {}
+                    // Answered already — committed by another attempt, or refused.
+                    Some(session) if session.seq == decided.seq => {
+                        return DecisionOutput::Duplicate(*txn, session.answer.clone());
                     }
                     _ => {
-                        let session = (decided.seq, decided.results.clone());
+                        let session = Session {
+                            seq: decided.seq,
+                            answer: TxnOutcome::Committed(decided.results.clone()),
+                        };
                         self.sessions.insert(decided.client, session);
                     }
                 }
@@ -134,6 +171,19 @@ impl StateMachine for Decisions {
             DecisionCmd::Forget { txn } => {
                 self.decided.remove(txn);
                 DecisionOutput::Forgotten(*txn)
+            }
+            DecisionCmd::Refuse { txn, client, seq } => {
+                match self.sessions.get(client) {
+                    Some(session) if session.seq > *seq => {} // the client moved on
+                    Some(session) if session.seq == *seq => {
+                        return DecisionOutput::Duplicate(*txn, session.answer.clone());
+                    }
+                    _ => {
+                        let answer = TxnOutcome::Aborted(AbortReason::Refused);
+                        self.sessions.insert(*client, Session { seq: *seq, answer });
+                    }
+                }
+                DecisionOutput::Refused(*txn)
             }
         }
     }
@@ -284,6 +334,9 @@ pub struct Coordinator {
     active: BTreeMap<TxnId, Active>,
     /// Commit proposed to a replicated log, its output not known yet.
     deciding: BTreeMap<TxnId, Decided>,
+    /// Refusals being logged (the transaction aborted, its client not yet answered):
+    /// the client and its request's seq.
+    refusing: BTreeMap<TxnId, (ClientId, u64)>,
     progress: BTreeMap<TxnId, Progress>,
     /// Per client, its latest request seen here and whether it is still running
     /// (`false`: aborted — a retry runs it again). Commits are in the log.
@@ -305,6 +358,7 @@ impl Coordinator {
             next: 0,
             active: BTreeMap::new(),
             deciding: BTreeMap::new(),
+            refusing: BTreeMap::new(),
             progress: BTreeMap::new(),
             latest: BTreeMap::new(),
             ages: BTreeMap::new(),
@@ -316,9 +370,9 @@ impl Coordinator {
         self.epoch
     }
 
-    /// Transactions collecting votes, or whose commit is being logged.
+    /// Transactions collecting votes, or whose commit or refusal is being logged.
     pub fn active(&self) -> usize {
-        self.active.len() + self.deciding.len()
+        self.active.len() + self.deciding.len() + self.refusing.len()
     }
 
     /// Committed transactions not yet acknowledged by every participant.
@@ -361,6 +415,7 @@ impl Coordinator {
             self.abort(txn, AbortReason::Timeout, out);
         }
         self.deciding.clear();
+        self.refusing.clear();
         self.progress.clear();
         self.latest.retain(|_, (_, running)| !*running);
         out.cancel_timer(Timer::Tick);
@@ -404,9 +459,9 @@ impl Coordinator {
             .epoch
             .expect("a client request reaches a coordinating node");
         match decisions.session(client) {
-            Some((s, _)) if *s > seq => return, // a stale retry
-            Some((s, results)) if *s == seq => {
-                let answer = TxnOutcome::Committed(results.clone());
+            Some(session) if session.seq > seq => return, // a stale retry
+            Some(session) if session.seq == seq => {
+                let answer = session.answer.clone();
                 return out.reply(client, seq, Outcome::Done(answer));
             }
             _ => {}
@@ -483,6 +538,7 @@ impl Coordinator {
             return;
         };
         match vote {
+            Vote::No(AbortReason::Refused) => self.refuse(now, txn, log, out),
             Vote::No(reason) => self.abort(txn, reason, out),
             Vote::Yes(reads) => {
                 if !active.shards.contains_key(&shard) {
@@ -511,38 +567,49 @@ impl Coordinator {
         };
         self.deciding.insert(txn, decided.clone());
         if let Some(output) = log.propose(DecisionCmd::Commit { txn, decided }, out) {
-            self.on_decided(now, output, log.decisions(), out);
+            self.on_decided(now, output, out);
+        }
+    }
+
+    /// The application refused `txn`: abort it at once (its participants need no
+    /// record), and answer its client once the refusal is logged — the answer is
+    /// final, so every later copy of the request must get it too.
+    fn refuse(&mut self, now: Time, txn: TxnId, log: &mut impl DecisionLog, out: &mut Fx) {
+        let active = self.active.remove(&txn).expect("active");
+        let shards: Vec<ShardId> = active.shards.keys().copied().collect();
+        self.send_decisions(txn, false, &shards, out);
+        let (client, seq) = (active.client, active.seq);
+        self.refusing.insert(txn, (client, seq));
+        if let Some(output) = log.propose(DecisionCmd::Refuse { txn, client, seq }, out) {
+            self.on_decided(now, output, out);
         }
     }
 
     /// The log applied a record proposed here (or, replicated, anywhere): tell the
     /// participants and the client. Everything sent waits for the record (persist
     /// before send; a replicated record is durable on a quorum already).
-    pub fn on_decided(
-        &mut self,
-        now: Time,
-        output: DecisionOutput,
-        decisions: &Decisions,
-        out: &mut Fx,
-    ) {
-        let (txn, committed) = match output {
-            DecisionOutput::Committed(txn) => (txn, true),
-            DecisionOutput::Duplicate(txn) => (txn, false),
+    pub fn on_decided(&mut self, now: Time, output: DecisionOutput, out: &mut Fx) {
+        let (txn, answer) = match output {
+            DecisionOutput::Committed(txn) => (txn, None),
+            DecisionOutput::Duplicate(txn, answer) => (txn, Some(answer)),
+            DecisionOutput::Refused(txn) => (txn, Some(TxnOutcome::Aborted(AbortReason::Refused))),
             DecisionOutput::Forgotten(_) => return,
         };
+        if let Some((client, seq)) = self.refusing.remove(&txn) {
+            // Aborted already; the answer is this refusal, or the commit of another
+            // attempt logged first (a refusal about a request its client moved on
+            // from is answered too: it no longer waits for it).
+            self.settle_latest(client, seq);
+            let answer = answer.expect("a refusal ends refused or as a duplicate");
+            return out.reply(client, seq, Outcome::Done(answer));
+        }
         let Some(decided) = self.deciding.remove(&txn) else {
             return;
         };
+        let committed = answer.is_none();
         self.send_decisions(txn, committed, &decided.participants, out);
         self.settle_latest(decided.client, decided.seq);
-        let results = match committed {
-            true => decided.results,
-            false => {
-                let (_, results) = decisions.session(decided.client).expect("a duplicate");
-                results.clone()
-            }
-        };
-        let answer = TxnOutcome::Committed(results);
+        let answer = answer.unwrap_or(TxnOutcome::Committed(decided.results));
         out.reply(decided.client, decided.seq, Outcome::Done(answer));
         if committed && self.epoch.is_some() {
             let progress = Progress {
@@ -640,5 +707,122 @@ impl Coordinator {
             }
         }
         out.set_timer(Timer::Tick, now + self.timing.resend_every);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const C: ClientId = ClientId(1);
+
+    fn commit(n: u64, seq: u64) -> DecisionCmd {
+        let decided = Decided {
+            participants: vec![ShardId(0)],
+            client: C,
+            seq,
+            results: vec![OpResult::Done],
+        };
+        DecisionCmd::Commit {
+            txn: TxnId::new(1, n),
+            decided,
+        }
+    }
+
+    fn refuse(n: u64, seq: u64) -> DecisionCmd {
+        DecisionCmd::Refuse {
+            txn: TxnId::new(1, n),
+            client: C,
+            seq,
+        }
+    }
+
+    fn session(d: &Decisions) -> (u64, TxnOutcome) {
+        let s = d.session(C).expect("a session");
+        (s.seq, s.answer.clone())
+    }
+
+    const REFUSED: TxnOutcome = TxnOutcome::Aborted(AbortReason::Refused);
+
+    fn done() -> TxnOutcome {
+        TxnOutcome::Committed(vec![OpResult::Done])
+    }
+
+    /// Seed 5011's rule: a refusal is its request's answer; an attempt of the same
+    /// request committing later is a duplicate — aborted, answered "refused".
+    #[test]
+    fn at_most_once_a_refused_request_never_commits_afterwards() {
+        let mut d = Decisions::default();
+        assert_eq!(
+            d.apply(&refuse(1, 5)),
+            DecisionOutput::Refused(TxnId::new(1, 1))
+        );
+        assert_eq!(session(&d), (5, REFUSED));
+        let dup = DecisionOutput::Duplicate(TxnId::new(1, 2), REFUSED);
+        assert_eq!(d.apply(&commit(2, 5)), dup);
+        assert_eq!(
+            d.commits().count(),
+            0,
+            "the duplicate is not held committed"
+        );
+        assert!(!d.query(&TxnId::new(1, 2)));
+    }
+
+    /// The other order: a committed request refused by a later attempt keeps its
+    /// commit as the answer (the refusing attempt's client gets the results).
+    #[test]
+    fn at_most_once_a_committed_request_is_never_answered_refused() {
+        let mut d = Decisions::default();
+        assert_eq!(
+            d.apply(&commit(1, 5)),
+            DecisionOutput::Committed(TxnId::new(1, 1))
+        );
+        let dup = DecisionOutput::Duplicate(TxnId::new(1, 2), done());
+        assert_eq!(d.apply(&refuse(2, 5)), dup);
+        assert_eq!(session(&d), (5, done()));
+        assert!(d.query(&TxnId::new(1, 1)));
+        assert_eq!(d.decision(TxnId::new(1, 1)).map(|x| x.seq), Some(5));
+    }
+
+    /// A late record of an earlier request never replaces the session of a later
+    /// one (seed 635's rule, now for refusals too): the later request's copies must
+    /// keep getting its answer.
+    #[test]
+    fn sessions_a_late_record_of_an_earlier_request_keeps_the_later_answer() {
+        let mut d = Decisions::default();
+        d.apply(&commit(1, 6));
+        assert_eq!(
+            d.apply(&refuse(2, 5)),
+            DecisionOutput::Refused(TxnId::new(1, 2))
+        );
+        assert_eq!(session(&d), (6, done()));
+        d.apply(&refuse(3, 7));
+        assert_eq!(
+            d.apply(&commit(4, 6)),
+            DecisionOutput::Committed(TxnId::new(1, 4))
+        );
+        assert_eq!(
+            session(&d),
+            (7, REFUSED),
+            "a late commit of 6 after 7's answer"
+        );
+    }
+
+    /// A commit record applied twice (a replicated log's retry) is one decision;
+    /// `Forget` drops it but not the client's answer.
+    #[test]
+    fn presumed_abort_a_commit_is_held_once_until_forgotten() {
+        let mut d = Decisions::default();
+        let t = TxnId::new(1, 1);
+        assert_eq!(d.apply(&commit(1, 5)), DecisionOutput::Committed(t));
+        assert_eq!(d.apply(&commit(1, 5)), DecisionOutput::Committed(t));
+        assert_eq!(d.commits().collect::<Vec<_>>(), vec![t]);
+        assert_eq!(
+            d.apply(&DecisionCmd::Forget { txn: t }),
+            DecisionOutput::Forgotten(t)
+        );
+        assert_eq!(d.commits().count(), 0);
+        assert!(!d.query(&t));
+        assert_eq!(session(&d), (5, done()));
     }
 }

@@ -40,7 +40,7 @@ pub mod types;
 
 pub use coordinator::{
     Coordinator, CoordinatorTiming, Decided, DecisionCmd, DecisionLog, DecisionOutput, Decisions,
-    LocalLog,
+    LocalLog, Session,
 };
 pub use message::{Message, Vote};
 pub use node::{Fx, Role, Timer, TwoPcConfig, TwoPcNode};
