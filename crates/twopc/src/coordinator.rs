@@ -808,6 +808,24 @@ mod tests {
         );
     }
 
+    /// A later request's commit replaces an earlier one's session: its copies get
+    /// the later answer, the earlier request's copies are stale.
+    #[test]
+    fn sessions_a_later_request_replaces_the_earlier_answer() {
+        let mut d = Decisions::default();
+        d.apply(&refuse(1, 5));
+        assert_eq!(
+            d.apply(&commit(2, 6)),
+            DecisionOutput::Committed(TxnId::new(1, 2))
+        );
+        assert_eq!(session(&d), (6, done()));
+        assert_eq!(
+            d.apply(&refuse(3, 7)),
+            DecisionOutput::Refused(TxnId::new(1, 3))
+        );
+        assert_eq!(session(&d), (7, REFUSED));
+    }
+
     /// A commit record applied twice (a replicated log's retry) is one decision;
     /// `Forget` drops it but not the client's answer.
     #[test]

@@ -491,3 +491,65 @@ fn twopc_wait_die_a_retried_transaction_keeps_its_age() {
     assert_eq!(value(&c, &x), Some("a".into()));
     assert_quiescent(&c);
 }
+
+/// The application's rule on `Add` at its boundary: a balance may reach zero, never
+/// below — the transaction that would overdraw is refused (a final answer) and
+/// changes nothing.
+#[test]
+fn twopc_refused_an_add_may_empty_an_account_but_never_overdraw_it() {
+    use synod_core::Outcome;
+    use synod_twopc::{AbortReason, TxnOutcome};
+    let (mut c, _) = cluster(1);
+    let k = key_on(&c, 0, 0);
+    let deposit = txn(&mut c, vec![add(&k, 10)]);
+    c.run_for(ms(100));
+    assert!(committed(&c, deposit).is_some());
+    let empty = txn(&mut c, vec![add(&k, -10)]);
+    c.run_for(ms(100));
+    assert!(committed(&c, empty).is_some(), "10 - 10 = 0 is allowed");
+    assert_eq!(value(&c, &k).as_deref(), Some("0"));
+    let overdraw = txn(&mut c, vec![add(&k, -1)]);
+    c.run_for(ms(100));
+    assert_eq!(
+        c.outcome(overdraw),
+        Some(&Outcome::Done(TxnOutcome::Aborted(AbortReason::Refused))),
+        "0 - 1 would overdraw"
+    );
+    assert_eq!(value(&c, &k).as_deref(), Some("0"), "nothing of it applied");
+    assert_quiescent(&c);
+}
+
+/// Strict 2PL without a crash: a transaction prepared at one shard holds its read
+/// lock there while its other shard has not voted, so a younger writer of the key
+/// dies (wait-die) instead of changing what the reader's snapshot saw.
+#[test]
+fn twopc_strict_2pl_a_prepared_reader_blocks_a_younger_writer() {
+    let (mut c, _) = cluster(2);
+    let (x, y) = (key_on(&c, 0, 0), key_on(&c, 1, 0));
+    let (px, py) = (owner(&c, &x), owner(&c, &y));
+    txn(&mut c, vec![add(&x, 100), add(&y, 100)]);
+    c.run_for(ms(50));
+    let t1 = txn(&mut c, vec![read(&x), read(&y)]);
+    let held = c
+        .drop_next(is_prepare_to(py))
+        .expect("T1's PREPARE to y's shard");
+    c.deliver_until(|c| c.queued(is_prepare_to(px)).is_none());
+    let t2 = txn(&mut c, vec![add(&x, -10), add(&y, 10)]);
+    c.deliver_all();
+    assert!(
+        aborted(&c, t2),
+        "the younger writer dies on T1's read lock at x"
+    );
+    assert_eq!(value(&c, &x).as_deref(), Some("100"));
+    c.send(held.0 .0, held.1 .0, held.2);
+    c.run_for(ms(500));
+    let reads = committed(&c, t1).expect("T1 commits");
+    assert_eq!(
+        reads,
+        vec![
+            OpResult::Value(Some("100".into())),
+            OpResult::Value(Some("100".into()))
+        ]
+    );
+    assert_quiescent(&c);
+}
