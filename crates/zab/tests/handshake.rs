@@ -280,3 +280,106 @@ fn zab_4_1_only_promises_complete_the_discovery_quorum() {
     assert_eq!(new_leaders(&fx), 2, "a quorum of promises: both are synced");
     assert_eq!(l.current_epoch(), Epoch(1));
 }
+
+/// DSN 2011 §IV-A at node level: a follower whose acceptedEpoch (3) is past the
+/// epoch a leader offers (2) refuses it — no ACKEPOCH, nothing written — goes back
+/// to looking, and is not taken by that leadership's notifications again (it would
+/// otherwise join, be refused and look in a loop with no timer in it; found by
+/// `harness/tests/fuzz_nodes.rs`). A later leadership of the same server, in an
+/// epoch past the refused one, takes it, and its epoch is accepted.
+#[test]
+fn zab_discovery_a_follower_past_the_leaders_epoch_refuses_it_and_rejoins_only_a_later_epoch() {
+    use synod_core::{Effects, Node, Recovered, Time};
+    use synod_zab::{Epoch, Notification, PeerState, Vote, ZabConfig, ZabNode, ZabTimer, Zxid};
+    type Fx = Effects<Message, ZabTimer, synod_zab::Response>;
+    let mut x = ZabNode::<synod_core::Kv>::new(ZabConfig::lan(n(3), (1..=3).map(n), 1));
+    let mut now = Time::ZERO;
+    x.on_start(now, Recovered::default(), &mut Fx::new());
+    // The settled ensemble's notifications (`leader` leading epoch `peer_epoch` of
+    // election round `round`, `other` following); returns what `x` sent.
+    let hear = |x: &mut ZabNode, now: Time, leader: u64, other: u64, peer_epoch, round| {
+        let vote = Vote {
+            leader: n(leader),
+            zxid: Zxid::ZERO,
+            peer_epoch: Epoch(peer_epoch),
+        };
+        let mut fx = Fx::new();
+        for (from, state) in [(leader, PeerState::Leading), (other, PeerState::Following)] {
+            let note = Notification {
+                vote,
+                election_epoch: round,
+                state,
+            };
+            x.on_message(now, n(from), Message::Notification(note), &mut fx);
+        }
+        fx
+    };
+    let follower_info = |fx: &Fx, leader: u64| {
+        fx.sends.iter().find_map(|e| match e.msg {
+            Message::FollowerInfo {
+                session,
+                accepted_epoch,
+                ..
+            } if e.to == n(leader) => Some((session, accepted_epoch)),
+            _ => None,
+        })
+    };
+    let ack_of = |fx: &Fx| {
+        fx.sends.iter().find_map(|e| match e.msg {
+            Message::AckEpoch { promised, .. } => Some(promised),
+            _ => None,
+        })
+    };
+    let leader_info = |x: &mut ZabNode, now: Time, from: u64, session, epoch| {
+        let mut fx = Fx::new();
+        let info = Message::LeaderInfo {
+            session,
+            epoch: Epoch(epoch),
+        };
+        x.on_message(now, n(from), info, &mut fx);
+        fx
+    };
+
+    // n1 offers epoch 3, which x accepts — and then n1 never establishes it.
+    let fx = hear(&mut x, now, 1, 2, 0, 1);
+    let (s1, _) = follower_info(&fx, 1).expect("a FOLLOWERINFO to n1");
+    let fx = leader_info(&mut x, now, 1, s1, 3);
+    assert_eq!(ack_of(&fx), Some(true));
+    assert_eq!(x.accepted_epoch(), Epoch(3));
+    now += ms(1500);
+    x.on_timer(now, ZabTimer::Tick, &mut Fx::new());
+    assert!(x.is_looking(), "n1 went silent");
+
+    // n2 leads epoch 2 (established without x): x says it accepted 3, and refuses.
+    let fx = hear(&mut x, now, 2, 1, 2, 5);
+    assert_eq!(x.leader(), Some(n(2)));
+    let (s2, accepted) = follower_info(&fx, 2).expect("a FOLLOWERINFO to n2");
+    assert_eq!(accepted, Epoch(3), "FOLLOWERINFO carries acceptedEpoch");
+    let fx = leader_info(&mut x, now, 2, s2, 2);
+    assert_eq!(
+        ack_of(&fx),
+        None,
+        "no ACKEPOCH for an epoch below acceptedEpoch"
+    );
+    assert!(fx.persist.is_empty(), "nothing written");
+    assert!(x.is_looking(), "back to looking");
+    assert_eq!(x.accepted_epoch(), Epoch(3));
+
+    // The same leadership's notifications again: they no longer take x.
+    let fx = hear(&mut x, now, 2, 1, 2, 5);
+    assert!(x.is_looking(), "not rejoined");
+    assert_eq!(
+        follower_info(&fx, 2),
+        None,
+        "no FOLLOWERINFO to the refused leader"
+    );
+
+    // A later leadership of n2, past the refused epoch, takes x; epoch 4 is accepted.
+    now += ms(100);
+    let fx = hear(&mut x, now, 2, 1, 3, 6);
+    assert_eq!(x.leader(), Some(n(2)));
+    let (s3, _) = follower_info(&fx, 2).expect("a FOLLOWERINFO to n2's later leadership");
+    let fx = leader_info(&mut x, now, 2, s3, 4);
+    assert_eq!(ack_of(&fx), Some(true));
+    assert_eq!(x.accepted_epoch(), Epoch(4));
+}
