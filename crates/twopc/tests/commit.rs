@@ -535,3 +535,77 @@ fn twopc_refused_an_add_may_empty_an_account_but_never_overdraw_it() {
     assert_eq!(value(&c, &k).as_deref(), Some("0"), "nothing of it applied");
     assert_quiescent(&c);
 }
+
+/// Exactly-once per client session: a retry of an answered request gets its answer
+/// again and never runs again (an `add` run twice would show), a stale copy of an
+/// earlier request is dropped unanswered, and the client's next request runs.
+#[test]
+fn twopc_exactly_once_a_retry_gets_the_answer_a_stale_copy_nothing_the_next_request_runs() {
+    let (mut c, _) = cluster(1);
+    let k = key_on(&c, 0, 0);
+    let x = synod_core::ClientId(55);
+    let deposit = |delta| synod_twopc::Txn {
+        ops: vec![add(&k, delta)],
+    };
+    let prepares = |c: &Cluster| c.count_queued(|_, _, m| matches!(m, Message::Prepare { .. }));
+    let replies = |c: &Cluster, seq: u64| {
+        (c.replies.iter())
+            .filter(|(_, r)| r.client == x && r.seq == seq)
+            .count()
+    };
+    let first = c.request(COORDINATOR, x, 1, deposit(5));
+    c.run_for(ms(100));
+    assert!(committed(&c, first).is_some());
+    assert_eq!(value(&c, &k).as_deref(), Some("5"));
+    assert_eq!(replies(&c, 1), 1);
+
+    c.request(COORDINATOR, x, 1, deposit(5));
+    assert_eq!(prepares(&c), 0, "a retry of an answered request never runs");
+    assert_eq!(replies(&c, 1), 2, "it gets the answer again");
+    c.run_for(ms(100));
+    assert_eq!(value(&c, &k).as_deref(), Some("5"));
+
+    let next = c.request(COORDINATOR, x, 2, deposit(1));
+    assert_eq!(prepares(&c), 1, "the next request runs");
+    c.run_for(ms(100));
+    assert!(committed(&c, next).is_some());
+    assert_eq!(value(&c, &k).as_deref(), Some("6"));
+
+    c.request(COORDINATOR, x, 1, deposit(5));
+    assert_eq!(prepares(&c), 0, "a stale copy of request 1 never runs");
+    assert_eq!(replies(&c, 1), 2, "and is not answered");
+    c.run_for(ms(100));
+    assert_eq!(value(&c, &k).as_deref(), Some("6"));
+    assert_quiescent(&c);
+}
+
+/// Transaction ids from a durable incarnation: the coordinator coordinates in
+/// epoch 1 first and one epoch more after every restart, and its transactions carry
+/// it — a restarted coordinator never reuses an id a participant remembers.
+#[test]
+fn twopc_presumed_abort_every_restart_of_the_coordinator_is_a_later_epoch() {
+    use synod_twopc::Role;
+    let (mut c, _) = cluster(1);
+    let k = key_on(&c, 0, 0);
+    let epoch = |c: &Cluster| match c.node(COORDINATOR).role() {
+        Role::Coordinator(k, _) => k.epoch(),
+        Role::Participant(_) => unreachable!(),
+    };
+    let txn_epoch = |c: &Cluster| {
+        c.wire.iter().find_map(|(_, _, m)| match m {
+            Message::Prepare { txn, .. } => Some(txn.epoch()),
+            _ => None,
+        })
+    };
+    for incarnation in 1..=3 {
+        assert_eq!(epoch(&c), Some(incarnation));
+        let t = txn(&mut c, vec![add(&k, 1)]);
+        assert_eq!(txn_epoch(&c), Some(incarnation), "ids carry the epoch");
+        c.run_for(ms(100));
+        assert!(committed(&c, t).is_some());
+        c.crash(COORDINATOR);
+        c.restart(COORDINATOR);
+        c.run_for(ms(100));
+    }
+    assert_eq!(value(&c, &k).as_deref(), Some("3"));
+}
