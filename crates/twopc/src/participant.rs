@@ -673,3 +673,48 @@ enum Locking {
     Wait,
     Conflict,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nb_participant() -> Participant {
+        let members: Vec<NodeId> = (1..=5).map(NodeId).collect();
+        let timing = ParticipantTiming {
+            lock_wait_max: Duration::from_millis(100),
+            inquire_after: Duration::from_millis(150),
+            snapshot_every: 4096,
+        };
+        Participant::new(NodeId(4), Topology::replicated(&members, 3), timing)
+    }
+
+    fn at(ms: u64) -> Time {
+        Time::ZERO + Duration::from_millis(ms)
+    }
+
+    /// Heard from no coordinator replica: a client is sent to each in turn, so its
+    /// retries reach every one (a dead one is never named twice in a row).
+    #[test]
+    fn hint_names_every_coordinator_replica_in_turn() {
+        let mut p = nb_participant();
+        let hints: Vec<_> = (0..6).map(|_| p.coordinator_hint(at(0))).collect();
+        let [a, b, c] = [1, 2, 3].map(|i| Some(NodeId(i)));
+        assert_eq!(hints, vec![b, c, a, b, c, a]);
+    }
+
+    /// Heard from a replica (its PREPARE or DECIDE): it is named while it was heard
+    /// from within `inquire_after` — that long inclusive —, then the turn resumes.
+    /// A message from a shard is no sign of who coordinates.
+    #[test]
+    fn hint_names_the_replica_heard_from_only_while_it_is_heard_from() {
+        let mut p = nb_participant();
+        p.heard_from(at(1000), NodeId(3));
+        p.heard_from(at(1100), NodeId(5)); // a shard, not a replica
+        assert_eq!(p.coordinator_hint(at(1000)), Some(NodeId(3)));
+        assert_eq!(p.coordinator_hint(at(1150)), Some(NodeId(3)), "inclusive");
+        assert_eq!(p.coordinator_hint(at(1151)), Some(NodeId(2)), "went quiet");
+        assert_eq!(p.coordinator_hint(at(1152)), Some(NodeId(3)));
+        p.heard_from(at(2000), NodeId(1));
+        assert_eq!(p.coordinator_hint(at(2010)), Some(NodeId(1)));
+    }
+}
