@@ -134,6 +134,28 @@ impl Decisions {
     pub fn session(&self, client: ClientId) -> Option<&Session> {
         self.sessions.get(&client)
     }
+
+    /// Records `answer` as `client`'s request `seq`'s, once: `Err` with the first
+    /// answer if that request has one already (an attempt run twice). A request
+    /// older than the session's is not recorded — a late end of an earlier attempt
+    /// must not replace a later request's answer, or that one's retry would run
+    /// twice (found by `synod check --protocol twopc`, seed 635).
+    fn answer(
+        &mut self,
+        client: ClientId,
+        seq: u64,
+        answer: impl FnOnce() -> TxnOutcome,
+    ) -> Result<(), TxnOutcome> {
+        match self.sessions.get(&client) {
+            Some(session) if session.seq > seq => {}
+            Some(session) if session.seq == seq => return Err(session.answer.clone()),
+            _ => {
+                let answer = answer();
+                self.sessions.insert(client, Session { seq, answer });
+            }
+        }
+        Ok(())
+    }
 }
 
 impl StateMachine for Decisions {
@@ -148,22 +170,9 @@ impl StateMachine for Decisions {
                 if self.decided.contains_key(txn) {
                     return DecisionOutput::Committed(*txn);
                 }
-                match self.sessions.get(&decided.client) {
-                    // A later request of this client was answered: a late end of an
-                    // earlier attempt must not replace it, or its retry would run
-                    // twice (found by `synod check --protocol twopc`, seed 635).
-                    Some(session) if session.seq > decided.seq => {}
-                    // Answered already — committed by another attempt, or refused.
-                    Some(session) if session.seq == decided.seq => {
-                        return DecisionOutput::Duplicate(*txn, session.answer.clone());
-                    }
-                    _ => {
-                        let session = Session {
-                            seq: decided.seq,
-                            answer: TxnOutcome::Committed(decided.results.clone()),
-                        };
-                        self.sessions.insert(decided.client, session);
-                    }
+                let answer = || TxnOutcome::Committed(decided.results.clone());
+                if let Err(first) = self.answer(decided.client, decided.seq, answer) {
+                    return DecisionOutput::Duplicate(*txn, first);
                 }
                 self.decided.insert(*txn, decided.clone());
                 DecisionOutput::Committed(*txn)
@@ -173,17 +182,11 @@ impl StateMachine for Decisions {
                 DecisionOutput::Forgotten(*txn)
             }
             DecisionCmd::Refuse { txn, client, seq } => {
-                match self.sessions.get(client) {
-                    Some(session) if session.seq > *seq => {} // the client moved on
-                    Some(session) if session.seq == *seq => {
-                        return DecisionOutput::Duplicate(*txn, session.answer.clone());
-                    }
-                    _ => {
-                        let answer = TxnOutcome::Aborted(AbortReason::Refused);
-                        self.sessions.insert(*client, Session { seq: *seq, answer });
-                    }
+                let answer = || TxnOutcome::Aborted(AbortReason::Refused);
+                match self.answer(*client, *seq, answer) {
+                    Err(first) => DecisionOutput::Duplicate(*txn, first),
+                    Ok(()) => DecisionOutput::Refused(*txn),
                 }
-                DecisionOutput::Refused(*txn)
             }
         }
     }
@@ -575,9 +578,7 @@ impl Coordinator {
     /// record), and answer its client once the refusal is logged — the answer is
     /// final, so every later copy of the request must get it too.
     fn refuse(&mut self, now: Time, txn: TxnId, log: &mut impl DecisionLog, out: &mut Fx) {
-        let active = self.active.remove(&txn).expect("active");
-        let shards: Vec<ShardId> = active.shards.keys().copied().collect();
-        self.send_decisions(txn, false, &shards, out);
+        let active = self.abort_at_participants(txn, out);
         let (client, seq) = (active.client, active.seq);
         self.refusing.insert(txn, (client, seq));
         if let Some(output) = log.propose(DecisionCmd::Refuse { txn, client, seq }, out) {
@@ -623,14 +624,20 @@ impl Coordinator {
 
     /// Aborts an undecided transaction: no record (presumed abort).
     fn abort(&mut self, txn: TxnId, reason: AbortReason, out: &mut Fx) {
-        let active = self.active.remove(&txn).expect("active");
-        let shards: Vec<ShardId> = active.shards.keys().copied().collect();
-        self.send_decisions(txn, false, &shards, out);
+        let active = self.abort_at_participants(txn, out);
         if self.latest.get(&active.client) == Some(&(active.seq, true)) {
             self.latest.insert(active.client, (active.seq, false));
         }
         let answer = TxnOutcome::Aborted(reason);
         out.reply(active.client, active.seq, Outcome::Done(answer));
+    }
+
+    /// Ends an undecided transaction at its participants: ABORT to each, no record.
+    fn abort_at_participants(&mut self, txn: TxnId, out: &mut Fx) -> Active {
+        let active = self.active.remove(&txn).expect("active");
+        let shards: Vec<ShardId> = active.shards.keys().copied().collect();
+        self.send_decisions(txn, false, &shards, out);
+        active
     }
 
     /// `(client, seq)` ended in the log: no longer running here — unless the client
