@@ -605,12 +605,113 @@ mod tests {
         Ok(())
     }
 
+    /// Every state a history passes through, the empty one first.
+    fn history<C: Causality>(ops: &[(u8, u8, u8, bool)]) -> Vec<C> {
+        (0..=ops.len())
+            .step_by(4)
+            .flat_map(|i| states::<C>(&ops[..i]))
+            .chain([C::default()])
+            .collect()
+    }
+
+    /// DVV's own `descends` (a shortcut: no merge, no allocation) says exactly what
+    /// the definition says — "merging `other` in changes nothing" — for every pair of
+    /// states of a history, the empty state and entries whose events were all
+    /// replaced included.
+    fn check_descends(ops: &[(u8, u8, u8, bool)]) -> Result<(), TestCaseError> {
+        let all = history::<Dvv>(ops);
+        for x in &all {
+            for y in &all {
+                let mut j = x.clone();
+                j.merge(y);
+                prop_assert_eq!(x.descends(y), &j == x, "{:?} descends {:?}", x, y);
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn dvv_descends_sees_an_entry_whose_events_were_all_replaced() {
+        let (b, c) = (NodeId(2), NodeId(3));
+        let mut s = Dvv::default();
+        s.write(&VersionVector::new(), Some("b".into()), b, Time::ZERO);
+        s.write(&s.context(), Some("c".into()), c, Time::ZERO);
+        let b_entry = &s.entries()[0];
+        assert_eq!((b_entry.replica, b_entry.counter), (b, 1));
+        assert!(b_entry.values.is_empty(), "b's event was replaced");
+        let mut only_c = Dvv::default();
+        only_c.write(&VersionVector::new(), Some("c".into()), c, Time::ZERO);
+        assert!(!only_c.descends(&s), "it has not seen b's event");
+        assert!(s.descends(&Dvv::default()) && Dvv::default().descends(&Dvv::default()));
+        assert!(!Dvv::default().descends(&s));
+    }
+
+    /// The counter each mode keeps per replica — what a replica collecting a
+    /// tombstone must number its later events above: DVV and VV count each replica's
+    /// events, LWW the version all replicas share.
+    #[test]
+    fn counter_of_is_the_highest_event_number_known() {
+        fn counters<C: Causality>() -> [u64; 3] {
+            let (b, c) = (NodeId(2), NodeId(3));
+            let mut s = C::default();
+            s.write(&C::Context::default(), Some("1".into()), b, Time::ZERO);
+            s.write(&s.context(), Some("2".into()), b, Time::ZERO);
+            s.write(&s.context(), Some("3".into()), c, Time::from_millis(1));
+            [b, c, NodeId(4)].map(|r| s.counter_of(r))
+        }
+        assert_eq!(counters::<Dvv>(), [2, 1, 0]);
+        assert_eq!(counters::<Vv>(), [2, 1, 0]);
+        assert_eq!(counters::<Lww>(), [3, 3, 3]);
+    }
+
+    /// Replica-id version vectors: one vector for the whole set (`clock`), which is
+    /// the context a reader gets; a write whose context covers all of it replaces
+    /// every sibling, one that covers less keeps them.
+    #[test]
+    fn vv_a_context_covering_the_whole_clock_replaces_every_sibling() {
+        let (b, c) = (NodeId(2), NodeId(3));
+        let mut s = Vv::default();
+        s.write(&VersionVector::new(), Some("x".into()), b, Time::ZERO);
+        s.write(&VersionVector::new(), Some("y".into()), c, Time::ZERO);
+        let all = VersionVector::from_pairs([(b, 1), (c, 1)]);
+        assert_eq!(s.clock(), &all);
+        assert_eq!(s.context(), all);
+        let mut partial = s.clone();
+        let only_b = VersionVector::from_pairs([(b, 1)]);
+        partial.write(&only_b, Some("z".into()), b, Time::ZERO);
+        assert_eq!(partial.siblings(), ["x", "z", "y"]);
+        s.write(&s.context(), Some("z".into()), b, Time::ZERO);
+        assert_eq!(s.siblings(), ["z"]);
+        assert_eq!(s.clock(), &VersionVector::from_pairs([(b, 2), (c, 1)]));
+    }
+
+    /// A key never written stores nothing in any mode (not even a tombstone); a
+    /// delete stores one.
+    #[test]
+    fn a_key_never_written_stores_nothing_a_deleted_one_a_tombstone() {
+        fn stored<C: Causality>() -> (usize, Vec<Stored>) {
+            let mut s = C::default();
+            let empty = s.stored().len();
+            s.write(&C::Context::default(), None, A, Time::ZERO);
+            (empty, s.stored().into_iter().cloned().collect())
+        }
+        assert_eq!(stored::<Dvv>(), (0, vec![None]));
+        assert_eq!(stored::<Vv>(), (0, vec![None]));
+        assert_eq!(stored::<Lww>(), (0, vec![None]));
+        assert!(Lww::default().is_deleted() && Lww::default().siblings().is_empty());
+    }
+
     proptest! {
         #[test]
         fn merge_is_a_join_in_every_mode(ops in prop::collection::vec(any::<(u8, u8, u8, bool)>(), 0..40)) {
             check_join::<Dvv>(&ops)?;
             check_join::<Vv>(&ops)?;
             check_join::<Lww>(&ops)?;
+        }
+
+        #[test]
+        fn dvv_descends_is_merging_changes_nothing(ops in prop::collection::vec(any::<(u8, u8, u8, bool)>(), 0..24)) {
+            check_descends(&ops)?;
         }
 
         /// No lost updates, and (DVV) no stale sibling: once every replica's state is

@@ -103,6 +103,7 @@ mod tests {
             VersionVector::from_pairs([(NodeId(1), 2), (NodeId(2), 1), (NodeId(3), 4)])
         );
         assert!(a.descends(&VersionVector::new()));
+        assert!(VersionVector::new().is_empty() && !a.is_empty());
         let mut zero = a.clone();
         zero.set(NodeId(2), 0);
         assert_eq!(zero, VersionVector::from_pairs([(NodeId(1), 2)]));

@@ -1092,3 +1092,101 @@ impl<C: Causality> Node for VvNode<C> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::causality::Dvv;
+
+    fn members() -> Vec<NodeId> {
+        (1..=5).map(NodeId).collect()
+    }
+
+    fn keys() -> impl Iterator<Item = String> {
+        (0..2000).map(|i| format!("key{i}"))
+    }
+
+    /// Placement: a key's leaf is in `0..buckets × leaves` and in the leaf range of
+    /// its bucket; the buckets' leaf ranges tile that space; FNV-1a spreads keys over
+    /// (nearly) every bucket and most leaves — anti-entropy's digest compares leaves,
+    /// so a placement that crowds keys into a few makes every round send most keys.
+    #[test]
+    fn placement_every_key_has_one_leaf_inside_its_bucket_and_keys_spread() {
+        let cfg = VvConfig::lan(NodeId(1), &members(), 1);
+        let total = u32::from(cfg.buckets) * u32::from(cfg.leaves);
+        let (mut buckets, mut leaves) = (BTreeSet::new(), BTreeSet::new());
+        for key in keys() {
+            let (leaf, bucket) = (cfg.leaf_of(&key), cfg.bucket_of(&key));
+            assert!(leaf < total, "{key}: leaf {leaf}");
+            assert!(cfg.leaves_of(bucket).contains(&leaf), "{key}");
+            buckets.insert(bucket);
+            leaves.insert(leaf);
+        }
+        assert_eq!(buckets.len(), usize::from(cfg.buckets), "every bucket used");
+        assert!(
+            leaves.len() > 1200,
+            "2,000 keys over {} leaves",
+            leaves.len()
+        );
+        let mut next = 0;
+        for b in 0..cfg.buckets {
+            let range = cfg.leaves_of(b);
+            assert_eq!(range.start, next, "bucket {b}");
+            assert_eq!(range.len(), usize::from(cfg.leaves));
+            next = range.end;
+        }
+        assert_eq!(next, total);
+    }
+
+    /// A replica serves a key only if it is one of the key's `N` replicas; anyone
+    /// else sends the client to the key's first replica.
+    #[test]
+    fn dynamo_4_3_a_request_is_served_only_by_one_of_the_keys_n_replicas() {
+        let (mut served, mut redirected) = (0, 0);
+        for id in members() {
+            let cfg = VvConfig::lan(id, &members(), id.0);
+            let mut node: VvNode<Dvv> = VvNode::new(cfg.clone());
+            node.on_start(Time::ZERO, Recovered::default(), &mut Fx::<Dvv>::new());
+            for (i, key) in keys().take(64).enumerate() {
+                let replicas: Vec<NodeId> = cfg.replicas_of(&key).collect();
+                assert_eq!(replicas.len(), 3);
+                let req = ClientRequest {
+                    client: synod_core::ClientId(1),
+                    seq: i as u64 + 1,
+                    op: Request::Get { key: key.clone() },
+                };
+                let mut out = Fx::<Dvv>::new();
+                node.on_client_request(Time::ZERO, req, &mut out);
+                let redirect = Outcome::NotLeader {
+                    leader: Some(replicas[0]),
+                };
+                let answered: Vec<_> = out.replies.iter().map(|r| &r.outcome).collect();
+                if replicas.contains(&id) {
+                    assert!(!answered.contains(&&redirect), "{id} holds {key}");
+                    served += 1;
+                } else {
+                    assert_eq!(answered, [&redirect], "{id} does not hold {key}");
+                    redirected += 1;
+                }
+            }
+        }
+        assert!(served > 0 && redirected > 0);
+    }
+
+    /// A configuration that cannot work is refused when the node is built, naming
+    /// what is wrong.
+    #[test]
+    #[should_panic(expected = "N = 0 with 5 members")]
+    fn a_configuration_with_no_replicas_per_key_is_refused() {
+        let mut cfg = VvConfig::lan(NodeId(1), &members(), 1);
+        cfg.n = 0;
+        let _ = VvNode::<Dvv>::new(cfg);
+    }
+
+    #[test]
+    #[should_panic(expected = "is not a member")]
+    fn a_node_outside_its_membership_is_refused() {
+        let cfg = VvConfig::lan(NodeId(9), &members(), 1);
+        let _ = VvNode::<Dvv>::new(cfg);
+    }
+}
