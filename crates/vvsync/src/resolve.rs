@@ -204,4 +204,31 @@ mod tests {
         assert_eq!(c, Counter::merge(["q:4", "p:2;q:1", "q:4"]).unwrap());
         assert_eq!(c.value(), 6);
     }
+
+    /// The set's view: membership, sorted elements, size — what a client merging
+    /// siblings (the `set` workload) reads its answer from.
+    #[test]
+    fn a_set_reports_its_elements_sorted_and_its_size() {
+        let mut s = Set::union(["b,a", "c"]).unwrap();
+        assert!(s.contains("a") && !s.contains("d"));
+        assert_eq!(s.iter().collect::<Vec<_>>(), ["a", "b", "c"]);
+        assert_eq!((s.len(), s.is_empty()), (3, false));
+        s.insert("d").unwrap();
+        assert_eq!(s.len(), 4);
+        assert!(Set::default().is_empty() && Set::default().len() == 0);
+    }
+
+    /// A grow-only counter: an actor's increment adds to its own count only, and
+    /// survives a merge with a sibling that has an older count of it.
+    #[test]
+    fn a_counter_increment_adds_to_its_actors_count_only() {
+        let mut c = Counter::parse("p:2;q:1").unwrap();
+        c.increment("q", 3);
+        c.increment("r", 2);
+        assert_eq!(c.iter().collect::<Vec<_>>(), [("p", 2), ("q", 4), ("r", 2)]);
+        assert_eq!(c.value(), 8);
+        let merged = Counter::merge([c.to_string(), "q:1".into()]).unwrap();
+        assert_eq!(merged, c);
+        assert_eq!(Counter::default().iter().count(), 0);
+    }
 }
