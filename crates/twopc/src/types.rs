@@ -231,4 +231,20 @@ mod tests {
             (0..64).map(|i| t.shard_of(&format!("k{i}"))).collect();
         assert_eq!(hashed.len(), 3, "plain keys spread over every shard");
     }
+
+    /// Placement is FNV-1a of the key's bytes modulo the shard count — the same on
+    /// every run and machine, so a benchmark's keys and a replayed history land where
+    /// they did (values from the reference FNV-1a, 64-bit).
+    #[test]
+    fn a_plain_key_lands_by_its_fnv1a_hash_on_every_run() {
+        let members = |k: u64| (1..=k + 1).map(NodeId).collect::<Vec<_>>();
+        let five = Topology::from_members(&members(5));
+        let seven = Topology::from_members(&members(7));
+        for (key, on_five, on_seven) in [("k0", 2, 4), ("k1", 3, 0), ("alice", 3, 1), ("x", 1, 3)] {
+            assert_eq!(five.shard_of(key), ShardId(on_five), "{key} of 5");
+            assert_eq!(seven.shard_of(key), ShardId(on_seven), "{key} of 7");
+        }
+        // A place that is not a number is part of the key: hashed whole.
+        assert_eq!(five.shard_of("x/k0"), ShardId(4));
+    }
 }
