@@ -329,4 +329,18 @@ mod tests {
         truncated.pop();
         assert!(Sessions::<Journal>::restore(&truncated).is_err());
     }
+
+    /// What goes back to the client: the output of a fresh or a duplicate command,
+    /// nothing for a stale one — by reference and by value alike.
+    #[test]
+    fn raft_thesis_6_3_a_duplicate_is_answered_a_stale_command_is_not() {
+        for (applied, answer) in [
+            (Applied::Fresh(3), Some(3)),
+            (Applied::Duplicate(4), Some(4)),
+            (Applied::Stale, None),
+        ] {
+            assert_eq!(applied.result().copied(), answer);
+            assert_eq!(applied.into_result(), answer);
+        }
+    }
 }

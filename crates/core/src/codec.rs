@@ -291,4 +291,34 @@ mod tests {
             prop_assert_eq!(d.buffered(), 0);
         }
     }
+
+    /// A frame of exactly `frame_bytes_max` bytes is written and read; one byte more
+    /// is refused on both sides, and the refused frame leaves nothing behind in the
+    /// output. `buffered` counts what is not yet consumed.
+    #[test]
+    fn a_frame_of_exactly_the_limit_passes_one_byte_more_is_refused() {
+        let value = vec![7u8; 10]; // postcard: 1 length byte + 10 bytes
+        let len = encode(&value).len();
+        let mut out = vec![0xaa];
+        encode_frame(&value, len, &mut out).expect("exactly the limit");
+        assert_eq!(out.len(), 1 + FRAME_HEADER_BYTES + len);
+        let err = encode_frame(&value, len - 1, &mut out).unwrap_err();
+        assert!(matches!(err, CodecError::FrameTooLarge { .. }), "{err:?}");
+        assert_eq!(
+            out.len(),
+            1 + FRAME_HEADER_BYTES + len,
+            "nothing of it written"
+        );
+
+        let mut at_limit = FrameDecoder::new(len);
+        at_limit.push(&out[1..]);
+        at_limit.push(&[1, 2]);
+        assert_eq!(at_limit.buffered(), FRAME_HEADER_BYTES + len + 2);
+        assert_eq!(at_limit.next_frame::<Vec<u8>>().unwrap(), Some(value));
+        assert_eq!(at_limit.buffered(), 2, "the next frame's first bytes");
+        let mut below = FrameDecoder::new(len - 1);
+        below.push(&out[1..]);
+        let err = below.next_frame::<Vec<u8>>().unwrap_err();
+        assert!(matches!(err, CodecError::FrameTooLarge { .. }), "{err:?}");
+    }
 }

@@ -85,3 +85,38 @@ pub trait Transport<M: Send + 'static>: Send {
     /// listening address is free for a restarted node. The default does nothing.
     async fn shutdown(&mut self) {}
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    /// Runs a future that never waits (the in-memory store's).
+    fn ready<T>(f: impl Future<Output = T>) -> T {
+        match pin!(f).poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(v) => v,
+            Poll::Pending => panic!("the in-memory store never waits"),
+        }
+    }
+
+    fn batch(index: u64) -> WriteBatch {
+        let mut b = WriteBatch::new();
+        b.put_entry(index, vec![index as u8]);
+        b.set_meta("last", vec![index as u8]);
+        b
+    }
+
+    /// What the in-memory store persisted — one batch, or several through the
+    /// default group commit, in order — is what it loads.
+    #[test]
+    fn the_memory_store_loads_what_it_persisted_in_order() {
+        let mut store = MemStorage::default();
+        ready(Storage::persist(&mut store, batch(1))).unwrap();
+        ready(store.persist_all(vec![batch(2), batch(3)])).unwrap();
+        let rec = ready(store.load()).unwrap();
+        assert_eq!(rec.log.keys().copied().collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(rec.meta["last"], [3], "batches applied in order");
+    }
+}

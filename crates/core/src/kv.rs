@@ -623,4 +623,33 @@ mod tests {
             prop_assert_eq!(once, twice);
         }
     }
+
+    /// Only a `Get` may skip the log; a write, and a transaction even if it only
+    /// reads, goes through it.
+    #[test]
+    fn only_a_get_is_read_only() {
+        assert!(get("a").is_read_only());
+        assert!(!put("a", "1").is_read_only());
+        let reads = KvOp::Txn {
+            ops: vec![get("a"), get("b")],
+        };
+        assert!(
+            !reads.is_read_only(),
+            "a transaction reads at one point of the log"
+        );
+    }
+
+    /// `len` counts the keys present: a put adds one, a put of the same key none, a
+    /// delete removes it.
+    #[test]
+    fn len_counts_the_keys_present() {
+        let mut sm = KvStateMachine::new();
+        assert_eq!((sm.len(), sm.is_empty()), (0, true));
+        sm.apply(&cmd(1, 1, put("a", "1")));
+        sm.apply(&cmd(1, 2, put("b", "1")));
+        sm.apply(&cmd(1, 3, put("a", "2")));
+        assert_eq!((sm.len(), sm.is_empty()), (2, false));
+        sm.apply(&cmd(1, 4, KvOp::Delete { key: "a".into() }));
+        assert_eq!(sm.len(), 1);
+    }
 }
