@@ -420,4 +420,102 @@ mod tests {
         assert!(!Outcome::<()>::Unknown.definitely_not_applied());
         assert!(!Outcome::Done(()).definitely_not_applied());
     }
+
+    /// Each effect lands in its own list, in order — a driver treats them differently
+    /// (early sends and replies need not wait for the batch) — and any one of them
+    /// alone makes the effects non-empty.
+    #[test]
+    fn each_effect_lands_in_its_own_list_and_any_one_is_something_to_do() {
+        type Fx = Effects<u8, u8, u8>;
+        let alone: [fn(&mut Fx); 7] = [
+            |e| e.persist.set_meta("x", vec![]),
+            |e| e.send(NodeId(2), 1),
+            |e| e.send_early(NodeId(2), 1),
+            |e| e.reply(ClientId(1), 1, Outcome::Done(1)),
+            |e| e.reply_early(ClientId(1), 1, Outcome::Done(1)),
+            |e| e.cancel_timer(0),
+            |e| e.persist_notify = Some(1),
+        ];
+        for (i, make) in alone.iter().enumerate() {
+            let mut e = Fx::new();
+            make(&mut e);
+            assert!(!e.is_empty(), "effect {i} alone");
+        }
+        let mut e = Fx::new();
+        e.send(NodeId(2), 1);
+        e.send_early(NodeId(3), 2);
+        e.broadcast(&[NodeId(4), NodeId(5)], &3);
+        e.reply(ClientId(1), 1, Outcome::Done(4));
+        e.reply_early(ClientId(2), 7, Outcome::Unknown);
+        e.set_timer(9, Time::from_millis(5));
+        e.cancel_timer(8);
+        let to = |v: &[Envelope<u8>]| v.iter().map(|x| (x.to, x.msg)).collect::<Vec<_>>();
+        assert_eq!(
+            to(&e.sends),
+            [(NodeId(2), 1), (NodeId(4), 3), (NodeId(5), 3)]
+        );
+        assert_eq!(to(&e.early_sends), [(NodeId(3), 2)]);
+        let replies = |v: &[ClientReply<u8>]| {
+            (v.iter())
+                .map(|r| (r.client, r.seq, r.outcome.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(replies(&e.replies), [(ClientId(1), 1, Outcome::Done(4))]);
+        assert_eq!(
+            replies(&e.early_replies),
+            [(ClientId(2), 7, Outcome::Unknown)]
+        );
+        let timers = [
+            TimerOp::Set {
+                timer: 9,
+                at: Time::from_millis(5),
+            },
+            TimerOp::Cancel(8),
+        ];
+        assert_eq!(e.timers, timers);
+    }
+
+    /// A node that counts the requests handed to it, to see the trait's defaults.
+    struct Counter {
+        seen: Vec<u64>,
+    }
+
+    impl Node for Counter {
+        type Message = ();
+        type Timer = ();
+        type Request = u64;
+        type Response = u64;
+        fn id(&self) -> NodeId {
+            NodeId(1)
+        }
+        fn on_start(&mut self, _: Time, _: Recovered, _: &mut NodeEffects<Self>) {}
+        fn on_message(&mut self, _: Time, _: NodeId, _: (), _: &mut NodeEffects<Self>) {}
+        fn on_timer(&mut self, _: Time, _: (), _: &mut NodeEffects<Self>) {}
+        fn on_client_request(
+            &mut self,
+            _: Time,
+            request: ClientRequest<u64>,
+            out: &mut NodeEffects<Self>,
+        ) {
+            self.seen.push(request.op);
+            out.reply(request.client, request.seq, Outcome::Done(request.op));
+        }
+    }
+
+    /// The defaults: a node is not halted, and requests read together are handed
+    /// over one by one, in order, into the one input's effects.
+    #[test]
+    fn by_default_a_node_runs_and_takes_requests_read_together_one_by_one() {
+        let mut node = Counter { seen: Vec::new() };
+        assert_eq!(node.halted(), None);
+        let requests = (1..=3).map(|op| ClientRequest {
+            client: ClientId(op),
+            seq: 1,
+            op: op * 10,
+        });
+        let mut out = NodeEffects::<Counter>::new();
+        node.on_client_requests(Time::ZERO, requests, &mut out);
+        assert_eq!(node.seen, [10, 20, 30]);
+        assert_eq!(out.replies.len(), 3, "one input, one effects");
+    }
 }
