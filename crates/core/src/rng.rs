@@ -138,4 +138,31 @@ mod tests {
             [0x1578_0b2e_0c2e_c716, 0x6104_d986_6d11_3a7e]
         );
     }
+
+    /// `unit` is uniform in `[0, 1)`; `chance(p)` is true with probability `p` —
+    /// never for 0, always for 1.
+    #[test]
+    fn unit_is_uniform_in_the_unit_interval_and_chance_keeps_its_probability() {
+        let mut r = Prng::new(5);
+        let xs: Vec<f64> = (0..10_000).map(|_| r.unit()).collect();
+        assert!(xs.iter().all(|&x| (0.0..1.0).contains(&x)));
+        let mean = xs.iter().sum::<f64>() / xs.len() as f64;
+        assert!((0.48..0.52).contains(&mean), "mean {mean}");
+        let low = xs.iter().filter(|&&x| x < 0.1).count();
+        assert!((900..1100).contains(&low), "{low} below 0.1");
+        let hits = (0..10_000).filter(|_| r.chance(0.3)).count();
+        assert!((2_800..3_200).contains(&hits), "{hits}");
+        assert!((0..1000).all(|_| !r.chance(0.0)));
+        assert!((0..1000).all(|_| r.chance(1.0)));
+    }
+
+    /// A range wider than `u64` nanoseconds still draws inside it (no overflow).
+    #[test]
+    fn duration_between_takes_ranges_beyond_u64_nanoseconds() {
+        let mut r = Prng::new(9);
+        let high = Duration::from_secs(u64::MAX / 1_000);
+        for _ in 0..100 {
+            assert!(r.duration_between(Duration::ZERO, high) <= high);
+        }
+    }
 }

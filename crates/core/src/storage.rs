@@ -604,4 +604,76 @@ mod tests {
             }
         });
     }
+
+    /// Different bytes are different entries, by equality and (here) by hash.
+    #[test]
+    fn entry_bytes_differ_when_their_bytes_do() {
+        let (a, b) = (
+            EntryBytes::from(vec![1, 2, 3]),
+            EntryBytes::from(vec![1, 2, 4]),
+        );
+        assert_ne!(a, b);
+        let hash = |b: &EntryBytes| {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            b.hash(&mut h);
+            h.finish()
+        };
+        assert_ne!(hash(&a), hash(&b));
+    }
+
+    /// A batch lists its ops in the order written; `append` moves another batch's
+    /// ops behind them (a composed node's parts writing in one input) and `take`
+    /// moves them all out; `payload_bytes` counts keys, values, entries (+ 8 for the
+    /// index), snapshots, and 8 per truncation or compaction.
+    #[test]
+    fn a_batch_keeps_its_ops_in_order_and_counts_its_payload() {
+        let mut a = batch(|b| {
+            b.set_meta("term", vec![1, 2]);
+            b.put_entry(1, vec![9; 10]);
+        });
+        let mut b = batch(|b| {
+            b.truncate_from(5);
+            b.push(StorageOp::CompactTo(0));
+            b.save_snapshot(Snapshot {
+                meta: vec![1],
+                data: vec![2; 3],
+            });
+        });
+        assert_eq!((a.len(), a.is_empty()), (2, false));
+        a.append(&mut b);
+        assert!(b.is_empty() && b.len() == 0);
+        let kinds: Vec<&str> = (a.ops().iter())
+            .map(|op| match op {
+                StorageOp::SetMeta { .. } => "meta",
+                StorageOp::PutEntry { .. } => "entry",
+                StorageOp::TruncateFrom(_) => "truncate",
+                StorageOp::CompactTo(_) => "compact",
+                StorageOp::SaveSnapshot(_) => "snapshot",
+            })
+            .collect();
+        assert_eq!(kinds, ["meta", "entry", "truncate", "compact", "snapshot"]);
+        assert_eq!(a.payload_bytes(), (4 + 2) + (10 + 8) + 8 + 8 + (1 + 3));
+        let taken = a.take();
+        assert!(a.is_empty());
+        assert_eq!(taken.len(), 5);
+        assert!(WriteBatch::new().is_empty());
+    }
+
+    /// A node's first boot is told apart from a restart: anything persisted — a meta
+    /// key, an entry, a snapshot — means it was here before.
+    #[test]
+    fn only_a_store_that_never_persisted_anything_is_fresh() {
+        assert!(Recovered::default().is_fresh());
+        let writes: [fn(&mut WriteBatch); 3] = [
+            |b| b.set_meta("k", vec![]),
+            |b| b.put_entry(1, vec![]),
+            |b| b.save_snapshot(Snapshot::default()),
+        ];
+        for (i, write) in writes.iter().enumerate() {
+            let mut rec = Recovered::default();
+            rec.apply(&batch(|b| write(b)));
+            assert!(!rec.is_fresh(), "write {i}");
+        }
+    }
 }
