@@ -642,7 +642,7 @@ mod tests {
         });
         assert_eq!((a.len(), a.is_empty()), (2, false));
         a.append(&mut b);
-        assert!(b.is_empty() && b.len() == 0);
+        assert!(b.is_empty());
         let kinds: Vec<&str> = (a.ops().iter())
             .map(|op| match op {
                 StorageOp::SetMeta { .. } => "meta",
@@ -672,7 +672,7 @@ mod tests {
         ];
         for (i, write) in writes.iter().enumerate() {
             let mut rec = Recovered::default();
-            rec.apply(&batch(|b| write(b)));
+            rec.apply(&batch(write));
             assert!(!rec.is_fresh(), "write {i}");
         }
     }
