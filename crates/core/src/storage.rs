@@ -676,4 +676,23 @@ mod tests {
             assert!(!rec.is_fresh(), "write {i}");
         }
     }
+
+    /// The store's counters for tests and drivers: batches staged and not yet
+    /// durable, and durable log entries (holes not counted).
+    #[test]
+    fn staged_and_durable_counts_follow_stage_flush_and_crash() {
+        let mut s = MemStorage::new();
+        s.persist(batch(|b| {
+            b.put_entry(1, vec![1]);
+            b.put_entry(3, vec![3]);
+        }));
+        assert_eq!((s.log_len(), s.staged_len()), (2, 0), "a hole is no entry");
+        s.stage(batch(|b| b.put_entry(4, vec![4])));
+        s.stage(batch(|b| b.put_entry(5, vec![5])));
+        assert_eq!((s.log_len(), s.staged_len()), (2, 2));
+        assert!(s.flush_one());
+        assert_eq!((s.log_len(), s.staged_len()), (3, 1));
+        assert_eq!(s.crash(), 1);
+        assert_eq!((s.log_len(), s.staged_len()), (3, 0));
+    }
 }

@@ -113,4 +113,23 @@ mod tests {
     fn display_shows_seconds_and_micros() {
         assert_eq!(Time::from_nanos(1_234_567_890).to_string(), "1.234567s");
     }
+
+    /// Every unit is the same nanosecond clock, and adding a duration is exact below
+    /// the saturation point.
+    #[test]
+    fn units_agree_and_adding_is_exact() {
+        assert_eq!(Time::from_secs(2).as_nanos(), 2_000_000_000);
+        assert_eq!(Time::from_millis(2_000), Time::from_secs(2));
+        assert_eq!(Time::from_micros(2_000_000), Time::from_secs(2));
+        assert_eq!(Time::from_nanos(7).as_nanos(), 7);
+        let mut t = Time::from_millis(5) + Duration::from_micros(1_500);
+        assert_eq!(t, Time::from_micros(6_500));
+        t += Duration::from_nanos(3);
+        assert_eq!(t.as_nanos(), 6_500_003);
+        assert_eq!(
+            Time::ZERO + Duration::MAX,
+            Time::MAX,
+            "beyond u64 nanoseconds"
+        );
+    }
 }
