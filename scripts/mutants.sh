@@ -5,6 +5,8 @@
 # Hours on 2 cores: not part of CI.
 #   bash scripts/mutants.sh                 # every crate below
 #   bash scripts/mutants.sh synod-twopc     # one crate
+#   MUTANTS_ARGS=--iterate bash scripts/mutants.sh synod-core
+#                                           # only what the last run did not catch
 # Results per crate in target/mutants/<crate>/mutants.out (caught.txt, missed.txt, …).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +17,8 @@ count() { [ -f "$1" ] && wc -l < "$1" || echo 0; }
 for c in "${crates[@]}"; do
   out="target/mutants/$c"
   mkdir -p "$out"
-  cargo mutants -p "$c" -j 1 -o "$out" || true # missed mutants exit non-zero
+  # shellcheck disable=SC2086 # MUTANTS_ARGS is a list of flags
+  cargo mutants -p "$c" -j 1 -o "$out" ${MUTANTS_ARGS:-} || true # missed mutants exit non-zero
   o="$out/mutants.out"
   echo "$c: $(count "$o/caught.txt") caught, $(count "$o/missed.txt") missed, $(count "$o/timeout.txt") timeouts, $(count "$o/unviable.txt") unviable"
 done
