@@ -1189,4 +1189,683 @@ mod tests {
         let cfg = VvConfig::lan(NodeId(9), &members(), 1);
         let _ = VvNode::<Dvv>::new(cfg);
     }
+
+    // ----- driven input by input --------------------------------------------------
+
+    use crate::clock::VersionVector;
+    use synod_core::TimerOp;
+
+    fn three() -> Vec<NodeId> {
+        (1..=3).map(NodeId).collect()
+    }
+
+    /// Replica `id` of `members`, started on empty storage, `tune` applied first.
+    fn started(id: u64, members: &[NodeId], tune: impl FnOnce(&mut VvConfig)) -> VvNode<Dvv> {
+        let mut cfg = VvConfig::lan(NodeId(id), members, id);
+        tune(&mut cfg);
+        let mut node = VvNode::new(cfg);
+        node.on_start(Time::ZERO, Recovered::default(), &mut Fx::<Dvv>::new());
+        node
+    }
+
+    /// A peer's message stamped `seq` of its first incarnation, handed to `node`.
+    fn deliver(node: &mut VvNode<Dvv>, from: u64, seq: u64, body: Body<Dvv>) -> Fx<Dvv> {
+        let sent = Stamp {
+            incarnation: 1,
+            seq,
+        };
+        let mut out = Fx::<Dvv>::new();
+        node.on_message(Time::ZERO, NodeId(from), Message { sent, body }, &mut out);
+        out
+    }
+
+    fn request(node: &mut VvNode<Dvv>, client: u64, op: Request<VersionVector>) -> Fx<Dvv> {
+        let req = ClientRequest {
+            client: ClientId(client),
+            seq: 1,
+            op,
+        };
+        let mut out = Fx::<Dvv>::new();
+        node.on_client_request(Time::ZERO, req, &mut out);
+        out
+    }
+
+    /// Puts `value` (`None`: deletes) over `context`; the answer's context.
+    fn write(
+        node: &mut VvNode<Dvv>,
+        key: &str,
+        value: Option<&str>,
+        context: VersionVector,
+    ) -> VersionVector {
+        let key = key.to_owned();
+        let op = match value {
+            Some(v) => Request::Put {
+                key,
+                value: v.to_owned(),
+                context,
+            },
+            None => Request::Delete { key, context },
+        };
+        let out = request(node, 1, op);
+        match out.replies.as_slice() {
+            [r] => match &r.outcome {
+                Outcome::Done(Response::Written { context, .. }) => context.clone(),
+                other => panic!("write answered {other:?}"),
+            },
+            other => panic!("write answered {} times", other.len()),
+        }
+    }
+
+    /// Writes `key` and deletes it with the write's context: a tombstone.
+    fn tombstone(node: &mut VvNode<Dvv>, key: &str) {
+        let context = write(node, key, Some("v"), VersionVector::new());
+        write(node, key, None, context);
+        assert!(node.state(key).is_some_and(|s| s.is_deleted()));
+    }
+
+    fn hash_of(node: &VvNode<Dvv>, key: &str) -> u64 {
+        let found = node.hashed_states().find(|(k, _, _)| *k == key);
+        found.expect("held").2
+    }
+
+    /// What a digest of `node`'s keys that pass `keep` holds, worked out from
+    /// `hashed_states`: per bucket the wrapping sum of its keys' hashes, nonzero only,
+    /// by bucket.
+    fn buckets_of(node: &VvNode<Dvv>, keep: impl Fn(&str) -> bool) -> Vec<(u16, u64)> {
+        let mut sums = BTreeMap::<u16, u64>::new();
+        for (k, _, h) in node.hashed_states().filter(|(k, _, _)| keep(k)) {
+            let sum = sums.entry(node.config().bucket_of(k)).or_default();
+            *sum = sum.wrapping_add(h);
+        }
+        sums.into_iter().filter(|&(_, h)| h != 0).collect()
+    }
+
+    /// A digest from a peer holding exactly what `node` holds, ready to collect `ready`.
+    fn same_digest(node: &VvNode<Dvv>, ready: &[&str]) -> Body<Dvv> {
+        Body::Digest {
+            buckets: buckets_of(node, |_| true),
+            ready: (ready.iter())
+                .map(|k| (k.to_string(), hash_of(node, k)))
+                .collect(),
+        }
+    }
+
+    fn sends(out: &Fx<Dvv>) -> Vec<(NodeId, &Body<Dvv>)> {
+        out.sends.iter().map(|e| (e.to, &e.msg.body)).collect()
+    }
+
+    /// A digest sent: to whom, its buckets and its ready tombstones.
+    type Sent = (NodeId, Vec<(u16, u64)>, Vec<(String, u64)>);
+
+    /// Fires the anti-entropy timer; the digest it sent and to whom.
+    fn round(node: &mut VvNode<Dvv>) -> Sent {
+        let mut out = Fx::<Dvv>::new();
+        node.on_timer(Time::ZERO, Timer::AntiEntropy, &mut out);
+        match sends(&out).as_slice() {
+            [(to, Body::Digest { buckets, ready })] => (*to, buckets.clone(), ready.clone()),
+            other => panic!("a round sent {other:?}"),
+        }
+    }
+
+    /// The first keys named `key{i}` that pass `pick`.
+    fn keys_where(count: usize, pick: impl Fn(&str) -> bool) -> Vec<String> {
+        let found: Vec<String> = keys().filter(|k| pick(k)).take(count).collect();
+        assert_eq!(found.len(), count);
+        found
+    }
+
+    /// Rounds are armed at 3/4 to 5/4 of `anti_entropy_every` after the input that
+    /// arms them (on start and at each round), and each round counts one in
+    /// `SyncStats::rounds` and its digest's encoded size in `bytes_sent`.
+    #[test]
+    fn dynamo_4_7_rounds_are_armed_within_a_quarter_of_the_mean_and_counted() {
+        let mut node: VvNode<Dvv> = VvNode::new(VvConfig::lan(NodeId(1), &three(), 3));
+        let mean = node.config().anti_entropy_every;
+        let (low, high) = (mean * 3 / 4, mean * 5 / 4);
+        let armed = |out: &Fx<Dvv>| match out.timers.as_slice() {
+            [TimerOp::Set {
+                timer: Timer::AntiEntropy,
+                at,
+            }] => *at,
+            other => panic!("armed {other:?}"),
+        };
+        let mut out = Fx::<Dvv>::new();
+        let mut now = Time::from_millis(1000);
+        node.on_start(now, Recovered::default(), &mut out);
+        let mut at = armed(&out);
+        write(&mut node, "k", Some("v"), VersionVector::new());
+        let mut bytes = 0;
+        let mut earliest = high;
+        for rounds in 1..=200 {
+            assert!(at >= now + low && at <= now + high, "{now} armed {at}");
+            earliest = earliest.min(at - now);
+            now = at;
+            let mut out = Fx::<Dvv>::new();
+            node.on_timer(now, Timer::AntiEntropy, &mut out);
+            let [digest] = out.sends.as_slice() else {
+                panic!("one digest per round: {:?}", out.sends);
+            };
+            bytes += codec::encode(&digest.msg).len() as u64;
+            let stats = node.sync_stats();
+            assert_eq!((stats.rounds, stats.bytes_sent), (rounds, bytes));
+            at = armed(&out);
+        }
+        assert!(bytes > 0);
+        assert!(earliest < mean, "draws spread over the range: {earliest:?}");
+    }
+
+    /// Each request a replica coordinates has its own op id: two reads waiting at once
+    /// are both pending, and each is finished by the replies to its own op.
+    #[test]
+    fn concurrent_reads_are_pending_apart_and_each_is_finished_by_its_own_replies() {
+        let mut node = started(1, &three(), |cfg| cfg.r = 2);
+        let read = |node: &mut VvNode<Dvv>, client: u64, key: &str| {
+            let out = request(node, client, Request::Get { key: key.into() });
+            let ops: BTreeSet<u64> = (out.sends.iter())
+                .map(|e| match e.msg.body {
+                    Body::Read { op, .. } => op,
+                    ref other => panic!("{other:?}"),
+                })
+                .collect();
+            assert!(out.replies.is_empty(), "R = 2 waits for a peer");
+            assert_eq!(ops.len(), 1, "one op, asked of both peers");
+            ops.into_iter().next().unwrap()
+        };
+        assert_eq!(node.pending(), 0);
+        let op_a = read(&mut node, 1, "a");
+        let op_b = read(&mut node, 2, "b");
+        assert_ne!(op_a, op_b);
+        assert_eq!(node.pending(), 2);
+        let mut b = Dvv::default();
+        b.write(
+            &VersionVector::new(),
+            Some("vb".into()),
+            NodeId(2),
+            Time::ZERO,
+        );
+        let out = deliver(
+            &mut node,
+            2,
+            1,
+            Body::ReadReply {
+                op: op_b,
+                state: Some(b),
+            },
+        );
+        let answered: Vec<_> = out.replies.iter().map(|r| (r.client, &r.outcome)).collect();
+        let values_b = Response::Values {
+            key: "b".into(),
+            siblings: vec!["vb".into()],
+            context: VersionVector::from_pairs([(NodeId(2), 1)]),
+        };
+        assert_eq!(answered, [(ClientId(2), &Outcome::Done(values_b))]);
+        assert_eq!(node.pending(), 1);
+        let out = deliver(
+            &mut node,
+            3,
+            1,
+            Body::ReadReply {
+                op: op_a,
+                state: None,
+            },
+        );
+        assert_eq!(out.replies.len(), 1);
+        assert_eq!(out.replies[0].client, ClientId(1));
+        assert_eq!(
+            out.replies[0].outcome.clone(),
+            Outcome::Done(Response::Values {
+                key: "a".into(),
+                siblings: vec![],
+                context: VersionVector::new(),
+            })
+        );
+        assert_eq!(node.pending(), 0);
+    }
+
+    /// Op ids and message stamps are unique across incarnations: the incarnation is
+    /// counted up at every start, an op id is `(incarnation << 32) | n` for the
+    /// incarnation's `n`-th request, and a late reply to the previous incarnation's
+    /// read does not count towards the new one's.
+    #[test]
+    fn a_restarted_replica_numbers_ops_and_stamps_above_its_last_incarnation() {
+        let cfg = {
+            let mut cfg = VvConfig::lan(NodeId(1), &three(), 1);
+            cfg.r = 3;
+            cfg
+        };
+        let mut disk = Recovered::default();
+        // One incarnation: start, one read; its Read messages (op, stamp).
+        let incarnation = |disk: &mut Recovered| {
+            let mut node: VvNode<Dvv> = VvNode::new(cfg.clone());
+            let mut out = Fx::<Dvv>::new();
+            node.on_start(Time::ZERO, disk.clone(), &mut out);
+            disk.apply(&out.persist);
+            let out = request(&mut node, 1, Request::Get { key: "k".into() });
+            disk.apply(&out.persist);
+            let reads: Vec<(u64, Stamp)> = (out.sends.iter())
+                .map(|e| match e.msg.body {
+                    Body::Read { op, .. } => (op, e.msg.sent),
+                    ref other => panic!("{other:?}"),
+                })
+                .collect();
+            (node, reads)
+        };
+        let (_, first) = incarnation(&mut disk);
+        let (mut node, second) = incarnation(&mut disk);
+        let stamps = |reads: &[(u64, Stamp)]| reads.iter().map(|r| r.1).collect::<Vec<_>>();
+        let inc = |incarnation, seq| Stamp { incarnation, seq };
+        assert_eq!(stamps(&first), [inc(1, 1), inc(1, 2)]);
+        assert_eq!(stamps(&second), [inc(2, 1), inc(2, 2)]);
+        let (old_op, op) = (first[0].0, second[0].0);
+        assert_eq!((old_op, op), ((1 << 32) | 1, (2 << 32) | 1));
+        // The first incarnation's read is answered late: it matches nothing.
+        let late = Body::ReadReply {
+            op: old_op,
+            state: None,
+        };
+        assert!(deliver(&mut node, 2, 9, late).replies.is_empty());
+        let out = deliver(&mut node, 3, 9, Body::ReadReply { op, state: None });
+        assert!(
+            out.replies.is_empty(),
+            "R = 3: n2 has not answered this read"
+        );
+        let out = deliver(&mut node, 2, 10, Body::ReadReply { op, state: None });
+        assert_eq!(out.replies.len(), 1);
+    }
+
+    /// `tombstones()` counts the keys whose state is a tombstone: a delete adds its
+    /// key, a later write of a live value over the delete's context removes it.
+    #[test]
+    fn tombstones_counts_keys_deleted_and_not_written_again() {
+        let mut node = started(1, &three(), |_| {});
+        assert_eq!(node.tombstones(), 0);
+        let mut contexts = BTreeMap::new();
+        for key in ["a", "b"] {
+            contexts.insert(key, write(&mut node, key, Some("v"), VersionVector::new()));
+        }
+        assert_eq!(node.tombstones(), 0);
+        for (count, key) in [(1, "a"), (2, "b")] {
+            let context = contexts[key].clone();
+            contexts.insert(key, write(&mut node, key, None, context));
+            assert_eq!(node.tombstones(), count);
+        }
+        for (count, key) in [(1, "a"), (0, "b")] {
+            write(&mut node, key, Some("again"), contexts[key].clone());
+            assert_eq!(node.state(key).unwrap().siblings(), ["again"]);
+            assert_eq!(node.tombstones(), count, "{key} written again");
+        }
+    }
+
+    /// `hashed_states` lists every key with its state and the hash anti-entropy
+    /// compares, which changes exactly when the key's state does.
+    #[test]
+    fn hashed_states_lists_every_key_with_a_hash_that_changes_with_its_state() {
+        let mut node = started(1, &three(), |_| {});
+        let context = write(&mut node, "a", Some("1"), VersionVector::new());
+        write(&mut node, "b", Some("1"), VersionVector::new());
+        let listed = |node: &VvNode<Dvv>| -> Vec<(String, Dvv, u64)> {
+            (node.hashed_states())
+                .map(|(k, s, h)| (k.to_owned(), s.clone(), h))
+                .collect()
+        };
+        let before = listed(&node);
+        let keys: Vec<&str> = before.iter().map(|(k, _, _)| k.as_str()).collect();
+        assert_eq!(keys, ["a", "b"]);
+        for ((k, s, _), (k2, s2)) in before.iter().zip(node.states()) {
+            assert_eq!((k.as_str(), s), (k2, s2));
+        }
+        // A state the replica already holds changes nothing.
+        let a = node.state("a").unwrap().clone();
+        deliver(
+            &mut node,
+            2,
+            1,
+            Body::Repair {
+                key: "a".into(),
+                state: a,
+            },
+        );
+        assert_eq!(listed(&node), before);
+        write(&mut node, "a", Some("2"), context);
+        let after = listed(&node);
+        assert_ne!(after[0].2, before[0].2, "a changed");
+        assert_eq!(after[1], before[1], "b did not");
+    }
+
+    /// Each change of a key's state is one journal record; a replicated or repaired
+    /// state the replica's own already descends changes nothing and writes nothing
+    /// (the replication is still acknowledged).
+    #[test]
+    fn journal_a_merge_that_changes_nothing_writes_no_record() {
+        let mut node = started(2, &three(), |_| {});
+        let mut state = Dvv::default();
+        state.write(
+            &VersionVector::new(),
+            Some("v".into()),
+            NodeId(1),
+            Time::ZERO,
+        );
+        let replicate = |op| Body::Replicate {
+            op,
+            key: "k".into(),
+            state: state.clone(),
+        };
+        let acked = |out: &Fx<Dvv>, op| matches!(sends(out).as_slice(), [(NodeId(1), Body::Replicated { op: o })] if *o == op);
+        let out = deliver(&mut node, 1, 1, replicate(7));
+        assert!(!out.persist.is_empty(), "new: journaled");
+        assert!(acked(&out, 7));
+        let out = deliver(&mut node, 1, 2, replicate(7));
+        assert!(out.persist.is_empty(), "a duplicate changes nothing");
+        assert!(acked(&out, 7));
+        let out = deliver(
+            &mut node,
+            3,
+            1,
+            Body::Repair {
+                key: "k".into(),
+                state: Dvv::default(),
+            },
+        );
+        assert!(
+            out.persist.is_empty() && out.sends.is_empty(),
+            "an older state"
+        );
+        assert_eq!(node.state("k"), Some(&state));
+    }
+
+    /// Dynamo §4.7 over a placement: a round goes to the next peer in turn, and its
+    /// digest holds the hash of exactly the nonempty buckets this replica shares with
+    /// that peer.
+    #[test]
+    fn dynamo_4_7_a_digest_holds_the_nonempty_buckets_shared_with_its_peer_in_turn() {
+        let mut node = started(1, &members(), |_| {});
+        let cfg = node.config().clone();
+        for key in keys_where(40, |k| cfg.replicas_of(k).any(|r| r == NodeId(1))) {
+            write(&mut node, &key, Some("v"), VersionVector::new());
+        }
+        let mut peers = Vec::new();
+        for _ in 0..5 {
+            let (to, buckets, ready) = round(&mut node);
+            let shared = |k: &str| cfg.replicas_of(k).any(|r| r == to);
+            let expected = buckets_of(&node, shared);
+            assert!(!expected.is_empty() && expected.len() < 40, "{to}");
+            assert_eq!(buckets, expected, "digest to {to}");
+            assert!(ready.is_empty());
+            peers.push(to.0);
+        }
+        assert_eq!(
+            peers,
+            [2, 3, 4, 5, 2],
+            "every peer sharing a bucket, in turn"
+        );
+    }
+
+    /// Dynamo §4.7: a digest is compared on the buckets both replicas hold — a hash
+    /// for a bucket this replica does not hold, or none for one the peer does not
+    /// hold, is no difference — and the differing buckets are answered with this
+    /// replica's nonzero leaf hashes in them.
+    #[test]
+    fn dynamo_4_7_a_digest_is_compared_on_shared_buckets_and_answered_with_their_leaves() {
+        let mut node = started(1, &members(), |_| {});
+        let cfg = node.config().clone();
+        let holds = |k: &str, id: u64| cfg.replicas_of(k).any(|r| r == NodeId(id));
+        let with_4 = keys_where(6, |k| holds(k, 1) && holds(k, 4));
+        let without_4 = keys_where(6, |k| holds(k, 1) && !holds(k, 4));
+        for key in with_4.iter().chain(&without_4) {
+            write(&mut node, key, Some("v"), VersionVector::new());
+        }
+        let shared = buckets_of(&node, |k| holds(k, 4));
+        let not_held = (0..cfg.buckets)
+            .find(|&b| !cfg.replicas_of_bucket(b).any(|r| r == NodeId(1)))
+            .unwrap();
+        let mut theirs = shared.clone();
+        theirs.push((not_held, 12345));
+        theirs.sort_unstable();
+        let digest = |buckets| Body::Digest {
+            buckets,
+            ready: Vec::new(),
+        };
+        let out = deliver(&mut node, 4, 1, digest(theirs.clone()));
+        assert!(
+            out.sends.is_empty(),
+            "no shared bucket differs: {:?}",
+            out.sends
+        );
+        // One shared bucket differs: its leaves are sent.
+        let (b, h) = shared[0];
+        let mut changed = shared.clone();
+        changed[0] = (b, h ^ 1);
+        let out = deliver(&mut node, 4, 2, digest(changed));
+        let mut leaves = BTreeMap::<u32, u64>::new();
+        for (k, _, h) in node
+            .hashed_states()
+            .filter(|(k, _, _)| cfg.bucket_of(k) == b)
+        {
+            let sum = leaves.entry(cfg.leaf_of(k)).or_default();
+            *sum = sum.wrapping_add(h);
+        }
+        let expected = Body::Leaves {
+            buckets: vec![b],
+            leaves: leaves.into_iter().collect(),
+        };
+        assert_eq!(sends(&out), [(NodeId(4), &expected)]);
+    }
+
+    /// A `Leaves` naming a bucket outside `0..buckets` (a peer configured otherwise)
+    /// is ignored; a differing bucket is answered with the keys of its differing
+    /// leaves.
+    #[test]
+    fn dynamo_4_7_leaves_of_buckets_out_of_range_are_ignored() {
+        let mut node = started(1, &three(), |_| {});
+        write(&mut node, "k", Some("v"), VersionVector::new());
+        let cfg = node.config().clone();
+        let leaves = |buckets| Body::Leaves {
+            buckets,
+            leaves: Vec::new(),
+        };
+        let out = deliver(&mut node, 2, 1, leaves(vec![cfg.buckets, cfg.buckets + 1]));
+        assert!(out.sends.is_empty());
+        let out = deliver(&mut node, 2, 2, leaves(vec![cfg.bucket_of("k")]));
+        let expected = Body::Keys {
+            leaves: vec![cfg.leaf_of("k")],
+            keys: vec![("k".into(), hash_of(&node, "k"))],
+        };
+        assert_eq!(sends(&out), [(NodeId(2), &expected)]);
+    }
+
+    /// Dynamo §4.7, last step: given the initiator's key hashes for some leaves, a
+    /// replica sends the states in those leaves that the initiator lacks or holds
+    /// otherwise, asks for the listed keys it lacks or holds otherwise — nothing
+    /// outside the leaves, nothing held alike — and sends nothing when nothing
+    /// differs.
+    #[test]
+    fn dynamo_4_7_keys_are_answered_with_only_the_states_that_differ() {
+        let mut node = started(2, &three(), |_| {});
+        let cfg = node.config().clone();
+        let names = ["w", "x", "y", "z", "q"];
+        let leaf: BTreeMap<&str, u32> = names.iter().map(|&k| (k, cfg.leaf_of(k))).collect();
+        assert_eq!(leaf.values().collect::<BTreeSet<_>>().len(), names.len());
+        for key in ["x", "y", "z"] {
+            write(&mut node, key, Some(key), VersionVector::new());
+        }
+        let keys = |leaves: &[&str], keys: Vec<(&str, u64)>| Body::Keys {
+            leaves: leaves.iter().map(|k| leaf[k]).collect(),
+            keys: keys.into_iter().map(|(k, h)| (k.to_owned(), h)).collect(),
+        };
+        let (x, y) = (hash_of(&node, "x"), hash_of(&node, "y"));
+        let listed = vec![("q", 9), ("w", 42), ("x", x), ("y", y ^ 1)];
+        let state = |k: &str| (k.to_owned(), node.state(k).unwrap().clone());
+        let (y_state, z_state) = (state("y"), state("z"));
+        let out = deliver(&mut node, 1, 1, keys(&["w", "x", "y", "z"], listed));
+        let expected = Body::States {
+            states: vec![y_state, z_state.clone()],
+            want: vec!["w".into(), "y".into()],
+        };
+        assert_eq!(sends(&out), [(NodeId(1), &expected)]);
+        // Only states to send, nothing to ask for.
+        let out = deliver(&mut node, 1, 2, keys(&["z"], Vec::new()));
+        let expected = Body::States {
+            states: vec![z_state],
+            want: Vec::new(),
+        };
+        assert_eq!(sends(&out), [(NodeId(1), &expected)]);
+        let out = deliver(&mut node, 1, 3, keys(&["x"], vec![("x", x)]));
+        assert!(out.sends.is_empty(), "nothing differs");
+        assert_eq!(node.sync_stats().keys_sent, 3);
+    }
+
+    /// Tombstone collection, rule 1: a peer shows it holds a tombstone by listing the
+    /// key with the tombstone's hash — a key list with another hash shows nothing — and
+    /// once every other replica has shown it, this replica says it is ready.
+    #[test]
+    fn tombstone_collection_a_key_list_shows_a_tombstone_only_with_its_hash() {
+        let mut node = started(1, &three(), |_| {});
+        tombstone(&mut node, "k");
+        let (leaf, hash) = (node.config().leaf_of("k"), hash_of(&node, "k"));
+        let keys = |hash| Body::Keys {
+            leaves: vec![leaf],
+            keys: vec![("k".to_owned(), hash)],
+        };
+        deliver(&mut node, 2, 1, keys(hash ^ 1));
+        let digest = same_digest(&node, &[]);
+        deliver(&mut node, 3, 1, digest);
+        assert!(
+            round(&mut node).2.is_empty(),
+            "n2 has not shown the tombstone"
+        );
+        deliver(&mut node, 2, 2, keys(hash));
+        assert_eq!(round(&mut node).2, [("k".to_owned(), hash)]);
+        assert_eq!(node.gc_stats().collected, 0, "nobody else is ready yet");
+    }
+
+    /// Tombstone collection, rule 2 and the refusal after it: a peer that showed the
+    /// tombstone counts as having collected it only if a later key list of the
+    /// tombstone's leaf lacks the key (not a list of some other leaf); the tombstone
+    /// is collected once every other replica is ready; then messages the peers sent
+    /// before they showed it are refused, and the showing message itself (as
+    /// duplicated) is not.
+    #[test]
+    fn tombstone_collection_waits_for_every_peer_and_refuses_only_older_messages() {
+        let mut node = started(1, &three(), |_| {});
+        tombstone(&mut node, "k");
+        let cfg = node.config().clone();
+        let other_leaf = (0..cfg.buckets as u32 * cfg.leaves as u32)
+            .find(|&l| l != cfg.leaf_of("k"))
+            .unwrap();
+        let showing = same_digest(&node, &[]);
+        deliver(&mut node, 2, 5, showing.clone());
+        let digest = same_digest(&node, &[]);
+        deliver(&mut node, 3, 5, digest);
+        // n2 lists another leaf, without k: that says nothing about k.
+        let other = Body::Keys {
+            leaves: vec![other_leaf],
+            keys: Vec::new(),
+        };
+        deliver(&mut node, 2, 6, other);
+        let digest = same_digest(&node, &["k"]);
+        deliver(&mut node, 3, 6, digest);
+        assert!(node.state("k").is_some(), "n2 is not ready");
+        assert_eq!(node.gc_stats().collected, 0);
+        let digest = same_digest(&node, &["k"]);
+        deliver(&mut node, 2, 7, digest);
+        assert!(node.state("k").is_none(), "collected");
+        assert_eq!(node.gc_stats().collected, 1);
+        // n2 showed it in its message 5: that one, duplicated, is accepted.
+        let out = deliver(&mut node, 2, 5, showing);
+        assert_eq!(node.gc_stats().refused, 0);
+        let differs = Body::Leaves {
+            buckets: vec![cfg.bucket_of("k")],
+            leaves: Vec::new(),
+        };
+        assert_eq!(
+            sends(&out),
+            [(NodeId(2), &differs)],
+            "k's bucket is empty here now"
+        );
+        let out = deliver(
+            &mut node,
+            2,
+            4,
+            Body::Read {
+                op: 1,
+                key: "k".into(),
+            },
+        );
+        assert_eq!(node.gc_stats().refused, 1);
+        assert!(out.sends.is_empty());
+        let out = deliver(
+            &mut node,
+            2,
+            8,
+            Body::Read {
+                op: 2,
+                key: "k".into(),
+            },
+        );
+        assert!(matches!(
+            sends(&out).as_slice(),
+            [(_, Body::ReadReply { state: None, .. })]
+        ));
+    }
+
+    /// Anti-entropy's last step carries deletes too: a peer that asks for a key this
+    /// replica holds as a tombstone gets the tombstone — unless it had shown the
+    /// tombstone before, in which case asking means it collected it.
+    #[test]
+    fn tombstone_collection_a_wanted_tombstone_is_sent_unless_the_peer_had_shown_it() {
+        let mut node = started(1, &three(), |_| {});
+        tombstone(&mut node, "k");
+        let want = || Body::States {
+            states: Vec::new(),
+            want: vec!["k".into()],
+        };
+        let out = deliver(&mut node, 2, 1, want());
+        let expected = Body::States {
+            states: vec![("k".into(), node.state("k").unwrap().clone())],
+            want: Vec::new(),
+        };
+        assert_eq!(sends(&out), [(NodeId(2), &expected)]);
+        let digest = same_digest(&node, &[]);
+        deliver(&mut node, 2, 2, digest);
+        let out = deliver(&mut node, 2, 3, want());
+        assert!(out.sends.is_empty(), "n2 had shown it: collected there");
+    }
+
+    /// A read waiting while its key's tombstone is collected repairs nothing (its
+    /// replies may predate the delete, and a repair would bring the deleted value
+    /// back); a read of another key waiting at the same time still repairs.
+    #[test]
+    fn tombstone_collection_stops_the_repair_of_reads_of_that_key_only() {
+        let mut node = started(1, &three(), |cfg| cfg.r = 3);
+        write(&mut node, "a", Some("x"), VersionVector::new());
+        let context = write(&mut node, "k", Some("v"), VersionVector::new());
+        let v = node.state("k").unwrap().clone();
+        let op_of = |out: &Fx<Dvv>| match out.sends[0].msg.body {
+            Body::Read { op, .. } => op,
+            ref other => panic!("{other:?}"),
+        };
+        let op_a = op_of(&request(&mut node, 3, Request::Get { key: "a".into() }));
+        let op_k = op_of(&request(&mut node, 4, Request::Get { key: "k".into() }));
+        // n2 answers the read of k before the delete reaches it.
+        let reply = |op, state| Body::ReadReply { op, state };
+        deliver(&mut node, 2, 1, reply(op_k, Some(v)));
+        write(&mut node, "k", None, context);
+        let digest = same_digest(&node, &["k"]);
+        deliver(&mut node, 2, 2, digest);
+        let digest = same_digest(&node, &["k"]);
+        deliver(&mut node, 3, 1, digest);
+        assert_eq!(node.gc_stats().collected, 1);
+        // n3, which collected it too, answers nothing: no repair brings v back.
+        let out = deliver(&mut node, 3, 2, reply(op_k, None));
+        assert_eq!(out.replies.len(), 1, "the read is answered");
+        assert!(out.sends.is_empty(), "repaired: {:?}", out.sends);
+        // The read of a: n2 and n3 hold nothing, both are repaired.
+        deliver(&mut node, 2, 3, reply(op_a, None));
+        let out = deliver(&mut node, 3, 3, reply(op_a, None));
+        let repaired: Vec<NodeId> = (sends(&out).into_iter())
+            .filter(|(_, b)| matches!(b, Body::Repair { key, .. } if key == "a"))
+            .map(|(to, _)| to)
+            .collect();
+        assert_eq!(repaired, [NodeId(2), NodeId(3)]);
+    }
 }

@@ -215,7 +215,8 @@ mod tests {
         assert_eq!((s.len(), s.is_empty()), (3, false));
         s.insert("d").unwrap();
         assert_eq!(s.len(), 4);
-        assert!(Set::default().is_empty() && Set::default().len() == 0);
+        assert!(Set::default().is_empty());
+        assert_eq!(Set::default().len(), 0);
     }
 
     /// A grow-only counter: an actor's increment adds to its own count only, and

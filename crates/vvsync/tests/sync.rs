@@ -568,3 +568,121 @@ fn a_read_that_finishes_after_a_delete_arrived_repairs_with_the_tombstone() {
     });
     assert_eq!(live_repairs, 0, "a repair carried the deleted value");
 }
+
+/// Dynamo §4.5: a read repairs exactly the replicas that answered with less than
+/// the merge — none when all agree, the one that missed a write otherwise — and
+/// sends no tombstone to a replica that holds nothing of the key (it may have
+/// collected it).
+#[test]
+fn dynamo_4_5_read_repair_goes_only_to_the_replicas_that_answered_with_less() {
+    let mut c = cluster::<Dvv>(3, |cfg| {
+        cfg.r = 3;
+        cfg.anti_entropy_every = std::time::Duration::from_secs(3600);
+    });
+    let repairs = |c: &Cluster<VvNode<Dvv>>| -> Vec<(NodeId, NodeId)> {
+        (c.delivered.iter())
+            .filter(|(_, _, m)| matches!(m.body, Body::Repair { .. }))
+            .map(|(from, to, _)| (*from, *to))
+            .collect()
+    };
+    let v1 = put(&mut c, 1, 1, "k", "v1", VersionVector::new());
+    assert_eq!(get(&mut c, 2, "k").siblings(), ["v1"]);
+    assert_eq!(repairs(&c), [], "every replica held v1");
+    c.cut(1, 3);
+    put(&mut c, 1, 1, "k", "v2", v1.context().clone());
+    c.heal();
+    assert_eq!(get(&mut c, 2, "k").siblings(), ["v2"]);
+    assert_eq!(repairs(&c), [(n(2), n(3))], "only n3 missed v2");
+    // A tombstone n3 never heard of: n3 answers nothing and is not sent it.
+    c.isolate(3);
+    let t = put(&mut c, 1, 1, "t", "x", VersionVector::new());
+    delete(&mut c, 1, "t", t.context().clone());
+    c.heal();
+    assert!(c.node(3).state("t").is_none());
+    assert_eq!(get(&mut c, 1, "t").siblings(), Vec::<String>::new());
+    assert_eq!(repairs(&c).len(), 1, "no repair for t");
+    assert!(c.node(3).state("t").is_none());
+}
+
+/// Dynamo §4.7: anti-entropy alone brings a key to a replica that never heard of
+/// it (the key list names it on one side only, so only one of the two directions
+/// carries anything), and sends that key's state only.
+#[test]
+fn dynamo_4_7_anti_entropy_brings_a_key_to_a_replica_that_never_heard_of_it() {
+    let mut c = cluster::<Dvv>(3, |_| {});
+    put(&mut c, 1, 1, "a", "1", VersionVector::new());
+    c.run_for(ms(300));
+    c.isolate(3);
+    put(&mut c, 1, 1, "k", "v", VersionVector::new());
+    assert!(c.node(3).state("k").is_none());
+    let before: u64 = (1..=3).map(|i| c.node(i).sync_stats().keys_sent).sum();
+    c.heal();
+    c.run_for(ms(500));
+    assert!(converged(&c), "n3 got k by anti-entropy");
+    assert_eq!(c.node(3).state("k").unwrap().siblings(), ["v"]);
+    let sent: u64 = (1..=3).map(|i| c.node(i).sync_stats().keys_sent).sum();
+    assert!(
+        (1..=2).contains(&(sent - before)),
+        "only k travels, to n3 (from n1 or n2, maybe both): {}",
+        sent - before
+    );
+}
+
+/// Placement over five members (`N` = 3): after writes on both sides of a partition
+/// and the heal, each key's three replicas hold the same state and no other member
+/// holds it; and an idle, converged cluster sends one digest per round and nothing
+/// else (every pair of replicas agrees on every bucket it shares).
+#[test]
+fn dynamo_4_7_five_members_converge_per_key_and_idle_rounds_send_only_digests() {
+    let mut c = cluster::<Dvv>(5, |_| {});
+    let cfg = c.node(1).config().clone();
+    let keys: Vec<String> = (0..60).map(|i| format!("k{i}")).collect();
+    c.partition(&[1, 2], &[3, 4, 5]);
+    // Each key written at its first replica, and every other key also at its last:
+    // each write reaches only the replicas on its side.
+    for (i, key) in keys.iter().enumerate() {
+        let replicas: Vec<NodeId> = cfg.replicas_of(key).collect();
+        put(&mut c, replicas[0].0, 1, key, "first", VersionVector::new());
+        if i % 2 == 0 {
+            put(&mut c, replicas[2].0, 2, key, "last", VersionVector::new());
+        }
+    }
+    c.heal();
+    c.run_for(ms(1000));
+    for (i, key) in keys.iter().enumerate() {
+        let replicas: Vec<NodeId> = cfg.replicas_of(key).collect();
+        let states: Vec<Option<&Dvv>> = replicas.iter().map(|r| c.node(r.0).state(key)).collect();
+        assert!(states.windows(2).all(|w| w[0] == w[1]), "{key}: {states:?}");
+        // Two writes with empty contexts are concurrent: both kept.
+        let expected: &[&str] = if i % 2 == 0 {
+            &["last", "first"]
+        } else {
+            &["first"]
+        };
+        let siblings = states[0].expect("held").siblings();
+        assert_eq!(siblings.len(), expected.len(), "{key}: {siblings:?}");
+        assert!(
+            expected.iter().all(|v| siblings.contains(&v.to_string())),
+            "{key}: {siblings:?}"
+        );
+        for id in (1..=5).filter(|id| !replicas.contains(&n(*id))) {
+            assert!(c.node(id).state(key).is_none(), "n{id} holds {key}");
+        }
+    }
+    let beyond_digests =
+        |c: &Cluster<VvNode<Dvv>>| c.count(|_, _, m| !matches!(m.body, Body::Digest { .. }));
+    let digests =
+        |c: &Cluster<VvNode<Dvv>>| c.count(|_, _, m| matches!(m.body, Body::Digest { .. }));
+    let (sent_before, digests_before) = (beyond_digests(&c), digests(&c));
+    c.run_for(ms(500));
+    assert_eq!(
+        beyond_digests(&c),
+        sent_before,
+        "an idle round sent more than its digest"
+    );
+    // Rounds every 37.5 to 62.5 ms: at least eight in 500 ms per replica.
+    assert!(
+        digests(&c) - digests_before >= 5 * 8,
+        "every replica ran its rounds"
+    );
+}
