@@ -145,4 +145,71 @@ mod tests {
         let peers: Vec<NodeId> = cfg.peers().collect();
         assert_eq!(peers, vec![NodeId(2), NodeId(3), NodeId(4)]);
     }
+
+    /// Zab §3 (quorums): any two quorums intersect, so a quorum is *more than* half
+    /// of the voters — in an even ensemble half is not enough (two halves would each
+    /// elect a leader) — and no more than a majority is needed.
+    #[test]
+    fn zab_3_a_quorum_is_more_than_half_of_the_voters_in_even_and_odd_ensembles() {
+        let ensemble = |n: u64| ZabConfig::lan(NodeId(1), (1..=n).map(NodeId), 1);
+        let first = |k: u64| (1..=k).map(NodeId).collect::<Vec<_>>();
+        for (voters, majority) in [(1, 1), (2, 2), (3, 2), (4, 3), (5, 3), (6, 4), (7, 4)] {
+            let cfg = ensemble(voters);
+            assert!(cfg.is_quorum(&first(majority)), "{majority} of {voters}");
+            assert!(
+                !cfg.is_quorum(&first(majority - 1)),
+                "{} of {voters}",
+                majority - 1
+            );
+        }
+    }
+
+    /// Every timing rule is checked at its boundary: equal values are allowed where
+    /// the rule says "at most" or "at least", and one nanosecond beyond is refused,
+    /// each with its own message.
+    #[test]
+    fn validate_accepts_each_timing_boundary_and_refuses_one_beyond_it() {
+        let base = ZabConfig::lan(NodeId(1), [NodeId(1), NodeId(2), NodeId(3)], 1);
+        let ns = Duration::from_nanos(1);
+        let check = |tune: &dyn Fn(&mut ZabConfig), refused: Option<&str>| {
+            let mut cfg = base.clone();
+            tune(&mut cfg);
+            match (cfg.validate(), refused) {
+                (Ok(()), None) => {}
+                (Err(e), Some(what)) => assert!(e.contains(what), "{e}"),
+                (got, want) => panic!("{got:?}, expected {want:?}"),
+            }
+        };
+        check(&|c| c.notification_min = c.notification_max, None);
+        check(
+            &|c| c.notification_min = c.notification_max + ns,
+            Some("notification_min"),
+        );
+        check(
+            &|c| c.notification_min = Duration::ZERO,
+            Some("notification_min"),
+        );
+        check(&|c| c.tick = c.sync_timeout / 2, None);
+        check(&|c| c.tick = c.sync_timeout / 2 + ns, Some("tick"));
+        check(&|c| c.tick = Duration::ZERO, Some("tick"));
+        check(&|c| c.init_timeout = c.sync_timeout, None);
+        check(
+            &|c| c.init_timeout = c.sync_timeout - ns,
+            Some("init_timeout"),
+        );
+        check(&|c| c.batch_max = 0, Some("batch_max"));
+        check(&|c| c.snapshot_threshold = 0, Some("snapshot_threshold"));
+        check(&|c| c.voters.clear(), Some("at least one voter"));
+    }
+
+    /// An observer knows it observes; a voter knows it does not.
+    #[test]
+    fn zab_observers_know_they_do_not_vote() {
+        let mut cfg = ZabConfig::lan(NodeId(4), [NodeId(1), NodeId(2), NodeId(3)], 1);
+        cfg.observers.insert(NodeId(4));
+        assert_eq!(cfg.validate(), Ok(()));
+        assert!(cfg.is_observer());
+        cfg.id = NodeId(1);
+        assert!(!cfg.is_observer());
+    }
 }
