@@ -312,6 +312,38 @@ fn twopc_nb_a_decision_being_logged_is_active_and_a_duplicate_is_never_resent_as
     );
 }
 
+/// A refusal being logged (`twopc-nb`) is still active: its participants are told
+/// ABORT at once (they need no record), its client only once the log holds the
+/// refusal — the answer is final, so it must survive a change of leader.
+#[test]
+fn twopc_nb_a_refusal_is_answered_only_once_logged_and_is_active_until_then() {
+    let (mut k, mut log) = leading(TestLog::deferred());
+    let t0 = Time::ZERO;
+    let txn = the_prepared(&request(&mut k, &log, t0, X, 1, vec![write("0/a", "1")]));
+    let out = vote(&mut k, &mut log, t0, 2, txn, Vote::No(AbortReason::Refused));
+    assert_eq!(
+        decides(&out),
+        vec![(n(2), txn, false)],
+        "ABORT needs no record"
+    );
+    assert!(out.replies.is_empty(), "the client waits for the record");
+    assert_eq!(k.active(), 1, "being logged");
+    let output = log.apply_next();
+    assert_eq!(output, DecisionOutput::Refused(txn));
+    let mut out = Fx::new();
+    k.on_decided(t0, output, &mut out);
+    let refused = TxnOutcome::Aborted(AbortReason::Refused);
+    assert_eq!(replies(&out), vec![(X, 1, done(refused.clone()))]);
+    assert_eq!(k.active(), 0);
+    let retry = request(&mut k, &log, t0, X, 1, vec![write("0/a", "1")]);
+    assert_eq!(
+        replies(&retry),
+        vec![(X, 1, done(refused))],
+        "from the session"
+    );
+    assert!(prepared(&retry).is_empty());
+}
+
 /// A deposed coordinator (its replica lost the Raft leadership) aborts what
 /// collected votes with it, forgets what it was logging — the log decides that, and
 /// whoever leads next answers it — and does not block a retry once it leads again.
