@@ -619,4 +619,210 @@ mod tests {
             "the observer's agreement is no quorum"
         );
     }
+
+    /// Looking notification of `v` in `round` from `from`; returns the step and what
+    /// `e` sent.
+    fn hear(
+        e: &mut Election,
+        from: u64,
+        v: Vote,
+        round: u64,
+        own: Vote,
+    ) -> (Step, Vec<(To, Notification)>) {
+        let mut sent = Vec::new();
+        let note = settled(v, round, PeerState::Looking);
+        let step = e.on_notification(n(from), note, own, &mut |t, m| sent.push((t, m)));
+        (step, sent)
+    }
+
+    /// ZooKeeper's `termPredicate`: a server decides only when the votes of this round
+    /// that *equal its proposal* are a majority of the voters — its own vote alone, or
+    /// a majority of voters that merely voted (for someone else), is no quorum.
+    /// Counting any vote, or skipping the count, lets a server lead (or follow) a
+    /// leader no majority chose, and two servers decide different leaders.
+    #[test]
+    fn fle_term_predicate_counts_only_the_votes_equal_to_the_proposal() {
+        let mut e = Election::new(n(1), [n(1), n(2), n(3)]);
+        let own = vote(1, 1, 5, 1);
+        e.begin(own, &mut |_, _| {});
+        assert_eq!(e.finalize(own), None, "a lone vote never decides");
+        // n2 votes for itself with a worse history: two votes, one for our proposal.
+        let (step, _) = hear(&mut e, 2, vote(2, 1, 1, 1), 1, own);
+        assert_eq!(
+            step,
+            Step::Continue,
+            "a vote for another server is no agreement"
+        );
+        assert_eq!(e.proposal(), own);
+        assert_eq!(e.finalize(own), None);
+        // n3 agrees: n1 and n3 are a majority for `own`.
+        let (step, _) = hear(&mut e, 3, own, 1, own);
+        assert_eq!(step, Step::Quorum(own));
+        assert_eq!(e.finalize(own), Some(own));
+    }
+
+    /// A quorum is *more* than half of the voters: two disjoint halves of an even
+    /// ensemble must not both reach one, or each half would elect its own leader.
+    #[test]
+    fn fle_half_of_an_even_ensemble_is_no_quorum() {
+        let mut e = Election::new(n(1), [n(1), n(2), n(3), n(4)]);
+        let own = vote(1, 1, 5, 1);
+        e.begin(own, &mut |_, _| {});
+        let (step, _) = hear(&mut e, 2, own, 1, own);
+        assert_eq!(step, Step::Continue, "2 of 4 is half, not a majority");
+        assert_eq!(e.finalize(own), None);
+        let (step, _) = hear(&mut e, 3, own, 1, own);
+        assert_eq!(step, Step::Quorum(own), "3 of 4 is");
+        assert_eq!(e.finalize(own), Some(own));
+    }
+
+    /// The finalize wait (ZooKeeper's `finalizeWait`) ends in a decision only if the
+    /// vote that reached a quorum is *still* our proposal *and* still has a quorum of
+    /// this round's votes. Both halves matter: a better vote heard during the wait
+    /// changes the proposal even though the old majority still stands (deciding it
+    /// would elect a server with a less up-to-date history than one we know of), and
+    /// a later round clears the votes even if our proposal stays the same (deciding
+    /// it would rest on votes of an abandoned round).
+    #[test]
+    fn fle_finalize_decides_only_the_standing_proposal_with_its_quorum() {
+        // Five voters: n2, n3 and n4 agree with n1's own vote, then n5 shows a better
+        // one. Three votes for `own` remain, but n1 now proposes n5.
+        let mut e = Election::new(n(1), [n(1), n(2), n(3), n(4), n(5)]);
+        let own = vote(1, 1, 5, 1);
+        e.begin(own, &mut |_, _| {});
+        for id in [2, 3, 4] {
+            hear(&mut e, id, own, 1, own);
+        }
+        assert_eq!(e.finalize(own), Some(own), "a quorum for own, before n5");
+        let better = vote(5, 1, 9, 1);
+        let (step, sent) = hear(&mut e, 5, better, 1, own);
+        assert_eq!(step, Step::Continue);
+        assert_eq!(sent, vec![(To::All, e.notification(PeerState::Looking))]);
+        assert_eq!(e.proposal(), better);
+        assert_eq!(
+            e.finalize(own),
+            None,
+            "the proposal changed during the wait"
+        );
+
+        // Three voters: n2 agrees in round 1, then n3 opens round 2 with a worse vote.
+        // n1 keeps proposing `own`, but round 1's agreement is gone.
+        let mut e = Election::new(n(1), [n(1), n(2), n(3)]);
+        e.begin(own, &mut |_, _| {});
+        assert_eq!(hear(&mut e, 2, own, 1, own).0, Step::Quorum(own));
+        let (step, _) = hear(&mut e, 3, vote(3, 1, 1, 1), 2, own);
+        assert_eq!(step, Step::Continue);
+        assert_eq!((e.round(), e.proposal()), (2, own));
+        assert_eq!(
+            e.finalize(own),
+            None,
+            "round 1's quorum does not carry over"
+        );
+    }
+
+    /// A looking non-voter (an observer) behind us is told our round, as FLE answers
+    /// every looking server of an earlier round; one in *our* round is not answered:
+    /// it has our notification already, and two looking observers answering each
+    /// other's notifications of one round would exchange them forever, with no timer
+    /// in the loop.
+    #[test]
+    fn fle_a_non_voter_is_answered_only_from_an_earlier_round() {
+        let mut e = Election::new(n(1), [n(1), n(2), n(3)]);
+        let own = vote(1, 1, 5, 1);
+        e.begin(own, &mut |_, _| {});
+        e.begin(own, &mut |_, _| {}); // round 2
+        let observer = vote(9, 0, 0, 0);
+        let (step, sent) = hear(&mut e, 9, observer, 1, own);
+        assert_eq!(step, Step::Continue);
+        assert_eq!(
+            sent,
+            vec![(To::One(n(9)), e.notification(PeerState::Looking))]
+        );
+        let (step, sent) = hear(&mut e, 9, observer, 2, own);
+        assert_eq!(
+            (step, sent),
+            (Step::Continue, vec![]),
+            "same round: no answer"
+        );
+
+        // Two looking observers of one ensemble go quiet.
+        let voters = [n(1), n(2), n(3)];
+        let mut obs = [Election::new(n(8), voters), Election::new(n(9), voters)];
+        let own_of = |k: usize| vote(8 + k as u64, 0, 0, 0);
+        let mut wire = Vec::new();
+        for (k, o) in obs.iter_mut().enumerate() {
+            o.begin(own_of(k), &mut |_, m| wire.push((k, 1 - k, m)));
+        }
+        let mut delivered = 0;
+        while let Some((from, to, m)) = wire.pop() {
+            delivered += 1;
+            assert!(delivered <= 10, "observers answer each other forever");
+            let from_id = 8 + from as u64;
+            obs[to].on_notification(n(from_id), m, own_of(to), &mut |_, a| {
+                wire.push((to, from, a))
+            });
+        }
+        assert_eq!(
+            delivered, 2,
+            "each observer's first notification, nothing more"
+        );
+    }
+
+    /// ZooKeeper's FLE counts a `Following`/`Leading` notification of our own round
+    /// with this round's votes (`recvset`), so a server that missed the decision of
+    /// its round joins as soon as that round's votes and the leader's `Leading` agree.
+    /// Counting it only among the settled servers would need a quorum of *settled*
+    /// servers: a leader establishing with the smallest quorum, which needs this
+    /// server, would wait for it forever.
+    #[test]
+    fn fle_a_settled_answer_of_our_round_counts_with_this_rounds_votes() {
+        // Round 1 of five voters (n2 and n5 are down): n1 adopted n3's vote, then
+        // missed n3 and n4 deciding it.
+        let mut e = Election::new(n(1), [n(1), n(2), n(3), n(4), n(5)]);
+        let own = vote(1, 1, 1, 1);
+        e.begin(own, &mut |_, _| {});
+        let v = vote(3, 1, 5, 1);
+        assert_eq!(hear(&mut e, 3, v, 1, own).0, Step::Continue);
+        assert_eq!(e.proposal(), v);
+        let lead = e.on_notification(n(3), settled(v, 1, PeerState::Leading), own, &mut |_, _| {});
+        assert_eq!(lead, Step::Continue, "n1 and n3 are two of five");
+        let step = e.on_notification(
+            n(4),
+            settled(v, 1, PeerState::Following),
+            own,
+            &mut |_, _| {},
+        );
+        assert_eq!(
+            step,
+            Step::Decided(v),
+            "n1, n3 and n4 vote n3 in round 1, and n3 leads"
+        );
+    }
+
+    /// Deciding from settled servers of our round needs *both* a quorum of the round's
+    /// votes for the leader *and* the leader saying it leads (ZooKeeper's
+    /// `termPredicate && checkLeader`): followers can still name a leader that crashed,
+    /// and a leader's own word is one vote. Either alone would make a server follow a
+    /// leader that no quorum follows, or one that is gone.
+    #[test]
+    fn fle_our_rounds_settled_servers_decide_only_with_a_quorum_and_the_leaders_word() {
+        let v = vote(3, 1, 5, 1);
+        let own = vote(1, 1, 1, 1);
+        // A quorum of followers of round 1, n3 silent.
+        let mut e = Election::new(n(1), [n(1), n(2), n(3), n(4), n(5)]);
+        e.begin(own, &mut |_, _| {});
+        for id in [2, 4, 5] {
+            let note = settled(v, 1, PeerState::Following);
+            let step = e.on_notification(n(id), note, own, &mut |_, _| {});
+            assert_eq!(step, Step::Continue, "n3 never said it leads (after n{id})");
+        }
+        // n3 says it leads, twice, and nobody else agrees.
+        let mut e = Election::new(n(1), [n(1), n(2), n(3), n(4), n(5)]);
+        e.begin(own, &mut |_, _| {});
+        for _ in 0..2 {
+            let note = settled(v, 1, PeerState::Leading);
+            let step = e.on_notification(n(3), note, own, &mut |_, _| {});
+            assert_eq!(step, Step::Continue, "the leader's word is one vote");
+        }
+    }
 }

@@ -301,6 +301,63 @@ mod tests {
         log.append(z(1, 9), ());
     }
 
+    /// `len`/`is_empty` count the transactions *held*, after the snapshot: positions
+    /// stay dense across compaction, so `last_pos` is not a count. A caller sizing a
+    /// DIFF or deciding whether anything is left to send relies on the difference.
+    #[test]
+    fn the_log_counts_the_transactions_held_after_its_snapshot() {
+        let mut log = log_of(&[z(1, 1), z(1, 2), z(1, 3)]);
+        assert_eq!((log.len(), log.is_empty()), (3, false));
+        log.compact_to(Pos(2));
+        assert_eq!(
+            (log.len(), log.is_empty(), log.last_pos()),
+            (1, false, Pos(3))
+        );
+        log.truncate_after(Pos(2));
+        assert_eq!(
+            (log.len(), log.is_empty(), log.last_pos()),
+            (0, true, Pos(2))
+        );
+        // The snapshot's last transaction is not *held*: `sync_plan` takes the
+        // snapshot's counter for that epoch itself.
+        assert_eq!(log.last_counter_in(Epoch(1)), None);
+    }
+
+    /// TRUNC (DSN §IV-B, a follower's suffix the new leader does not hold) drops
+    /// exactly the transactions after the common prefix, also in a log compacted
+    /// behind a snapshot, where positions no longer start at 1. Keeping any of them
+    /// would leave the follower holding a transaction of an abandoned epoch where the
+    /// leader's history has another: the follower's copy would diverge.
+    #[test]
+    fn zab_4_2_trunc_in_a_compacted_log_drops_exactly_the_suffix() {
+        let mut log = log_of(&[z(1, 1), z(1, 2), z(1, 3), z(2, 1), z(2, 2)]);
+        log.compact_to(Pos(2));
+        assert_eq!(log.truncate_after(Pos(3)), 2);
+        assert_eq!((log.last_pos(), log.last_zxid()), (Pos(3), z(1, 3)));
+        assert_eq!(log.zxid_at(Pos(4)), None);
+        assert_eq!(log.summary().epochs, vec![(Epoch(1), 3)]);
+    }
+
+    /// Snapshots compact the log again and again (`maybe_snapshot`): each compaction
+    /// forgets exactly the transactions through its position, counted from the
+    /// previous snapshot, and SNAP replaces the whole history by the leader's
+    /// snapshot. Forgetting more loses uncompacted, possibly uncommitted history a
+    /// DIFF still needs; keeping the old entries after a SNAP would put the
+    /// follower's divergent transactions behind the leader's snapshot.
+    #[test]
+    fn compaction_and_snap_forget_exactly_what_the_snapshot_covers() {
+        let mut log = log_of(&[z(1, 1), z(1, 2), z(1, 3), z(1, 4), z(1, 5), z(1, 6)]);
+        log.compact_to(Pos(2));
+        log.compact_to(Pos(3));
+        assert_eq!(log.base(), (Pos(3), z(1, 3)));
+        assert_eq!(log.len(), 3);
+        assert_eq!(log.zxid_at(Pos(4)), Some(z(1, 4)));
+        log.reset_to((Pos(9), z(2, 4)));
+        assert_eq!(log.base(), (Pos(9), z(2, 4)));
+        assert!(log.is_empty());
+        assert_eq!((log.last_pos(), log.last_zxid()), (Pos(9), z(2, 4)));
+    }
+
     #[test]
     #[should_panic(expected = "below the snapshot")]
     fn compacted_history_is_never_truncated() {
