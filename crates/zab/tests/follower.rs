@@ -11,8 +11,7 @@ use synod_core::{ClientId, ClientRequest, KvOp, Node, Outcome, Recovered, Sessio
 use synod_testkit::{ms, n};
 use synod_zab::message::Sync;
 use synod_zab::{
-    Epoch, Message, Notification, PeerState, Pos, Request, Response, Txn, Vote, ZabConfig, ZabNode,
-    ZabTimer, Zxid,
+    Epoch, Message, PeerState, Pos, Request, Response, Txn, ZabConfig, ZabNode, ZabTimer, Zxid,
 };
 
 fn z(counter: u32) -> Zxid {
@@ -64,19 +63,9 @@ impl Lone {
         let mut x = ZabNode::new(cfg);
         let now = Time::ZERO + ms(1000);
         x.on_start(now, Recovered::default(), &mut Fx::new());
-        let vote = Vote {
-            leader: n(1),
-            zxid: Zxid::ZERO,
-            peer_epoch: Epoch(0),
-        };
         let mut fx = Fx::new();
         for (from, state) in [(1, PeerState::Leading), (2, PeerState::Following)] {
-            let note = Notification {
-                vote,
-                election_epoch: 1,
-                state,
-            };
-            x.on_message(now, n(from), Message::Notification(note), &mut fx);
+            x.on_message(now, n(from), round_one(1, state), &mut fx);
         }
         assert_eq!(x.leader(), Some(n(1)), "n3 follows n1");
         let session = follower_info(&fx).expect("a FOLLOWERINFO");

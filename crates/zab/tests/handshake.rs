@@ -1,6 +1,7 @@
 //! The follower handshake (discovery and synchronisation) under the message patterns
 //! that broke it: late answers of earlier handshakes, lost acknowledgements.
 
+mod by_hand;
 mod common;
 
 use common::*;
@@ -153,26 +154,16 @@ fn zookeeper_3911_4643_newleader_is_acknowledged_only_once_history_and_epoch_are
 #[test]
 fn zab_4_1_an_epoch_is_promised_to_one_leader_only() {
     use synod_core::{Effects, Node, Recovered, Time};
-    use synod_zab::{Epoch, Notification, PeerState, Vote, ZabConfig, ZabNode, ZabTimer, Zxid};
+    use synod_zab::{Epoch, PeerState, ZabConfig, ZabNode, ZabTimer};
     type Fx = Effects<Message, ZabTimer, synod_zab::Response>;
     let mut x = ZabNode::<synod_core::Kv>::new(ZabConfig::lan(n(3), (1..=3).map(n), 1));
     let mut now = Time::ZERO;
     x.on_start(now, Recovered::default(), &mut Fx::new());
     // Follows `leader`, as the others report; returns its FOLLOWERINFO's session.
     let follow = |x: &mut ZabNode, now: Time, leader: u64, other: u64| -> u64 {
-        let vote = Vote {
-            leader: n(leader),
-            zxid: Zxid::ZERO,
-            peer_epoch: Epoch(0),
-        };
         let mut fx = Fx::new();
         for (from, state) in [(leader, PeerState::Leading), (other, PeerState::Following)] {
-            let note = Notification {
-                vote,
-                election_epoch: 1,
-                state,
-            };
-            x.on_message(now, n(from), Message::Notification(note), &mut fx);
+            x.on_message(now, n(from), by_hand::round_one(leader, state), &mut fx);
         }
         assert_eq!(x.leader(), Some(n(leader)));
         fx.sends
@@ -220,26 +211,15 @@ fn zab_4_1_an_epoch_is_promised_to_one_leader_only() {
 #[test]
 fn zab_4_1_only_promises_complete_the_discovery_quorum() {
     use synod_core::{Effects, Node, Recovered, Time};
-    use synod_zab::{
-        Epoch, HistorySummary, Notification, PeerState, Vote, ZabConfig, ZabNode, ZabTimer, Zxid,
-    };
+    use synod_zab::{Epoch, HistorySummary, PeerState, ZabConfig, ZabNode, ZabTimer};
     type Fx = Effects<Message, ZabTimer, synod_zab::Response>;
     let mut l = ZabNode::<synod_core::Kv>::new(ZabConfig::lan(n(1), (1..=3).map(n), 1));
     let now = Time::ZERO;
     l.on_start(now, Recovered::default(), &mut Fx::new());
-    let vote = Vote {
-        leader: n(1),
-        zxid: Zxid::ZERO,
-        peer_epoch: Epoch(0),
-    };
     let mut fx = Fx::new();
     for from in [2, 3] {
-        let note = Notification {
-            vote,
-            election_epoch: 1,
-            state: PeerState::Looking,
-        };
-        l.on_message(now, n(from), Message::Notification(note), &mut fx);
+        let note = by_hand::round_one(1, PeerState::Looking);
+        l.on_message(now, n(from), note, &mut fx);
     }
     l.on_timer(now, ZabTimer::Finalize, &mut fx);
     assert!(l.is_leader());

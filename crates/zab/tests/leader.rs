@@ -54,18 +54,9 @@ impl Lone {
         let mut x = ZabNode::new(ZabConfig::lan(n(1), (1..=size).map(n), 1));
         let now = Time::ZERO + ms(1000);
         x.on_start(now, Recovered::default(), &mut Fx::new());
-        let vote = Vote {
-            leader: n(1),
-            zxid: Zxid::ZERO,
-            peer_epoch: Epoch(0),
-        };
-        let note = Notification {
-            vote,
-            election_epoch: 1,
-            state: PeerState::Looking,
-        };
         for from in 2..=size / 2 + 1 {
-            x.on_message(now, n(from), Message::Notification(note), &mut Fx::new());
+            let note = round_one(1, PeerState::Looking);
+            x.on_message(now, n(from), note, &mut Fx::new());
         }
         let mut fx = Fx::new();
         x.on_timer(now, ZabTimer::Finalize, &mut fx);

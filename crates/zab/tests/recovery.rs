@@ -5,7 +5,7 @@ mod by_hand;
 use by_hand::*;
 use synod_core::{codec, Node, NodeId, Recovered, Time};
 use synod_testkit::{ms, n};
-use synod_zab::{Epoch, Message, Notification, PeerState, Vote, ZabConfig, ZabNode, Zxid};
+use synod_zab::{Epoch, PeerState, ZabConfig, ZabNode, Zxid};
 
 /// Starts n1 of {n1, n2, n3} on `meta`; returns it and what it did.
 fn start(meta: &[(&str, Vec<u8>)]) -> (ZabNode, Fx) {
@@ -35,23 +35,9 @@ fn zab_recovery_storage_that_breaks_the_invariants_halts_the_node() {
     let why = x.halted().expect("halted");
     assert!(why.contains("currentEpoch"), "{why}");
     assert!(fx.sends.is_empty() && fx.timers.is_empty());
-    let vote = Vote {
-        leader: n(2),
-        zxid: Zxid::ZERO,
-        peer_epoch: Epoch(0),
-    };
-    let note = Notification {
-        vote,
-        election_epoch: 1,
-        state: PeerState::Looking,
-    };
     let mut fx = Fx::new();
-    x.on_message(
-        Time::ZERO + ms(20),
-        n(2),
-        Message::Notification(note),
-        &mut fx,
-    );
+    let note = round_one(2, PeerState::Looking);
+    x.on_message(Time::ZERO + ms(20), n(2), note, &mut fx);
     assert!(fx.sends.is_empty(), "a halted node does not answer");
 
     let accepted = codec::encode(&(Epoch(1), Some(NodeId(2))));
