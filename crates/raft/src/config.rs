@@ -60,10 +60,8 @@ impl RaftConfig {
         if self.snapshot_threshold == 0 {
             return Err("snapshot_threshold must be positive".into());
         }
-        if !self.initial.contains(self.id) && !self.initial.voters.is_empty() {
-            // A node may start outside the initial configuration only to be added
-            // later as a learner; that is allowed, nothing to check.
-        }
+        // `id` need not be in `initial`: a node may start outside the initial
+        // configuration, to be added later as a learner.
         Ok(())
     }
 
@@ -86,5 +84,67 @@ impl RaftConfig {
             promote_lag_max: 64,
             seed,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lan() -> RaftConfig {
+        RaftConfig::lan(NodeId(1), [1, 2, 3].map(NodeId), 7)
+    }
+
+    /// `lan` is what its doc says, and valid.
+    #[test]
+    fn lan_matches_its_documentation() {
+        let c = lan();
+        assert_eq!(c.election_timeout_min, Duration::from_millis(150));
+        assert_eq!(c.election_timeout_max, Duration::from_millis(300));
+        assert_eq!(c.heartbeat_interval, Duration::from_millis(50));
+        assert!(c.pre_vote && c.check_quorum);
+        assert_eq!(c.snapshot_chunk_bytes, 65_536);
+        assert_eq!(c.initial, Membership::with_voters([1, 2, 3].map(NodeId)));
+        assert_eq!((c.id, c.seed), (NodeId(1), 7));
+        assert_eq!(c.validate(), Ok(()));
+    }
+
+    /// Each rule of `validate` at its boundary: the last legal value passes, the first
+    /// illegal one names the parameter.
+    #[test]
+    fn validate_rejects_each_bad_parameter_at_its_boundary() {
+        let check = |edit: &dyn Fn(&mut RaftConfig), wrong: Option<&str>| {
+            let mut c = lan();
+            edit(&mut c);
+            match (c.validate(), wrong) {
+                (Ok(()), None) => {}
+                (Err(e), Some(what)) => assert!(e.contains(what), "{e:?} names {what}"),
+                (got, want) => panic!("validate gave {got:?}, expected an error naming {want:?}"),
+            }
+        };
+        let ms = Duration::from_millis;
+        check(&|c| c.election_timeout_max = ms(151), None);
+        check(
+            &|c| c.election_timeout_max = ms(150),
+            Some("election_timeout_min"),
+        );
+        check(&|c| c.heartbeat_interval = ms(75), None);
+        check(
+            &|c| c.heartbeat_interval = ms(76),
+            Some("heartbeat_interval"),
+        );
+        check(&|c| c.inflight_max = 0, Some("inflight_max"));
+        check(&|c| c.batch_entries_max = 0, Some("batch_entries_max"));
+        check(
+            &|c| c.snapshot_chunk_bytes = 0,
+            Some("snapshot_chunk_bytes"),
+        );
+        check(&|c| c.inflight_max = 1, None);
+        check(&|c| c.batch_entries_max = 1, None);
+        check(&|c| c.snapshot_chunk_bytes = 1, None);
+        check(&|c| c.snapshot_threshold = 0, Some("snapshot_threshold"));
+        check(&|c| c.snapshot_threshold = 1, None);
+        // A spare that starts outside the configuration, to join as a learner.
+        check(&|c| c.id = NodeId(9), None);
     }
 }

@@ -213,14 +213,9 @@ impl<S: StateMachine> RaftNode<S> {
         self.leader = Some(self.cfg.id);
         let noop = self.leader_append(Payload::Noop, out);
         debug_assert_eq!(noop, last.next());
-        // An uncommitted configuration entry from an earlier term still counts as
-        // pending: no second change until it commits.
-        let cfg_index = self.config_index();
-        if cfg_index > self.commit {
-            if let Role::Leader(state) = &mut self.role {
-                state.config_pending = Some(cfg_index);
-            }
-        }
+        // An uncommitted configuration entry from an earlier term needs no marking as
+        // pending: no change is taken before an entry of this term commits
+        // (`change_membership`), and by then every earlier entry has.
         self.broadcast_append(out);
         self.advance_commit(out);
         out.set_timer(RaftTimer::Heartbeat, self.now + self.cfg.heartbeat_interval);

@@ -435,6 +435,13 @@ mod tests {
         );
         assert_eq!(r, Ok(LogIndex(3)));
         assert_eq!(terms(&log), vec![2, 3]);
+        assert_eq!((log.len(), log.is_empty()), (2, false));
+        // … and one wholly behind it vouches for what it sent, nothing more.
+        let r = log.append_from_leader(LogIndex(0), Term(0), vec![e(1, 1)], LogIndex(0), &mut b);
+        assert_eq!(r, Ok(LogIndex(1)));
+        let r = log.append_from_leader(LogIndex(1), Term(1), vec![], LogIndex(0), &mut b);
+        assert_eq!(r, Ok(LogIndex(1)));
+        assert_eq!(terms(&log), vec![2, 3]);
         let back = RaftLog::recover(log.prev(), log.entries.iter().cloned());
         assert_eq!(back, log);
     }

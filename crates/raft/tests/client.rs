@@ -274,3 +274,26 @@ fn raft_thesis_6_4_heartbeat_answer_from_an_earlier_leadership_confirms_no_read(
     assert_ne!(c.outcome(read), Some(&value(Some("old"))), "a stale read");
     assert_eq!(c.outcome(read), None, "nothing confirmed this read");
 }
+
+/// §8: a new leader appends its no-op first; commands it takes before that no-op
+/// commits queue behind it and are answered once they commit — applying the no-op,
+/// which nobody waits for, drops no waiter.
+#[test]
+fn raft_8_commands_taken_before_the_no_op_commits_are_answered() {
+    // init: n1 has just won; its no-op is not committed
+    let mut c = Cluster::new(3);
+    c.fire(1, RaftTimer::Election);
+    c.deliver_until(|c| c.node(1).is_leader());
+    assert_eq!(c.node(1).commit_index().0, 0);
+
+    // act
+    let puts = c.put_batch(1, &[("x", "1"), ("y", "2")]);
+    let last = c.put(1, "z", "3");
+    c.deliver_all();
+
+    // check
+    let written = Outcome::Done(Response::Output(KvResult::Written));
+    for t in puts.into_iter().chain([last]) {
+        assert_eq!(c.outcome(t), Some(&written), "{t:?}");
+    }
+}

@@ -479,7 +479,10 @@ fn raft_thesis_3_10_transfer_to_an_unreachable_target_is_aborted() {
     // act
     let transfer = c.propose(1, Request::TransferLeader(n(2)));
     let during = c.put(1, "y", "1");
-    c.run_for(ms(600));
+    // past a check-quorum round (every 150 ms), short of the deadline (300 ms)
+    c.run_for(ms(200));
+    let still = c.put(1, "w", "1");
+    c.run_for(ms(400));
     let after = c.put(1, "z", "1");
     c.run_for(ms(100));
 
@@ -489,6 +492,11 @@ fn raft_thesis_3_10_transfer_to_an_unreachable_target_is_aborted() {
         Some(&Outcome::Done(Response::TransferStarted))
     );
     assert_eq!(c.outcome(during), Some(&Outcome::Unavailable));
+    assert_eq!(
+        c.outcome(still),
+        Some(&Outcome::Unavailable),
+        "aborted before an election timeout"
+    );
     assert_eq!(c.leader(), Some(1));
     assert!(
         matches!(c.outcome(after), Some(Outcome::Done(_))),
@@ -528,4 +536,189 @@ fn raft_5_2_vote_granted_in_an_earlier_term_is_not_counted_in_a_later_one() {
 
     // check
     assert!(!c.node(1).is_leader(), "counted a vote of term {t}");
+}
+
+/// §5.2: "A candidate wins an election if it receives votes from a majority" — votes,
+/// not answers: a refusal of the candidate's own term counts for nothing.
+#[test]
+fn raft_5_2_refused_vote_of_the_candidates_term_is_not_counted() {
+    // init: n1 campaigns in t (no pre-vote); its requests are lost
+    let mut c = Cluster::build(3, 0, 1, |cfg| cfg.pre_vote = false);
+    c.fire(1, RaftTimer::Election);
+    let term = c.node(1).term();
+    c.wire.clear();
+
+    // act: n2 answers no, in t
+    let refusal = Message::Vote {
+        term,
+        granted: false,
+        pre_vote: false,
+    };
+    c.send(2, 1, refusal);
+    c.deliver_all();
+
+    // check
+    assert!(!c.node(1).is_leader(), "a refusal made n1 leader of {term}");
+}
+
+/// Thesis §9.6: a pre-vote asks "would you vote for me in a *newer* term?". One that
+/// names the receiver's own term — a pre-candidate's late request, sent before the
+/// receiver moved on to that term — is refused: votes in that term are the real
+/// election's.
+#[test]
+fn raft_thesis_9_6_pre_vote_for_a_term_not_newer_is_refused() {
+    // init: n1 leads in t; check-quorum off so no live-leader rule is involved
+    let mut c = Cluster::build(3, 0, 1, |cfg| cfg.check_quorum = false);
+    c.elect(1);
+    c.deliver_all();
+    let (term, log) = (c.node(2).term(), c.node(2).log());
+    let (last_log_index, last_log_term) = (log.last_index(), log.last_term());
+
+    // act: n3's pre-vote for t (up to date), then for t+1
+    for (asked, grant) in [(term, false), (term.next(), true)] {
+        c.send(3, 2, pre_vote(asked, last_log_index, last_log_term));
+        c.deliver_all();
+        // check
+        let answer = last_from(&c, 2, "PreVoteResponse");
+        assert!(
+            matches!(answer, Message::Vote { granted, .. } if *granted == grant),
+            "pre-vote for {asked} at term {term}: {answer:?}"
+        );
+    }
+}
+
+/// Thesis §6.2 / §4.2.3: a server ignores vote requests "within the minimum election
+/// timeout of hearing from a current leader" — strictly within: once the minimum
+/// timeout has passed since the last contact it answers them again.
+#[test]
+fn raft_thesis_6_2_vote_requests_ignored_only_within_the_minimum_timeout() {
+    // init: n1 leads; n2 heard from it at `contact`
+    let mut c = Cluster::new(3);
+    c.elect(1);
+    c.deliver_all();
+    let contact = c.now;
+    let min = ms(150); // RaftConfig::lan's election_timeout_min
+    let (term, log) = (c.node(2).term(), c.node(2).log());
+    let (last_log_index, last_log_term) = (log.last_index(), log.last_term());
+
+    // act: n3's pre-vote reaches n2 just before and exactly at the minimum timeout,
+    // with nothing else delivered in between
+    for (at, grant) in [(min - ms(1), false), (min, true)] {
+        let wait = contact + at - c.now;
+        c.tick(wait);
+        c.wire.clear();
+        c.send(3, 2, pre_vote(term.next(), last_log_index, last_log_term));
+        c.deliver_all();
+        // check
+        let answer = last_from(&c, 2, "PreVoteResponse");
+        assert!(
+            matches!(answer, Message::Vote { granted, .. } if *granted == grant),
+            "{at:?} after the last contact: {answer:?}"
+        );
+    }
+}
+
+fn pre_vote(term: Term, last_log_index: synod_raft::LogIndex, last_log_term: Term) -> Message {
+    Message::RequestVote {
+        term,
+        last_log_index,
+        last_log_term,
+        pre_vote: true,
+        transfer: false,
+    }
+}
+
+/// The last message of kind `k` node `from` sent that was delivered.
+fn last_from<'a>(c: &'a Cluster, from: u64, k: &str) -> &'a Message {
+    let mut mine = c.delivered.iter().rev();
+    let found = mine.find(|(f, _, m)| f.0 == from && kind(m) == k);
+    &found.unwrap_or_else(|| panic!("n{from} sent no {k}")).2
+}
+
+/// Figure 2: votedFor is "candidateId that received vote in current term" — it stays
+/// for the rest of the term. A leader that steps down (check-quorum) keeps its vote
+/// for itself, so a second candidate of the same term cannot collect it and become a
+/// second leader of that term (§5.2 Election Safety).
+#[test]
+fn raft_5_2_leader_that_steps_down_keeps_its_vote_for_the_term() {
+    // init: n1 leads in t, loses its followers and steps down, still in t
+    let mut c = Cluster::new(3);
+    c.elect(1);
+    let term = c.node(1).term();
+    c.isolate(1);
+    c.tick(ms(400));
+    assert!(!c.node(1).is_leader());
+    assert_eq!(c.node(1).term(), term);
+    c.heal();
+    c.wire.clear();
+
+    // act: a candidate of the same term, with an up-to-date log, asks n1
+    let log = c.node(1).log();
+    let ask = Message::RequestVote {
+        term,
+        last_log_index: log.last_index(),
+        last_log_term: log.last_term(),
+        pre_vote: false,
+        transfer: false,
+    };
+    c.send(3, 1, ask);
+    c.deliver_all();
+
+    // check
+    let answer = last_from(&c, 1, "Vote");
+    assert!(
+        matches!(answer, Message::Vote { granted: false, .. }),
+        "n1 voted twice in {term}: {answer:?}"
+    );
+}
+
+/// Thesis §3.10: TimeoutNow makes its receiver campaign at once — only a voter, and
+/// only for a current leader: one from an earlier term (delayed, its sender since
+/// deposed) or sent to a learner does nothing.
+#[test]
+fn raft_thesis_3_10_stale_or_learner_timeout_now_is_ignored() {
+    // init: n1 leads a term after the first; n4 is a learner
+    let mut c = Cluster::build(3, 1, 1, |_| {});
+    c.elect(1);
+    c.run_for(ms(100));
+    c.propose(1, Request::AddLearner(n(4)));
+    c.run_for(ms(100));
+    assert!(c.node(4).membership().learners.contains(&n(4)));
+    c.propose(1, Request::TransferLeader(n(2)));
+    c.run_for(ms(100));
+    assert_eq!(c.leader(), Some(2));
+    let term = c.node(2).term();
+    let stale = Term(term.0 - 1);
+
+    // act
+    c.send(1, 3, Message::TimeoutNow { term: stale });
+    c.send(2, 4, Message::TimeoutNow { term });
+    c.deliver_all();
+
+    // check: nobody campaigned
+    assert_eq!(c.leader(), Some(2));
+    for id in c.ids() {
+        assert_eq!(c.node(id).term(), term, "n{id} campaigned");
+    }
+}
+
+/// §8: a new leader's state reflects every entry of an earlier term that will ever
+/// commit only once it has applied its own term's first entry (the no-op) —
+/// `leader_ready`, which an application composed on Raft waits for. Never before,
+/// and never on a follower.
+#[test]
+fn raft_8_leader_ready_only_once_its_no_op_is_applied() {
+    // init: n1 has just won; its no-op is not committed
+    let mut c = Cluster::new(3);
+    c.fire(1, RaftTimer::Election);
+    c.deliver_until(|c| c.node(1).is_leader());
+    assert!(!c.node(1).leader_ready(), "ready before its no-op applied");
+
+    // act
+    c.deliver_all();
+
+    // check
+    assert!(c.node(1).applied_index() >= c.node(1).log().first_index());
+    assert!(c.node(1).leader_ready());
+    assert!(!c.node(2).leader_ready() && !c.node(3).leader_ready());
 }

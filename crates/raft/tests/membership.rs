@@ -183,6 +183,8 @@ fn raft_thesis_4_2_2_removed_leader_steps_down() {
     // check: committed by n2 and n3 (the new majority), then n1 stepped down
     assert!(changed(&c, remove));
     assert!(!c.node(1).is_leader());
+    let n1_asked = |c: &Cluster| c.count(|from, _, m| from == n(1) && kind(m) == "PreVote");
+    let asked = n1_asked(&c);
 
     // act
     c.run_for(ms(2000));
@@ -193,6 +195,14 @@ fn raft_thesis_4_2_2_removed_leader_steps_down() {
     assert!(c.node(leader).term() > term);
     assert_eq!(c.node(leader).membership().voters, ids(&[2, 3]));
     assert_eq!(c.leaders_by_term().len(), 2, "n1 never came back");
+    // Its removal is committed and it knows it (commit == the entry's index), so it
+    // does not even ask (§4.2.2 "should still start new elections" ends there).
+    assert_eq!(c.node(1).commit_index(), c.node(1).log().last_index());
+    assert_eq!(
+        n1_asked(&c),
+        asked,
+        "removed n1 campaigned after its removal committed"
+    );
 }
 
 /// Thesis §4.2.2: until the configuration that removes it is committed, a removed
@@ -314,4 +324,38 @@ fn raft_thesis_4_1_overwritten_configuration_entry_is_rolled_back() {
             "n{id} uses a configuration it no longer has"
         );
     }
+}
+
+/// Thesis §4.2.1: a learner is promoted only once it "has caught up" — here within
+/// `promote_lag_max` (64) entries of the leader's log. One that fell further behind is
+/// refused, and the configuration does not change.
+#[test]
+fn raft_thesis_4_2_1_learner_too_far_behind_is_not_promoted() {
+    // init: n4 joins as a learner and catches up, then is cut off while the leader
+    // appends 70 more entries
+    let mut c = led_by_1(1);
+    let add = c.propose(1, Request::AddLearner(n(4)));
+    c.run_for(ms(300));
+    assert!(changed(&c, add));
+    let caught_up = c.node(4).log().last_index();
+    c.isolate(4);
+    for i in 0..70 {
+        c.put(1, "k", &i.to_string());
+    }
+    c.run_for(ms(100));
+    let last = c.node(1).log().last_index();
+    assert!(
+        caught_up.0 + 64 < last.0,
+        "n4 is {} behind",
+        last.0 - caught_up.0
+    );
+
+    // act
+    let promote = c.propose(1, Request::Promote(n(4)));
+    c.run_for(ms(300));
+
+    // check
+    assert_eq!(c.outcome(promote), Some(&Outcome::Unavailable));
+    assert_eq!(c.node(1).membership().voters, ids(&[1, 2, 3]));
+    assert_eq!(c.node(1).membership().learners, ids(&[4]));
 }

@@ -77,6 +77,9 @@ fn raft_10_2_1_leader_replicates_while_writing_but_counts_itself_once_durable() 
     // init: n3 is unreachable; the leader's storage confirms nothing for now
     let mut c = Cluster::new(3);
     c.elect(1);
+    // Nothing left early while the term's no-op was not durable: that write confirms
+    // the term and vote the AppendEntries speak for.
+    assert_eq!(c.early_sends(), vec![]);
     c.isolate(3);
     c.hold_notifications();
 
