@@ -201,4 +201,39 @@ mod tests {
         assert!(p.reject(LogIndex(8), LogIndex(3)) || p.next_index() == LogIndex(9));
         assert!(p.next_index() > p.match_index(), "never below match + 1");
     }
+
+    /// An acknowledgement is news only if it moves the match index; the leader
+    /// recounts the commit index (and checks a pending transfer) only for news.
+    #[test]
+    fn repeated_acknowledgement_is_not_news() {
+        let mut p = Progress::new(LogIndex(10));
+        assert!(p.acknowledge(LogIndex(10)));
+        assert!(!p.acknowledge(LogIndex(10)), "same index again");
+        assert!(!p.acknowledge(LogIndex(9)), "an older one");
+        assert!(p.acknowledge(LogIndex(11)));
+        assert_eq!(p.match_index(), LogIndex(11));
+    }
+
+    /// §7: while a snapshot streams, AppendEntries rejections are leftovers from
+    /// before it; they neither stop the stream nor move the next index.
+    #[test]
+    fn raft_7_rejection_during_a_snapshot_stream_is_ignored() {
+        let mut p = Progress::new(LogIndex(10));
+        p.acknowledge(LogIndex(2));
+        p.start_snapshot(LogIndex(40));
+        let next = p.next_index();
+        assert!(!p.reject(LogIndex(2), LogIndex(1)));
+        assert_eq!(
+            p.mode,
+            Mode::Snapshot {
+                index: LogIndex(40),
+                offset: 0
+            }
+        );
+        assert_eq!(p.next_index(), next);
+        assert!(
+            !p.can_send(8),
+            "no AppendEntries while the snapshot streams"
+        );
+    }
 }

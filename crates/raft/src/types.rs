@@ -106,6 +106,7 @@ impl<S: StateMachine> Entry<S> {
                 let len = command_entry_len::<S>(*term, *index, command);
                 let mut bytes = Vec::with_capacity(len);
                 put_command_entry::<S>(&mut bytes, *term, *index, command);
+                debug_assert_eq!(bytes.len(), len, "command_entry_len is exact");
                 bytes.into()
             }
         }
@@ -188,8 +189,10 @@ impl<S: StateMachine> Command<S> {
         };
         put_command_entry::<S>(&mut inline, term, index, &command);
         let bytes = if inline.overflow {
-            let mut heap = Vec::with_capacity(command_entry_len::<S>(term, index, &command));
+            let len = command_entry_len::<S>(term, index, &command);
+            let mut heap = Vec::with_capacity(len);
             put_command_entry::<S>(&mut heap, term, index, &command);
+            debug_assert_eq!(heap.len(), len, "command_entry_len is exact");
             LoggedBuf::Heap(heap.into_boxed_slice())
         } else {
             LoggedBuf::Inline(inline)
@@ -437,6 +440,12 @@ mod tests {
         };
         use std::hash::Hash;
         assert_eq!(hash(&|h| command.hash(h)), hash(&|h| kv.hash(h)));
+        // … and two different commands differ (the Figure 3 checks compare entries)
+        let other = KvCommand {
+            seq: 3,
+            ..kv.clone()
+        };
+        assert_ne!(command, Command::new(other));
     }
 
     #[test]

@@ -99,6 +99,15 @@ fn raft_10_2_1_leader_replicates_while_writing_but_counts_itself_once_durable() 
     let written = Outcome::Done(Response::Output(synod_core::KvResult::Written));
     assert_eq!(c.outcome(put), Some(&written));
     assert_eq!(c.node(1).commit_index(), LogIndex(2));
+
+    // again, with the unreachable n3's match index (1) no longer at the commit index
+    c.hold_notifications();
+    let again = c.put(1, "y", "1");
+    c.deliver_all();
+    assert_eq!(c.outcome(again), None);
+    c.release_notifications();
+    assert_eq!(c.outcome(again), Some(&written));
+    assert_eq!(c.node(1).commit_index(), LogIndex(3));
 }
 
 /// §5.3: "If followers crash or run slowly, or if network packets are lost, the leader
@@ -426,4 +435,41 @@ fn raft_5_3_rejection_of_an_earlier_terms_append_does_not_back_off_the_leader() 
     let later = &c.delivered[seen..];
     assert!(!later.iter().any(|(a, b, m)| from_start(*a, *b, m)));
     assert_eq!(c.node(2).log().last_index(), c.node(1).log().last_index());
+}
+
+/// Figure 2, AppendEntries receiver rule 5: "If leaderCommit > commitIndex, set
+/// commitIndex = min(leaderCommit, index of last new entry)" — AppendEntries alone
+/// moves a follower's commit index forward (no heartbeat needed), and an old
+/// AppendEntries delivered late, carrying an older leaderCommit, never moves it back.
+#[test]
+fn raft_figure_2_append_rule_5_advances_commit_and_never_lowers_it() {
+    // init: heartbeats are lost throughout, so only AppendEntries carry the commit
+    let mut c = Cluster::new(3);
+    c.elect(1);
+    let no_heartbeats = |_: NodeId, _: NodeId, m: &Message| kind(m) == "Heartbeat";
+    c.deliver_all_dropping(no_heartbeats);
+    c.put(1, "x", "1");
+    let late = c
+        .drop_next(|_, to, m| to == n(2) && kind(m) == "Append")
+        .expect("x's AppendEntries to n2");
+    c.deliver_all_dropping(no_heartbeats);
+
+    // act: the next entry's AppendEntries carries x's commit
+    c.put(1, "y", "1");
+    c.deliver_all_dropping(no_heartbeats);
+
+    // check
+    assert_eq!(c.node(1).commit_index(), LogIndex(3));
+    assert!(
+        c.node(2).commit_index() >= LogIndex(2),
+        "rule 5 not applied"
+    );
+    let commit = c.node(2).commit_index();
+
+    // act: x's first AppendEntries (leaderCommit 1) arrives late
+    c.wire.push_back(late);
+    c.deliver_all_dropping(no_heartbeats);
+
+    // check
+    assert_eq!(c.node(2).commit_index(), commit, "commit index moved back");
 }

@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use synod_raft::{LogIndex, RaftTimer};
+use synod_raft::{LogIndex, Message, RaftTimer, SnapshotMeta, Term};
 
 /// Small snapshots every 20 applied entries, keeping 2 behind, sent in 64-byte chunks.
 fn compacting(voters: u64) -> Cluster {
@@ -153,4 +153,112 @@ fn raft_7_new_learner_catches_up_from_a_snapshot() {
     assert!(c.node(4).membership().learners.contains(&n(4)));
     assert_eq!(c.node(4).state_machine(), c.node(1).state_machine());
     c.assert_converged();
+}
+
+/// §7: "servers take snapshots … when the log reaches a fixed size in bytes" — here a
+/// fixed count: the first snapshot comes exactly when `snapshot_threshold` (20)
+/// entries are applied, not one later.
+#[test]
+fn raft_7_snapshot_taken_exactly_at_the_threshold() {
+    // init: the no-op is entry 1
+    let mut c = compacting(3);
+    c.elect(1);
+    c.run_for(ms(100));
+
+    // act / check
+    for i in 2..=20 {
+        assert_eq!(
+            c.node(1).snapshot_meta(),
+            None,
+            "a snapshot before entry {i}"
+        );
+        c.put(1, &format!("k{i}"), "v");
+        c.run_for(ms(10));
+    }
+    assert_eq!(c.node(1).applied_index(), LogIndex(20));
+    let meta = c.node(1).snapshot_meta().expect("a snapshot at 20");
+    assert_eq!(meta.index, LogIndex(20));
+}
+
+/// Figure 13, receiver rule 1: "Reply immediately if term < currentTerm" — a chunk of
+/// a deposed leader arriving late is answered with the current term (so its sender
+/// steps down) and changes nothing.
+#[test]
+fn raft_7_install_snapshot_of_an_older_term_is_answered_with_the_current_term() {
+    // init: n2 leads a term after n1's
+    let mut c = compacting(3);
+    c.elect(1);
+    c.run_for(ms(100));
+    c.propose(1, synod_raft::Request::TransferLeader(n(2)));
+    c.run_for(ms(100));
+    assert_eq!(c.leader(), Some(2));
+    let term = c.node(3).term();
+    let old = Term(term.0 - 1);
+
+    // act
+    let chunk = install(old, meta(50, old, &c), 0, b"stale", true);
+    c.send(1, 3, chunk);
+    c.deliver_all();
+
+    // check
+    let answer = c
+        .delivered
+        .iter()
+        .rev()
+        .find(|(f, _, m)| f.0 == 3 && kind(m) == "SnapshotResponse");
+    let answer = &answer.expect("n3 answered").2;
+    assert!(
+        matches!(answer, Message::SnapshotResponse { term: t, installed: None, .. } if *t == term),
+        "{answer:?}"
+    );
+    assert_eq!(c.node(3).snapshot_meta(), None);
+    assert_eq!(c.leader(), Some(2));
+}
+
+/// Figure 13, rules 2–4: chunks after the first must continue the snapshot being
+/// assembled; a chunk of another snapshot (a newer leader's, say) at a later offset
+/// cannot be appended to it, and the receiver asks for that snapshot from offset 0.
+#[test]
+fn raft_7_chunk_of_a_different_snapshot_restarts_the_transfer() {
+    // init: n3 holds the first 8 bytes of a snapshot at index 50
+    let mut c = compacting(3);
+    c.elect(1);
+    c.run_for(ms(100));
+    let term = c.node(3).term();
+    let chunk = install(term, meta(50, term, &c), 0, b"01234567", false);
+    c.send(1, 3, chunk);
+    c.deliver_all();
+
+    // act: the next chunk names a snapshot at index 60
+    let chunk = install(term, meta(60, term, &c), 8, b"89abcdef", false);
+    c.send(1, 3, chunk);
+    c.deliver_all();
+
+    // check
+    let answers: Vec<u64> = (c.delivered.iter())
+        .filter_map(|(f, _, m)| match m {
+            Message::SnapshotResponse { next_offset, .. } if f.0 == 3 => Some(*next_offset),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(answers, vec![8, 0], "n3's answers (next offsets)");
+    assert_eq!(c.node(3).snapshot_meta(), None);
+}
+
+fn meta(index: u64, term: Term, c: &Cluster) -> SnapshotMeta {
+    SnapshotMeta {
+        index: LogIndex(index),
+        term,
+        membership: c.node(1).membership().clone(),
+    }
+}
+
+fn install(term: Term, meta: SnapshotMeta, offset: u64, data: &[u8], done: bool) -> Message {
+    Message::InstallSnapshot {
+        term,
+        meta,
+        offset,
+        data: std::sync::Arc::new(data.to_vec()),
+        done,
+    }
 }
