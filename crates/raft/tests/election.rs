@@ -571,15 +571,15 @@ fn raft_thesis_9_6_pre_vote_for_a_term_not_newer_is_refused() {
     let mut c = Cluster::build(3, 0, 1, |cfg| cfg.check_quorum = false);
     c.elect(1);
     c.deliver_all();
-    let (term, log) = (c.node(2).term(), c.node(2).log());
-    let (last_log_index, last_log_term) = (log.last_index(), log.last_term());
+    let term = c.node(2).term();
 
     // act: n3's pre-vote for t (up to date), then for t+1
     for (asked, grant) in [(term, false), (term.next(), true)] {
-        c.send(3, 2, pre_vote(asked, last_log_index, last_log_term));
+        let ask = vote_request(asked, c.node(2).log(), true);
+        c.send(3, 2, ask);
         c.deliver_all();
         // check
-        let answer = last_from(&c, 2, "PreVoteResponse");
+        let answer = c.last_sent(2, "PreVoteResponse");
         assert!(
             matches!(answer, Message::Vote { granted, .. } if *granted == grant),
             "pre-vote for {asked} at term {term}: {answer:?}"
@@ -598,8 +598,7 @@ fn raft_thesis_6_2_vote_requests_ignored_only_within_the_minimum_timeout() {
     c.deliver_all();
     let contact = c.now;
     let min = ms(150); // RaftConfig::lan's election_timeout_min
-    let (term, log) = (c.node(2).term(), c.node(2).log());
-    let (last_log_index, last_log_term) = (log.last_index(), log.last_term());
+    let term = c.node(2).term();
 
     // act: n3's pre-vote reaches n2 just before and exactly at the minimum timeout,
     // with nothing else delivered in between
@@ -607,32 +606,16 @@ fn raft_thesis_6_2_vote_requests_ignored_only_within_the_minimum_timeout() {
         let wait = contact + at - c.now;
         c.tick(wait);
         c.wire.clear();
-        c.send(3, 2, pre_vote(term.next(), last_log_index, last_log_term));
+        let ask = vote_request(term.next(), c.node(2).log(), true);
+        c.send(3, 2, ask);
         c.deliver_all();
         // check
-        let answer = last_from(&c, 2, "PreVoteResponse");
+        let answer = c.last_sent(2, "PreVoteResponse");
         assert!(
             matches!(answer, Message::Vote { granted, .. } if *granted == grant),
             "{at:?} after the last contact: {answer:?}"
         );
     }
-}
-
-fn pre_vote(term: Term, last_log_index: synod_raft::LogIndex, last_log_term: Term) -> Message {
-    Message::RequestVote {
-        term,
-        last_log_index,
-        last_log_term,
-        pre_vote: true,
-        transfer: false,
-    }
-}
-
-/// The last message of kind `k` node `from` sent that was delivered.
-fn last_from<'a>(c: &'a Cluster, from: u64, k: &str) -> &'a Message {
-    let mut mine = c.delivered.iter().rev();
-    let found = mine.find(|(f, _, m)| f.0 == from && kind(m) == k);
-    &found.unwrap_or_else(|| panic!("n{from} sent no {k}")).2
 }
 
 /// Figure 2: votedFor is "candidateId that received vote in current term" — it stays
@@ -653,19 +636,12 @@ fn raft_5_2_leader_that_steps_down_keeps_its_vote_for_the_term() {
     c.wire.clear();
 
     // act: a candidate of the same term, with an up-to-date log, asks n1
-    let log = c.node(1).log();
-    let ask = Message::RequestVote {
-        term,
-        last_log_index: log.last_index(),
-        last_log_term: log.last_term(),
-        pre_vote: false,
-        transfer: false,
-    };
+    let ask = vote_request(term, c.node(1).log(), false);
     c.send(3, 1, ask);
     c.deliver_all();
 
     // check
-    let answer = last_from(&c, 1, "Vote");
+    let answer = c.last_sent(1, "Vote");
     assert!(
         matches!(answer, Message::Vote { granted: false, .. }),
         "n1 voted twice in {term}: {answer:?}"

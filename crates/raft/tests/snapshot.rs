@@ -201,12 +201,7 @@ fn raft_7_install_snapshot_of_an_older_term_is_answered_with_the_current_term() 
     c.deliver_all();
 
     // check
-    let answer = c
-        .delivered
-        .iter()
-        .rev()
-        .find(|(f, _, m)| f.0 == 3 && kind(m) == "SnapshotResponse");
-    let answer = &answer.expect("n3 answered").2;
+    let answer = c.last_sent(3, "SnapshotResponse");
     assert!(
         matches!(answer, Message::SnapshotResponse { term: t, installed: None, .. } if *t == term),
         "{answer:?}"

@@ -19,7 +19,7 @@ use std::ops::{Deref, DerefMut};
 use std::rc::Rc;
 use synod_core::{KvOp, NodeId, Prng};
 use synod_raft::{
-    AppendResult, Entry, LogIndex, Message, RaftConfig, RaftNode, RaftTimer, Request, Term,
+    AppendResult, Entry, LogIndex, Message, RaftConfig, RaftLog, RaftNode, RaftTimer, Request, Term,
 };
 pub use synod_testkit::{for_seeds, ms, n, Faults, Ticket, Wire, DELIVERIES_MAX};
 
@@ -41,6 +41,18 @@ pub fn kind(m: &Message) -> &'static str {
         Message::InstallSnapshot { .. } => "InstallSnapshot",
         Message::SnapshotResponse { .. } => "SnapshotResponse",
         Message::TimeoutNow { .. } => "TimeoutNow",
+    }
+}
+
+/// A RequestVote (or pre-vote) in `term` from a candidate whose log ends where `log`
+/// does — as up to date as it.
+pub fn vote_request(term: Term, log: &RaftLog, pre_vote: bool) -> Message {
+    Message::RequestVote {
+        term,
+        last_log_index: log.last_index(),
+        last_log_term: log.last_term(),
+        pre_vote,
+        transfer: false,
     }
 }
 
@@ -101,6 +113,12 @@ impl Cluster {
     /// Delivered messages of `kind` (see [`kind`]).
     pub fn count_kind(&self, k: &str) -> usize {
         self.count(|_, _, m| kind(m) == k)
+    }
+    /// The last delivered message of kind `k` (see [`kind`]) that `from` sent.
+    pub fn last_sent(&self, from: u64, k: &str) -> &Message {
+        let mut sent = self.delivered.iter().rev();
+        let found = sent.find(|(f, _, m)| f.0 == from && kind(m) == k);
+        &found.unwrap_or_else(|| panic!("n{from} sent no {k}")).2
     }
     /// (from, to, kind) of every message sent ahead of its input's batch.
     pub fn early_sends(&self) -> Vec<(u64, u64, &'static str)> {
