@@ -5,7 +5,7 @@ mod common;
 
 use common::multi::*;
 use common::*;
-use synod_paxos::{Message, Slot};
+use synod_paxos::{Message, MultiPaxosConfig, MultiPaxosTimer, Slot};
 
 /// Many writes while one replica is cut off, a few per delivery round.
 fn write_many(c: &mut MultiCluster, leader: u64, count: usize) {
@@ -34,10 +34,15 @@ fn multipaxos_catch_up_after_long_partition() {
     c.heal();
     c.run_for(ms(500));
 
-    // check: two catch-up answers (256 + 44 slots), no snapshot
+    // check: two requests, two answers (256 + 44 slots), no snapshot — the node
+    // stops asking once it knows as much as the leader said is decided
     c.assert_converged();
     assert_eq!(c.node(3).first_unexecuted(), Slot(301));
     assert_eq!(c.count(|_, to, m| to == n(3) && kind(m) == "Chosen"), 2);
+    assert_eq!(
+        c.count(|from, _, m| from == n(3) && kind(m) == "CatchUp"),
+        2
+    );
     assert_eq!(c.count_kind("Snapshot"), 0);
 }
 
@@ -203,4 +208,111 @@ fn multipaxos_leader_learns_its_takeover_slots_once_catch_up_fills_the_gap_below
     assert_eq!(c.outcome(t), Some(&read_ok(Some("21"))));
     assert_eq!(c.node(3).first_unexecuted(), Slot(22));
     c.assert_converged();
+}
+
+/// n1 leads, n3 misses `writes` commands (n2 executes them, snapshotting per
+/// `tweak`), then n1 crashes: n3 stands for election with n2's promise its only
+/// one, and so takes over behind its quorum.
+fn leader_behind_its_quorum(
+    writes: usize,
+    tweak: impl Fn(&mut MultiPaxosConfig) + 'static,
+) -> MultiCluster {
+    let mut c = build(3, 1, tweak);
+    c.elect(1);
+    c.isolate(3);
+    write_many(&mut c, 1, writes);
+    c.run_for(ms(100));
+    c.crash(1);
+    c.heal();
+    c.now += ms(200);
+    c
+}
+
+/// A new leader behind its quorum fetches the chosen slots below its takeover start
+/// in the very input it wins: the promises it won with say who knows more and
+/// count as answers, so it does not wait for a heartbeat round to ask.
+#[test]
+fn multipaxos_new_leader_asks_for_the_slots_below_its_start_as_it_wins() {
+    // init
+    let mut c = leader_behind_its_quorum(20, |_| {});
+
+    // act
+    c.fire(3, MultiPaxosTimer::Election);
+    c.deliver_until(|c| c.node(3).is_leader());
+
+    // check
+    let asked = c.count_queued(|f, t, m| (f, t) == (n(3), n(2)) && kind(m) == "CatchUp");
+    assert_eq!(asked, 1, "no catch-up request left with the takeover");
+    c.run_for(ms(300));
+    assert_eq!(c.node(3).first_unexecuted(), Slot(21));
+    c.assert_converged();
+}
+
+/// "Paxos Made Live" §5.5 snapshots, received by a leader behind its quorum: a
+/// snapshot that covers no slot of the leader's own ballot (it ends at or below the
+/// takeover start) is installed and the leader keeps leading; only one reaching
+/// past the start would depose it (it could not answer those slots' clients).
+#[test]
+fn multipaxos_leader_installs_a_snapshot_below_its_start_and_keeps_leading() {
+    // n2 snapshots below slot 21 (after 20 commands) and keeps 4 slots behind it.
+    // After 20 commands the takeover starts at 21 (the snapshot ends at the start),
+    // after 25 at 26 (the snapshot ends below it).
+    for (writes, start) in [(20, 21), (25, 26)] {
+        // init
+        let mut c = leader_behind_its_quorum(writes, |cfg| {
+            cfg.snapshot_threshold = 20;
+            cfg.snapshot_trailing = 4;
+        });
+        assert_eq!(c.node(2).snapshot_below(), Some(Slot(21)));
+
+        // act
+        c.elect(3);
+        c.run_for(ms(300));
+
+        // check
+        assert_eq!(c.count(|_, to, m| to == n(3) && kind(m) == "Snapshot"), 1);
+        assert_eq!(c.node(3).snapshot_below(), Some(Slot(21)));
+        assert!(
+            c.node(3).is_leader(),
+            "{writes} writes: deposed by the snapshot"
+        );
+        assert_eq!(c.node(3).decided().map(|d| d >= Slot(start)), Some(true));
+        let t = c.put(3, "after", "1");
+        c.run_for(ms(100));
+        assert_eq!(c.outcome(t), Some(&WRITTEN), "{writes} writes");
+        c.assert_converged();
+    }
+}
+
+/// Catch-up requests are paced: while one is unanswered, the next leaves only once
+/// a heartbeat interval (50 ms) has passed since it — exactly then, not before.
+#[test]
+fn multipaxos_unanswered_catch_up_is_asked_again_after_one_heartbeat_interval() {
+    // init: n3 missed 5 chosen commands
+    let mut c = multi_cluster(3);
+    c.elect(1);
+    c.isolate(3);
+    write_many(&mut c, 1, 5);
+    c.heal();
+    let beat = Message::Heartbeat {
+        ballot: c.node(1).promised(),
+        decided: Slot(6),
+        read_ctx: 0,
+    };
+    let asked = |c: &mut MultiCluster, after: u64| {
+        c.now += ms(after);
+        c.send(1, 3, beat.clone());
+        let Some(i) = c.queued(|f, t, _| (f, t) == (n(1), n(3))) else {
+            unreachable!("just sent")
+        };
+        c.deliver_at(i);
+        let asks = c.count_queued(|f, _, m| f == n(3) && kind(m) == "CatchUp");
+        c.wire.clear(); // the request is lost
+        asks
+    };
+
+    // act + check
+    assert_eq!(asked(&mut c, 0), 1, "the first heartbeat asks");
+    assert_eq!(asked(&mut c, 49), 0, "49 ms later: still outstanding");
+    assert_eq!(asked(&mut c, 1), 1, "50 ms later: asked again");
 }

@@ -293,6 +293,163 @@ fn multipaxos_returning_node_does_not_depose_a_live_leader() {
     assert_eq!(c.outcome(w), Some(&WRITTEN));
 }
 
+/// Stickiness at the acceptor itself: a prepare above the promise, from a node
+/// other than the live leader, is refused by the leader and by a follower that
+/// heard from it within `election_timeout_min` — neither raises its promise. Once
+/// the follower's window has passed without word from the leader it promises,
+/// exactly `election_timeout_min` after the last word.
+#[test]
+fn multipaxos_stickiness_refuses_a_higher_prepare_while_the_leader_is_live() {
+    // init
+    let mut c = multi_cluster(3);
+    c.elect(1);
+    let led = c.node(1).promised();
+    let higher = Ballot {
+        round: led.round + 1,
+        node: n(3),
+    };
+    let prepare = Message::Prepare {
+        ballot: higher,
+        first_unchosen: Slot(1),
+    };
+
+    // act
+    c.send(3, 1, prepare.clone());
+    c.send(3, 2, prepare.clone());
+    c.deliver_all();
+
+    // check
+    for id in [1, 2] {
+        assert_eq!(c.node(id).promised(), led, "n{id} raised its promise");
+        let nacks = c.count(|f, t, m| (f, t) == (n(id), n(3)) && kind(m) == "Nack");
+        assert_eq!(nacks, 1, "n{id} did not refuse");
+    }
+    assert!(c.node(1).is_leader());
+    assert_eq!(c.node(2).leader(), Some(n(1)));
+
+    // act: the follower's window (`election_timeout_min`, half-open) has just
+    // passed without word from the leader
+    c.now += ms(150);
+    c.send(3, 2, prepare);
+    c.deliver_all();
+
+    // check
+    assert_eq!(c.node(2).promised(), higher);
+    assert_eq!(c.node(2).leader(), None);
+    let promises = c.count(|f, t, m| (f, t) == (n(2), n(3)) && kind(m) == "Promise");
+    assert_eq!(promises, 1);
+}
+
+/// Phase 1(b) for a duplicate: a prepare of the very ballot the acceptor promised
+/// (the network repeated it after the candidate won) gets the same promise again,
+/// not a refusal, and the acceptor keeps following the leader of that ballot.
+#[test]
+fn multipaxos_duplicate_prepare_is_promised_again_and_keeps_the_leader() {
+    // init
+    let mut c = multi_cluster(3);
+    c.elect(1);
+    let (_, _, prepare) = c
+        .delivered
+        .iter()
+        .find(|(f, t, m)| (*f, *t) == (n(1), n(2)) && kind(m) == "Prepare")
+        .cloned()
+        .expect("n1 prepared n2");
+    let answers =
+        |c: &MultiCluster, k: &str| c.count(|f, t, m| (f, t) == (n(2), n(1)) && kind(m) == k);
+    assert_eq!((answers(&c, "Promise"), answers(&c, "Nack")), (1, 0));
+
+    // act
+    c.send(1, 2, prepare);
+    c.deliver_all();
+
+    // check
+    assert_eq!((answers(&c, "Promise"), answers(&c, "Nack")), (2, 0));
+    assert_eq!(
+        c.node(2).leader(),
+        Some(n(1)),
+        "the duplicate unseated the leader"
+    );
+    assert!(c.node(1).is_leader());
+    c.assert_converged();
+}
+
+/// A candidate's phase 1 ends at the first refusal that reports a higher promise
+/// ("Paxos Made Simple" §2.3: the acceptor informs the proposer "so it can abandon
+/// its proposal"), and its next ballot tops that promise. A refusal of an earlier
+/// campaign of its own changes nothing.
+#[test]
+fn multipaxos_candidate_refused_for_a_higher_promise_gives_up_at_once() {
+    // init: five nodes, so one refusal alone leaves a phase-1 quorum possible
+    let mut c = multi_cluster(5);
+    c.fire(1, MultiPaxosTimer::Election);
+    c.wire.clear();
+    let ballot = c.node(1).promised();
+    let nack = |ballot: Ballot, round: u64| Message::Nack {
+        ballot,
+        promised: Ballot { round, node: n(2) },
+        leader: None,
+    };
+    let earlier = Ballot {
+        round: ballot.round - 1,
+        node: n(1),
+    };
+
+    // act
+    c.send(2, 1, nack(earlier, ballot.round + 4));
+    c.deliver_all();
+
+    // check
+    assert!(
+        c.node(1).is_candidate(),
+        "a refusal of another campaign counted"
+    );
+
+    // act
+    c.send(2, 1, nack(ballot, ballot.round + 5));
+    c.deliver_all();
+
+    // check
+    assert!(!c.node(1).is_candidate() && !c.node(1).is_leader());
+    c.wire.clear();
+    c.fire(1, MultiPaxosTimer::Election);
+    assert_eq!(c.node(1).promised().round, ballot.round + 6);
+}
+
+/// A candidate refused by acceptors that follow a live leader (their promise is
+/// below its ballot) gives up once so many refused that no phase-1 quorum is left
+/// — with five nodes and `phase1_quorum` 3, at the third distinct refusal, not
+/// before — and then follows the leader they name.
+#[test]
+fn multipaxos_candidate_gives_up_when_refusals_leave_no_phase1_quorum() {
+    // init
+    let mut c = multi_cluster(5);
+    c.fire(5, MultiPaxosTimer::Election);
+    c.wire.clear();
+    let ballot = c.node(5).promised();
+    let sticky = Message::Nack {
+        ballot,
+        promised: Ballot::ZERO,
+        leader: Some(n(1)),
+    };
+    let refuse = |c: &mut MultiCluster, from: u64| {
+        c.send(from, 5, sticky.clone());
+        c.deliver_all();
+    };
+
+    // act + check: two refusals, one of them twice, leave 3 acceptors
+    refuse(&mut c, 1);
+    refuse(&mut c, 2);
+    refuse(&mut c, 2);
+    assert!(
+        c.node(5).is_candidate(),
+        "gave up with a quorum still possible"
+    );
+    refuse(&mut c, 3);
+    assert!(!c.node(5).is_candidate());
+    assert_eq!(c.node(5).leader(), Some(n(1)));
+    assert_eq!(c.node(5).promised(), ballot, "a refusal lowers no promise");
+}
+
 /// Check-quorum: a leader that hears from no phase-2 quorum for
 /// `election_timeout_max` steps down, so its clients are redirected instead of
 /// waiting; the majority elects a leader of its own.

@@ -165,6 +165,86 @@ mod tests {
     }
 
     #[test]
+    fn majority_is_the_smallest_strict_majority() {
+        let got: Vec<usize> = (1..=7).map(majority).collect();
+        assert_eq!(got, vec![1, 2, 2, 3, 3, 4, 4]);
+    }
+
+    #[test]
+    fn member_bits_follow_member_order_and_non_members_have_none() {
+        let c = five();
+        let bits: Vec<u64> = (1..=5).map(|m| c.member_bit(NodeId(m))).collect();
+        assert_eq!(bits, vec![1, 2, 4, 8, 16]);
+        assert_eq!(c.member_bit(NodeId(6)), 0);
+        let wide = MultiPaxosConfig::lan(NodeId(1), (1..=64).map(NodeId), 0);
+        assert_eq!(wide.member_bit(NodeId(64)), 1 << 63);
+    }
+
+    /// Each check at its boundary: the last legal value passes, the first illegal
+    /// one fails, so a check that is off by one or looks at the wrong field fails.
+    #[test]
+    fn every_check_holds_at_its_boundary() {
+        let ok = |edit: &dyn Fn(&mut MultiPaxosConfig)| {
+            let mut c = five();
+            edit(&mut c);
+            c.validate()
+        };
+        // Members: at most MEMBERS_MAX.
+        let members = |n: u64| MultiPaxosConfig::lan(NodeId(1), (1..=n).map(NodeId), 0);
+        assert_eq!(members(MEMBERS_MAX as u64).validate(), Ok(()));
+        let err = members(MEMBERS_MAX as u64 + 1).validate().unwrap_err();
+        assert!(err.contains("at most 64 members"), "{err}");
+        // Quorums: each in 1..=n, and they intersect.
+        for (q1, q2) in [(5, 1), (1, 5), (3, 3), (4, 2)] {
+            assert_eq!(
+                ok(&|c| (c.phase1_quorum, c.phase2_quorum) = (q1, q2)),
+                Ok(())
+            );
+        }
+        for (q1, q2) in [(0, 5), (5, 0), (6, 3), (3, 6)] {
+            let err = ok(&|c| (c.phase1_quorum, c.phase2_quorum) = (q1, q2)).unwrap_err();
+            assert!(err.contains("quorums must be in 1..=5"), "{q1} {q2}: {err}");
+        }
+        let err = ok(&|c| (c.phase1_quorum, c.phase2_quorum) = (2, 3)).unwrap_err();
+        assert!(err.contains("2 + 3 <= 5"), "{err}");
+        // Election timeouts: min strictly below max.
+        let ns = Duration::from_nanos(1);
+        assert_eq!(
+            ok(&|c| c.election_timeout_max = c.election_timeout_min + ns),
+            Ok(())
+        );
+        let err = ok(&|c| c.election_timeout_max = c.election_timeout_min).unwrap_err();
+        assert!(err.contains("below election_timeout_max"), "{err}");
+        // Heartbeats: at most half the minimum election timeout (150 ms here).
+        assert_eq!(
+            ok(&|c| c.heartbeat_interval = Duration::from_millis(75)),
+            Ok(())
+        );
+        let err = ok(&|c| c.heartbeat_interval = Duration::from_millis(75) + ns).unwrap_err();
+        assert!(err.contains("at most half"), "{err}");
+        // Every bound positive, each on its own; snapshot_trailing may be 0.
+        let zeroes: [&dyn Fn(&mut MultiPaxosConfig); 5] = [
+            &|c| c.accept_inflight_max = 0,
+            &|c| c.accept_batch_max = 0,
+            &|c| c.proposal_queue_max = 0,
+            &|c| c.catchup_batch_max = 0,
+            &|c| c.snapshot_threshold = 0,
+        ];
+        for zero in zeroes {
+            assert!(ok(zero).unwrap_err().contains("must be positive"));
+        }
+        assert_eq!(ok(&|c| c.snapshot_trailing = 0), Ok(()));
+        let one = |c: &mut MultiPaxosConfig| {
+            c.accept_inflight_max = 1;
+            c.accept_batch_max = 1;
+            c.proposal_queue_max = 1;
+            c.catchup_batch_max = 1;
+            c.snapshot_threshold = 1;
+        };
+        assert_eq!(ok(&one), Ok(()));
+    }
+
+    #[test]
     fn timing_and_bounds_are_checked() {
         let mut c = five();
         c.heartbeat_interval = c.election_timeout_min;

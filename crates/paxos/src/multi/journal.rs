@@ -195,6 +195,32 @@ mod tests {
     }
 
     #[test]
+    #[should_panic(expected = "accepted in")]
+    fn the_journal_refuses_an_acceptance_the_log_holds_in_another_ballot() {
+        let mut log = SlotLog::default();
+        let mut wb = WriteBatch::new();
+        let mut facts = JournalFacts::default();
+        log.accept(Slot(1), b(2), put(1), &mut wb);
+        facts.accepted(Slot(1), b(1));
+        facts.view(&log);
+    }
+
+    #[test]
+    fn the_built_view_is_ignored_by_equality_and_hashing() {
+        use std::hash::{BuildHasher, RandomState};
+        let mut log = SlotLog::default();
+        let mut wb = WriteBatch::new();
+        let mut facts = JournalFacts::default();
+        log.accept(Slot(1), b(1), put(1), &mut wb);
+        facts.accepted(Slot(1), b(1));
+        let unbuilt = facts.clone();
+        assert_eq!(facts.view(&log).accepted.len(), 1);
+        assert_eq!(facts, unbuilt);
+        let hasher = RandomState::new();
+        assert_eq!(hasher.hash_one(&facts), hasher.hash_one(&unbuilt));
+    }
+
+    #[test]
     fn compaction_keeps_nothing_for_an_input_that_recorded_nothing_there() {
         let mut log = SlotLog::default();
         let mut wb = WriteBatch::new();
