@@ -118,6 +118,29 @@ fn multipaxos_each_replica_snapshots_and_truncates_its_log() {
     assert_eq!(c.node(2).first_unexecuted(), Slot(101));
 }
 
+/// A snapshot is taken as soon as `snapshot_threshold` slots were executed since
+/// the last one — at exactly that many, not one later.
+#[test]
+fn multipaxos_snapshot_taken_exactly_at_the_threshold() {
+    // init
+    let mut c = build(3, 1, |cfg| cfg.snapshot_threshold = 16);
+    c.elect(1);
+
+    // act: 15 commands, one at a time, then the 16th
+    for i in 0..15 {
+        c.put(1, "k", &i.to_string());
+        c.deliver_all();
+    }
+    assert_eq!(c.node(1).first_unexecuted(), Slot(16));
+    assert_eq!(c.node(1).snapshot_below(), None);
+    c.put(1, "k", "15");
+    c.deliver_all();
+
+    // check
+    assert_eq!(c.node(1).first_unexecuted(), Slot(17));
+    assert_eq!(c.node(1).snapshot_below(), Some(Slot(17)));
+}
+
 /// A replica behind the leader's truncation point cannot be caught up from the log:
 /// the leader sends its snapshot, the replica installs it, then fetches the slots
 /// after it.

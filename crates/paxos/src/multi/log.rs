@@ -258,18 +258,10 @@ impl<S: StateMachine> SlotLog<S> {
         self.first_unchosen
     }
 
-    /// Position of `slot` in `entries`, if it lies within them.
-    fn position(&self, slot: Slot) -> Option<usize> {
-        let k = usize::try_from(slot.0.checked_sub(self.start.0)?).ok()?;
-        (k < self.entries.len()).then_some(k)
-    }
-
     /// The entry at `slot`.
     pub fn entry(&self, slot: Slot) -> Option<&LogEntry<S>> {
-        self.entries
-            .get(self.position(slot)?)?
-            .as_ref()
-            .map(|h| &h.entry)
+        let k = usize::try_from(slot.0.checked_sub(self.start.0)?).ok()?;
+        self.entries.get(k)?.as_ref().map(|h| &h.entry)
     }
 
     /// The proposal accepted at `slot`, if the entry is an acceptance.
@@ -607,6 +599,8 @@ mod tests {
         log.accept(Slot(3), b(2), Value::Noop, &mut wb);
         assert!(log.learn_in_ballot(Slot(4), b(2)));
         assert_eq!(log.first_unchosen(), Slot(2));
+        assert_eq!(log.chosen(Slot(1)), Some(&Value::Noop));
+        assert_eq!(log.chosen(Slot(2)), None, "accepted, not known chosen");
         assert_eq!(log.unchosen_from(Slot(1)).len(), 2);
         log.learn_chosen(Slot(2), vec![Value::Noop], &mut wb);
         assert!(log.learn_in_ballot(Slot(4), b(2)));
@@ -843,9 +837,14 @@ mod tests {
         }
         assert_eq!(log.first_unchosen(), Slot(6));
         // Below slot 4 everything is dropped from memory, but run 1 stays stored:
-        // slot 4's acceptance lives there.
+        // slot 4's acceptance lives there (the floor does not move: nothing to
+        // drop or to record).
         let mut wb = WriteBatch::new();
         log.compact(Slot(4), &mut wb);
+        assert!(!wb.ops().iter().any(|op| matches!(
+            op,
+            synod_core::StorageOp::CompactTo(_)
+        ) || matches!(op, synod_core::StorageOp::SetMeta { key, .. } if key == META_RUN_FLOOR)));
         rec.apply(&wb);
         assert_eq!(rec.log.keys().copied().collect::<Vec<_>>(), vec![1, 2, 3]);
         assert_eq!(recovered(&rec), log);
@@ -876,6 +875,46 @@ mod tests {
         log.accept(Slot(10), b(1), Value::Noop, &mut wb);
         assert!(log.within_reach(Slot(11 + HOLE_MAX)));
         assert!(!log.within_reach(Slot(12 + HOLE_MAX)));
+    }
+
+    #[test]
+    fn chosen_values_after_a_gap_are_not_learned() {
+        let mut log: SlotLog = SlotLog::default();
+        let mut wb = WriteBatch::new();
+        assert!(!log.learn_chosen(Slot(3), vec![Value::Noop; 2], &mut wb));
+        assert_eq!(log.first_unchosen(), Slot(1), "the prefix jumped a gap");
+        assert_eq!((log.chosen(Slot(3)), log.last_slot()), (None, None));
+        assert!(log.learn_chosen(Slot(1), vec![Value::Noop; 4], &mut wb));
+        assert_eq!(log.first_unchosen(), Slot(5));
+    }
+
+    #[test]
+    fn the_chosen_prefix_is_saved_only_when_it_moved() {
+        let mut log: SlotLog = SlotLog::default();
+        let mut wb = WriteBatch::new();
+        log.save_frontier(&mut wb, true);
+        assert!(wb.is_empty(), "saved a prefix that did not move");
+        // Exactly FRONTIER_LAG_MAX behind: saved without being forced, once.
+        let values = vec![Value::Noop; FRONTIER_LAG_MAX as usize];
+        let mut wb = WriteBatch::new();
+        log.accept_run(Slot(1), b(1), values, None, &mut wb);
+        log.learn_in_ballot(Slot(1 + FRONTIER_LAG_MAX), b(1));
+        let mut wb = WriteBatch::new();
+        log.save_frontier(&mut wb, false);
+        assert_eq!(wb.ops().len(), 1);
+        let mut wb = WriteBatch::new();
+        log.save_frontier(&mut wb, true);
+        assert!(wb.is_empty());
+    }
+
+    #[test]
+    #[should_panic(expected = "chosen s2 missing from the log")]
+    fn recovery_refuses_a_chosen_prefix_the_runs_do_not_hold() {
+        let run = LogRun {
+            first: Slot(1),
+            entries: vec![LogEntry::Chosen { value: Value::Noop }],
+        };
+        let _: SlotLog = SlotLog::recover(Slot(1), Slot(3), 1, [(1, run)]);
     }
 
     #[test]
