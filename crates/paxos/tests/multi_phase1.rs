@@ -415,6 +415,43 @@ fn multipaxos_candidate_refused_for_a_higher_promise_gives_up_at_once() {
     assert_eq!(c.node(1).promised().round, ballot.round + 6);
 }
 
+/// P1a for a candidate: promising another candidate's higher ballot ends its own
+/// phase 1 — it may no longer act on promises for its lower ballot, which would
+/// make it lead while its own promise forbids its ballot.
+#[test]
+fn multipaxos_candidate_that_promises_a_higher_ballot_abandons_its_phase1() {
+    // init
+    let mut c = multi_cluster(3);
+    c.fire(1, MultiPaxosTimer::Election);
+    c.wire.clear();
+    let mine = c.node(1).promised();
+    let higher = Ballot {
+        round: mine.round + 4,
+        node: n(2),
+    };
+
+    // act: n2's prepare reaches n1, then n3's promise for n1's ballot
+    let prepare = Message::Prepare {
+        ballot: higher,
+        first_unchosen: Slot(1),
+    };
+    c.send(2, 1, prepare);
+    c.deliver_all();
+    let promise = Message::Promise {
+        ballot: mine,
+        first_unchosen: Slot(1),
+        accepted: vec![],
+    };
+    c.send(3, 1, promise);
+    c.deliver_all();
+
+    // check
+    assert_eq!(c.node(1).promised(), higher);
+    assert!(!c.node(1).is_candidate() && !c.node(1).is_leader());
+    let promised = c.count(|f, t, m| (f, t) == (n(1), n(2)) && kind(m) == "Promise");
+    assert_eq!(promised, 1);
+}
+
 /// A candidate refused by acceptors that follow a live leader (their promise is
 /// below its ballot) gives up once so many refused that no phase-1 quorum is left
 /// — with five nodes and `phase1_quorum` 3, at the third distinct refusal, not

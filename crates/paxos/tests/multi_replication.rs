@@ -379,3 +379,41 @@ fn multipaxos_acceptances_of_an_earlier_ballot_do_not_count_after_a_ballot_chang
     assert_eq!(c.node(1).decided(), Some(Slot(2)));
     assert_eq!(c.node(1).state_machine().read("x"), Some("1"));
 }
+
+/// The step journal — what `SlotSafety` here and the simulator's invariants read —
+/// lists what each input accepted and executed, and only that input's: a journal
+/// that stayed empty would make every per-slot check pass unseen.
+#[test]
+fn multipaxos_journal_reports_each_inputs_acceptances_and_executions() {
+    // init
+    let mut c = multi_cluster(3);
+    c.elect(1);
+    let ballot = c.node(1).promised();
+
+    // act: the accept reaches n2
+    c.put(1, "k", "v");
+    c.deliver_until(|c| c.count(|_, to, m| to == n(2) && kind(m) == "Accept") == 1);
+
+    // check
+    let j = c.node(2).journal();
+    assert_eq!(j.accepted.len(), 1);
+    let (slot, b, value) = j.accepted[0].clone();
+    assert_eq!((slot, b), (Slot(1), ballot));
+    assert!(j.executed.is_empty());
+
+    // act: n2 learns slot 1 chosen
+    c.deliver_all();
+    let beat = Message::Heartbeat {
+        ballot,
+        decided: Slot(2),
+        read_ctx: 0,
+    };
+    c.send(1, 2, beat);
+    c.deliver_all();
+
+    // check
+    let j = c.node(2).journal();
+    assert!(j.accepted.is_empty());
+    assert_eq!(j.executed, vec![(Slot(1), value.clone())]);
+    assert_eq!(c.node(1).log().chosen(Slot(1)), Some(&value));
+}

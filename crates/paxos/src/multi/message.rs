@@ -361,6 +361,14 @@ mod tests {
     }
 
     #[test]
+    #[should_panic(expected = "s9 is not among these entries")]
+    fn a_run_from_past_the_last_entry_is_refused() {
+        let values = [put(1), put(2)];
+        let bytes = Arc::new(EntryBytes::encode(Ballot::ZERO, Slot(7), &values));
+        let _ = bytes.run_bytes(Slot(9));
+    }
+
+    #[test]
     fn leader_bytes_are_no_part_of_the_message() {
         let accept = |encoded| Message::Accept {
             ballot: Ballot::ZERO,
