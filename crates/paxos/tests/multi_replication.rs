@@ -417,3 +417,65 @@ fn multipaxos_journal_reports_each_inputs_acceptances_and_executions() {
     assert_eq!(j.executed, vec![(Slot(1), value.clone())]);
     assert_eq!(c.node(1).log().chosen(Slot(1)), Some(&value));
 }
+
+/// "Paxos Made Simple" §2.3 needs the promise and the acceptances back after a
+/// restart: storage that does not decode (a corrupt promise, log run or snapshot)
+/// halts the node with a reason naming what is wrong, and a halted node ignores
+/// every input — it never answers on state it cannot trust.
+#[test]
+fn multipaxos_unreadable_storage_halts_the_node_and_it_ignores_inputs() {
+    use synod_core::{Effects, Node, Recovered, Snapshot, Time};
+    use synod_paxos::multi::META_PROMISED;
+    use synod_paxos::{MultiPaxosConfig, MultiPaxosNode};
+    let garbage = vec![0xff];
+    let corrupt_promise = |r: &mut Recovered| {
+        r.meta.insert(META_PROMISED.into(), garbage.clone());
+    };
+    let corrupt_run = |r: &mut Recovered| {
+        r.log.insert(1, garbage.clone());
+    };
+    let corrupt_snapshot = |r: &mut Recovered| {
+        r.snapshot = Some(Snapshot {
+            meta: garbage.clone(),
+            data: vec![],
+        });
+    };
+    let cases: [(&dyn Fn(&mut Recovered), &str); 3] = [
+        (&corrupt_promise, "corrupt promised"),
+        (&corrupt_run, "corrupt log run 1"),
+        (&corrupt_snapshot, "corrupt snapshot meta"),
+    ];
+    for (corrupt, reason) in cases {
+        // init
+        let mut node: MultiPaxosNode =
+            MultiPaxosNode::new(MultiPaxosConfig::lan(n(1), [n(1), n(2), n(3)], 1));
+        let mut rec = Recovered::default();
+        corrupt(&mut rec);
+        let mut fx = Effects::new();
+        node.on_start(Time::ZERO, rec, &mut fx);
+
+        // check
+        let halted = node
+            .halted()
+            .unwrap_or_else(|| panic!("{reason}: not halted"));
+        assert!(halted.contains(reason), "{halted}");
+
+        // act: a prepare and a timer
+        let prepare = Message::Prepare {
+            ballot: Ballot {
+                round: 1,
+                node: n(2),
+            },
+            first_unchosen: Slot(1),
+        };
+        node.on_message(Time::ZERO, n(2), prepare, &mut fx);
+        node.on_timer(Time::ZERO, MultiPaxosTimer::Election, &mut fx);
+
+        // check
+        assert!(
+            fx.sends.is_empty() && fx.persist.is_empty() && fx.timers.is_empty(),
+            "{reason}"
+        );
+        assert_eq!(node.promised(), Ballot::ZERO);
+    }
+}
