@@ -440,7 +440,8 @@ fn multipaxos_unreadable_storage_halts_the_node_and_it_ignores_inputs() {
             data: vec![],
         });
     };
-    let cases: [(&dyn Fn(&mut Recovered), &str); 3] = [
+    type Corrupt<'a> = &'a dyn Fn(&mut Recovered);
+    let cases: [(Corrupt, &str); 3] = [
         (&corrupt_promise, "corrupt promised"),
         (&corrupt_run, "corrupt log run 1"),
         (&corrupt_snapshot, "corrupt snapshot meta"),
