@@ -212,14 +212,7 @@ fn multipaxos_acceptor_restart_keeps_its_promise_and_acceptances() {
         round: promised.round - 1,
         node: n(3),
     };
-    c.send(
-        3,
-        2,
-        Message::Prepare {
-            ballot: lower,
-            first_unchosen: Slot(1),
-        },
-    );
+    c.send(3, 2, prepare(lower));
     c.deliver_all();
 
     // check
@@ -308,10 +301,7 @@ fn multipaxos_stickiness_refuses_a_higher_prepare_while_the_leader_is_live() {
         round: led.round + 1,
         node: n(3),
     };
-    let prepare = Message::Prepare {
-        ballot: higher,
-        first_unchosen: Slot(1),
-    };
+    let prepare = prepare(higher);
 
     // act
     c.send(3, 1, prepare.clone());
@@ -321,7 +311,7 @@ fn multipaxos_stickiness_refuses_a_higher_prepare_while_the_leader_is_live() {
     // check
     for id in [1, 2] {
         assert_eq!(c.node(id).promised(), led, "n{id} raised its promise");
-        let nacks = c.count(|f, t, m| (f, t) == (n(id), n(3)) && kind(m) == "Nack");
+        let nacks = c.count_sent(id, 3, "Nack");
         assert_eq!(nacks, 1, "n{id} did not refuse");
     }
     assert!(c.node(1).is_leader());
@@ -336,7 +326,7 @@ fn multipaxos_stickiness_refuses_a_higher_prepare_while_the_leader_is_live() {
     // check
     assert_eq!(c.node(2).promised(), higher);
     assert_eq!(c.node(2).leader(), None);
-    let promises = c.count(|f, t, m| (f, t) == (n(2), n(3)) && kind(m) == "Promise");
+    let promises = c.count_sent(2, 3, "Promise");
     assert_eq!(promises, 1);
 }
 
@@ -354,8 +344,7 @@ fn multipaxos_duplicate_prepare_is_promised_again_and_keeps_the_leader() {
         .find(|(f, t, m)| (*f, *t) == (n(1), n(2)) && kind(m) == "Prepare")
         .cloned()
         .expect("n1 prepared n2");
-    let answers =
-        |c: &MultiCluster, k: &str| c.count(|f, t, m| (f, t) == (n(2), n(1)) && kind(m) == k);
+    let answers = |c: &MultiCluster, k: &str| c.count_sent(2, 1, k);
     assert_eq!((answers(&c, "Promise"), answers(&c, "Nack")), (1, 0));
 
     // act
@@ -431,10 +420,7 @@ fn multipaxos_candidate_that_promises_a_higher_ballot_abandons_its_phase1() {
     };
 
     // act: n2's prepare reaches n1, then n3's promise for n1's ballot
-    let prepare = Message::Prepare {
-        ballot: higher,
-        first_unchosen: Slot(1),
-    };
+    let prepare = prepare(higher);
     c.send(2, 1, prepare);
     c.deliver_all();
     let promise = Message::Promise {
@@ -448,7 +434,7 @@ fn multipaxos_candidate_that_promises_a_higher_ballot_abandons_its_phase1() {
     // check
     assert_eq!(c.node(1).promised(), higher);
     assert!(!c.node(1).is_candidate() && !c.node(1).is_leader());
-    let promised = c.count(|f, t, m| (f, t) == (n(1), n(2)) && kind(m) == "Promise");
+    let promised = c.count_sent(1, 2, "Promise");
     assert_eq!(promised, 1);
 }
 

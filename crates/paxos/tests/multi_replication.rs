@@ -462,14 +462,11 @@ fn multipaxos_unreadable_storage_halts_the_node_and_it_ignores_inputs() {
         assert!(halted.contains(reason), "{halted}");
 
         // act: a prepare and a timer
-        let prepare = Message::Prepare {
-            ballot: Ballot {
-                round: 1,
-                node: n(2),
-            },
-            first_unchosen: Slot(1),
+        let ballot = Ballot {
+            round: 1,
+            node: n(2),
         };
-        node.on_message(Time::ZERO, n(2), prepare, &mut fx);
+        node.on_message(Time::ZERO, n(2), prepare(ballot), &mut fx);
         node.on_timer(Time::ZERO, MultiPaxosTimer::Election, &mut fx);
 
         // check

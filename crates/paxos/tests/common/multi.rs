@@ -43,6 +43,14 @@ pub fn build(
     )
 }
 
+/// Phase 1(a) of `ballot` for every slot from the first (a fresh log's).
+pub fn prepare(ballot: Ballot) -> Message {
+    Message::Prepare {
+        ballot,
+        first_unchosen: Slot::FIRST,
+    }
+}
+
 /// Names a message by kind.
 pub fn kind(m: &Message) -> &'static str {
     match m {
@@ -65,6 +73,8 @@ pub trait MultiPaxosCluster {
     fn get(&mut self, id: u64, key: &str) -> Ticket;
     /// Delivered messages of `kind` (see [`kind`]).
     fn count_kind(&self, k: &str) -> usize;
+    /// Delivered messages of `kind` from `from` to `to`.
+    fn count_sent(&self, from: u64, to: u64, k: &str) -> usize;
     /// The live leader of the highest ballot, if any.
     fn leader(&self) -> Option<u64>;
     /// Fires `id`'s election timer (and delivers everything) until it leads.
@@ -87,6 +97,9 @@ impl MultiPaxosCluster for MultiCluster {
     }
     fn count_kind(&self, k: &str) -> usize {
         self.count(|_, _, m| kind(m) == k)
+    }
+    fn count_sent(&self, from: u64, to: u64, k: &str) -> usize {
+        self.count(|f, t, m| (f, t) == (n(from), n(to)) && kind(m) == k)
     }
     fn leader(&self) -> Option<u64> {
         let leaders = self.live().filter(|r| r.is_leader());
