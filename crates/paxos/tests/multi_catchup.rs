@@ -339,3 +339,62 @@ fn multipaxos_unanswered_catch_up_is_asked_again_after_one_heartbeat_interval() 
     assert_eq!(asked(&mut c, 49), 0, "49 ms later: still outstanding");
     assert_eq!(asked(&mut c, 1), 1, "50 ms later: asked again");
 }
+
+/// A leader behind its takeover start whose only source for the slots below it
+/// dies: the quorum that elected it held the one node that knew those slots chosen
+/// (the other never heard the last decision), and that node crashes for good right
+/// after its promise. The survivors are a majority and must make progress: the
+/// leader, with no live peer able to supply the slots, runs phase 1 again, and the
+/// new quorum's reports re-propose what it accepted there ("Paxos Made Simple" §3).
+#[test]
+fn multipaxos_leader_whose_only_source_below_its_start_dies_runs_phase1_again() {
+    // init: n1 chose 20 commands with n2 (n3 cut off); the last decision never
+    // reaches n2, and n1 loses its quorum and steps down
+    let mut c = multi_cluster(3);
+    c.elect(1);
+    c.isolate(3);
+    write_many(&mut c, 1, 20);
+    c.cut(1, 2);
+    c.run_for(ms(400));
+    assert!(!c.node(1).is_leader());
+    assert_eq!(c.node(1).first_unchosen(), Slot(21));
+    assert!(c.node(2).first_unchosen() < Slot(21));
+    c.heal();
+
+    // act: n3 wins with n1's promise (n1 knows 1..=20 chosen, so n3 starts at 21),
+    // and n1 crashes before n3's catch-up request reaches it, never to return
+    for _ in 0..3 {
+        c.fire(3, MultiPaxosTimer::Election);
+        while !c.node(3).is_leader() && !c.wire.is_empty() {
+            c.deliver_at(0);
+        }
+        if c.node(3).is_leader() {
+            break;
+        }
+    }
+    assert!(c.node(3).is_leader(), "n3 did not win phase 1");
+    let (won, ballot) = (c.now, c.node(3).promised());
+    c.crash(1);
+
+    // check: n1 counts as live (asked again) until exactly one election timeout
+    // (300 ms) after its promise; from that beat on n3 fetches what n2 knows …
+    c.run_for(ms(250));
+    assert_eq!(c.node(3).first_unchosen(), Slot(1));
+    c.run_for(ms(50));
+    assert_eq!(c.now, won + ms(300));
+    assert_eq!(c.node(3).first_unchosen(), c.node(2).first_unchosen());
+    assert_eq!(c.node(3).promised(), ballot);
+    // … and at the next beat, with nobody live ahead of it, runs phase 1 again
+    c.run_for(ms(50));
+    assert!(c.node(3).promised() > ballot, "no second phase 1");
+    c.run_for(ms(1000));
+    let t = c.put(c.leader().expect("a leader"), "after", "1");
+    c.run_for(ms(1000));
+
+    // check: the write is answered and every chosen command executed on both
+    assert_eq!(c.outcome(t), Some(&WRITTEN));
+    for id in [2, 3] {
+        assert_eq!(c.node(id).state_machine().read("k5"), Some("19"), "n{id}");
+    }
+    c.assert_converged();
+}

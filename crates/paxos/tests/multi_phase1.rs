@@ -493,3 +493,28 @@ fn multipaxos_leader_without_a_quorum_steps_down() {
     let t = c.propose(1, Request::Query("k".into()));
     assert!(matches!(c.outcome(t), Some(Outcome::NotLeader { .. })));
 }
+
+/// Check-quorum at its boundary: the leader won at `t` (its promises are its
+/// peers' last answers), is cut off at once, and leads through every beat before
+/// `t + election_timeout_max` (300 ms); at the beat of exactly `t + 300 ms` neither
+/// its term nor any answer is recent any more, and it steps down.
+#[test]
+fn multipaxos_check_quorum_steps_down_exactly_one_window_after_the_last_answer() {
+    // init
+    let mut c = multi_cluster(3);
+    c.elect(1);
+    let won = c.now;
+    c.isolate(1);
+
+    // act + check
+    loop {
+        c.fire(1, MultiPaxosTimer::Heartbeat);
+        if c.now < won + ms(300) {
+            assert!(c.node(1).is_leader(), "stepped down at {}", c.now);
+        } else {
+            assert_eq!(c.now, won + ms(300));
+            assert!(!c.node(1).is_leader(), "still leads at {}", c.now);
+            break;
+        }
+    }
+}

@@ -477,3 +477,124 @@ fn multipaxos_unreadable_storage_halts_the_node_and_it_ignores_inputs() {
         assert_eq!(node.promised(), Ballot::ZERO);
     }
 }
+
+/// The leader's own acceptance counts toward a phase-2 quorum ("Paxos Made Simple"
+/// §2.2) only for the batches its storage confirmed: a notification covers the
+/// batches written up to it, never one proposed after it.
+#[test]
+fn multipaxos_leader_counts_itself_only_for_the_batches_its_storage_confirmed() {
+    // init: the ballot is durable (accepts leave early); n3 is unreachable, so
+    // every slot needs the leader's own acceptance
+    let mut c = multi_cluster(3);
+    c.elect(1);
+    let first = c.put(1, "x", "0");
+    c.deliver_all();
+    assert_eq!(c.outcome(first), Some(&WRITTEN));
+    c.isolate(3);
+    c.hold_notifications();
+    let slot = c.node(1).first_unchosen();
+
+    // act: two writes in two inputs, each its own batch; n2 accepts both
+    let a = c.put(1, "x", "1");
+    let b = c.put(1, "x", "2");
+    c.deliver_all();
+    assert_eq!((c.outcome(a), c.outcome(b)), (None, None));
+    c.release_next_notification();
+
+    // check: only the first batch is the leader's durable acceptance
+    assert_eq!(c.outcome(a), Some(&WRITTEN));
+    assert_eq!(
+        c.outcome(b),
+        None,
+        "counted itself for a batch not yet durable"
+    );
+    assert_eq!(c.node(1).first_unchosen(), slot.next());
+    c.release_notifications();
+    assert_eq!(c.outcome(b), Some(&WRITTEN));
+    assert_eq!(c.node(1).pipeline(), Some((0, 0)));
+}
+
+/// A batch completed by the leader's own durable acceptance frees its place in the
+/// window ("Paxos Made Live" §5's pipelining) just as one completed by a peer's
+/// answer: a window of 2 (1 lone accept) takes write after write.
+#[test]
+fn multipaxos_batches_chosen_by_the_leaders_own_write_free_the_window() {
+    // init
+    let mut c = build(3, 1, |cfg| cfg.accept_inflight_max = 2);
+    c.elect(1);
+    let first = c.put(1, "x", "0");
+    c.deliver_all();
+    assert_eq!(c.outcome(first), Some(&WRITTEN));
+    c.isolate(3);
+
+    for i in 1..=4 {
+        // act: n2's answer arrives before the leader's own write is confirmed
+        c.hold_notifications();
+        let t = c.put(1, "x", &i.to_string());
+        c.deliver_all();
+        assert_eq!(c.outcome(t), None, "write {i}");
+        c.release_notifications();
+
+        // check
+        assert_eq!(c.outcome(t), Some(&WRITTEN), "write {i}");
+        assert_eq!(c.node(1).pipeline(), Some((0, 0)), "write {i}");
+    }
+}
+
+/// An answer that completes no batch changes nothing: while the leader's own write
+/// is unconfirmed, n2's answer to the first lone accept is one acceptance of two,
+/// and the commands queued behind the half-full window keep waiting.
+#[test]
+fn multipaxos_an_answer_that_completes_no_batch_leaves_the_queue_waiting() {
+    // init: a window of 4 accepts (2 lone ones) of up to 4 commands
+    let mut c = build(3, 1, |cfg| {
+        cfg.accept_inflight_max = 4;
+        cfg.accept_batch_max = 4;
+    });
+    c.elect(1);
+    let first = c.put(1, "x", "0");
+    c.deliver_all();
+    assert_eq!(c.outcome(first), Some(&WRITTEN));
+    c.isolate(3);
+    c.hold_notifications();
+
+    // act: ten commands at once; n2 accepts the first and answers
+    (0..10).for_each(|i| drop(c.put(1, "k", &i.to_string())));
+    assert_eq!(c.node(1).pipeline(), Some((2, 8)));
+    c.deliver_at(0);
+    c.deliver_all();
+
+    // check
+    assert_eq!(c.node(1).pipeline(), Some((2, 8)));
+    c.release_notifications();
+    c.deliver_all();
+    assert_eq!(c.node(1).pipeline(), Some((0, 0)));
+}
+
+/// Heartbeats go only to peers not sent anything within the last interval: an
+/// accept 20 ms before the beat stands for it, and the next beat, a full interval
+/// after the accept, reaches the peer again.
+#[test]
+fn multipaxos_heartbeat_skips_a_peer_sent_an_accept_within_the_interval() {
+    // init: a beat, then a write 30 ms later (20 ms before the next beat)
+    let mut c = multi_cluster(3);
+    c.elect(1);
+    c.fire(1, MultiPaxosTimer::Heartbeat);
+    c.deliver_all();
+    c.tick(ms(30));
+    c.put(1, "x", "1");
+    c.deliver_all();
+    let before = c.count_sent(1, 2, "Heartbeat");
+
+    // act + check
+    c.fire(1, MultiPaxosTimer::Heartbeat);
+    c.deliver_all();
+    assert_eq!(c.count_sent(1, 2, "Heartbeat"), before, "beat after 20 ms");
+    c.fire(1, MultiPaxosTimer::Heartbeat);
+    c.deliver_all();
+    assert_eq!(
+        c.count_sent(1, 2, "Heartbeat"),
+        before + 1,
+        "beat after 70 ms"
+    );
+}

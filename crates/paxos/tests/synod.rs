@@ -8,7 +8,7 @@ use common::synod::{kind, synod_cluster, Synod};
 use common::*;
 use std::cell::Cell;
 use synod_core::{ClientId, NodeId, Outcome, Prng};
-use synod_paxos::single::{Phase, SynodMessage};
+use synod_paxos::single::{Phase, SynodConfig, SynodMessage, SynodTimer};
 use synod_paxos::Ballot;
 
 fn b(round: u64, node: u64) -> Ballot {
@@ -482,4 +482,115 @@ fn paxos_at_most_one_value_chosen_per_instance() {
         "only {} runs chose a value",
         chosen_runs.get()
     );
+}
+
+/// The configuration names what is wrong with it, at each boundary: the node among
+/// the members, `0 < backoff_min <= backoff_max` (equal is legal), a retry timeout.
+#[test]
+fn synod_config_rejects_each_bad_parameter_and_accepts_the_boundaries() {
+    let good = SynodConfig::lan(n(1), [n(1), n(2), n(3)], 7);
+    assert_eq!(good.validate(), Ok(()));
+    let check = |edit: &dyn Fn(&mut SynodConfig)| {
+        let mut cfg = good.clone();
+        edit(&mut cfg);
+        cfg.validate()
+    };
+    let equal = check(&|c| c.backoff_max = c.backoff_min);
+    assert_eq!(equal, Ok(()), "backoff_min == backoff_max is legal");
+    let not_member = check(&|c| c.id = n(4)).unwrap_err();
+    assert!(not_member.contains("n4"), "{not_member}");
+    let above = check(&|c| c.backoff_min = c.backoff_max + ms(1)).unwrap_err();
+    assert!(above.contains("backoff_min <= backoff_max"), "{above}");
+    let zero = check(&|c| c.backoff_min = ms(0)).unwrap_err();
+    assert!(zero.contains("0 < backoff_min"), "{zero}");
+    let retry = check(&|c| c.retry_timeout = ms(0)).unwrap_err();
+    assert!(retry.contains("retry_timeout"), "{retry}");
+}
+
+/// The retry timer retries only when due (§2.1's lost messages): a stale expiry
+/// before the deadline, or one after the value is chosen, starts no attempt; one
+/// that fires late (a slow clock, a busy runtime) still retries.
+#[test]
+fn paxos_retry_timer_retries_only_when_due_and_also_when_late() {
+    // init: n1's prepares are lost
+    let mut c = synod_cluster(3, 1);
+    let t = c.propose(1, "x".to_owned());
+    c.drop_all(|_, _, _| true);
+    let prepares = |c: &Cluster<Synod>| c.count_queued(|f, _, m| f == n(1) && kind(m) == "Prepare");
+
+    // act + check: early
+    c.fire_spurious(1, SynodTimer::Retry);
+    assert_eq!(prepares(&c), 0, "retried before the deadline");
+    assert_eq!(c.node(1).round(), 1);
+
+    // act + check: late
+    c.now += ms(500);
+    c.fire(1, SynodTimer::Retry);
+    assert_eq!(prepares(&c), 2, "no retry when the timer fired late");
+    assert_eq!(c.node(1).round(), 2);
+
+    // act + check: after the value is chosen
+    c.deliver_all();
+    assert_eq!(c.outcome(t), Some(&Outcome::Done("x".to_owned())));
+    c.fire_spurious(1, SynodTimer::Retry);
+    assert_eq!(prepares(&c), 0, "retried a chosen value");
+}
+
+/// n3 holds a promise of n2 and n3 for round 1; n1's attempt of round 1 is refused
+/// by both and backs off.
+fn n1_refused_and_backing_off() -> Cluster<Synod> {
+    let mut c = synod_cluster(3, 1);
+    c.propose(3, "a".to_owned());
+    c.deliver_all_dropping(|_, to, m| to == n(1) || kind(m) != "Prepare");
+    c.propose(1, "b".to_owned());
+    c.deliver_all();
+    assert_eq!(c.node(1).proposer_phase(), &Phase::Idle);
+    assert!(c.armed(1, SynodTimer::Retry).is_some(), "no back-off armed");
+    c
+}
+
+/// §2.4's back-off holds for new requests too: a client request that reaches a
+/// proposer backing off after a refusal waits for the retry, not a fresh attempt
+/// at once — else every new request would cut the back-off short.
+#[test]
+fn paxos_a_request_during_back_off_waits_for_the_retry() {
+    // init
+    let mut c = n1_refused_and_backing_off();
+    let round = c.node(1).round();
+
+    // act
+    c.propose(1, "c".to_owned());
+
+    // check
+    let prepares = |c: &Cluster<Synod>| c.count_queued(|f, _, m| f == n(1) && kind(m) == "Prepare");
+    assert_eq!(prepares(&c), 0, "attempt started during the back-off");
+    c.fire(1, SynodTimer::Retry);
+    assert_eq!(prepares(&c), 2);
+    assert_eq!(c.node(1).round(), round + 1);
+}
+
+/// A refusal counts only for the attempt it answers: a late refusal of an earlier
+/// ballot neither abandons the current attempt nor reschedules its retry.
+#[test]
+fn paxos_a_refusal_of_an_earlier_attempt_changes_nothing() {
+    // init: n1's first attempt was refused; its retry (round 2) is in flight
+    let mut c = n1_refused_and_backing_off();
+    c.fire(1, SynodTimer::Retry);
+    let ballot = b(c.node(1).round(), 1);
+    let retry = c.armed(1, SynodTimer::Retry);
+
+    // act
+    let stale = SynodMessage::Refuse {
+        ballot: b(ballot.round - 1, 1),
+        promised: b(1, 3),
+    };
+    c.send(2, 1, stale);
+    let at = c.queued(|f, t, m| (f, t) == (n(2), n(1)) && kind(m) == "Refuse");
+    c.deliver_at(at.expect("queued"));
+
+    // check
+    assert!(
+        matches!(c.node(1).proposer_phase(), Phase::Preparing { ballot: b, .. } if *b == ballot)
+    );
+    assert_eq!(c.armed(1, SynodTimer::Retry), retry, "retry rescheduled");
 }

@@ -326,6 +326,12 @@ impl<N: Node> Cluster<N> {
         *self.fired.entry((n(id), timer)).or_default() += 1;
         self.input(n(id), |r, now, fx| r.on_timer(now, timer, fx));
     }
+    /// Hands `timer` to `id` now, armed or not, due or not: the stale expiry a real
+    /// runtime can deliver for a timer re-armed or cancelled after it went off. The
+    /// timer stays armed as it was.
+    pub fn fire_spurious(&mut self, id: u64, timer: N::Timer) {
+        self.input(n(id), |r, now, fx| r.on_timer(now, timer, fx));
+    }
     /// Advances time by `d`, firing due timers in time order; messages stay queued.
     pub fn tick(&mut self, d: Duration) {
         self.advance(d, false);
@@ -420,6 +426,18 @@ impl<N: Node> Cluster<N> {
     pub fn release_notifications(&mut self) {
         for (id, tag) in self.held.take().unwrap_or_default() {
             self.notify(id, tag);
+        }
+    }
+
+    /// Delivers the oldest held persist notification and keeps holding the rest
+    /// (those it leads to join the back of the queue): one slow write completes
+    /// while later ones are still in flight.
+    pub fn release_next_notification(&mut self) {
+        let held = self.held.as_mut().expect("notifications are not held");
+        assert!(!held.is_empty(), "no persist notification is held");
+        let (id, tag) = held.remove(0);
+        if let Some(next) = self.step(id, |r, now, fx| r.on_persisted(now, tag, fx)) {
+            self.notify(id, next);
         }
     }
 

@@ -384,7 +384,12 @@ impl<S: StateMachine> MultiPaxosNode<S> {
 
     /// A leader that took over behind its quorum (slots below its takeover start it
     /// does not hold) fetches them from the live peer whose latest answer says it
-    /// knows the most (`Peer::first_unchosen`).
+    /// knows the most (`Peer::first_unchosen`). If no live peer knows more than we
+    /// do, the node that told us those slots were chosen has gone silent, and we
+    /// run phase 1 again: the new quorum's reports start where the live nodes'
+    /// knowledge ends and re-propose what they accepted below our old start. (Else
+    /// a live majority waits forever for one dead node: we could execute nothing
+    /// past the gap.)
     fn leader_catch_up(&mut self, out: &mut Fx<S>) {
         let Role::Leader(st) = &self.role else {
             return;
@@ -401,8 +406,13 @@ impl<S: StateMachine> MultiPaxosNode<S> {
             .filter(|(_, p)| p.first_unchosen > mine && alive(p))
             .max_by_key(|(_, p)| p.first_unchosen)
             .map(|(&id, _)| id);
-        if let Some(peer) = best {
-            self.request_catch_up(peer, out);
+        match best {
+            Some(peer) => self.request_catch_up(peer, out),
+            None => {
+                tracing::info!(%mine, start = %st.start, "no live source below our start: phase 1 again");
+                self.step_down(None, out);
+                self.campaign(out);
+            }
         }
     }
 

@@ -223,4 +223,16 @@ mod tests {
             "a new attempt uses a higher round"
         );
     }
+
+    #[test]
+    fn in_five_acceptors_the_third_refusal_abandons_the_attempt() {
+        // Two refusals leave three acceptors, still a quorum of 3: keep waiting.
+        let mut p = Proposer::new(NodeId(1), 5, 3, 0);
+        let ballot = p.prepare(1, 0);
+        assert!(!p.on_refusal(NodeId(2), ballot));
+        assert!(!p.on_refusal(NodeId(3), ballot));
+        assert!(matches!(p.phase(), Phase::Preparing { .. }));
+        assert!(p.on_refusal(NodeId(4), ballot));
+        assert_eq!(p.phase(), &Phase::Idle);
+    }
 }
