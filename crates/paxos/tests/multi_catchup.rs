@@ -172,6 +172,58 @@ fn multipaxos_snapshot_transfer() {
     assert_eq!(c.node(3).state_machine(), c.node(1).state_machine());
 }
 
+/// Catch-up pacing across a snapshot: the snapshot answers the outstanding request
+/// (it covers the slot asked), so the request for the slots after it leaves in the
+/// same input; a second copy of that snapshot answers nothing outstanding, and the
+/// next request still waits out its heartbeat interval.
+#[test]
+fn multipaxos_a_snapshot_answer_releases_the_next_request_and_its_copy_does_not() {
+    // init: n3 missed 105 commands, n1 snapshotted below the last 5
+    let mut c = build(3, 1, |cfg| {
+        cfg.snapshot_threshold = 16;
+        cfg.snapshot_trailing = 4;
+    });
+    c.elect(1);
+    c.isolate(3);
+    write_many(&mut c, 1, 105);
+    c.heal();
+    let below = c.node(1).snapshot_below().expect("n1 snapshotted");
+    assert!(below < c.node(1).first_unchosen());
+    let asks = |c: &MultiCluster| {
+        let ask = |m: &Message| matches!(m, Message::CatchUp { first_unchosen } if *first_unchosen == below);
+        c.count_queued(|f, _, m| f == n(3) && ask(m))
+    };
+
+    // act: a heartbeat tells n3 what is decided; it asks, and n1 answers with the
+    // snapshot
+    c.fire(1, MultiPaxosTimer::Heartbeat);
+    c.deliver_until(|c| c.node(3).snapshot_below() == Some(below));
+
+    // check: the next request left with the install
+    assert_eq!(asks(&c), 1, "the snapshot did not release the next request");
+
+    // act: that request is lost; a copy of the snapshot arrives, then a heartbeat
+    c.wire.clear();
+    let copy = c
+        .delivered
+        .iter()
+        .rev()
+        .find(|(_, to, m)| *to == n(3) && kind(m) == "Snapshot");
+    let copy = copy.expect("delivered").2.clone();
+    let beat = Message::Heartbeat {
+        ballot: c.node(1).promised(),
+        decided: c.node(1).first_unchosen(),
+        read_ctx: 0,
+    };
+    for msg in [copy, beat] {
+        c.send(1, 3, msg);
+        c.deliver_at(c.wire.len() - 1);
+    }
+
+    // check: the request is still outstanding, so not asked again yet
+    assert_eq!(asks(&c), 0, "the copy released a second request");
+}
+
 /// A node that was cut off becomes leader with a peer that knows more chosen slots:
 /// its phase 1 starts where the quorum's knowledge ends (it never re-proposes a
 /// chosen slot), and it fetches the slots it lacks before executing on.

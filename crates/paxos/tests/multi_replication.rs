@@ -559,7 +559,9 @@ fn multipaxos_an_answer_that_completes_no_batch_leaves_the_queue_waiting() {
     c.hold_notifications();
 
     // act: ten commands at once; n2 accepts the first and answers
-    (0..10).for_each(|i| drop(c.put(1, "k", &i.to_string())));
+    for i in 0..10 {
+        c.put(1, "k", &i.to_string());
+    }
     assert_eq!(c.node(1).pipeline(), Some((2, 8)));
     c.deliver_at(0);
     c.deliver_all();
