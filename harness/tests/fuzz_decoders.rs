@@ -12,7 +12,9 @@ use proptest::prelude::*;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use synod_core::{codec, Node, NodeId};
-use synod_harness::adapters::{paxos::Paxos, raft::Raft, twopc::TwoPc, vvsync, zab::Zab};
+use synod_harness::adapters::twopc::{TwoPc, TwoPcNb};
+use synod_harness::adapters::zab::{Zab, ZabLocal};
+use synod_harness::adapters::{paxos::Paxos, raft::Raft, vvsync};
 use synod_harness::protocol::SimProtocol;
 use synod_runtime::client::{ClientFrame, ServerFrame};
 use synod_runtime::transport::{Handshake, MAGIC, WIRE_VERSION};
@@ -36,12 +38,17 @@ fn every_wire_type<P: SimProtocol>(bytes: &[u8]) {
     let _ = codec::decode::<ServerFrame<<N<P> as Node>::Response>>(bytes);
 }
 
+/// Every protocol and mode of the registry (`synod_harness::registry::PROTOCOLS`;
+/// modes that share a node type decode the same types, and are listed anyway).
 fn all_protocols(bytes: &[u8]) {
     every_wire_type::<Raft>(bytes);
     every_wire_type::<Paxos>(bytes);
     every_wire_type::<Zab>(bytes);
+    every_wire_type::<ZabLocal>(bytes);
     every_wire_type::<TwoPc>(bytes);
+    every_wire_type::<TwoPcNb>(bytes);
     every_wire_type::<vvsync::VvSyncDvv>(bytes);
+    every_wire_type::<vvsync::VvSyncVv>(bytes);
     every_wire_type::<vvsync::VvSyncLww>(bytes);
     decode_never_panics::<Handshake>(bytes);
 }

@@ -135,3 +135,40 @@ impl Cache {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(n: usize, ops: impl IntoIterator<Item = usize>) -> Bitset {
+        let mut s = Bitset::new(n);
+        ops.into_iter().for_each(|i| s.insert(i));
+        s
+    }
+
+    /// The stored form is canonical: a set reached by another path — it grew into
+    /// later words and shrank back, or filled its first word in another order — is
+    /// the configuration already seen; the same set with another state is not.
+    #[test]
+    fn a_set_reached_by_another_path_is_the_same_configuration() {
+        let mut cache = Cache::new();
+        assert!(cache.insert(&set(200, [3]), 7));
+        let mut grown = set(200, [3, 150]);
+        grown.remove(150);
+        assert!(!cache.insert(&grown, 7), "stored twice after growing back");
+        assert!(
+            cache.insert(&grown, 8),
+            "another state is another configuration"
+        );
+
+        let full = set(200, (0..64).chain([70]));
+        assert!(cache.insert(&full, 1));
+        let mut other = set(200, (0..64).rev().chain([70, 130]));
+        other.remove(130);
+        assert!(!cache.insert(&other, 1), "full first word stored twice");
+        other.remove(5);
+        assert!(cache.insert(&other, 1), "a set without op 5 is new");
+        other.insert(5);
+        assert!(!cache.insert(&other, 1));
+    }
+}

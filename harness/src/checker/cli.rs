@@ -171,6 +171,7 @@ mod tests {
         assert!(out.contains("key \"k\""), "{out}");
         assert!(out.contains("could not be placed"), "{out}");
         assert!(out.contains("get -> \"a\""), "{out}");
+        assert!(out.contains("timeline written to"), "{out}");
         let drawing = std::fs::read_to_string(&svg).expect("svg written");
         assert!(
             drawing.starts_with("<svg") && drawing.contains("#e6550d"),
@@ -182,8 +183,11 @@ mod tests {
     fn json_prints_one_document() {
         let mut a = args(temp("stale-json.jsonl", STALE));
         a.json = true;
+        let svg = std::env::temp_dir().join(format!("checker-cli-{}-json.svg", std::process::id()));
+        a.svg = Some(svg.clone());
         let (code, out, _) = run(&a);
         assert_eq!(code, 1);
+        assert!(svg.exists(), "the timeline is drawn in JSON mode too");
         let doc: serde_json::Value = serde_json::from_str(&out).expect("exactly one JSON document");
         assert_eq!(doc["verdict"], "not-linearizable");
         assert_eq!(doc["model"], "kv");

@@ -627,3 +627,39 @@ pub(crate) fn for_each_line<R: BufRead, E>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the simulator dumps with `Event::to_json` reads back as the same
+    /// event: every type, every operation, with and without a key, each kind of
+    /// value.
+    #[test]
+    fn every_event_written_as_json_parses_back_the_same() {
+        let kinds = [
+            EventKind::Invoke,
+            EventKind::Ok,
+            EventKind::Fail,
+            EventKind::Info,
+        ];
+        let ops = [
+            (Op::Read, Value::Null),
+            (Op::Write, Value::from(7i64)),
+            (Op::Cas, Value::pair(1i64, 2i64)),
+            (Op::Get, Value::from("v")),
+            (Op::Put, Value::from("v")),
+            (Op::Append, Value::from("x")),
+            (Op::Delete, Value::from(true)),
+        ];
+        for kind in kinds {
+            for (f, value) in &ops {
+                let plain = Event::new(3, kind, *f, value.clone());
+                for e in [plain.clone(), plain.with_key("k")] {
+                    let line = e.to_json().to_string();
+                    assert_eq!(parse_event(&line), Ok(e), "{line}");
+                }
+            }
+        }
+    }
+}

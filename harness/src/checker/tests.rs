@@ -827,3 +827,98 @@ fn model_from_str() {
         "unknown model \"etcd\": expected one of register, cas-register, kv"
     );
 }
+
+/// The synthetic workloads issue what their mix says — every operation of the
+/// model, only the two or three of an append mix — and write values that name one
+/// write each: distinct, and in the append mixes none inside another (an append
+/// history is read back by splitting strings, where `v1` would hide in `v12`).
+#[test]
+fn synthetic_mixes_issue_their_operations_with_distinct_values() {
+    use std::collections::BTreeSet;
+    use synth::{generate, Mix, SynthConfig};
+    let cases = [
+        (Model::Register, Mix::Standard, vec![Op::Read, Op::Write]),
+        (
+            Model::CasRegister,
+            Mix::Standard,
+            vec![Op::Read, Op::Write, Op::Cas],
+        ),
+        (
+            Model::Kv,
+            Mix::Standard,
+            vec![Op::Get, Op::Put, Op::Append, Op::Delete, Op::Cas],
+        ),
+        (Model::Kv, Mix::AppendHeavy, vec![Op::Get, Op::Append]),
+        (
+            Model::Kv,
+            Mix::AppendPut,
+            vec![Op::Get, Op::Put, Op::Append],
+        ),
+        (Model::Register, Mix::AppendHeavy, vec![Op::Read, Op::Write]),
+    ];
+    for (model, mix, expected) in cases {
+        let mut cfg = SynthConfig::new(model, 2, 4, 2_000, 11);
+        cfg.mix = mix;
+        let invokes: Vec<Event> = generate(&cfg)
+            .into_iter()
+            .filter(|e| e.kind == EventKind::Invoke)
+            .collect();
+        let ops: BTreeSet<&str> = invokes.iter().map(|e| e.f.as_str()).collect();
+        let want: BTreeSet<&str> = expected.iter().map(|f| f.as_str()).collect();
+        assert_eq!(ops, want, "{model:?} {mix:?}");
+        let written: Vec<String> = invokes
+            .iter()
+            .filter(|e| matches!(e.f, Op::Write | Op::Put | Op::Append))
+            .map(|e| e.value.to_json().to_string())
+            .collect();
+        let distinct: BTreeSet<&String> = written.iter().collect();
+        assert_eq!(
+            distinct.len(),
+            written.len(),
+            "{model:?} {mix:?}: a value written twice"
+        );
+        if mix != Mix::Standard && model == Model::Kv {
+            for a in &written {
+                let inside = written
+                    .iter()
+                    .find(|b| *b != a && b.contains(a.trim_matches('"')));
+                assert!(inside.is_none(), "{mix:?}: {a} inside {inside:?}");
+            }
+        }
+    }
+}
+
+/// A failure's window shows the ops around it — the first unplaced op and the
+/// ops overlapping it and the linearised prefix's last `CONTEXT` (3) — and not the
+/// writes that completed before all of them: six sequential writes, then two
+/// concurrent writes (ops 6, 7) read as 7, 8, 7 (ops 8–10).
+#[test]
+fn failure_window_leaves_out_ops_that_ended_before_it() {
+    let mut lines = Vec::new();
+    for v in 1..=6 {
+        lines.push(j(0, "invoke", "write", &v.to_string()));
+        lines.push(j(0, "ok", "write", &v.to_string()));
+    }
+    lines.push(j(1, "invoke", "write", "7"));
+    lines.push(j(2, "invoke", "write", "8"));
+    for v in ["7", "8", "7"] {
+        lines.push(j(3, "invoke", "read", "null"));
+        lines.push(j(3, "ok", "read", v));
+    }
+    lines.push(j(1, "ok", "write", "7"));
+    lines.push(j(2, "ok", "write", "8"));
+    let r = run(Model::Register, &lines);
+    let failure = r.failure.expect("a violation");
+    let shown: Vec<(usize, Role)> = failure
+        .window
+        .iter()
+        .map(|w| (w.op.index, w.role))
+        .collect();
+    let want = vec![
+        (6, Role::Linearized),
+        (7, Role::Linearized),
+        (8, Role::Linearized),
+        (9, Role::Unplaced),
+    ];
+    assert_eq!(shown, want);
+}
