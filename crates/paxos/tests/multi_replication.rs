@@ -478,19 +478,24 @@ fn multipaxos_unreadable_storage_halts_the_node_and_it_ignores_inputs() {
     }
 }
 
-/// The leader's own acceptance counts toward a phase-2 quorum ("Paxos Made Simple"
-/// §2.2) only for the batches its storage confirmed: a notification covers the
-/// batches written up to it, never one proposed after it.
-#[test]
-fn multipaxos_leader_counts_itself_only_for_the_batches_its_storage_confirmed() {
-    // init: the ballot is durable (accepts leave early); n3 is unreachable, so
-    // every slot needs the leader's own acceptance
-    let mut c = multi_cluster(3);
+/// n1 leads with a durable ballot (one write chosen, so its accepts leave ahead of
+/// its own write) and n3 is cut off: every slot needs n1's own acceptance.
+fn lead_with_n3_cut_off(c: &mut MultiCluster) {
     c.elect(1);
     let first = c.put(1, "x", "0");
     c.deliver_all();
     assert_eq!(c.outcome(first), Some(&WRITTEN));
     c.isolate(3);
+}
+
+/// The leader's own acceptance counts toward a phase-2 quorum ("Paxos Made Simple"
+/// §2.2) only for the batches its storage confirmed: a notification covers the
+/// batches written up to it, never one proposed after it.
+#[test]
+fn multipaxos_leader_counts_itself_only_for_the_batches_its_storage_confirmed() {
+    // init
+    let mut c = multi_cluster(3);
+    lead_with_n3_cut_off(&mut c);
     c.hold_notifications();
     let slot = c.node(1).first_unchosen();
 
@@ -521,11 +526,7 @@ fn multipaxos_leader_counts_itself_only_for_the_batches_its_storage_confirmed() 
 fn multipaxos_batches_chosen_by_the_leaders_own_write_free_the_window() {
     // init
     let mut c = build(3, 1, |cfg| cfg.accept_inflight_max = 2);
-    c.elect(1);
-    let first = c.put(1, "x", "0");
-    c.deliver_all();
-    assert_eq!(c.outcome(first), Some(&WRITTEN));
-    c.isolate(3);
+    lead_with_n3_cut_off(&mut c);
 
     for i in 1..=4 {
         // act: n2's answer arrives before the leader's own write is confirmed
@@ -551,11 +552,7 @@ fn multipaxos_an_answer_that_completes_no_batch_leaves_the_queue_waiting() {
         cfg.accept_inflight_max = 4;
         cfg.accept_batch_max = 4;
     });
-    c.elect(1);
-    let first = c.put(1, "x", "0");
-    c.deliver_all();
-    assert_eq!(c.outcome(first), Some(&WRITTEN));
-    c.isolate(3);
+    lead_with_n3_cut_off(&mut c);
     c.hold_notifications();
 
     // act: ten commands at once; n2 accepts the first and answers
