@@ -888,13 +888,14 @@ fn synthetic_mixes_issue_their_operations_with_distinct_values() {
     }
 }
 
-/// A failure's window shows the ops around it — the first unplaced op and the
-/// ops overlapping it and the linearised prefix's last `CONTEXT` (3) — and not the
-/// writes that completed before all of them: six sequential writes, then two
-/// concurrent writes (ops 6, 7) read as 7, 8, 7 (ops 8–10).
-#[test]
-fn failure_window_leaves_out_ops_that_ended_before_it() {
+/// Six sequential writes, then two concurrent writes of 7 and 8 read as 7, 8, 7 — not
+/// linearizable; with `long`, a write of 0 by another process runs across all of it
+/// (invoked first, returning last).
+fn flip_flop(long: bool) -> Vec<String> {
     let mut lines = Vec::new();
+    if long {
+        lines.push(j(4, "invoke", "write", "0"));
+    }
     for v in 1..=6 {
         lines.push(j(0, "invoke", "write", &v.to_string()));
         lines.push(j(0, "ok", "write", &v.to_string()));
@@ -907,18 +908,33 @@ fn failure_window_leaves_out_ops_that_ended_before_it() {
     }
     lines.push(j(1, "ok", "write", "7"));
     lines.push(j(2, "ok", "write", "8"));
-    let r = run(Model::Register, &lines);
-    let failure = r.failure.expect("a violation");
-    let shown: Vec<(usize, Role)> = failure
+    if long {
+        lines.push(j(4, "ok", "write", "0"));
+    }
+    lines
+}
+
+/// (op index, role) of each op of the failure's window.
+fn window_of(lines: &[String]) -> Vec<(usize, Role)> {
+    let failure = run(Model::Register, lines).failure.expect("a violation");
+    failure
         .window
         .iter()
         .map(|w| (w.op.index, w.role))
-        .collect();
-    let want = vec![
-        (6, Role::Linearized),
-        (7, Role::Linearized),
-        (8, Role::Linearized),
-        (9, Role::Unplaced),
-    ];
-    assert_eq!(shown, want);
+        .collect()
+}
+
+/// A failure's window shows the ops around it — the first unplaced op, the ops
+/// overlapping it and the linearised prefix's last `CONTEXT` (3) — and not the
+/// writes that completed before all of them (ops 0–5 of `flip_flop`), but it does
+/// show an op invoked before the window that runs across it.
+#[test]
+fn failure_window_shows_the_ops_that_meet_it_and_no_others() {
+    use Role::{Linearized as L, Unplaced as U};
+    assert_eq!(
+        window_of(&flip_flop(false)),
+        [(6, L), (7, L), (8, L), (9, U)]
+    );
+    let long = [(0, L), (7, L), (8, L), (9, L), (10, U)];
+    assert_eq!(window_of(&flip_flop(true)), long);
 }
