@@ -940,4 +940,13 @@ fn failure_window_shows_the_ops_that_meet_it_and_no_others() {
     );
     let long = [(0, L), (7, L), (8, L), (9, L), (10, U)];
     assert_eq!(window_of(&flip_flop(true)), long);
+    // An op whose outcome is unknown never returns, so it meets every later
+    // window: it is shown only if invoked inside this one.
+    let mut lines = vec![j(5, "invoke", "write", "8")];
+    lines.extend(flip_flop(false));
+    lines.insert(15, j(6, "invoke", "write", "8"));
+    lines.push(j(5, "info", "write", "8"));
+    lines.push(j(6, "info", "write", "8"));
+    let info = [(7, L), (8, L), (9, Role::Concurrent), (10, L), (11, U)];
+    assert_eq!(window_of(&lines), info, "op 0 invoked before, op 9 inside");
 }
