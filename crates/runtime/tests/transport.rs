@@ -105,8 +105,13 @@ async fn two_nodes_exchange_messages_in_order() {
     assert_eq!(recv_n(&mut nodes[1], 200).await, from(1, 1..=200));
     assert_eq!(recv_n(&mut nodes[0], 200).await, from(2, 1001..=1200));
     for node in &nodes {
+        // Both counters are bumped after the frame moved on (written, or handed to
+        // `recv`), so a message can be seen before its count: wait for both.
         wait_until("sent frames counted", || node.stats().frames_sent == 200).await;
-        assert_eq!(node.stats().frames_received, 200);
+        wait_until("received frames counted", || {
+            node.stats().frames_received == 200
+        })
+        .await;
         assert_eq!(node.stats().dropped_queue_full, 0);
     }
 }
