@@ -141,19 +141,26 @@ fn multipaxos_snapshot_taken_exactly_at_the_threshold() {
     assert_eq!(c.node(1).snapshot_below(), Some(Slot(17)));
 }
 
-/// A replica behind the leader's truncation point cannot be caught up from the log:
-/// the leader sends its snapshot, the replica installs it, then fetches the slots
-/// after it.
-#[test]
-fn multipaxos_snapshot_transfer() {
-    // init
+/// n1 leads and chooses `writes` commands while n3 is cut off, every replica
+/// snapshotting every 16 slots and keeping 4 behind (n3 stays cut off).
+fn n3_behind_snapshots(writes: usize) -> MultiCluster {
     let mut c = build(3, 1, |cfg| {
         cfg.snapshot_threshold = 16;
         cfg.snapshot_trailing = 4;
     });
     c.elect(1);
     c.isolate(3);
-    write_many(&mut c, 1, 100);
+    write_many(&mut c, 1, writes);
+    c
+}
+
+/// A replica behind the leader's truncation point cannot be caught up from the log:
+/// the leader sends its snapshot, the replica installs it, then fetches the slots
+/// after it.
+#[test]
+fn multipaxos_snapshot_transfer() {
+    // init
+    let mut c = n3_behind_snapshots(100);
     assert!(c.node(1).log().start() > Slot(1));
 
     // act
@@ -178,14 +185,8 @@ fn multipaxos_snapshot_transfer() {
 /// next request still waits out its heartbeat interval.
 #[test]
 fn multipaxos_a_snapshot_answer_releases_the_next_request_and_its_copy_does_not() {
-    // init: n3 missed 105 commands, n1 snapshotted below the last 5
-    let mut c = build(3, 1, |cfg| {
-        cfg.snapshot_threshold = 16;
-        cfg.snapshot_trailing = 4;
-    });
-    c.elect(1);
-    c.isolate(3);
-    write_many(&mut c, 1, 105);
+    // init: n1 snapshotted below the last 5 of the commands n3 missed
+    let mut c = n3_behind_snapshots(105);
     c.heal();
     let below = c.node(1).snapshot_below().expect("n1 snapshotted");
     assert!(below < c.node(1).first_unchosen());
