@@ -507,6 +507,11 @@ fn synod_config_rejects_each_bad_parameter_and_accepts_the_boundaries() {
     assert!(retry.contains("retry_timeout"), "{retry}");
 }
 
+/// Prepares n1 has queued and not yet delivered.
+fn n1_prepares_queued(c: &Cluster<Synod>) -> usize {
+    c.count_queued(|f, _, m| f == n(1) && kind(m) == "Prepare")
+}
+
 /// The retry timer retries only when due (§2.1's lost messages): a stale expiry
 /// before the deadline, or one after the value is chosen, starts no attempt; one
 /// that fires late (a slow clock, a busy runtime) still retries.
@@ -516,24 +521,27 @@ fn paxos_retry_timer_retries_only_when_due_and_also_when_late() {
     let mut c = synod_cluster(3, 1);
     let t = c.propose(1, "x".to_owned());
     c.drop_all(|_, _, _| true);
-    let prepares = |c: &Cluster<Synod>| c.count_queued(|f, _, m| f == n(1) && kind(m) == "Prepare");
 
     // act + check: early
     c.fire_spurious(1, SynodTimer::Retry);
-    assert_eq!(prepares(&c), 0, "retried before the deadline");
+    assert_eq!(n1_prepares_queued(&c), 0, "retried before the deadline");
     assert_eq!(c.node(1).round(), 1);
 
     // act + check: late
     c.now += ms(500);
     c.fire(1, SynodTimer::Retry);
-    assert_eq!(prepares(&c), 2, "no retry when the timer fired late");
+    assert_eq!(
+        n1_prepares_queued(&c),
+        2,
+        "no retry when the timer fired late"
+    );
     assert_eq!(c.node(1).round(), 2);
 
     // act + check: after the value is chosen
     c.deliver_all();
     assert_eq!(c.outcome(t), Some(&Outcome::Done("x".to_owned())));
     c.fire_spurious(1, SynodTimer::Retry);
-    assert_eq!(prepares(&c), 0, "retried a chosen value");
+    assert_eq!(n1_prepares_queued(&c), 0, "retried a chosen value");
 }
 
 /// n3 holds a promise of n2 and n3 for round 1; n1's attempt of round 1 is refused
@@ -562,10 +570,13 @@ fn paxos_a_request_during_back_off_waits_for_the_retry() {
     c.propose(1, "c".to_owned());
 
     // check
-    let prepares = |c: &Cluster<Synod>| c.count_queued(|f, _, m| f == n(1) && kind(m) == "Prepare");
-    assert_eq!(prepares(&c), 0, "attempt started during the back-off");
+    assert_eq!(
+        n1_prepares_queued(&c),
+        0,
+        "attempt started during the back-off"
+    );
     c.fire(1, SynodTimer::Retry);
-    assert_eq!(prepares(&c), 2);
+    assert_eq!(n1_prepares_queued(&c), 2);
     assert_eq!(c.node(1).round(), round + 1);
 }
 

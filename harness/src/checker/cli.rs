@@ -128,8 +128,12 @@ mod tests {
 {"process": 1, "type": "ok", "f": "get", "key": "k", "value": "a"}
 "#;
 
+    fn temp_path(name: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("checker-cli-{}-{name}", std::process::id()))
+    }
+
     fn temp(name: &str, text: &str) -> PathBuf {
-        let p = std::env::temp_dir().join(format!("checker-cli-{}-{name}", std::process::id()));
+        let p = temp_path(name);
         std::fs::write(&p, text).expect("temp dir is writable");
         p
     }
@@ -162,8 +166,7 @@ mod tests {
     #[test]
     fn violation_exits_1_explains_and_draws() {
         let mut a = args(temp("stale.jsonl", STALE));
-        let svg =
-            std::env::temp_dir().join(format!("checker-cli-{}-stale.svg", std::process::id()));
+        let svg = temp_path("stale.svg");
         a.svg = Some(svg.clone());
         let (code, out, _) = run(&a);
         assert_eq!(code, 1);
@@ -183,7 +186,7 @@ mod tests {
     fn json_prints_one_document() {
         let mut a = args(temp("stale-json.jsonl", STALE));
         a.json = true;
-        let svg = std::env::temp_dir().join(format!("checker-cli-{}-json.svg", std::process::id()));
+        let svg = temp_path("json.svg");
         a.svg = Some(svg.clone());
         let (code, out, _) = run(&a);
         assert_eq!(code, 1);
